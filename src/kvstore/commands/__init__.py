@@ -1,0 +1,16 @@
+"""The command table and the dispatcher that both wire protocols run requests through."""
+
+from kvstore.commands import connection, keys, strings  # noqa: F401 - they fill the table
+from kvstore.commands.context import VERSION, ServerState, Session
+from kvstore.commands.dispatch import Dispatcher
+from kvstore.commands.table import COMMANDS, Command, UnknownCommandError
+
+__all__ = [
+    "COMMANDS",
+    "VERSION",
+    "Command",
+    "Dispatcher",
+    "ServerState",
+    "Session",
+    "UnknownCommandError",
+]

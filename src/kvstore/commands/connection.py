@@ -1,0 +1,237 @@
+"""Connection and introspection commands: what clients send when they connect."""
+
+from __future__ import annotations
+
+import fnmatch
+
+from kvstore.commands.context import VERSION, Session
+from kvstore.commands.table import (
+    COMMANDS,
+    NOT_AN_INTEGER,
+    SYNTAX_ERROR,
+    Args,
+    Command,
+    Subcommands,
+    command,
+    dispatch_subcommand,
+    parse_int,
+)
+from kvstore.protocol.replies import OK, PONG, Reply, ReplyError
+
+
+@command("ping", -1, "fast noauth", group="connection", summary="Check the connection.")
+def ping(session: Session, args: Args) -> Reply:
+    if len(args) > 2:
+        raise ReplyError("ERR wrong number of arguments for 'ping' command")
+    return args[1] if len(args) == 2 else PONG
+
+
+@command("echo", 2, "fast", group="connection", summary="Return the given string.")
+def echo(session: Session, args: Args) -> Reply:
+    return args[1]
+
+
+@command("quit", -1, "fast noauth", group="connection", summary="Close the connection.")
+def quit_(session: Session, args: Args) -> Reply:
+    session.close_after_reply = True
+    return OK
+
+
+@command("select", 2, "fast", group="connection", summary="Select the database (only 0 exists).")
+def select(session: Session, args: Args) -> Reply:
+    if parse_int(args[1]) != 0:
+        raise ReplyError("ERR DB index is out of range")
+    return OK
+
+
+def _hello_reply(session: Session) -> dict[bytes, Reply]:
+    return {
+        b"server": b"kvstore",
+        b"version": VERSION.encode(),
+        b"proto": session.protocol,
+        b"id": session.id,
+        b"mode": b"standalone",
+        b"role": b"master",
+        b"modules": [],
+    }
+
+
+@command(
+    "hello",
+    -1,
+    "fast noauth",
+    group="connection",
+    summary="Handshake: choose the protocol version, authenticate, name the connection.",
+)
+def hello(session: Session, args: Args) -> Reply:
+    protocol = session.protocol
+    name: bytes | None = None
+    if len(args) > 1:
+        protocol = parse_int(args[1], "ERR Protocol version is not an integer or out of range")
+        if protocol not in (2, 3):
+            raise ReplyError("NOPROTO unsupported protocol version")
+        i = 2
+        while i < len(args):
+            option = args[i].lower()
+            if option == b"auth" and i + 2 < len(args):
+                i += 3  # no password is configured: the default user accepts any
+            elif option == b"setname" and i + 1 < len(args):
+                name = _checked_name(args[i + 1])
+                i += 2
+            else:
+                raise ReplyError(
+                    f"ERR Syntax error in HELLO option '{args[i].decode('utf-8', 'replace')}'"
+                )
+    session.protocol = protocol
+    if name is not None:
+        session.name = name
+    return _hello_reply(session)
+
+
+# -- CLIENT ---------------------------------------------------------------------------------------
+
+
+def _checked_name(name: bytes) -> bytes:
+    if any(byte <= 0x20 or byte > 0x7E for byte in name):
+        raise ReplyError("ERR Client names cannot contain spaces, newlines or special characters.")
+    return name
+
+
+def _client_id(session: Session, args: Args) -> Reply:
+    return session.id
+
+
+def _client_setname(session: Session, args: Args) -> Reply:
+    session.name = _checked_name(args[2])
+    return OK
+
+
+def _client_getname(session: Session, args: Args) -> Reply:
+    return session.name or None
+
+
+def _client_setinfo(session: Session, args: Args) -> Reply:
+    attribute = args[2].lower()
+    if attribute == b"lib-name":
+        session.lib_name = _checked_name(args[3])
+    elif attribute == b"lib-ver":
+        session.lib_ver = _checked_name(args[3])
+    else:
+        raise ReplyError(f"ERR Unrecognized option '{args[2].decode('utf-8', 'replace')}'")
+    return OK
+
+
+def client_line(session: Session, now_ms: int) -> str:
+    age = (now_ms - session.created_ms) // 1000
+    return (
+        f"id={session.id} addr={session.addr} laddr={session.laddr} "
+        f"name={session.name.decode()} age={age} db=0 proto={session.transport}"
+        f"{session.protocol if session.transport == 'resp' else ''} "
+        f"cmd={session.last_command or 'NULL'} "
+        f"lib-name={session.lib_name.decode()} lib-ver={session.lib_ver.decode()}"
+    )
+
+
+def _client_list(session: Session, args: Args) -> Reply:
+    now = session.db.clock()
+    lines = [client_line(s, now) for s in session.server.sessions.values()]
+    return "".join(line + "\n" for line in lines).encode()
+
+
+def _client_info(session: Session, args: Args) -> Reply:
+    return (client_line(session, session.db.clock()) + "\n").encode()
+
+
+_CLIENT: Subcommands = {
+    b"id": (2, _client_id),
+    b"setname": (3, _client_setname),
+    b"getname": (2, _client_getname),
+    b"setinfo": (4, _client_setinfo),
+    b"list": (2, _client_list),
+    b"info": (2, _client_info),
+}
+
+
+@command("client", -2, "noauth", group="connection", summary="Inspect and name connections.")
+def client(session: Session, args: Args) -> Reply:
+    return dispatch_subcommand(_CLIENT, session, args)
+
+
+# -- COMMAND --------------------------------------------------------------------------------------
+
+
+def _info(cmd: Command) -> Reply:
+    return [
+        cmd.name.encode(),
+        cmd.arity,
+        [flag.encode() for flag in sorted(cmd.flags)],
+        cmd.first_key,
+        cmd.last_key,
+        cmd.key_step,
+    ]
+
+
+def _docs(cmd: Command) -> Reply:
+    return {
+        b"summary": cmd.summary.encode(),
+        b"since": b"1.0.0",
+        b"group": cmd.group.encode(),
+    }
+
+
+def _command_count(session: Session, args: Args) -> Reply:
+    return len(COMMANDS)
+
+
+def _command_info(session: Session, args: Args) -> Reply:
+    names = args[2:] or list(COMMANDS)
+    return [_info(COMMANDS[n.lower()]) if n.lower() in COMMANDS else None for n in names]
+
+
+def _command_docs(session: Session, args: Args) -> Reply:
+    names = [n.lower() for n in args[2:]] or list(COMMANDS)
+    return {n: _docs(COMMANDS[n]) for n in names if n in COMMANDS}
+
+
+def _command_list(session: Session, args: Args) -> Reply:
+    return list(COMMANDS)
+
+
+_COMMAND: Subcommands = {
+    b"count": (2, _command_count),
+    b"info": (-2, _command_info),
+    b"docs": (-2, _command_docs),
+    b"list": (2, _command_list),
+}
+
+
+@command("command", -1, "", group="server", summary="Describe the commands.")
+def command_(session: Session, args: Args) -> Reply:
+    if len(args) == 1:
+        return [_info(cmd) for cmd in COMMANDS.values()]
+    return dispatch_subcommand(_COMMAND, session, args)
+
+
+# -- CONFIG ---------------------------------------------------------------------------------------
+
+
+def _config_get(session: Session, args: Args) -> Reply:
+    settings = session.server.settings()
+    found: dict[bytes, Reply] = {}
+    for pattern in args[2:]:
+        text = pattern.decode("utf-8", "replace").lower()
+        for name, value in settings.items():
+            if fnmatch.fnmatchcase(name, text):
+                found[name.encode()] = value.encode()
+    return found
+
+
+_CONFIG: Subcommands = {b"get": (-3, _config_get)}
+
+
+@command("config", -2, "", group="server", summary="Read the server's settings.")
+def config(session: Session, args: Args) -> Reply:
+    return dispatch_subcommand(_CONFIG, session, args)
+
+
+__all__ = ["NOT_AN_INTEGER", "SYNTAX_ERROR"]

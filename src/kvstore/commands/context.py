@@ -1,0 +1,52 @@
+"""What a command handler can see besides its arguments: its connection and the server."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kvstore.keyspace import Keyspace, wall_clock_ms
+
+VERSION = "0.1.0"
+
+_session_ids = itertools.count(1)
+
+
+@dataclass
+class ServerState:
+    """State shared by every connection: the table, the registry of sessions, settings that
+    commands read (``CONFIG GET``) and counters."""
+
+    db: Keyspace = field(default_factory=Keyspace)
+    sessions: dict[int, Session] = field(default_factory=dict)
+    #: Settings as ``CONFIG GET`` shows them: name to value, both text.
+    settings: Callable[[], dict[str, str]] = dict
+    started_ms: int = field(default_factory=wall_clock_ms)
+    started_monotonic: float = field(default_factory=time.monotonic)
+    total_connections: int = 0
+    rejected_connections: int = 0
+
+
+@dataclass(eq=False)
+class Session:
+    """One client connection, as the commands see it."""
+
+    server: ServerState
+    addr: str = ""
+    laddr: str = ""
+    transport: str = "resp"  # "resp" or "text": how the client talks
+    id: int = field(default_factory=lambda: next(_session_ids))
+    protocol: int = 2  # RESP version, switched by HELLO
+    name: bytes = b""
+    lib_name: bytes = b""
+    lib_ver: bytes = b""
+    created_ms: int = field(default_factory=wall_clock_ms)
+    last_command: str = ""
+    #: Set by QUIT: the connection closes once this command's reply is written.
+    close_after_reply: bool = False
+
+    @property
+    def db(self) -> Keyspace:
+        return self.server.db

@@ -1,0 +1,124 @@
+"""The command table: every command with its arity, flags and handler.
+
+A handler takes the session (whose ``db`` is the keyspace) and the full argument list, command
+name first, and returns a protocol-neutral reply (see :mod:`kvstore.protocol.replies`). It must
+not ``await``: a command runs start to finish within one event-loop step, which is what makes
+every command atomic without locks. To refuse a request it raises :class:`ReplyError` before
+changing anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kvstore.commands.context import Session
+from kvstore.protocol.replies import Reply, ReplyError
+
+Args = list[bytes]
+Handler = Callable[[Session, Args], Reply]
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # lower case, as COMMAND INFO shows it
+    arity: int  # as Redis counts it: the name included; negative means "at least"
+    flags: frozenset[str]
+    handler: Handler
+    group: str
+    summary: str
+    first_key: int = 0
+    last_key: int = 0
+    key_step: int = 0
+
+    @property
+    def is_write(self) -> bool:
+        return "write" in self.flags
+
+    def accepts(self, argc: int) -> bool:
+        arity = self.arity
+        return argc == arity if arity >= 0 else argc >= -arity
+
+
+#: The table, keyed by the lower-case name as bytes (what arrives on the wire).
+COMMANDS: dict[bytes, Command] = {}
+
+
+def command(
+    name: str,
+    arity: int,
+    flags: str,
+    *,
+    group: str,
+    summary: str,
+    keys: tuple[int, int, int] = (0, 0, 0),
+) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of ``name``."""
+
+    def register(handler: Handler) -> Handler:
+        first, last, step = keys
+        COMMANDS[name.encode()] = Command(
+            name, arity, frozenset(flags.split()), handler, group, summary, first, last, step
+        )
+        return handler
+
+    return register
+
+
+# -- argument helpers shared by the handlers ----------------------------------------------------
+
+SYNTAX_ERROR = "ERR syntax error"
+NOT_AN_INTEGER = "ERR value is not an integer or out of range"
+
+
+def parse_int(raw: bytes, message: str = NOT_AN_INTEGER) -> int:
+    """A signed 64-bit integer in canonical decimal form, as Redis's ``string2ll`` reads it."""
+    text = raw[1:] if raw[:1] == b"-" else raw
+    if not text.isdigit() or (len(text) > 1 and text[0] == 0x30) or len(text) > 19:
+        raise ReplyError(message)
+    value = int(raw)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ReplyError(message)
+    return value
+
+
+def wrong_arity(name: str) -> ReplyError:
+    return ReplyError(f"ERR wrong number of arguments for '{name}' command")
+
+
+class UnknownCommandError(ReplyError):
+    """An unknown command, in Redis's words; the text protocol shows it shorter."""
+
+    def __init__(self, args: Args) -> None:
+        self.name = args[0].decode("utf-8", "replace")
+        shown = " ".join(f"'{arg[:128].decode('utf-8', 'replace')}'" for arg in args[1:])
+        super().__init__(
+            f"ERR unknown command '{self.name[:128]}', with args beginning with: "
+            + (shown + " " if shown else ""),
+            brief=f"unknown command '{self.name[:128]}'",
+        )
+
+
+def unknown_subcommand(args: Args) -> ReplyError:
+    name = args[0].decode("utf-8", "replace").upper()
+    sub = args[1].decode("utf-8", "replace")
+    return ReplyError(f"ERR unknown subcommand '{sub[:128]}'. Try {name} HELP.")
+
+
+Subcommands = dict[bytes, tuple[int, Handler]]
+
+
+def dispatch_subcommand(table: Subcommands, session: Session, args: Args) -> Reply:
+    """Run ``args[1]`` from a container command's sub-table (CLIENT, CONFIG, COMMAND)."""
+    entry = table.get(args[1].lower())
+    if entry is None:
+        raise unknown_subcommand(args)
+    arity, handler = entry
+    if not (len(args) == arity if arity >= 0 else len(args) >= -arity):
+        container = args[0].decode("utf-8", "replace").lower()
+        sub = args[1].decode("utf-8", "replace").lower()
+        raise wrong_arity(f"{container}|{sub}")
+    return handler(session, args)

@@ -1,0 +1,154 @@
+"""The server's configuration: one dataclass, the single source of every option.
+
+Each field's metadata gives its help text (and choices); the command-line flag (``--log-level``)
+and the environment variable (``KVSTORE_LOG_LEVEL``) are derived from the field's name.
+Precedence: flag, then environment, then default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+ENV_PREFIX = "KVSTORE_"
+
+
+class ConfigError(Exception):
+    """A bad option or value; the message is one line for the user."""
+
+
+def _option(help: str, *, choices: Sequence[str] | None = None) -> dict[str, Any]:
+    return {"help": help, "choices": choices}
+
+
+@dataclass
+class ServerConfig:
+    bind: list[str] = field(
+        default_factory=lambda: ["127.0.0.1"],
+        metadata=_option(
+            "addresses to listen on (several allowed; in the environment, "
+            "separated by spaces or commas)"
+        ),
+    )
+    port: int = field(default=5000, metadata=_option("TCP port to listen on"))
+    log_level: str = field(
+        default="info",
+        metadata=_option(
+            "least severe log level shown", choices=("debug", "info", "warning", "error")
+        ),
+    )
+    event_loop: str = field(
+        default="auto",
+        metadata=_option(
+            "event loop: uvloop when installed (auto), or force one",
+            choices=("auto", "asyncio", "uvloop"),
+        ),
+    )
+    parser: str = field(
+        default="auto",
+        metadata=_option(
+            "RESP parser: hiredis when installed (auto), or force one",
+            choices=("auto", "python", "hiredis"),
+        ),
+    )
+
+    @staticmethod
+    def env_name(name: str) -> str:
+        return ENV_PREFIX + name.upper()
+
+    @staticmethod
+    def flag_name(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    def settings(self) -> dict[str, str]:
+        """Every option as text, by its Redis-style name, for ``CONFIG GET``."""
+        shown: dict[str, str] = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            text = " ".join(value) if isinstance(value, list) else str(value)
+            shown[item.name.replace("_", "-")] = text
+        # What redis-benchmark and other tools ask about at start-up.
+        shown.setdefault("save", "")
+        shown.setdefault("appendonly", "no")
+        return shown
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def _convert(item: dataclasses.Field[Any], raw: str, source: str) -> Any:
+    kind = type(item.default) if item.default is not dataclasses.MISSING else list
+    if kind is list:
+        return [part for part in raw.replace(",", " ").split() if part]
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{source}: expected an integer, got {raw!r}") from None
+    choices = item.metadata.get("choices")
+    if choices and raw not in choices:
+        raise ConfigError(f"{source}: expected one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
+def build_parser(prog: str = "kvstore-server") -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=prog,
+        description="kvstore server: an in-memory key/value store speaking RESP and a text "
+        "line protocol on one port.",
+        argument_default=argparse.SUPPRESS,
+    )
+    for item in dataclasses.fields(ServerConfig):
+        help_text = f"{item.metadata['help']} (env {ServerConfig.env_name(item.name)})"
+        flag = ServerConfig.flag_name(item.name)
+        if item.default is dataclasses.MISSING:  # a list
+            parser.add_argument(flag, nargs="+", metavar="ADDRESS", help=help_text)
+        elif isinstance(item.default, int):
+            parser.add_argument(flag, type=str, metavar="N", help=help_text)
+        else:
+            parser.add_argument(
+                flag, type=str, choices=item.metadata.get("choices"), help=help_text
+            )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    return parser
+
+
+def load_config(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> ServerConfig:
+    """Build the configuration from flags and environment; raise ConfigError when invalid."""
+    environ = os.environ if environ is None else environ
+    flags = vars(build_parser().parse_args(sys.argv[1:] if argv is None else argv))
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(ServerConfig):
+        env_name = ServerConfig.env_name(item.name)
+        if item.name in flags:
+            raw = flags[item.name]
+            if isinstance(raw, list):
+                values[item.name] = [
+                    part
+                    for value in raw
+                    for part in _convert(item, value, ServerConfig.flag_name(item.name))
+                ]
+            else:
+                values[item.name] = _convert(item, raw, ServerConfig.flag_name(item.name))
+        elif environ.get(env_name, "") != "":
+            values[item.name] = _convert(item, environ[env_name], env_name)
+    config = ServerConfig(**values)
+    if not 0 <= config.port <= 65535:
+        raise ConfigError(f"port {config.port} is out of range (0-65535)")
+    if not config.bind:
+        raise ConfigError("no address to listen on")
+    return config
+
+
+def wants_version(argv: Sequence[str] | None = None) -> bool:
+    args = sys.argv[1:] if argv is None else argv
+    return "--version" in args

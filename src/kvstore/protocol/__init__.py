@@ -1,0 +1,30 @@
+"""Sans-I/O codecs shared by the server and the client: RESP and the text line protocol."""
+
+from kvstore.protocol.errors import ProtocolError
+from kvstore.protocol.replies import OK, PONG, QUEUED, Reply, ReplyError, Status
+from kvstore.protocol.resp_replies import ReplyParser, encode_reply, make_reply_parser
+from kvstore.protocol.resp_requests import (
+    RequestLimits,
+    RequestParser,
+    encode_request,
+    hiredis_available,
+    make_request_parser,
+)
+
+__all__ = [
+    "OK",
+    "PONG",
+    "QUEUED",
+    "ProtocolError",
+    "Reply",
+    "ReplyError",
+    "ReplyParser",
+    "RequestLimits",
+    "RequestParser",
+    "Status",
+    "encode_reply",
+    "encode_request",
+    "hiredis_available",
+    "make_reply_parser",
+    "make_request_parser",
+]

@@ -1,0 +1,72 @@
+"""Protocol-neutral reply values.
+
+Command handlers return these; each wire codec renders them in its own way. A reply is one of:
+``bytes`` (a bulk string), ``int``, ``float``, ``bool``, ``None`` (nil), :class:`Status`
+(a simple status line such as ``OK``), :class:`ReplyError`, or a ``list`` / ``dict`` of replies.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+
+class Status:
+    """A simple status reply (RESP ``+OK``), as opposed to a bulk string."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        if "\r" in text or "\n" in text:
+            raise ValueError("a status line cannot contain CR or LF")
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Status({self.text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Status) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+
+class ReplyError(Exception):
+    """An error reply. The message starts with its code, e.g. ``ERR syntax error``.
+
+    Handlers raise it to abort a command (the keyspace must be untouched at that point) or
+    return it as a value inside an aggregate.
+    """
+
+    def __init__(self, message: str, brief: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message.replace("\r", " ").replace("\n", " ")
+        #: A shorter wording for people (the text protocol), where the RESP one is long.
+        self.brief = brief
+
+    @property
+    def code(self) -> str:
+        """The error code: the first word of the message (``ERR``, ``WRONGTYPE``...)."""
+        return self.message.split(" ", 1)[0]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ReplyError) and other.message == self.message
+
+    def __hash__(self) -> int:
+        return hash(self.message)
+
+
+Reply = Union[
+    bytes,
+    int,
+    float,
+    bool,
+    None,
+    Status,
+    ReplyError,
+    "list[Reply]",
+    "dict[bytes, Reply]",
+]
+
+OK = Status("OK")
+PONG = Status("PONG")
+QUEUED = Status("QUEUED")

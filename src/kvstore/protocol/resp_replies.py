@@ -1,0 +1,202 @@
+"""RESP replies: encoding (server side) and sans-I/O parsing (client side), RESP2 and RESP3."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from kvstore.protocol.errors import ProtocolError
+from kvstore.protocol.replies import Reply, ReplyError, Status
+
+_NIL = {2: b"$-1\r\n", 3: b"_\r\n"}
+_BOOL = {2: (b":0\r\n", b":1\r\n"), 3: (b"#f\r\n", b"#t\r\n")}
+_STATUS_CACHE: dict[Status, bytes] = {}
+
+
+def format_float(value: float) -> bytes:
+    """Format a float as Redis does: the shortest form that reads back the same."""
+    if math.isinf(value):
+        return b"inf" if value > 0 else b"-inf"
+    if math.isnan(value):
+        return b"nan"
+    text = repr(value)
+    if text.endswith(".0"):
+        text = text[:-2]
+    return text.encode()
+
+
+def encode_reply(reply: Reply, proto: int = 2) -> bytes:
+    """Encode one reply for a connection speaking RESP ``proto`` (2 or 3)."""
+    # Ordered by how often each kind is returned; ``type(...) is`` keeps bool out of int.
+    if type(reply) is bytes:
+        return b"$%d\r\n%b\r\n" % (len(reply), reply)
+    if type(reply) is Status:
+        cached = _STATUS_CACHE.get(reply)
+        if cached is None:
+            cached = _STATUS_CACHE[reply] = b"+%b\r\n" % reply.text.encode()
+        return cached
+    if reply is None:
+        return _NIL[proto]
+    if type(reply) is int:
+        return b":%d\r\n" % reply
+    if type(reply) is bool:
+        return _BOOL[proto][reply]
+    if isinstance(reply, ReplyError):
+        return b"-%b\r\n" % reply.message.encode("utf-8", "replace")
+    if type(reply) is list:
+        return b"".join([b"*%d\r\n" % len(reply), *(encode_reply(item, proto) for item in reply)])
+    if type(reply) is dict:
+        size = len(reply)
+        parts = [b"%%%d\r\n" % size if proto == 3 else b"*%d\r\n" % (2 * size)]
+        for key, value in reply.items():
+            parts.append(encode_reply(key, proto))
+            parts.append(encode_reply(value, proto))
+        return b"".join(parts)
+    if type(reply) is float:
+        text = format_float(reply)
+        if proto == 3:
+            return b",%b\r\n" % text
+        return b"$%d\r\n%b\r\n" % (len(text), text)
+    raise TypeError(f"cannot encode a reply of type {type(reply).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Client side: parsing replies.
+
+#: What a reply parser produces: statuses become ``bytes`` and error replies become
+#: :class:`ReplyError` values (not raised), as hiredis does, so both parsers agree.
+Parsed = Any
+
+
+class ReplyDecoder(Protocol):
+    def feed(self, data: bytes) -> None: ...
+
+    def gets(self) -> Parsed | bool:
+        """The next complete reply, or ``False`` if none is complete yet."""
+        ...
+
+
+_INCOMPLETE = object()
+
+
+class ReplyParser:
+    """Pure-Python incremental RESP2/RESP3 reply parser with hiredis's conventions."""
+
+    def __init__(self, max_buffer: int = 1 << 62) -> None:
+        self._buffer = bytearray()
+        self._pos = 0
+        self._max_buffer = max_buffer
+
+    def feed(self, data: bytes) -> None:
+        if self._pos:
+            del self._buffer[: self._pos]
+            self._pos = 0
+        self._buffer += data
+        if len(self._buffer) > self._max_buffer:
+            raise ProtocolError("reply too large")
+
+    def gets(self) -> Parsed | bool:
+        result, pos = self._parse(self._pos)
+        if result is _INCOMPLETE:
+            return False
+        self._pos = pos
+        return result
+
+    def _line(self, pos: int) -> tuple[bytes, int] | None:
+        end = self._buffer.find(b"\r\n", pos)
+        if end < 0:
+            return None
+        return bytes(self._buffer[pos:end]), end + 2
+
+    def _parse(self, pos: int) -> tuple[Any, int]:
+        buf = self._buffer
+        if pos >= len(buf):
+            return _INCOMPLETE, pos
+        marker = buf[pos]
+        line = self._line(pos + 1)
+        if line is None:
+            return _INCOMPLETE, pos
+        text, pos = line
+        handler = _SCALARS.get(marker)
+        if handler is not None:
+            return handler(text), pos
+        if marker in (0x24, 0x3D):  # '$' bulk, '=' verbatim
+            length = _to_int(text)
+            if length < 0:
+                return None, pos
+            end = pos + length
+            if end + 2 > len(buf):
+                return _INCOMPLETE, pos
+            value = bytes(buf[pos:end])
+            return (value[4:] if marker == 0x3D else value), end + 2
+        if marker in (0x2A, 0x7E, 0x3E, 0x25):  # '*' array, '~' set, '>' push, '%' map
+            count = _to_int(text)
+            if count < 0:
+                return None, pos
+            items: list[Any] = []
+            for _ in range(count * 2 if marker == 0x25 else count):
+                item, pos = self._parse(pos)
+                if item is _INCOMPLETE:
+                    return _INCOMPLETE, pos
+                items.append(item)
+            if marker == 0x25:
+                return dict(zip(items[::2], items[1::2], strict=True)), pos
+            return items, pos
+        raise ProtocolError(f"Protocol error, got {chr(marker)!r} as reply type byte")
+
+
+def _to_int(text: bytes) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ProtocolError(f"invalid integer in reply: {text!r}") from None
+
+
+def _to_float(text: bytes) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ProtocolError(f"invalid double in reply: {text!r}") from None
+
+
+def _to_bool(text: bytes) -> bool:
+    if text not in (b"t", b"f"):
+        raise ProtocolError(f"invalid boolean in reply: {text!r}")
+    return text == b"t"
+
+
+_SCALARS: dict[int, Callable[[bytes], Any]] = {
+    0x2B: lambda text: text,  # '+' status
+    0x2D: lambda text: ReplyError(text.decode("utf-8", "replace")),  # '-' error
+    0x3A: _to_int,  # ':' integer
+    0x5F: lambda text: None,  # '_' null
+    0x2C: _to_float,  # ',' double
+    0x23: _to_bool,  # '#' boolean
+    0x28: _to_int,  # '(' big number
+}
+
+
+class HiredisReplyParser:
+    """The same parser on ``hiredis``."""
+
+    def __init__(self) -> None:
+        import hiredis  # noqa: PLC0415 - optional dependency
+
+        self._protocol_error: type[Exception] = hiredis.ProtocolError
+        self._reader = hiredis.Reader(replyError=ReplyError)
+
+    def feed(self, data: bytes) -> None:
+        self._reader.feed(data)
+
+    def gets(self) -> Parsed | bool:
+        try:
+            return self._reader.gets()
+        except self._protocol_error as exc:
+            raise ProtocolError(str(exc)) from None
+
+
+def make_reply_parser(*, use_hiredis: bool) -> ReplyDecoder:
+    if use_hiredis:
+        return HiredisReplyParser()
+    return ReplyParser()

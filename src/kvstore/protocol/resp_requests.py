@@ -1,0 +1,293 @@
+"""Sans-I/O parsers for RESP requests: arrays of bulk strings, client to server.
+
+Two parsers with one behaviour. :class:`RequestParser` is pure Python and is the authority on
+every rule and limit. :class:`HiredisRequestParser` hands chunks made only of complete,
+well-formed frames to ``hiredis`` (about ten times faster) and passes anything else (a partial
+frame, a malformed one, a chunk big enough to break a limit) to a :class:`RequestParser`, so
+its errors, limits and messages are those of the pure-Python parser by construction.
+
+Both ``feed`` bytes and get back the list of complete frames. On a protocol error they return
+the frames that came before the bad one and set ``error``; the caller answers those, sends the
+error and closes the connection.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from kvstore.protocol.errors import ProtocolError
+
+Frame = list[bytes]
+
+#: The longest header line (``*<count>`` or ``$<length>``) accepted, as Redis's
+#: PROTO_INLINE_MAX_SIZE.
+MAX_HEADER_LINE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """Size limits enforced while parsing, before any memory is committed to a frame."""
+
+    max_bulk_len: int = 512 * 1024 * 1024
+    max_args: int = 1024 * 1024
+    max_query_buffer: int = 1024 * 1024 * 1024
+
+
+class RequestDecoder(Protocol):
+    """What the server needs from a request parser."""
+
+    error: ProtocolError | None
+    limits: RequestLimits
+
+    def feed(self, data: bytes) -> list[Frame]: ...
+
+
+def parse_length(raw: bytes | bytearray) -> int | None:
+    """Parse a canonical decimal integer as Redis's ``string2ll`` does: no sign but ``-``,
+    no leading zeros, no blanks. Return None if ``raw`` is not one."""
+    if raw[:1] == b"-":
+        digits = raw[1:]
+        sign = -1
+    else:
+        digits = raw
+        sign = 1
+    if not digits.isdigit() or (digits[0] == 0x30 and len(digits) > 1) or len(digits) > 18:
+        return None
+    return sign * int(digits)
+
+
+class RequestParser:
+    """Incremental pure-Python RESP request parser.
+
+    State between calls: the unconsumed bytes, and for a frame cut short, the arguments read so
+    far and how many are still due. When waiting for a long bulk string it records how many
+    bytes it needs, so a large value arriving in many chunks is appended, not re-scanned.
+    """
+
+    def __init__(self, limits: RequestLimits | None = None) -> None:
+        self.limits = limits or RequestLimits()
+        self.error: ProtocolError | None = None
+        self._buffer = bytearray()
+        self._args: Frame = []
+        self._remaining = 0  # arguments still due in the current frame; 0 between frames
+        self._bulk_len = -1  # length of the bulk string being read; -1 before its header
+        self._need = 0  # buffered bytes required before parsing can make progress
+
+    @property
+    def pending(self) -> int:
+        """Bytes received but not yet part of a complete frame."""
+        return len(self._buffer)
+
+    @property
+    def at_boundary(self) -> bool:
+        """True when no partial frame is buffered."""
+        return not self._buffer and self._remaining == 0
+
+    def feed(self, data: bytes) -> list[Frame]:
+        if self.error is not None:
+            return []
+        if self._buffer:
+            self._buffer += data
+            if len(self._buffer) < self._need:
+                self._check_query_buffer()
+                return []
+            buf: bytes | bytearray = self._buffer
+        else:
+            buf = data
+        frames: list[Frame] = []
+        try:
+            consumed = self._parse(buf, frames)
+        except ProtocolError as exc:
+            self.error = exc
+            self._buffer = bytearray()
+            return frames
+        if buf is self._buffer:
+            del self._buffer[:consumed]
+        elif consumed < len(buf):
+            self._buffer = bytearray(buf[consumed:])
+        self._check_query_buffer()
+        return frames
+
+    def _check_query_buffer(self) -> None:
+        if len(self._buffer) > self.limits.max_query_buffer:
+            self.error = ProtocolError("Protocol error: query buffer limit exceeded")
+            self._buffer = bytearray()
+
+    def _header(self, buf: bytes | bytearray, pos: int, kind: str) -> tuple[int, int] | None:
+        """Read the header line at ``pos``; return (value, position after it), or None if the
+        line is not complete yet."""
+        end = buf.find(b"\r\n", pos)
+        if end < 0:
+            if len(buf) - pos > MAX_HEADER_LINE:
+                raise ProtocolError(f"Protocol error: too big {kind} count string")
+            self._need = len(buf) - pos + 1  # the header line is kept unconsumed
+            return None
+        value = parse_length(buf[pos + 1 : end])
+        if value is None:
+            raise ProtocolError(
+                f"Protocol error: invalid {'multibulk' if kind == 'mbulk' else 'bulk'} length"
+            )
+        return value, end + 2
+
+    def _parse(self, buf: bytes | bytearray, frames: list[Frame]) -> int:
+        """Parse as many complete frames as ``buf`` holds; return the bytes consumed."""
+        limits = self.limits
+        size = len(buf)
+        pos = 0
+        frame_start = 0
+        args = self._args
+        while pos < size:
+            if self._remaining == 0:
+                frame_start = pos
+                marker = buf[pos]
+                if marker != 0x2A:  # '*'
+                    raise ProtocolError(f"Protocol error: expected '*', got '{chr(marker)}'")
+                header = self._header(buf, pos, "mbulk")
+                if header is None:
+                    return frame_start
+                count, pos = header
+                if count > limits.max_args:
+                    raise ProtocolError("Protocol error: invalid multibulk length")
+                if count <= 0:  # an empty request is skipped, as Redis does
+                    continue
+                self._remaining = count
+                args = self._args = []
+            while self._remaining:
+                if self._bulk_len < 0:
+                    if pos >= size:
+                        self._need = 1
+                        return pos
+                    marker = buf[pos]
+                    if marker != 0x24:  # '$'
+                        raise ProtocolError(f"Protocol error: expected '$', got '{chr(marker)}'")
+                    header = self._header(buf, pos, "bulk")
+                    if header is None:
+                        return pos
+                    length, pos = header
+                    if length < 0 or length > limits.max_bulk_len:
+                        raise ProtocolError("Protocol error: invalid bulk length")
+                    self._bulk_len = length
+                end = pos + self._bulk_len
+                if end + 2 > size:
+                    self._need = self._bulk_len + 2  # counted from ``pos``, kept unconsumed
+                    return pos
+                args.append(bytes(buf[pos:end]))
+                pos = end + 2
+                self._bulk_len = -1
+                self._remaining -= 1
+            frames.append(args)
+            args = self._args = []
+        self._need = 0
+        return pos
+
+
+# A frame element that hiredis accepts but a request must not contain: a simple string, a
+# verbatim string, a set or a push header after a line end. Values can hold these bytes too;
+# a match only sends the chunk down the exact path.
+_SUSPECT = re.compile(rb"\r\n[+=~>]")
+
+
+class HiredisRequestParser:
+    """RESP request parser on ``hiredis`` with :class:`RequestParser` as its authority."""
+
+    def __init__(self, limits: RequestLimits | None = None) -> None:
+        import hiredis  # noqa: PLC0415 - optional dependency, imported only when chosen
+
+        self._new_reader = hiredis.Reader
+        self._hiredis_error: type[Exception] = hiredis.ProtocolError
+        self._reader = hiredis.Reader()
+        self._exact = RequestParser(limits)
+        self._in_exact = False
+        self.limits = self._exact.limits
+
+    @property
+    def error(self) -> ProtocolError | None:
+        return self._exact.error
+
+    @error.setter
+    def error(self, value: ProtocolError | None) -> None:
+        self._exact.error = value
+
+    @property
+    def limits(self) -> RequestLimits:
+        return self._exact.limits
+
+    @limits.setter
+    def limits(self, value: RequestLimits) -> None:
+        self._exact.limits = value
+        # A chunk this long could hold a frame over the limits: parse it exactly.
+        self._largest_safe_chunk = min(value.max_bulk_len, 4 * value.max_args)
+
+    def feed(self, data: bytes) -> list[Frame]:
+        if self._in_exact:
+            return self._feed_exact(data)
+        if data[:1] != b"*" or len(data) > self._largest_safe_chunk or _SUSPECT.search(data):
+            return self._feed_exact(data)
+        reader = self._reader
+        reader.feed(data)
+        frames: list[Frame] = []
+        join = b"".join
+        try:
+            while True:
+                frame = reader.gets()
+                if frame is False:
+                    break
+                if type(frame) is not list or not frame:
+                    return self._recover(data, frames)
+                join(frame)  # raises TypeError unless every element is a bulk string
+                frames.append(frame)
+        except (self._hiredis_error, TypeError):
+            return self._recover(data, frames)
+        if reader.has_data():
+            return self._recover(data, frames)
+        return frames
+
+    def _feed_exact(self, data: bytes) -> list[Frame]:
+        self._in_exact = True
+        frames = self._exact.feed(data)
+        if self._exact.at_boundary:
+            self._in_exact = False
+        return frames
+
+    def _recover(self, data: bytes, good: list[Frame]) -> list[Frame]:
+        """Hand the bytes after the well-formed frames to the exact parser."""
+        self._reader = self._new_reader()
+        offset = sum(encoded_request_size(frame) for frame in good)
+        return good + self._feed_exact(data[offset:])
+
+
+def encoded_request_size(frame: Frame) -> int:
+    """The size of ``frame`` in canonical RESP, as hiredis accepts it."""
+    size = 3 + len(str(len(frame)))
+    for arg in frame:
+        length = len(arg)
+        size += 5 + len(str(length)) + length
+    return size
+
+
+def encode_request(args: list[bytes] | tuple[bytes, ...]) -> bytes:
+    """Encode one request as a RESP array of bulk strings."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        parts.append(b"$%d\r\n" % len(arg))
+        parts.append(arg)
+        parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def hiredis_available() -> bool:
+    try:
+        import hiredis  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
+
+
+def make_request_parser(
+    limits: RequestLimits | None = None, *, use_hiredis: bool
+) -> RequestDecoder:
+    if use_hiredis:
+        return HiredisRequestParser(limits)
+    return RequestParser(limits)

@@ -1,0 +1,5 @@
+import sys
+
+from kvstore.server.main import main
+
+sys.exit(main())

@@ -1,0 +1,159 @@
+"""One client connection: detect its protocol, parse, dispatch, write, apply back-pressure.
+
+Callbacks stay synchronous and short: each chunk received is parsed into whole requests, every
+request is run through the dispatcher, and all their replies leave in one write. Nothing here
+knows what a command does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+from kvstore.commands import Dispatcher, ServerState, Session
+from kvstore.protocol import ReplyError, encode_reply, make_request_parser
+from kvstore.protocol.resp_requests import RequestDecoder
+from kvstore.protocol.text import (
+    LineParser,
+    TextRequestError,
+    encode_text_reply,
+    error_line,
+    parse_request,
+    render_text,
+)
+
+if TYPE_CHECKING:
+    from kvstore.server.app import Server
+
+log = logging.getLogger("kvstore.server")
+
+#: Pending output past which the client's input is no longer read, until it catches up.
+OUTPUT_HIGH_WATER = 256 * 1024
+OUTPUT_LOW_WATER = 64 * 1024
+
+
+def _address(info: object) -> str:
+    if isinstance(info, tuple) and len(info) >= 2:
+        host = str(info[0])
+        return f"[{host}]:{info[1]}" if ":" in host else f"{host}:{info[1]}"
+    return str(info or "")
+
+
+class ClientConnection(asyncio.Protocol):
+    def __init__(self, server: Server) -> None:
+        self._server = server
+        self._dispatcher: Dispatcher = server.dispatcher
+        self._state: ServerState = server.state
+        self._transport: asyncio.Transport | None = None
+        self.session: Session = Session(server.state)
+        self._resp_parser: RequestDecoder | None = None
+        self._line_parser: LineParser | None = None
+        self._feed: Callable[[bytes], None] = self._detect
+        self.closed = asyncio.get_running_loop().create_future()
+
+    # -- asyncio callbacks ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        self._transport.set_write_buffer_limits(OUTPUT_HIGH_WATER, OUTPUT_LOW_WATER)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        self.session.addr = _address(transport.get_extra_info("peername"))
+        self.session.laddr = _address(transport.get_extra_info("sockname"))
+        self._server.register(self)
+
+    def data_received(self, data: bytes) -> None:
+        self._feed(data)
+
+    def eof_received(self) -> bool:
+        return False  # close once the replies already written are flushed
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server.unregister(self)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        # The client is not reading its replies: stop reading its requests until it does.
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    # -- protocols ---------------------------------------------------------------------------
+
+    def _detect(self, data: bytes) -> None:
+        """The first byte decides: ``*`` starts RESP, anything else the text protocol."""
+        if data[:1] == b"*":
+            self.session.transport = "resp"
+            self._resp_parser = make_request_parser(use_hiredis=self._server.use_hiredis)
+            self._feed = self._feed_resp
+        else:
+            self.session.transport = "text"
+            self._line_parser = LineParser()
+            self._feed = self._feed_text
+        self._feed(data)
+
+    def _feed_resp(self, data: bytes) -> None:
+        parser = cast(RequestDecoder, self._resp_parser)
+        transport = cast(asyncio.Transport, self._transport)
+        frames = parser.feed(data)
+        if frames:
+            session = self.session
+            execute = self._dispatcher.execute
+            out = []
+            for args in frames:
+                out.append(encode_reply(execute(session, args), session.protocol))
+                if session.close_after_reply:
+                    transport.write(b"".join(out))
+                    transport.close()
+                    return
+            transport.write(b"".join(out))
+        if parser.error is not None:
+            self._close_with_error(encode_reply(ReplyError("ERR " + parser.error.message)))
+
+    def _feed_text(self, data: bytes) -> None:
+        parser = cast(LineParser, self._line_parser)
+        transport = cast(asyncio.Transport, self._transport)
+        session = self.session
+        out = []
+        for line in parser.feed(data):
+            try:
+                request = parse_request(line.text)
+            except TextRequestError as exc:
+                out.append(encode_text_reply([error_line(str(exc))], line.crlf))
+                continue
+            reply = request.render(self._dispatcher.execute(session, request.args))
+            out.append(encode_text_reply(render_text(reply), line.crlf))
+            if request.goodbye or session.close_after_reply:
+                transport.write(b"".join(out))
+                transport.close()
+                return
+        if out:
+            transport.write(b"".join(out))
+        if parser.error is not None:
+            self._close_with_error(error_line(parser.error.message))
+
+    def _close_with_error(self, message: bytes) -> None:
+        log.info("closing %s: protocol error", self.session.addr)
+        transport = cast(asyncio.Transport, self._transport)
+        transport.write(message)
+        transport.close()
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close after the replies already written are flushed."""
+        if self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()

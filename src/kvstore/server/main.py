@@ -1,0 +1,67 @@
+"""``kvstore-server`` / ``./server``: parse the configuration, pick the event loop, serve."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from kvstore.commands import VERSION
+from kvstore.config import ConfigError, ServerConfig, load_config, wants_version
+from kvstore.server.app import Server, StartupError
+
+log = logging.getLogger("kvstore.server")
+
+
+def _runner(config: ServerConfig) -> Callable[[Coroutine[Any, Any, None]], None]:
+    """``asyncio.run`` on uvloop when it is wanted and importable, else on asyncio's loop."""
+    if config.event_loop != "asyncio":
+        try:
+            import uvloop  # noqa: PLC0415 - optional dependency
+        except ImportError:
+            if config.event_loop == "uvloop":
+                raise StartupError(
+                    "--event-loop uvloop: the uvloop package is not installed"
+                ) from None
+        else:
+            run: Callable[[Coroutine[Any, Any, None]], None] = uvloop.run
+            return run
+    return asyncio.run
+
+
+async def _serve(config: ServerConfig) -> None:
+    server = Server(config)
+    await server.start()
+    server.install_signal_handlers()
+    log.info("%s", server.banner())
+    await server.serve()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if wants_version(argv):
+        print(f"kvstore-server {VERSION}")
+        return 0
+    try:
+        config = load_config(argv)
+    except ConfigError as exc:
+        print(f"kvstore-server: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        _runner(config)(_serve(config))
+    except StartupError as exc:
+        print(f"kvstore-server: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

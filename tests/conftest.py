@@ -1,0 +1,132 @@
+"""Shared fixtures: real ``./server`` processes on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = ROOT / "server"
+CLIENT = ROOT / "client"
+
+#: The two ways the server can run: with the optional accelerators and on the standard library.
+VARIANTS = {
+    "fast": ["--event-loop", "uvloop", "--parser", "hiredis"],
+    "pure": ["--event-loop", "asyncio", "--parser", "python"],
+}
+START_TIMEOUT = 15.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Wait until ``condition()`` holds, checking often, failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)
+
+
+@dataclass
+class ServerProcess:
+    """A running ``./server``; its log lines are collected as they arrive."""
+
+    proc: subprocess.Popen[str]
+    port: int
+    host: str = "127.0.0.1"
+    log: list[str] = field(default_factory=list)
+    _ready: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _pump(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line.rstrip("\n"))
+            if "listening on" in line:
+                self._ready.set()
+        self._ready.set()  # the process ended: stop waiting
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        threading.Thread(target=self._pump, daemon=True).start()
+        if not self._ready.wait(timeout) or self.proc.poll() is not None:
+            self.stop()
+            raise AssertionError("server did not start:\n" + "\n".join(self.log))
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection((self.host, self.port), timeout=10)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_server(
+    *args: str, port: int | None = None, env: dict[str, str] | None = None
+) -> ServerProcess:
+    port = free_port() if port is None else port
+    proc = subprocess.Popen(
+        [sys.executable, str(SERVER), "--port", str(port), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    server = ServerProcess(proc, port)
+    server.wait_ready()
+    return server
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Callable[..., ServerProcess]]:
+    """Start servers with any arguments; all are stopped at the end of the test."""
+    started: list[ServerProcess] = []
+
+    def factory(*args: str, **kwargs: object) -> ServerProcess:
+        server = start_server(*args, **kwargs)  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
+def server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """A server shared by a module's tests, once per variant (fast and pure)."""
+    process = start_server(*VARIANTS[request.param])
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def fast_server() -> Iterator[ServerProcess]:
+    """One server with the accelerators, for tests where the variant does not matter."""
+    process = start_server(*VARIANTS["fast"])
+    yield process
+    process.stop()
