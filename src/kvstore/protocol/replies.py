@@ -37,11 +37,9 @@ class ReplyError(Exception):
     return it as a value inside an aggregate.
     """
 
-    def __init__(self, message: str, brief: str | None = None) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message.replace("\r", " ").replace("\n", " ")
-        #: A shorter wording for people (the text protocol), where the RESP one is long.
-        self.brief = brief
 
     @property
     def code(self) -> str:

@@ -72,12 +72,21 @@ Parsed = Any
 class ReplyDecoder(Protocol):
     def feed(self, data: bytes) -> None: ...
 
-    def gets(self) -> Parsed | bool:
-        """The next complete reply, or ``False`` if none is complete yet."""
+    def gets(self) -> Parsed:
+        """The next complete reply, or :data:`INCOMPLETE` if none is complete yet."""
         ...
 
 
-_INCOMPLETE = object()
+class _Incomplete:
+    """The type of :data:`INCOMPLETE`."""
+
+    def __repr__(self) -> str:
+        return "INCOMPLETE"
+
+
+#: What ``gets()`` returns while no reply is complete. (Not ``False``, as hiredis's default:
+#: that is also what a RESP3 ``#f`` boolean parses to.)
+INCOMPLETE = _Incomplete()
 
 
 class ReplyParser:
@@ -96,11 +105,10 @@ class ReplyParser:
         if len(self._buffer) > self._max_buffer:
             raise ProtocolError("reply too large")
 
-    def gets(self) -> Parsed | bool:
+    def gets(self) -> Parsed:
         result, pos = self._parse(self._pos)
-        if result is _INCOMPLETE:
-            return False
-        self._pos = pos
+        if result is not INCOMPLETE:
+            self._pos = pos
         return result
 
     def _line(self, pos: int) -> tuple[bytes, int] | None:
@@ -112,11 +120,11 @@ class ReplyParser:
     def _parse(self, pos: int) -> tuple[Any, int]:
         buf = self._buffer
         if pos >= len(buf):
-            return _INCOMPLETE, pos
+            return INCOMPLETE, pos
         marker = buf[pos]
         line = self._line(pos + 1)
         if line is None:
-            return _INCOMPLETE, pos
+            return INCOMPLETE, pos
         text, pos = line
         handler = _SCALARS.get(marker)
         if handler is not None:
@@ -127,7 +135,7 @@ class ReplyParser:
                 return None, pos
             end = pos + length
             if end + 2 > len(buf):
-                return _INCOMPLETE, pos
+                return INCOMPLETE, pos
             value = bytes(buf[pos:end])
             return (value[4:] if marker == 0x3D else value), end + 2
         if marker in (0x2A, 0x7E, 0x3E, 0x25):  # '*' array, '~' set, '>' push, '%' map
@@ -137,8 +145,8 @@ class ReplyParser:
             items: list[Any] = []
             for _ in range(count * 2 if marker == 0x25 else count):
                 item, pos = self._parse(pos)
-                if item is _INCOMPLETE:
-                    return _INCOMPLETE, pos
+                if item is INCOMPLETE:
+                    return INCOMPLETE, pos
                 items.append(item)
             if marker == 0x25:
                 return dict(zip(items[::2], items[1::2], strict=True)), pos
@@ -184,12 +192,12 @@ class HiredisReplyParser:
         import hiredis  # noqa: PLC0415 - optional dependency
 
         self._protocol_error: type[Exception] = hiredis.ProtocolError
-        self._reader = hiredis.Reader(replyError=ReplyError)
+        self._reader = hiredis.Reader(replyError=ReplyError, notEnoughData=INCOMPLETE)
 
     def feed(self, data: bytes) -> None:
         self._reader.feed(data)
 
-    def gets(self) -> Parsed | bool:
+    def gets(self) -> Parsed:
         try:
             return self._reader.gets()
         except self._protocol_error as exc:

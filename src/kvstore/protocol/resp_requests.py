@@ -53,7 +53,8 @@ def parse_length(raw: bytes | bytearray) -> int | None:
     else:
         digits = raw
         sign = 1
-    if not digits.isdigit() or (digits[0] == 0x30 and len(digits) > 1) or len(digits) > 18:
+    leading_zero = digits[:1] == b"0" and (len(digits) > 1 or sign < 0)  # "01" and "-0"
+    if not digits.isdigit() or leading_zero or len(digits) > 18:
         return None
     return sign * int(digits)
 
@@ -74,6 +75,9 @@ class RequestParser:
         self._remaining = 0  # arguments still due in the current frame; 0 between frames
         self._bulk_len = -1  # length of the bulk string being read; -1 before its header
         self._need = 0  # buffered bytes required before parsing can make progress
+        # Bytes of an unfinished header line already searched for its CRLF (the line is kept
+        # at the start of the buffer), so a line arriving byte by byte is not searched again.
+        self._scanned = 0
 
     @property
     def pending(self) -> int:
@@ -118,12 +122,14 @@ class RequestParser:
     def _header(self, buf: bytes | bytearray, pos: int, kind: str) -> tuple[int, int] | None:
         """Read the header line at ``pos``; return (value, position after it), or None if the
         line is not complete yet."""
-        end = buf.find(b"\r\n", pos)
+        end = buf.find(b"\r\n", pos + self._scanned)
         if end < 0:
             if len(buf) - pos > MAX_HEADER_LINE:
                 raise ProtocolError(f"Protocol error: too big {kind} count string")
             self._need = len(buf) - pos + 1  # the header line is kept unconsumed
+            self._scanned = max(len(buf) - pos - 1, 0)  # a last "\r" may start the CRLF
             return None
+        self._scanned = 0
         value = parse_length(buf[pos + 1 : end])
         if value is None:
             raise ProtocolError(
@@ -187,6 +193,7 @@ class RequestParser:
 # verbatim string, a set or a push header after a line end. Values can hold these bytes too;
 # a match only sends the chunk down the exact path.
 _SUSPECT = re.compile(rb"\r\n[+=~>]")
+_BOUNDARY_PROBE = b"*0\r\n"
 
 
 class HiredisRequestParser:
@@ -238,17 +245,22 @@ class HiredisRequestParser:
                     return self._recover(data, frames)
                 join(frame)  # raises TypeError unless every element is a bulk string
                 frames.append(frame)
+            # Is a partial frame left over? ``reader.has_data()`` cannot tell: hiredis consumes
+            # a type byte or an aggregate's complete items before the aggregate is whole. An
+            # empty request fed after the chunk comes back as itself only if the reader was
+            # between frames; otherwise it is swallowed by, or breaks, the partial frame.
+            reader.feed(_BOUNDARY_PROBE)
+            if reader.gets() != [] or reader.has_data():
+                return self._recover(data, frames)
         except (self._hiredis_error, TypeError):
-            return self._recover(data, frames)
-        if reader.has_data():
             return self._recover(data, frames)
         return frames
 
     def _feed_exact(self, data: bytes) -> list[Frame]:
         self._in_exact = True
         frames = self._exact.feed(data)
-        if self._exact.at_boundary:
-            self._in_exact = False
+        if self._exact.at_boundary and self._exact.error is None:
+            self._in_exact = False  # after an error, every later chunk goes (nowhere) here too
         return frames
 
     def _recover(self, data: bytes, good: list[Frame]) -> list[Frame]:

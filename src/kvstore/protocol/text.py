@@ -118,7 +118,7 @@ def parse_request(text: bytes) -> TextRequest:
     if verb in _VALUE_VERBS:
         parts = text.lstrip().split(None, 2)
         if len(parts) < 3:
-            raise TextRequestError(f"wrong number of arguments for '{verb.decode()}'")
+            raise TextRequestError(f"wrong number of arguments for '{verb.decode()}' command")
         args = [b"SET", parts[1], parts[2]]
         option = _VALUE_VERBS[verb]
         if option is not None:
@@ -127,27 +127,30 @@ def parse_request(text: bytes) -> TextRequest:
         return TextRequest(args)
     if verb == b"get":
         if len(words) < 2:
-            raise TextRequestError("wrong number of arguments for 'get'")
+            raise TextRequestError("wrong number of arguments for 'get' command")
         return TextRequest([b"GET", words[1]], _found_unless_nil)
     if verb == b"del":
         if len(words) != 2:
-            raise TextRequestError("wrong number of arguments for 'del'")
+            raise TextRequestError("wrong number of arguments for 'del' command")
         return TextRequest([b"DEL", words[1]], _deleted_or_missing)
     if verb in (b"bye", b"quit"):
         if len(words) != 1:
-            raise TextRequestError(f"wrong number of arguments for '{words[0].decode()}'")
+            raise TextRequestError(f"wrong number of arguments for '{words[0].decode()}' command")
         return TextRequest([b"QUIT"], lambda _reply: GOODBYE, goodbye=True)
     return TextRequest(words)
 
 
 def render_text(reply: Reply) -> list[bytes]:
-    """Render a reply as the lines a person reads (without terminators)."""
+    """Render a reply as the lines a person reads (without terminators).
+
+    Never nothing: a reply of zero bytes would leave a client that reads once waiting.
+    """
     if isinstance(reply, bytes):
-        return [reply]
+        return [reply or b'""']
     if isinstance(reply, Status):
         return [reply.text.encode()]
     if isinstance(reply, ReplyError):
-        return [error_line(reply.brief or reply.message)]
+        return [error_line(reply.message)]
     if reply is None:
         return [b"(nil)"]
     if isinstance(reply, bool):
@@ -155,20 +158,21 @@ def render_text(reply: Reply) -> list[bytes]:
     if isinstance(reply, (int, float)):
         return [str(reply).encode()]
     if isinstance(reply, dict):
-        lines: list[bytes] = []
-        for key, value in reply.items():
-            lines.extend(render_text(key))
-            lines.extend(render_text(value))
-        return lines
+        reply = [item for pair in reply.items() for item in pair]
     if not reply:
         return [b"(empty array)"]
     return [line for item in reply for line in render_text(item)]
 
 
 def error_line(message: str) -> bytes:
-    """``error: <message>``, dropping Redis's generic ``ERR`` code."""
+    """``error: <message>``, dropping Redis's generic ``ERR`` code, and the first arguments
+    Redis quotes after an unknown command's name (the person just typed them)."""
     if message.startswith("ERR "):
         message = message[4:]
+    if message.startswith("unknown command '"):
+        cut = message.find("', with args beginning with:")
+        if cut > 0:
+            message = message[: cut + 1]
     return b"error: " + message.encode("utf-8", "replace")
 
 

@@ -1,0 +1,369 @@
+"""The RESP request parsers: round trips, chunking, malformed input and limits.
+
+Every property runs against both parsers. :class:`HiredisRequestParser` must behave exactly as
+:class:`RequestParser` (the authority), whatever the bytes and however they are cut up.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from kvstore.protocol.resp_requests import (
+    MAX_HEADER_LINE,
+    Frame,
+    HiredisRequestParser,
+    RequestDecoder,
+    RequestLimits,
+    RequestParser,
+    encode_request,
+    encoded_request_size,
+    parse_length,
+)
+
+ParserFactory = Callable[[RequestLimits | None], RequestDecoder]
+
+PARSERS: list[ParserFactory] = [RequestParser, HiredisRequestParser]
+parser_ids = ["python", "hiredis"]
+
+Outcome = tuple[list[Frame], str | None]
+
+# Arguments drawn to stress the parsers: bytes that look like RESP markers after a CRLF (the
+# hiredis fast path must notice them), digits, empty strings and the odd longer value.
+_tricky_bytes = st.sampled_from(
+    [b"\r\n", b"\r\n+", b"\r\n~", b"\r\n>", b"\r\n=", b"*", b"$", b"-1", b"0", b"\n", b"\r"]
+)
+args_strategy = st.one_of(
+    st.binary(max_size=20),
+    st.lists(st.one_of(_tricky_bytes, st.binary(max_size=4)), max_size=6).map(b"".join),
+    st.binary(min_size=100, max_size=3000),
+)
+frame_strategy = st.lists(args_strategy, min_size=1, max_size=8)
+# Empty frames are encoded as ``*0`` and must be skipped.
+frames_strategy = st.lists(st.one_of(frame_strategy, st.just([])), max_size=12)
+
+
+def split_at(data: bytes, cuts: Iterable[int]) -> list[bytes]:
+    """Cut ``data`` at the given offsets (any order, duplicates ignored) into non-empty chunks."""
+    points = sorted({cut for cut in cuts if 0 < cut < len(data)})
+    bounds = [0, *points, len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def run(parser: RequestDecoder, chunks: Iterable[bytes]) -> Outcome:
+    """Feed every chunk; return the frames and the error message (None if none)."""
+    frames: list[Frame] = []
+    for chunk in chunks:
+        frames.extend(parser.feed(chunk))
+        if parser.error is not None:
+            break
+    return frames, None if parser.error is None else parser.error.message
+
+
+def byte_by_byte(data: bytes) -> list[bytes]:
+    return [data[i : i + 1] for i in range(len(data))]
+
+
+chunkings = st.lists(st.integers(min_value=0, max_value=100_000), max_size=30)
+
+
+# -- well-formed streams ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", PARSERS, ids=parser_ids)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frames=frames_strategy)
+def test_encoded_frames_parse_back(make: ParserFactory, frames: list[Frame]) -> None:
+    data = b"".join(encode_request(frame) for frame in frames)
+    parser = make(None)
+    assert run(parser, [data]) == ([f for f in frames if f], None)
+    assert parser.error is None
+
+
+@pytest.mark.parametrize("make", PARSERS, ids=parser_ids)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frames=frames_strategy, cuts=chunkings)
+def test_any_chunking_parses_the_same(
+    make: ParserFactory, frames: list[Frame], cuts: list[int]
+) -> None:
+    data = b"".join(encode_request(frame) for frame in frames)
+    chunks = split_at(data, [cut % (len(data) + 1) for cut in cuts])
+    assert run(make(None), chunks) == ([f for f in frames if f], None)
+
+
+@pytest.mark.parametrize("make", PARSERS, ids=parser_ids)
+def test_frame_split_at_every_offset(make: ParserFactory) -> None:
+    frames = [[b"SET", b"key", b"a\r\n+value"], [b"GET", b"key"], [b""]]
+    data = b"".join(encode_request(frame) for frame in frames)
+    for cut in range(1, len(data)):
+        for second_cut in (cut, min(cut + 7, len(data))):
+            chunks = split_at(data, [cut, second_cut])
+            assert run(make(None), chunks) == (frames, None), chunks
+
+
+@pytest.mark.parametrize("make", PARSERS, ids=parser_ids)
+def test_partial_frame_then_its_remaining_arguments(make: ParserFactory) -> None:
+    # The first chunk ends exactly after a whole argument of an unfinished frame.
+    parser = make(None)
+    assert parser.feed(b"*1\r\n$1\r\na\r\n*2\r\n$1\r\nb\r\n") == [[b"a"]]
+    assert parser.feed(b"$1\r\nc\r\n") == [[b"b", b"c"]]
+    assert parser.feed(b"*1\r\n$4\r\nPING\r\n") == [[b"PING"]]
+    assert parser.error is None
+
+
+@pytest.mark.parametrize("make", PARSERS, ids=parser_ids)
+@pytest.mark.parametrize("empty", [b"*0\r\n", b"*-1\r\n"])
+def test_empty_and_null_requests_are_skipped(make: ParserFactory, empty: bytes) -> None:
+    data = empty + encode_request([b"PING"]) + empty + empty + encode_request([b"GET", b"k"])
+    expected = ([[b"PING"], [b"GET", b"k"]], None)
+    assert run(make(None), [data]) == expected
+    assert run(make(None), byte_by_byte(data)) == expected
+
+
+def test_pending_and_boundary_report_the_partial_frame() -> None:
+    parser = RequestParser()
+    assert parser.at_boundary
+    assert parser.feed(b"*2\r\n$3\r\nGET\r\n$3\r\nke") == []
+    assert not parser.at_boundary
+    assert parser.pending > 0
+    assert parser.feed(b"y\r\n") == [[b"GET", b"key"]]
+    assert parser.at_boundary
+    assert parser.pending == 0
+
+
+def test_a_long_value_in_many_chunks() -> None:
+    value = bytes(range(256)) * 4096  # 1 MiB
+    data = encode_request([b"SET", b"big", value])
+    for make in PARSERS:
+        chunks = [data[i : i + 1000] for i in range(0, len(data), 1000)]
+        assert run(make(None), chunks) == ([[b"SET", b"big", value]], None)
+
+
+@given(frame=frame_strategy)
+def test_encoded_request_size_is_the_encoding_length(frame: Frame) -> None:
+    assert encoded_request_size(frame) == len(encode_request(frame))
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        (b"0", 0),
+        (b"7", 7),
+        (b"-1", -1),
+        (b"123456789012345678", 123456789012345678),
+        (b"", None),
+        (b"-", None),
+        (b"-0", None),
+        (b"01", None),
+        (b"-01", None),
+        (b"+1", None),
+        (b" 1", None),
+        (b"1 ", None),
+        (b"1x", None),
+        (b"1234567890123456789012", None),
+    ],
+)
+def test_parse_length_is_canonical_decimal(raw: bytes, value: int | None) -> None:
+    assert parse_length(raw) == value
+
+
+# -- malformed input -------------------------------------------------------------------------
+
+GOOD = encode_request([b"SET", b"k", b"v"]) + encode_request([b"GET", b"k"])
+GOOD_FRAMES: list[Frame] = [[b"SET", b"k", b"v"], [b"GET", b"k"]]
+#: Cases whose header line never ends: what follows must not hold a CRLF either.
+UNTERMINATED = {"mbulk-header-too-long", "bulk-header-too-long"}
+
+
+def malformed_stream(case: str) -> bytes:
+    """Good frames, the bad bytes, then more bytes that must never be parsed."""
+    bad = MALFORMED[case][0]
+    return GOOD + bad + (b"1" * 100 if case in UNTERMINATED else GOOD)
+
+
+MALFORMED: dict[str, tuple[bytes, str]] = {
+    "inline": (b"GET k\r\n", "Protocol error: expected '*', got 'G'"),
+    "bulk-first": (b"$3\r\nGET\r\n", "Protocol error: expected '*', got '$'"),
+    "count-not-number": (b"*abc\r\n", "Protocol error: invalid multibulk length"),
+    "count-leading-zero": (b"*01\r\n$1\r\na\r\n", "Protocol error: invalid multibulk length"),
+    "count-plus-sign": (b"*+1\r\n$1\r\na\r\n", "Protocol error: invalid multibulk length"),
+    "count-negative-zero": (b"*-0\r\n", "Protocol error: invalid multibulk length"),
+    "count-empty": (b"*\r\n", "Protocol error: invalid multibulk length"),
+    "count-huge": (b"*1048577\r\n$1\r\na\r\n", "Protocol error: invalid multibulk length"),
+    "count-20-digits": (b"*99999999999999999999\r\n", "Protocol error: invalid multibulk length"),
+    "dollar-expected": (b"*2\r\n$1\r\na\r\n:1\r\n", "Protocol error: expected '$', got ':'"),
+    "bulk-negative": (b"*1\r\n$-1\r\n", "Protocol error: invalid bulk length"),
+    "bulk-negative-5": (b"*1\r\n$-5\r\nabc\r\n", "Protocol error: invalid bulk length"),
+    "bulk-negative-zero": (b"*1\r\n$-0\r\n\r\n", "Protocol error: invalid bulk length"),
+    "bulk-not-number": (b"*1\r\n$x\r\n", "Protocol error: invalid bulk length"),
+    "bulk-leading-zero": (b"*1\r\n$03\r\nabc\r\n", "Protocol error: invalid bulk length"),
+    "bulk-too-large": (b"*1\r\n$536870913\r\n", "Protocol error: invalid bulk length"),
+    "mbulk-header-too-long": (
+        b"*" + b"1" * (MAX_HEADER_LINE + 1),
+        "Protocol error: too big mbulk count string",
+    ),
+    "bulk-header-too-long": (
+        b"*1\r\n$" + b"9" * (MAX_HEADER_LINE + 1),
+        "Protocol error: too big bulk count string",
+    ),
+    "nested-array": (b"*1\r\n*1\r\n$1\r\na\r\n", "Protocol error: expected '$', got '*'"),
+    "resp3-set": (b"*1\r\n~1\r\n$1\r\na\r\n", "Protocol error: expected '$', got '~'"),
+    "resp3-push": (b"*1\r\n>1\r\n$1\r\na\r\n", "Protocol error: expected '$', got '>'"),
+    "simple-string": (b"*2\r\n$3\r\nGET\r\n+OK\r\n", "Protocol error: expected '$', got '+'"),
+    "verbatim": (b"*1\r\n=7\r\ntxt:abc\r\n", "Protocol error: expected '$', got '='"),
+    "map": (b"*1\r\n%1\r\n$1\r\na\r\n$1\r\nb\r\n", "Protocol error: expected '$', got '%'"),
+    "null": (b"*1\r\n_\r\n", "Protocol error: expected '$', got '_'"),
+    "double": (b"*1\r\n,1.5\r\n", "Protocol error: expected '$', got ','"),
+    "boolean": (b"*1\r\n#t\r\n", "Protocol error: expected '$', got '#'"),
+    "error": (b"*1\r\n-ERR x\r\n", "Protocol error: expected '$', got '-'"),
+    "blob-error": (b"*1\r\n!3\r\nerr\r\n", "Protocol error: expected '$', got '!'"),
+    "attribute": (b"*1\r\n|1\r\n$1\r\na\r\n$1\r\nb\r\n", "Protocol error: expected '$', got '|'"),
+    "top-level-set": (b"~1\r\n$1\r\na\r\n", "Protocol error: expected '*', got '~'"),
+    "top-level-simple": (b"+PING\r\n", "Protocol error: expected '*', got '+'"),
+    "top-level-integer": (b":1\r\n", "Protocol error: expected '*', got ':'"),
+    "stray-crlf": (b"\r\n", "Protocol error: expected '*', got '\r'"),
+}
+
+
+@pytest.mark.parametrize("make", PARSERS, ids=parser_ids)
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_input(make: ParserFactory, case: str) -> None:
+    message = MALFORMED[case][1]
+    data = malformed_stream(case)
+    expected = (GOOD_FRAMES, message)
+    assert run(make(None), [data]) == expected
+    assert run(make(None), byte_by_byte(data)) == expected
+    parser = make(None)
+    run(parser, [data])
+    assert parser.feed(GOOD) == []  # a parser in error accepts nothing more
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+@settings(max_examples=15, deadline=None)
+@given(cuts=chunkings)
+def test_malformed_input_any_chunking_same_for_both(case: str, cuts: list[int]) -> None:
+    data = malformed_stream(case)
+    chunks = split_at(data, [cut % (len(data) + 1) for cut in cuts])
+    assert run(HiredisRequestParser(None), chunks) == run(RequestParser(None), chunks)
+
+
+@pytest.mark.parametrize("make", PARSERS, ids=parser_ids)
+@pytest.mark.parametrize("count", [b"-5", b"-2"])
+def test_negative_counts_are_skipped_like_redis(make: ParserFactory, count: bytes) -> None:
+    # Redis answers nothing to ``*<n>`` for any n <= 0 and goes on with the next request.
+    data = GOOD + b"*" + count + b"\r\n" + GOOD
+    assert run(make(None), [data]) == (GOOD_FRAMES * 2, None)
+    assert run(make(None), byte_by_byte(data)) == (GOOD_FRAMES * 2, None)
+
+
+# -- limits ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", PARSERS, ids=parser_ids)
+def test_bulk_length_limit(make: ParserFactory) -> None:
+    limits = RequestLimits(max_bulk_len=10)
+    at_limit = encode_request([b"SET", b"k", b"x" * 10])
+    over = encode_request([b"SET", b"k", b"x" * 11])
+    for chunks in ([at_limit + over], byte_by_byte(at_limit + over)):
+        assert run(make(limits), chunks) == (
+            [[b"SET", b"k", b"x" * 10]],
+            "Protocol error: invalid bulk length",
+        )
+
+
+@pytest.mark.parametrize("make", PARSERS, ids=parser_ids)
+def test_argument_count_limit(make: ParserFactory) -> None:
+    limits = RequestLimits(max_args=3)
+    at_limit = encode_request([b"SET", b"k", b"v"])
+    over = encode_request([b"DEL", b"a", b"b", b"c"])
+    for chunks in ([at_limit + over], byte_by_byte(at_limit + over)):
+        assert run(make(limits), chunks) == (
+            [[b"SET", b"k", b"v"]],
+            "Protocol error: invalid multibulk length",
+        )
+
+
+@pytest.mark.parametrize("make", PARSERS, ids=parser_ids)
+def test_query_buffer_limit(make: ParserFactory) -> None:
+    limits = RequestLimits(max_query_buffer=100)
+    # Complete frames never count against the limit, however many arrive at once...
+    many = b"".join(encode_request([b"SET", b"k%d" % i, b"v" * 20]) for i in range(50))
+    assert run(make(limits), [many]) == ([[b"SET", b"k%d" % i, b"v" * 20] for i in range(50)], None)
+    # ...but a partial one held past the limit does.
+    partial = GOOD + b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000\r\n" + b"v" * 200
+    expected = (GOOD_FRAMES, "Protocol error: query buffer limit exceeded")
+    assert run(make(limits), [partial]) == expected
+    assert run(make(limits), byte_by_byte(partial)) == expected
+    chunked = [partial[i : i + 30] for i in range(0, len(partial), 30)]
+    assert run(make(limits), chunked) == expected
+
+
+@pytest.mark.parametrize("make", PARSERS, ids=parser_ids)
+def test_header_line_just_under_the_limit_waits(make: ParserFactory) -> None:
+    parser = make(None)
+    assert parser.feed(b"*1\r\n$" + b"1" * (MAX_HEADER_LINE - 1)) == []
+    assert parser.error is None
+    assert parser.feed(b"\r\n") == []
+    assert parser.error is not None
+    assert parser.error.message == "Protocol error: invalid bulk length"
+
+
+# -- differential fuzzing --------------------------------------------------------------------
+
+# Streams of mostly good frames with bits of junk: whatever they hold and however they are cut,
+# the hiredis parser must return what the pure-Python parser returns.
+_junk = st.one_of(
+    st.binary(min_size=1, max_size=12),
+    st.sampled_from(
+        [
+            b"*-1\r\n",
+            b"*0\r\n",
+            b"*1\r\n",
+            b"*2\r\n$1\r\na\r\n",
+            b"$-1\r\n",
+            b"+OK\r\n",
+            b":5\r\n",
+            b"*1\r\n*1\r\n$1\r\na\r\n",
+            b"*1\r\n%1\r\n$1\r\na\r\n$1\r\nb\r\n",
+            b"_\r\n",
+            b"$3\r\nabcXY",
+        ]
+    ),
+)
+_pieces = st.lists(
+    st.one_of(frame_strategy.map(encode_request), frame_strategy.map(encode_request), _junk),
+    max_size=10,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pieces=_pieces, cuts=chunkings)
+@example(pieces=[b"*2\r\n$1\r\na\r\n", b"$1\r\nb\r\n"], cuts=[11])
+@example(pieces=[b"*1\r\n$1\r\na\r\n", b"*2\r\n$1\r\na\r\n", b"+OK\r\n"], cuts=[22])
+def test_hiredis_parser_agrees_with_python_parser(pieces: list[bytes], cuts: list[int]) -> None:
+    data = b"".join(pieces)
+    chunks = split_at(data, [cut % (len(data) + 1) for cut in cuts])
+    reference = run(RequestParser(None), [data])
+    assert run(RequestParser(None), chunks) == reference
+    assert run(HiredisRequestParser(None), chunks) == reference
+    assert run(HiredisRequestParser(None), [data]) == reference
+
+
+SMALL_LIMITS = RequestLimits(max_bulk_len=40, max_args=4, max_query_buffer=120)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pieces=_pieces, cuts=chunkings)
+def test_hiredis_parser_agrees_under_small_limits(pieces: list[bytes], cuts: list[int]) -> None:
+    # Chunks both small enough for hiredis and large enough to break a limit.
+    data = b"".join(pieces)
+    chunks = split_at(data, [cut % (len(data) + 1) for cut in cuts])
+    reference = run(RequestParser(SMALL_LIMITS), chunks)
+    assert run(HiredisRequestParser(SMALL_LIMITS), chunks) == reference
+    for frame in reference[0]:
+        assert len(frame) <= SMALL_LIMITS.max_args
+        assert all(len(arg) <= SMALL_LIMITS.max_bulk_len for arg in frame)
