@@ -7,7 +7,6 @@ import fnmatch
 from kvstore.commands.context import VERSION, Session
 from kvstore.commands.table import (
     COMMANDS,
-    NOT_AN_INTEGER,
     SYNTAX_ERROR,
     Args,
     Command,
@@ -74,7 +73,8 @@ def hello(session: Session, args: Args) -> Reply:
         while i < len(args):
             option = args[i].lower()
             if option == b"auth" and i + 2 < len(args):
-                i += 3  # no password is configured: the default user accepts any
+                _check_credentials(args[i + 1], args[i + 2])
+                i += 3
             elif option == b"setname" and i + 1 < len(args):
                 name = _checked_name(args[i + 1])
                 i += 2
@@ -86,6 +86,31 @@ def hello(session: Session, args: Args) -> Reply:
     if name is not None:
         session.name = name
     return _hello_reply(session)
+
+
+def _check_credentials(username: bytes, password: bytes) -> None:
+    # No password is configured: the one user, "default", accepts any password, as in Redis.
+    if username != b"default":
+        raise ReplyError("WRONGPASS invalid username-password pair or user is disabled.")
+
+
+@command(
+    "auth",
+    -2,
+    "fast noauth",
+    group="connection",
+    summary="Authenticate the connection.",
+)
+def auth(session: Session, args: Args) -> Reply:
+    if len(args) > 3:
+        raise ReplyError(SYNTAX_ERROR)
+    if len(args) == 2:
+        raise ReplyError(
+            "ERR AUTH <password> called without any password configured for the default user. "
+            "Are you sure your configuration is correct?"
+        )
+    _check_credentials(args[1], args[2])
+    return OK
 
 
 # -- CLIENT ---------------------------------------------------------------------------------------
@@ -232,6 +257,3 @@ _CONFIG: Subcommands = {b"get": (-3, _config_get)}
 @command("config", -2, "", group="server", summary="Read the server's settings.")
 def config(session: Session, args: Args) -> Reply:
     return dispatch_subcommand(_CONFIG, session, args)
-
-
-__all__ = ["NOT_AN_INTEGER", "SYNTAX_ERROR"]

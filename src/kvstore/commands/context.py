@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kvstore import __version__
 from kvstore.keyspace import Keyspace, wall_clock_ms
 
-VERSION = "0.1.0"
+VERSION = __version__
 
 _session_ids = itertools.count(1)
 

@@ -90,15 +90,14 @@ def wrong_arity(name: str) -> ReplyError:
 
 
 class UnknownCommandError(ReplyError):
-    """An unknown command, in Redis's words; the text protocol shows it shorter."""
+    """An unknown command, in Redis's words."""
 
     def __init__(self, args: Args) -> None:
         self.name = args[0].decode("utf-8", "replace")
         shown = " ".join(f"'{arg[:128].decode('utf-8', 'replace')}'" for arg in args[1:])
         super().__init__(
             f"ERR unknown command '{self.name[:128]}', with args beginning with: "
-            + (shown + " " if shown else ""),
-            brief=f"unknown command '{self.name[:128]}'",
+            + (shown + " " if shown else "")
         )
 
 
