@@ -1,0 +1,52 @@
+"""The Python library: :class:`Client` (blocking) and :class:`AsyncClient` (asyncio).
+
+Both share one command layer (:mod:`kvstore.client.commands`) and one sans-I/O protocol core
+(:mod:`kvstore.client.core`); they differ only in how bytes move.
+"""
+
+from kvstore.client.address import DEFAULT_PORT, Address, AddressError, parse_address
+from kvstore.client.async_client import AsyncClient, AsyncPipeline
+from kvstore.client.errors import (
+    RESPONSE_ERRORS,
+    AuthenticationError,
+    AuthenticationRequiredError,
+    BusyError,
+    ConnectionError,
+    ExecAbortError,
+    KvstoreError,
+    MisconfigurationError,
+    OutOfMemoryError,
+    ProtocolError,
+    ReadOnlyError,
+    ResponseError,
+    TimeoutError,
+    UnsupportedProtocolError,
+    WrongTypeError,
+)
+from kvstore.client.sync_client import Client, Pipeline
+
+__all__ = [
+    "DEFAULT_PORT",
+    "RESPONSE_ERRORS",
+    "Address",
+    "AddressError",
+    "AsyncClient",
+    "AsyncPipeline",
+    "AuthenticationError",
+    "AuthenticationRequiredError",
+    "BusyError",
+    "Client",
+    "ConnectionError",
+    "ExecAbortError",
+    "KvstoreError",
+    "MisconfigurationError",
+    "OutOfMemoryError",
+    "Pipeline",
+    "ProtocolError",
+    "ReadOnlyError",
+    "ResponseError",
+    "TimeoutError",
+    "UnsupportedProtocolError",
+    "WrongTypeError",
+    "parse_address",
+]

@@ -1,0 +1,191 @@
+"""The asyncio client: the shared core driven over an asyncio stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from types import TracebackType
+from typing import Any, TypeVar
+
+from kvstore.client.address import Address, parse_address
+from kvstore.client.calls import Call
+from kvstore.client.commands import Commands
+from kvstore.client.core import (
+    READ_SIZE,
+    Exchange,
+    ParserChoice,
+    ProtocolCore,
+    only_result,
+    raise_first_error,
+)
+from kvstore.client.errors import ConnectionError
+from kvstore.client.pipeline import PipelineBase
+
+T = TypeVar("T")
+
+
+class AsyncClient(Commands):
+    """An asyncio connection to a kvstore (or Redis) server; every command is awaited.
+
+    Takes the same arguments as :class:`~kvstore.client.sync_client.Client` and behaves the
+    same way: it connects on first use (or on ``async with``), reconnects after a failure, and
+    runs one command at a time when tasks share it. A task cancelled mid-command drops the
+    connection, since its reply would otherwise be read by the next command.
+    """
+
+    def __init__(
+        self,
+        address: str | Address = "127.0.0.1:5000",
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        connect_timeout: float | None = 10.0,
+        socket_timeout: float | None = None,
+        parser: ParserChoice = "auto",
+    ) -> None:
+        if isinstance(address, str):
+            address = parse_address(address)
+        self._core = ProtocolCore(address, parser=parser, username=username, password=password)
+        self._connect_timeout = connect_timeout
+        self._socket_timeout = socket_timeout
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._closed = False
+        self._lock = asyncio.Lock()
+
+    @property
+    def address(self) -> Address:
+        return self._core.address
+
+    @property
+    def connected(self) -> bool:
+        return self._streams is not None
+
+    async def connect(self) -> None:
+        """Connect now (commands connect by themselves when needed)."""
+        async with self._lock:
+            await self._connected()
+
+    async def close(self) -> None:
+        """Close the connection; the client cannot be used afterwards."""
+        self._closed = True
+        writer = self._drop()
+        if writer is not None:
+            # A connection the peer reset is closed all the same.
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    def pipeline(self) -> AsyncPipeline:
+        """A pipeline: queue commands, then send them in one write with ``await execute()``."""
+        return AsyncPipeline(self)
+
+    async def __aenter__(self) -> AsyncClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.address}>"
+
+    # -- running calls -----------------------------------------------------------------------
+
+    async def _run_call(self, call: Call[T]) -> T:
+        result: T = only_result(await self._run_calls([call]))
+        return result
+
+    async def _run_calls(self, calls: list[Call[Any]]) -> list[Any]:
+        async with self._lock:
+            await self._connected()
+            return await self._drive(self._core.exchange(calls))
+
+    async def _connected(self) -> None:
+        if self._streams is not None:
+            return
+        if self._closed:
+            raise ConnectionError("the client is closed")
+        address = self._core.address
+        try:
+            self._streams = await self._within(
+                asyncio.open_connection(address.host, address.port), self._connect_timeout
+            )
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise self._core.connect_error(exc) from None
+        self._core.reset()
+        await self._drive(self._core.handshake())
+
+    async def _drive(self, exchange: Exchange[T]) -> T:
+        assert self._streams is not None
+        reader, writer = self._streams
+        timeout = self._socket_timeout
+        try:
+            step = next(exchange)
+            while True:
+                if step is None:
+                    step = exchange.send(await self._within(reader.read(READ_SIZE), timeout))
+                else:
+                    writer.write(step)
+                    await self._within(writer.drain(), timeout)
+                    step = exchange.send(b"")
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        except BaseException as exc:
+            self._drop()
+            error = self._core.io_error(exc, timeout)
+            if error is exc:
+                raise
+            raise error from None
+
+    @staticmethod
+    async def _within(awaitable: Awaitable[T], timeout: float | None) -> T:
+        if timeout is None:
+            return await awaitable
+        return await asyncio.wait_for(awaitable, timeout)
+
+    def _drop(self) -> asyncio.StreamWriter | None:
+        if self._streams is None:
+            return None
+        writer = self._streams[1]
+        self._streams = None
+        writer.close()
+        return writer
+
+
+class AsyncPipeline(PipelineBase):
+    """Commands queued for one round trip on an :class:`AsyncClient`; see :meth:`execute`."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        super().__init__()
+        self._client = client
+
+    async def execute(self, *, raise_on_error: bool = True) -> list[Any]:
+        """Send the queued calls in one write and return their results, in order.
+
+        With ``raise_on_error`` the first error reply raises once every reply is read;
+        without, it stands in the list as a ``ResponseError``. The queue is emptied either way.
+        """
+        calls = self._take()
+        if not calls:
+            return []
+        results = await self._client._run_calls(calls)
+        if raise_on_error:
+            raise_first_error(results)
+        return results
+
+    async def __aenter__(self) -> AsyncPipeline:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.reset()

@@ -1,0 +1,168 @@
+"""The sans-I/O core shared by the sync and the asyncio client.
+
+Everything about a connection except moving bytes lives here: choosing the reply parser,
+encoding requests, the handshake, matching replies to calls and mapping error replies and
+failures to the library's exceptions. Each exchange with the server is a generator that yields
+what it needs from its driver (see :data:`Exchange`); the two clients differ only in the few
+lines that drive it over a socket or an asyncio stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Generator, Sequence
+from typing import Any, Literal, TypeAlias, TypeVar
+
+from kvstore.client.address import Address
+from kvstore.client.calls import Call, encode_arg, raw
+from kvstore.client.errors import (
+    ConnectionError,
+    KvstoreError,
+    ProtocolError,
+    ResponseError,
+    TimeoutError,
+    response_error,
+)
+from kvstore.protocol import ProtocolError as CodecError
+from kvstore.protocol import ReplyError, encode_request, hiredis_available, make_reply_parser
+from kvstore.protocol.resp_replies import INCOMPLETE, ReplyDecoder
+
+T = TypeVar("T")
+
+#: A conversation with the server, written once for both clients. It yields ``bytes`` to send
+#: (the driver sends them, then resumes it with ``b""``) or ``None`` when it needs input (the
+#: driver resumes it with the bytes received, ``b""`` at end of stream); it returns its result.
+Exchange: TypeAlias = Generator[bytes | None, bytes, T]
+
+#: The reply parser: hiredis when importable (``"auto"``), or one of them by name.
+ParserChoice: TypeAlias = Literal["auto", "hiredis", "python"]
+
+#: How many bytes a driver asks for per read.
+READ_SIZE = 64 * 1024
+
+
+def use_hiredis(parser: ParserChoice) -> bool:
+    """Whether the ``parser`` choice means hiredis; refuse a choice that cannot be honoured."""
+    if parser == "auto":
+        return hiredis_available()
+    if parser == "hiredis":
+        if not hiredis_available():
+            raise ValueError("parser='hiredis': the hiredis package is not installed")
+        return True
+    if parser == "python":
+        return False
+    raise ValueError(f"parser must be 'auto', 'hiredis' or 'python', not {parser!r}")
+
+
+class ProtocolCore:
+    """One connection's protocol state, with no I/O: the drivers feed it bytes."""
+
+    def __init__(
+        self,
+        address: Address,
+        *,
+        parser: ParserChoice = "auto",
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        self.address = address
+        self.hiredis = use_hiredis(parser)
+        self._username = username
+        self._password = password
+        self._reader: ReplyDecoder = make_reply_parser(use_hiredis=self.hiredis)
+
+    def reset(self) -> None:
+        """Start afresh on a new connection: bytes left from a broken one mean nothing."""
+        self._reader = make_reply_parser(use_hiredis=self.hiredis)
+
+    def handshake(self) -> Exchange[None]:
+        """What a new connection sends before any command: ``AUTH`` when there is a password."""
+        if self._password is None:
+            return
+        args = (
+            ["AUTH", self._password]
+            if self._username is None
+            else ["AUTH", self._username, self._password]
+        )
+        call = Call(tuple(encode_arg(arg) for arg in args), raw)
+        raise_first_error((yield from self.exchange([call])))
+
+    def exchange(self, calls: Sequence[Call[Any]]) -> Exchange[list[Any]]:
+        """Send ``calls`` in one write and read one reply per call.
+
+        Returns each call's result, or for an error reply the :class:`ResponseError` for it (not
+        raised: the caller decides, so a pipeline still reads every reply).
+        """
+        yield b"".join([encode_request(call.args) for call in calls])
+        reader = self._reader
+        replies: list[Any] = []
+        try:
+            while len(replies) < len(calls):
+                reply = reader.gets()
+                if reply is INCOMPLETE:
+                    data = yield None
+                    if not data:
+                        raise ConnectionError(
+                            f"connection to {self.address} lost (closed by the server)"
+                        )
+                    reader.feed(data)
+                else:
+                    replies.append(reply)
+        except CodecError as exc:
+            raise ProtocolError(f"invalid reply from {self.address}: {exc.message}") from None
+        return [result(call, reply) for call, reply in zip(calls, replies, strict=True)]
+
+    # -- failures ----------------------------------------------------------------------------
+
+    def connect_error(self, exc: BaseException) -> KvstoreError:
+        """The exception to raise when connecting failed with ``exc``."""
+        if isinstance(exc, KvstoreError):
+            return exc
+        if _is_timeout(exc):
+            return TimeoutError(f"cannot connect to {self.address} (timed out)")
+        return ConnectionError(f"cannot connect to {self.address} ({_reason(exc)})")
+
+    def io_error(self, exc: BaseException, timeout: float | None) -> BaseException:
+        """The exception to raise when an exchange failed with ``exc``; the connection is
+        then dropped, as no one knows which replies are still due on it."""
+        if isinstance(exc, KvstoreError):
+            return exc
+        if _is_timeout(exc):
+            return TimeoutError(f"no reply from {self.address} within {timeout:g} s")
+        if isinstance(exc, OSError):
+            return ConnectionError(f"connection to {self.address} lost ({_reason(exc)})")
+        return exc  # KeyboardInterrupt, cancellation, bugs: not the library's to rename
+
+
+def result(call: Call[T], reply: Any) -> T | ResponseError:
+    """The call's result for ``reply``, or the exception an error reply stands for."""
+    if isinstance(reply, ReplyError):
+        return response_error(reply.message)
+    return call.convert(reply)
+
+
+def raise_first_error(results: list[Any]) -> None:
+    """Raise the first :class:`ResponseError` among ``results``, if any."""
+    for item in results:
+        if isinstance(item, ResponseError):
+            raise item
+
+
+def only_result(results: list[Any]) -> Any:
+    """The result of a one-call exchange, raising its error reply."""
+    (item,) = results
+    if isinstance(item, ResponseError):
+        raise item
+    return item
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    # asyncio.TimeoutError is the builtin only from Python 3.11 on.
+    return isinstance(exc, (builtins.TimeoutError, asyncio.TimeoutError))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

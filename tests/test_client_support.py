@@ -1,0 +1,103 @@
+"""Helpers shared by the client library and CLI tests (this module has no tests of its own).
+
+A real ``redis-server`` is the reference peer: the CLI's pass-through output is compared with
+what ``redis-cli`` prints against it, and the library's authentication is checked on it
+(kvstore has no passwords).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import CLIENT, START_TIMEOUT, free_port, wait_for
+
+REDIS_SERVER = shutil.which("redis-server")
+REDIS_CLI = shutil.which("redis-cli")
+
+
+@dataclass
+class RedisServer:
+    proc: subprocess.Popen[bytes]
+    port: int
+    host: str = "127.0.0.1"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def start_redis_server(workdir: Path, *args: str) -> RedisServer:
+    """A real redis-server on a free loopback port, persisting nothing; skip if absent."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    options = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen(
+        [REDIS_SERVER, *options, "--dir", str(workdir), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = RedisServer(proc, port)
+    try:
+        wait_for(lambda: proc.poll() is not None or _accepts(port), START_TIMEOUT, "redis-server")
+    except AssertionError:
+        server.stop()
+        raise
+    if proc.poll() is not None:
+        raise AssertionError(f"redis-server exited with {proc.returncode}")
+    return server
+
+
+def run_client(
+    *args: str | bytes,
+    stdin: bytes | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``./client`` to completion with ``args``, capturing its output as bytes."""
+    return subprocess.run(
+        [sys.executable, str(CLIENT), *args],
+        input=stdin if stdin is not None else b"",
+        capture_output=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+
+
+def run_redis_cli(port: int, args: Sequence[str | bytes]) -> subprocess.CompletedProcess[bytes]:
+    """Run the real ``redis-cli`` with its output on a pipe, as ``./client``'s reference."""
+    if REDIS_CLI is None:
+        pytest.skip("redis-cli is not installed")
+    return subprocess.run(
+        [REDIS_CLI, "-h", "127.0.0.1", "-p", str(port), *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
