@@ -1,0 +1,1 @@
+"""The command-line client: one-shot commands and the interactive session, on the library."""

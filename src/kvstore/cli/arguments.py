@@ -1,0 +1,126 @@
+"""The command line: where to connect, and what to do there."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+from kvstore import __version__
+from kvstore.client import Address, AddressError, parse_address
+from kvstore.client.address import parse_port
+
+DESCRIPTION = """\
+Command-line client for kvstore. With a command it runs it and exits; without one it opens an
+interactive session in the text protocol's words (put, get, del, set, Bye).
+
+<node> is host, host:port, [ipv6]:port or a bare IPv6 address; the port defaults to 5000.
+"<host> <port>" (a bare port number as the second word) works too."""
+
+EPILOG = """\
+commands:
+  set <key> <value>     store the value; prints nothing
+  get <key> [<value>]   print the value (a trailing value is ignored);
+                        "error: not found" on stderr and exit 1 if the key is missing
+  put <key> <value>     store the value only if the key is new; prints nothing;
+                        "error: key already exists" on stderr and exit 1 if it exists
+  del <key>             delete the key; prints nothing;
+                        "error: not found" on stderr and exit 1 if it was missing
+  anything else         sent as-is (for example "ping", "exists a b", "set k v ex 60"); the
+                        reply is printed as redis-cli prints to a pipe, and, as with
+                        redis-cli, an error reply is printed on stdout with exit status 0
+
+A value is one argument: quote it for the shell if it holds spaces ('set k "a b"'). Options go
+before <node>; everything after it is the command.
+
+exit status: 0 success, 1 the command failed, 2 bad usage or the server cannot be reached
+(or the connection was lost), 130 interrupted."""
+
+
+class UsageError(Exception):
+    """A bad command line; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What the command line asks for."""
+
+    address: Address
+    words: list[bytes]  # the command and its arguments; empty for an interactive session
+    password: str | None = None
+    timeout: float | None = None
+
+    @property
+    def interactive(self) -> bool:
+        return not self.words
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=prog,
+        usage="%(prog)s [options] <node> [<command> [<argument> ...]]\n"
+        "       %(prog)s [options] <host> <port>",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--password",
+        metavar="PASSWORD",
+        default=os.environ.get("KVSTORE_PASSWORD") or None,
+        help="send AUTH with this password on connecting (env KVSTORE_PASSWORD)",
+    )
+    parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        help="give up connecting, or waiting for a reply, after this long "
+        "(default: 10 s to connect, no limit on replies)",
+    )
+    parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
+    parser.add_argument("node", nargs="?", help=argparse.SUPPRESS)
+    parser.add_argument("words", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def parse_arguments(argv: Sequence[str], prog: str) -> Invocation:
+    """Turn the command line into an :class:`Invocation`; raise :class:`UsageError`."""
+    namespace = build_parser(prog).parse_args(argv)
+    node: str | None = namespace.node
+    words: list[str] = namespace.words
+    if node is None:
+        raise UsageError("missing <node>: the server to connect to")
+    try:
+        address = parse_address(node, default_port=0)  # 0: no port was given
+        if words and words[0].isascii() and words[0].isdigit():
+            if address.port:
+                raise UsageError(f"{node!r} already has a port; {words[0]!r} is not a command")
+            address = Address(address.host, parse_port(words[0]))
+            words = words[1:]
+        elif not address.port:
+            address = Address(address.host)
+    except AddressError as exc:
+        raise UsageError(str(exc)) from None
+    return Invocation(
+        address,
+        [os.fsencode(word) for word in words],
+        password=namespace.password,
+        timeout=namespace.timeout,
+    )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
