@@ -1,4 +1,5 @@
-"""Shared fixtures: real ``./server`` processes on free loopback ports."""
+"""Shared fixtures and helpers: real ``./server`` processes on free loopback ports, and reading
+replies off their sockets."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,6 +42,46 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.01)
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> int:
+    """Terminate ``proc`` (kill it if it lingers) unless it has ended; return its exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def read_exactly(sock: socket.socket, size: int) -> bytes:
+    """Exactly ``size`` bytes; fails if the connection closes first."""
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise AssertionError(f"connection closed after {data!r}, {size} bytes expected")
+        data += chunk
+    return data
+
+
+def read_to_eof(sock: socket.socket, timeout: float = 10.0) -> bytes:
+    """Everything until the server closes; fails if it does not within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while True:
+        sock.settimeout(max(deadline - time.monotonic(), 0.01))
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            raise AssertionError(f"the server did not close; received {data[:200]!r}") from None
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
 
 
 @dataclass
@@ -74,14 +116,7 @@ class ServerProcess:
         return socket.create_connection((self.host, self.port), timeout=10)
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc)
 
 
 def start_server(

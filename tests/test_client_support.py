@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLIENT, START_TIMEOUT, free_port, wait_for
+from conftest import CLIENT, START_TIMEOUT, free_port, stop_process, wait_for
 
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
@@ -34,13 +34,7 @@ class RedisServer:
         return f"{self.host}:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def _accepts(port: int) -> bool:

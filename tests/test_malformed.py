@@ -5,40 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from conftest import ServerProcess
+from conftest import ServerProcess, read_exactly, read_to_eof
 from kvstore.protocol import encode_request
-
-
-def read_exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        assert chunk, f"connection closed after {data!r}, {size} bytes expected"
-        data += chunk
-    return data
-
-
-def read_to_eof(sock: socket.socket, timeout: float = 10.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    data = b""
-    while True:
-        sock.settimeout(max(deadline - time.monotonic(), 0.01))
-        try:
-            chunk = sock.recv(65536)
-        except TimeoutError:
-            raise AssertionError(f"the server did not close; received {data[:200]!r}") from None
-        except ConnectionResetError:
-            return data
-        if not chunk:
-            return data
-        data += chunk
 
 
 @dataclass

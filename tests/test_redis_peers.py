@@ -17,7 +17,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from conftest import ServerProcess
+from conftest import ServerProcess, read_exactly
 from kvstore.protocol import encode_request
 
 pytestmark = pytest.mark.skipif(
@@ -46,15 +46,6 @@ def cli(server: ServerProcess, *args: str, stdin: str | None = None) -> str:
 def command(client: redis.Redis | redis.client.Pipeline, *args: str) -> Any:
     """``execute_command``, which redis-py leaves untyped."""
     return client.execute_command(*args)  # type: ignore[no-untyped-call]
-
-
-def read_exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        assert chunk, f"connection closed after {data!r}"
-        data += chunk
-    return data
 
 
 # -- redis-cli -------------------------------------------------------------------------------

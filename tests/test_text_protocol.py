@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from conftest import ServerProcess
+from conftest import ServerProcess, read_exactly, read_to_eof
 from kvstore.protocol import encode_request
 
 MAX_LINE = 64 * 1024
-
-
-def read_exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise AssertionError(f"connection closed after {data!r}, {size} bytes expected")
-        data += chunk
-    return data
 
 
 def read_line(sock: socket.socket) -> bytes:
@@ -35,23 +24,6 @@ def read_line(sock: socket.socket) -> bytes:
             raise AssertionError(f"connection closed after {data!r}")
         data += chunk
     return data
-
-
-def read_to_eof(sock: socket.socket, timeout: float = 10.0) -> bytes:
-    """Everything until the server closes; fails if it does not within ``timeout``."""
-    deadline = time.monotonic() + timeout
-    data = b""
-    while True:
-        sock.settimeout(max(deadline - time.monotonic(), 0.01))
-        try:
-            chunk = sock.recv(65536)
-        except TimeoutError:
-            raise AssertionError(f"the server did not close; received {data[:200]!r}") from None
-        except ConnectionResetError:
-            return data
-        if not chunk:
-            return data
-        data += chunk
 
 
 def exchange(sock: socket.socket, request: bytes, reply: bytes) -> None:

@@ -5,27 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable
-from types import TracebackType
 from typing import Any, TypeVar
 
-from kvstore.client.address import Address, parse_address
+from kvstore.client.base import ClientBase
 from kvstore.client.calls import Call
-from kvstore.client.commands import Commands
 from kvstore.client.core import (
     READ_SIZE,
     Exchange,
-    ParserChoice,
-    ProtocolCore,
     only_result,
     raise_first_error,
 )
-from kvstore.client.errors import ConnectionError
 from kvstore.client.pipeline import PipelineBase
 
 T = TypeVar("T")
 
 
-class AsyncClient(Commands):
+class AsyncClient(ClientBase[tuple[asyncio.StreamReader, asyncio.StreamWriter]]):
     """An asyncio connection to a kvstore (or Redis) server; every command is awaited.
 
     Takes the same arguments as :class:`~kvstore.client.sync_client.Client` and behaves the
@@ -34,32 +29,8 @@ class AsyncClient(Commands):
     connection, since its reply would otherwise be read by the next command.
     """
 
-    def __init__(
-        self,
-        address: str | Address = "127.0.0.1:5000",
-        *,
-        username: str | None = None,
-        password: str | None = None,
-        connect_timeout: float | None = 10.0,
-        socket_timeout: float | None = None,
-        parser: ParserChoice = "auto",
-    ) -> None:
-        if isinstance(address, str):
-            address = parse_address(address)
-        self._core = ProtocolCore(address, parser=parser, username=username, password=password)
-        self._connect_timeout = connect_timeout
-        self._socket_timeout = socket_timeout
-        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        self._closed = False
+    def _init_lock(self) -> None:
         self._lock = asyncio.Lock()
-
-    @property
-    def address(self) -> Address:
-        return self._core.address
-
-    @property
-    def connected(self) -> bool:
-        return self._streams is not None
 
     async def connect(self) -> None:
         """Connect now (commands connect by themselves when needed)."""
@@ -83,16 +54,8 @@ class AsyncClient(Commands):
         await self.connect()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.address}>"
 
     # -- running calls -----------------------------------------------------------------------
 
@@ -106,13 +69,11 @@ class AsyncClient(Commands):
             return await self._drive(self._core.exchange(calls))
 
     async def _connected(self) -> None:
-        if self._streams is not None:
+        if not self._must_connect():
             return
-        if self._closed:
-            raise ConnectionError("the client is closed")
         address = self._core.address
         try:
-            self._streams = await self._within(
+            self._connection = await self._within(
                 asyncio.open_connection(address.host, address.port), self._connect_timeout
             )
         except (OSError, asyncio.TimeoutError) as exc:
@@ -121,27 +82,22 @@ class AsyncClient(Commands):
         await self._drive(self._core.handshake())
 
     async def _drive(self, exchange: Exchange[T]) -> T:
-        assert self._streams is not None
-        reader, writer = self._streams
+        assert self._connection is not None
+        reader, writer = self._connection
         timeout = self._socket_timeout
-        try:
-            step = next(exchange)
-            while True:
-                if step is None:
-                    step = exchange.send(await self._within(reader.read(READ_SIZE), timeout))
-                else:
-                    writer.write(step)
-                    await self._within(writer.drain(), timeout)
-                    step = exchange.send(b"")
-        except StopIteration as done:
-            result: T = done.value
-            return result
-        except BaseException as exc:
-            self._drop()
-            error = self._core.io_error(exc, timeout)
-            if error is exc:
-                raise
-            raise error from None
+        with self._dropped_on_failure():
+            try:
+                step = next(exchange)
+                while True:
+                    if step is None:
+                        step = exchange.send(await self._within(reader.read(READ_SIZE), timeout))
+                    else:
+                        writer.write(step)
+                        await self._within(writer.drain(), timeout)
+                        step = exchange.send(b"")
+            except StopIteration as done:
+                result: T = done.value
+                return result
 
     @staticmethod
     async def _within(awaitable: Awaitable[T], timeout: float | None) -> T:
@@ -150,10 +106,10 @@ class AsyncClient(Commands):
         return await asyncio.wait_for(awaitable, timeout)
 
     def _drop(self) -> asyncio.StreamWriter | None:
-        if self._streams is None:
+        if self._connection is None:
             return None
-        writer = self._streams[1]
-        self._streams = None
+        writer = self._connection[1]
+        self._connection = None
         writer.close()
         return writer
 
@@ -182,10 +138,5 @@ class AsyncPipeline(PipelineBase):
     async def __aenter__(self) -> AsyncPipeline:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self.reset()

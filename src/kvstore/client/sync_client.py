@@ -5,27 +5,22 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from types import TracebackType
 from typing import Any, TypeVar
 
-from kvstore.client.address import Address, parse_address
+from kvstore.client.base import ClientBase
 from kvstore.client.calls import Call
-from kvstore.client.commands import Commands
 from kvstore.client.core import (
     READ_SIZE,
     Exchange,
-    ParserChoice,
-    ProtocolCore,
     only_result,
     raise_first_error,
 )
-from kvstore.client.errors import ConnectionError
 from kvstore.client.pipeline import PipelineBase
 
 T = TypeVar("T")
 
 
-class Client(Commands):
+class Client(ClientBase[socket.socket]):
     """A blocking connection to a kvstore (or Redis) server.
 
     ``Client("127.0.0.1:5000")``; the address may also be ``host``, ``[ipv6]:port`` or a bare
@@ -40,32 +35,8 @@ class Client(Commands):
     ``"python"``.
     """
 
-    def __init__(
-        self,
-        address: str | Address = "127.0.0.1:5000",
-        *,
-        username: str | None = None,
-        password: str | None = None,
-        connect_timeout: float | None = 10.0,
-        socket_timeout: float | None = None,
-        parser: ParserChoice = "auto",
-    ) -> None:
-        if isinstance(address, str):
-            address = parse_address(address)
-        self._core = ProtocolCore(address, parser=parser, username=username, password=password)
-        self._connect_timeout = connect_timeout
-        self._socket_timeout = socket_timeout
-        self._sock: socket.socket | None = None
-        self._closed = False
+    def _init_lock(self) -> None:
         self._lock = threading.Lock()
-
-    @property
-    def address(self) -> Address:
-        return self._core.address
-
-    @property
-    def connected(self) -> bool:
-        return self._sock is not None
 
     def connect(self) -> None:
         """Connect now (commands connect by themselves when needed)."""
@@ -79,7 +50,7 @@ class Client(Commands):
         :class:`~kvstore.client.errors.ConnectionError`.
         """
         self._closed = True
-        sock = self._sock
+        sock = self._connection
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv()
@@ -93,16 +64,8 @@ class Client(Commands):
         self.connect()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.address}>"
 
     # -- running calls -----------------------------------------------------------------------
 
@@ -116,10 +79,8 @@ class Client(Commands):
             return self._drive(self._core.exchange(calls))
 
     def _connected(self) -> None:
-        if self._sock is not None:
+        if not self._must_connect():
             return
-        if self._closed:
-            raise ConnectionError("the client is closed")
         address = self._core.address
         try:
             sock = socket.create_connection(
@@ -129,33 +90,28 @@ class Client(Commands):
             raise self._core.connect_error(exc) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(self._socket_timeout)
-        self._sock = sock
+        self._connection = sock
         self._core.reset()
         self._drive(self._core.handshake())
 
     def _drive(self, exchange: Exchange[T]) -> T:
-        sock = self._sock
+        sock = self._connection
         assert sock is not None
-        try:
-            step = next(exchange)
-            while True:
-                if step is None:
-                    step = exchange.send(sock.recv(READ_SIZE))
-                else:
-                    sock.sendall(step)
-                    step = exchange.send(b"")
-        except StopIteration as done:
-            result: T = done.value
-            return result
-        except BaseException as exc:
-            self._drop()
-            error = self._core.io_error(exc, self._socket_timeout)
-            if error is exc:
-                raise
-            raise error from None
+        with self._dropped_on_failure():
+            try:
+                step = next(exchange)
+                while True:
+                    if step is None:
+                        step = exchange.send(sock.recv(READ_SIZE))
+                    else:
+                        sock.sendall(step)
+                        step = exchange.send(b"")
+            except StopIteration as done:
+                result: T = done.value
+                return result
 
     def _drop(self) -> None:
-        sock, self._sock = self._sock, None
+        sock, self._connection = self._connection, None
         if sock is not None:
             sock.close()
 

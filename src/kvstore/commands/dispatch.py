@@ -35,6 +35,7 @@ class Dispatcher:
             self.errors += 1
             return wrong_arity(command.name)
         self.calls[command.name] += 1
+        session.last_command = command.name
         try:
             return command.handler(session, args)
         except ReplyError as error:

@@ -1,0 +1,83 @@
+"""What the sync and asyncio clients share apart from moving bytes: arguments, core, address."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+from kvstore.client.address import Address, parse_address
+from kvstore.client.commands import Commands
+from kvstore.client.core import ParserChoice, ProtocolCore
+from kvstore.client.errors import ConnectionError
+
+#: What a client holds while connected: a socket, or an asyncio stream pair.
+ConnectionT = TypeVar("ConnectionT")
+
+
+class ClientBase(Commands, Generic[ConnectionT]):
+    """The part of a client that does not depend on how it does I/O.
+
+    The arguments are those of :class:`~kvstore.client.sync_client.Client`. Each subclass makes
+    its lock in :meth:`_init_lock`, and keeps its connection in ``_connection`` (``None`` when
+    not connected).
+    """
+
+    def __init__(
+        self,
+        address: str | Address = "127.0.0.1:5000",
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        connect_timeout: float | None = 10.0,
+        socket_timeout: float | None = None,
+        parser: ParserChoice = "auto",
+    ) -> None:
+        if isinstance(address, str):
+            address = parse_address(address)
+        self._core = ProtocolCore(address, parser=parser, username=username, password=password)
+        self._connect_timeout = connect_timeout
+        self._socket_timeout = socket_timeout
+        self._connection: ConnectionT | None = None
+        self._closed = False
+        self._init_lock()
+
+    def _init_lock(self) -> None:
+        """Make ``self._lock``, which lets one command at a time use the connection."""
+        raise NotImplementedError
+
+    @property
+    def address(self) -> Address:
+        return self._core.address
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None
+
+    def _must_connect(self) -> bool:
+        """Whether a command has to connect first; refuses once the client is closed."""
+        if self._connection is not None:
+            return False
+        if self._closed:
+            raise ConnectionError("the client is closed")
+        return True
+
+    @contextlib.contextmanager
+    def _dropped_on_failure(self) -> Iterator[None]:
+        """Around an exchange: a failure drops the connection, as no one knows which replies
+        are still due on it, and is raised as the library's exception for it."""
+        try:
+            yield
+        except BaseException as exc:
+            self._drop()
+            error = self._core.io_error(exc, self._socket_timeout)
+            if error is exc:
+                raise
+            raise error from None
+
+    def _drop(self) -> object:
+        """Close the connection, if any, and forget it."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.address}>"
