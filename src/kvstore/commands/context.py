@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,9 +24,7 @@ class ServerState:
     #: Settings as ``CONFIG GET`` shows them: name to value, both text.
     settings: Callable[[], dict[str, str]] = dict
     started_ms: int = field(default_factory=wall_clock_ms)
-    started_monotonic: float = field(default_factory=time.monotonic)
     total_connections: int = 0
-    rejected_connections: int = 0
 
 
 @dataclass(eq=False)

@@ -22,16 +22,13 @@ class Dispatcher:
         self.calls: Counter[str] = Counter()
         self.errors = 0
 
-    def lookup(self, name: bytes) -> Command | None:
-        return self.table.get(name.lower())
-
     def execute(self, session: Session, args: Args) -> Reply:
         command = self.table.get(args[0].lower())
         if command is None:
             self.errors += 1
             return UnknownCommandError(args)
         arity = command.arity
-        if (len(args) != arity) if arity >= 0 else (len(args) < -arity):
+        if (len(args) != arity) if arity >= 0 else (len(args) < -arity):  # arity_accepts, inlined
             self.errors += 1
             return wrong_arity(command.name)
         self.calls[command.name] += 1

@@ -34,14 +34,6 @@ class Command:
     last_key: int = 0
     key_step: int = 0
 
-    @property
-    def is_write(self) -> bool:
-        return "write" in self.flags
-
-    def accepts(self, argc: int) -> bool:
-        arity = self.arity
-        return argc == arity if arity >= 0 else argc >= -arity
-
 
 #: The table, keyed by the lower-case name as bytes (what arrives on the wire).
 COMMANDS: dict[bytes, Command] = {}
@@ -66,6 +58,11 @@ def command(
         return handler
 
     return register
+
+
+def arity_accepts(arity: int, argc: int) -> bool:
+    """Whether ``argc`` arguments (the name included) fit ``arity`` as Redis counts it."""
+    return argc == arity if arity >= 0 else argc >= -arity
 
 
 # -- argument helpers shared by the handlers ----------------------------------------------------
@@ -116,7 +113,7 @@ def dispatch_subcommand(table: Subcommands, session: Session, args: Args) -> Rep
     if entry is None:
         raise unknown_subcommand(args)
     arity, handler = entry
-    if not (len(args) == arity if arity >= 0 else len(args) >= -arity):
+    if not arity_accepts(arity, len(args)):
         container = args[0].decode("utf-8", "replace").lower()
         sub = args[1].decode("utf-8", "replace").lower()
         raise wrong_arity(f"{container}|{sub}")
