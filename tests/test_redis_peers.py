@@ -8,7 +8,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -253,8 +252,9 @@ def test_a_client_that_never_reads_cannot_stall_others(server: ServerProcess) ->
         assert read_exactly(setup, 5) == b"+OK\r\n"
     rss_before = rss_bytes(server.proc.pid)
 
-    # 400,000 GETs of a 4 KiB value: 11 MB of requests asking for 1.6 GB of replies.
-    burst = encode_request([b"GET", big]) * 400_000
+    # 1,500,000 GETs of a 4 KiB value: about 50 MB of requests, more than loopback's socket
+    # buffers can hold (Linux lets them grow to 32 + 4 MiB), asking for 6 GB of replies.
+    burst = encode_request([b"GET", big]) * 1_500_000
     hog = server.connect()
     hog.settimeout(None)
     sent_everything = threading.Event()
@@ -271,18 +271,14 @@ def test_a_client_that_never_reads_cannot_stall_others(server: ServerProcess) ->
     sender.start()
     try:
         with server.connect() as other:
-            other.settimeout(5)
+            other.settimeout(10)  # a stalled server fails the read below
             key = new_key().encode()
-            slowest = 0.0
             for i in range(300):
-                started = time.monotonic()
                 other.sendall(
                     encode_request([b"SET", key, b"%d" % i]) + encode_request([b"GET", key])
                 )
                 want = b"+OK\r\n" + b"$%d\r\n%d\r\n" % (len(b"%d" % i), i)
                 assert read_exactly(other, len(want)) == want
-                slowest = max(slowest, time.monotonic() - started)
-            assert slowest < 1.0
         # The server stopped reading the hog's requests instead of queueing its replies.
         assert not sent_everything.is_set()
         assert rss_bytes(server.proc.pid) - rss_before < 200 * 1024 * 1024
