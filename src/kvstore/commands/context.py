@@ -45,6 +45,8 @@ class Session:
     #: Set by QUIT: the connection closes once this command's reply is written.
     close_after_reply: bool = False
 
-    @property
-    def db(self) -> Keyspace:
-        return self.server.db
+    #: The server's keyspace, kept here because every data command reaches for it.
+    db: Keyspace = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.db = self.server.db
