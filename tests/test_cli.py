@@ -117,7 +117,8 @@ def test_password_option(tmp_path_factory: pytest.TempPathFactory) -> None:
         assert refused.returncode == 2
         assert refused.stderr.startswith(b"error: WRONGPASS ")
         missing = run_client(node, "get", "k")
-        assert_result(missing, b"", b"error: NOAUTH Authentication required.\n", 1)
+        hint = b"error: authentication required: give the password with --password or "
+        assert_result(missing, b"", hint + b"KVSTORE_PASSWORD\n", 2)
     finally:
         server.stop()
 

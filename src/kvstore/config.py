@@ -15,7 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from kvstore.config_security import resolve_security
+
 ENV_PREFIX = "KVSTORE_"
+#: What ``CONFIG GET requirepass`` shows when a password is set.
+PASSWORD_MASK = "********"
 
 
 class ConfigError(Exception):
@@ -56,6 +60,32 @@ class ServerConfig:
             choices=("auto", "python", "hiredis"),
         ),
     )
+    # -- access control (see docs/security.md) --
+    requirepass: str = field(
+        default="",
+        metadata=_option(
+            "password clients must give (AUTH) before other commands; KVSTORE_PASSWORD is read too"
+        ),
+    )
+    requirepass_file: str = field(
+        default="", metadata=_option("read the password from the first line of this file")
+    )
+    protected_mode: str = field(
+        default="yes",
+        metadata=_option(
+            "with no password set, refuse clients that are not on the loopback interface",
+            choices=("yes", "no"),
+        ),
+    )
+    tls_port: int = field(
+        default=0, metadata=_option("TCP port for TLS connections (0: no TLS listener)")
+    )
+    tls_cert_file: str = field(default="", metadata=_option("the server's certificate (PEM)"))
+    tls_key_file: str = field(default="", metadata=_option("the server's private key (PEM)"))
+    tls_ca_cert_file: str = field(
+        default="",
+        metadata=_option("CA certificates (PEM); when given, TLS clients must present one"),
+    )
 
     @staticmethod
     def env_name(name: str) -> str:
@@ -72,6 +102,8 @@ class ServerConfig:
             value = getattr(self, item.name)
             text = " ".join(value) if isinstance(value, list) else str(value)
             shown[item.name.replace("_", "-")] = text
+        if self.requirepass:  # never shown: whether one is set is all a client learns
+            shown["requirepass"] = PASSWORD_MASK
         # What redis-benchmark and other tools ask about at start-up.
         shown.setdefault("save", "")
         shown.setdefault("appendonly", "no")
@@ -144,6 +176,10 @@ def load_config(
     config = ServerConfig(**values)
     if not 0 <= config.port <= 65535:
         raise ConfigError(f"port {config.port} is out of range (0-65535)")
+    try:
+        resolve_security(config, flags, environ)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if not config.bind:
         raise ConfigError("no address to listen on")
     return config

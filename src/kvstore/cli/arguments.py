@@ -51,6 +51,10 @@ class Invocation:
     words: list[bytes]  # the command and its arguments; empty for an interactive session
     password: str | None = None
     timeout: float | None = None
+    tls: bool = False
+    cacert: str | None = None
+    cert: str | None = None
+    key: str | None = None
 
     @property
     def interactive(self) -> bool:
@@ -84,6 +88,20 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         help="give up connecting, or waiting for a reply, after this long "
         "(default: 10 s to connect, no limit on replies)",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="connect over TLS (implied by --cacert, --cert and --key)",
+    )
+    parser.add_argument(
+        "--cacert",
+        metavar="FILE",
+        help="CA certificates (PEM) to verify the server with (default: the system's)",
+    )
+    parser.add_argument(
+        "--cert", metavar="FILE", help="client certificate (PEM), for servers that require one"
+    )
+    parser.add_argument("--key", metavar="FILE", help="the client certificate's private key")
     parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
     parser.add_argument("node", nargs="?", help=argparse.SUPPRESS)
     parser.add_argument("words", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -113,6 +131,10 @@ def parse_arguments(argv: Sequence[str], prog: str) -> Invocation:
         [os.fsencode(word) for word in words],
         password=namespace.password,
         timeout=namespace.timeout,
+        tls=namespace.tls,
+        cacert=namespace.cacert,
+        cert=namespace.cert,
+        key=namespace.key,
     )
 
 

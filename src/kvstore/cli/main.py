@@ -14,7 +14,12 @@ from kvstore.cli.arguments import Invocation, UsageError, parse_arguments
 from kvstore.cli.interactive import run_session
 from kvstore.cli.line_input import open_lines
 from kvstore.cli.oneshot import check_usage, run_command
-from kvstore.client import Client, KvstoreError, ResponseError
+from kvstore.client import (
+    AuthenticationRequiredError,
+    Client,
+    KvstoreError,
+    ResponseError,
+)
 from kvstore.protocol.text import error_line
 
 #: Exit statuses.
@@ -23,6 +28,8 @@ TROUBLE = 2  # bad usage, or the server cannot be reached or went away
 INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
+
+NEEDS_PASSWORD = "authentication required: give the password with --password or KVSTORE_PASSWORD"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,14 +58,25 @@ def _run(argv: list[str], prog: str) -> int:
     except UsageError as exc:
         _error(f"{exc} (see {prog} --help)")
         return TROUBLE
-    client = Client(
-        invocation.address,
-        password=invocation.password,
-        connect_timeout=invocation.timeout or DEFAULT_CONNECT_TIMEOUT,
-        socket_timeout=invocation.timeout,
-    )
+    try:
+        client = Client(
+            invocation.address,
+            password=invocation.password,
+            connect_timeout=invocation.timeout or DEFAULT_CONNECT_TIMEOUT,
+            socket_timeout=invocation.timeout,
+            tls=invocation.tls,
+            ca_certs=invocation.cacert,
+            certfile=invocation.cert,
+            keyfile=invocation.key,
+        )
+    except ValueError as exc:  # a certificate or key file that cannot be used
+        _error(str(exc))
+        return TROUBLE
     try:
         return _converse(client, invocation)
+    except AuthenticationRequiredError:
+        _error(NEEDS_PASSWORD)
+        return TROUBLE
     except ResponseError as exc:  # refused at connection time: AUTH
         _error(exc.message)
         return TROUBLE

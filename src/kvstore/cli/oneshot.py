@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from kvstore.cli.arguments import UsageError
 from kvstore.cli.raw_output import format_reply
-from kvstore.client import Client, ResponseError
+from kvstore.client import AuthenticationRequiredError, Client, ResponseError
 from kvstore.protocol.text import error_line
 
 NOT_FOUND = b"error: not found"
@@ -51,10 +51,14 @@ def run_command(client: Client, words: list[bytes]) -> Outcome:
             return Outcome() if client.put(words[1], words[2]) else _failure(ALREADY_EXISTS)
         if verb == b"del" and count == 2:
             return Outcome() if client.delete(words[1]) else _failure(NOT_FOUND)
+    except AuthenticationRequiredError:
+        raise  # the caller says how to give the password
     except ResponseError as exc:
         return _failure(error_line(exc.message))
     try:
         reply = client.execute_command(*words)
+    except AuthenticationRequiredError:
+        raise
     except ResponseError as exc:
         # As redis-cli does: the error is the printed reply, and the exit status stays 0.
         return Outcome(stdout=format_reply(exc))

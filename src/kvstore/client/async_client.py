@@ -74,7 +74,8 @@ class AsyncClient(ClientBase[tuple[asyncio.StreamReader, asyncio.StreamWriter]])
         address = self._core.address
         try:
             self._connection = await self._within(
-                asyncio.open_connection(address.host, address.port), self._connect_timeout
+                asyncio.open_connection(address.host, address.port, ssl=self._tls),
+                self._connect_timeout,
             )
         except (OSError, asyncio.TimeoutError) as exc:
             raise self._core.connect_error(exc) from None

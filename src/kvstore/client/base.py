@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
@@ -10,6 +11,7 @@ from kvstore.client.address import Address, parse_address
 from kvstore.client.commands import Commands
 from kvstore.client.core import ParserChoice, ProtocolCore
 from kvstore.client.errors import ConnectionError
+from kvstore.client.tls import client_context
 
 #: What a client holds while connected: a socket, or an asyncio stream pair.
 ConnectionT = TypeVar("ConnectionT")
@@ -32,9 +34,15 @@ class ClientBase(Commands, Generic[ConnectionT]):
         connect_timeout: float | None = 10.0,
         socket_timeout: float | None = None,
         parser: ParserChoice = "auto",
+        tls: bool | ssl.SSLContext = False,
+        ca_certs: str | None = None,
+        certfile: str | None = None,
+        keyfile: str | None = None,
     ) -> None:
         if isinstance(address, str):
             address = parse_address(address)
+        #: ``None`` for plain TCP; see :func:`~kvstore.client.tls.client_context`.
+        self._tls = client_context(tls, ca_certs, certfile, keyfile)
         self._core = ProtocolCore(address, parser=parser, username=username, password=password)
         self._connect_timeout = connect_timeout
         self._socket_timeout = socket_timeout

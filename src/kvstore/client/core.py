@@ -24,6 +24,7 @@ from kvstore.client.errors import (
     TimeoutError,
     response_error,
 )
+from kvstore.client.tls import tls_reason
 from kvstore.protocol import ProtocolError as CodecError
 from kvstore.protocol import ReplyError, encode_request, hiredis_available, make_reply_parser
 from kvstore.protocol.resp_replies import INCOMPLETE, ReplyDecoder
@@ -163,6 +164,4 @@ def _is_timeout(exc: BaseException) -> bool:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
+    return tls_reason(exc)  # plain socket errors included

@@ -32,7 +32,9 @@ class Client(ClientBase[socket.socket]):
     ``password`` (and ``username``) are sent with ``AUTH`` on every connect.
     ``connect_timeout`` and ``socket_timeout`` are in seconds, ``None`` for no limit.
     ``parser`` picks the reply parser: ``"auto"`` (hiredis when installed), ``"hiredis"`` or
-    ``"python"``.
+    ``"python"``. ``tls=True`` connects over TLS, verifying the server's certificate against
+    ``ca_certs`` (or the system's CAs); ``certfile``/``keyfile`` are the client's certificate
+    for servers that require one; ``tls`` may also be a ready ``ssl.SSLContext``.
     """
 
     def _init_lock(self) -> None:
@@ -86,6 +88,8 @@ class Client(ClientBase[socket.socket]):
             sock = socket.create_connection(
                 (address.host, address.port), timeout=self._connect_timeout
             )
+            if self._tls is not None:
+                sock = self._wrapped(sock, address.host)
         except OSError as exc:
             raise self._core.connect_error(exc) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -93,6 +97,15 @@ class Client(ClientBase[socket.socket]):
         self._connection = sock
         self._core.reset()
         self._drive(self._core.handshake())
+
+    def _wrapped(self, sock: socket.socket, host: str) -> socket.socket:
+        """``sock`` after the TLS handshake (within the connect timeout); closed on failure."""
+        assert self._tls is not None
+        try:
+            return self._tls.wrap_socket(sock, server_hostname=host)
+        except BaseException:
+            sock.close()
+            raise
 
     def _drive(self, exchange: Exchange[T]) -> T:
         sock = self._connection

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 
+from kvstore.commands.auth import HELLO_NOAUTH, authenticate
 from kvstore.commands.context import VERSION, Session
 from kvstore.commands.table import (
     COMMANDS,
@@ -18,7 +19,7 @@ from kvstore.commands.table import (
 from kvstore.protocol.replies import OK, PONG, Reply, ReplyError
 
 
-@command("ping", -1, "fast noauth", group="connection", summary="Check the connection.")
+@command("ping", -1, "fast", group="connection", summary="Check the connection.")
 def ping(session: Session, args: Args) -> Reply:
     if len(args) > 2:
         raise ReplyError("ERR wrong number of arguments for 'ping' command")
@@ -65,6 +66,7 @@ def _hello_reply(session: Session) -> dict[bytes, Reply]:
 def hello(session: Session, args: Args) -> Reply:
     protocol = session.protocol
     name: bytes | None = None
+    credentials: tuple[bytes, bytes] | None = None
     if len(args) > 1:
         protocol = parse_int(args[1], "ERR Protocol version is not an integer or out of range")
         if protocol not in (2, 3):
@@ -73,7 +75,7 @@ def hello(session: Session, args: Args) -> Reply:
         while i < len(args):
             option = args[i].lower()
             if option == b"auth" and i + 2 < len(args):
-                _check_credentials(args[i + 1], args[i + 2])
+                credentials = (args[i + 1], args[i + 2])
                 i += 3
             elif option == b"setname" and i + 1 < len(args):
                 name = _checked_name(args[i + 1])
@@ -82,16 +84,14 @@ def hello(session: Session, args: Args) -> Reply:
                 raise ReplyError(
                     f"ERR Syntax error in HELLO option '{args[i].decode('utf-8', 'replace')}'"
                 )
+    if credentials is not None:
+        authenticate(session, *credentials)
+    if not session.authenticated:
+        raise ReplyError(HELLO_NOAUTH)
     session.protocol = protocol
     if name is not None:
         session.name = name
     return _hello_reply(session)
-
-
-def _check_credentials(username: bytes, password: bytes) -> None:
-    # No password is configured: the one user, "default", accepts any password, as in Redis.
-    if username != b"default":
-        raise ReplyError("WRONGPASS invalid username-password pair or user is disabled.")
 
 
 @command(
@@ -105,11 +105,9 @@ def auth(session: Session, args: Args) -> Reply:
     if len(args) > 3:
         raise ReplyError(SYNTAX_ERROR)
     if len(args) == 2:
-        raise ReplyError(
-            "ERR AUTH <password> called without any password configured for the default user. "
-            "Are you sure your configuration is correct?"
-        )
-    _check_credentials(args[1], args[2])
+        authenticate(session, None, args[1])
+    else:
+        authenticate(session, args[1], args[2])
     return OK
 
 
@@ -177,7 +175,7 @@ _CLIENT: Subcommands = {
 }
 
 
-@command("client", -2, "noauth", group="connection", summary="Inspect and name connections.")
+@command("client", -2, "", group="connection", summary="Inspect and name connections.")
 def client(session: Session, args: Args) -> Reply:
     return dispatch_subcommand(_CLIENT, session, args)
 

@@ -25,6 +25,8 @@ class ServerState:
     settings: Callable[[], dict[str, str]] = dict
     started_ms: int = field(default_factory=wall_clock_ms)
     total_connections: int = 0
+    #: The password clients must give with AUTH (or HELLO AUTH); ``None``: no password.
+    requirepass: bytes | None = None
 
 
 @dataclass(eq=False)
@@ -47,6 +49,10 @@ class Session:
 
     #: The server's keyspace, kept here because every data command reaches for it.
     db: Keyspace = field(init=False)
+    #: Whether commands other than ``noauth`` ones may run: true from the start when no
+    #: password is set, else once AUTH succeeds. One attribute the dispatcher tests.
+    authenticated: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.db = self.server.db
+        self.authenticated = self.server.requirepass is None

@@ -13,6 +13,8 @@ from kvstore.commands.context import Session
 from kvstore.commands.table import COMMANDS, Args, Command, UnknownCommandError, wrong_arity
 from kvstore.protocol.replies import Reply, ReplyError
 
+NOAUTH = ReplyError("NOAUTH Authentication required.")
+
 log = logging.getLogger("kvstore.commands")
 
 
@@ -31,6 +33,9 @@ class Dispatcher:
         if (len(args) != arity) if arity >= 0 else (len(args) < -arity):  # arity_accepts, inlined
             self.errors += 1
             return wrong_arity(command.name)
+        if not session.authenticated and not command.noauth:
+            self.errors += 1
+            return NOAUTH
         self.calls[command.name] += 1
         session.last_command = command.name
         try:

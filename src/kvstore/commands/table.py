@@ -33,6 +33,8 @@ class Command:
     first_key: int = 0
     last_key: int = 0
     key_step: int = 0
+    #: Runs before the client has authenticated (AUTH, HELLO, QUIT); from the flags.
+    noauth: bool = False
 
 
 #: The table, keyed by the lower-case name as bytes (what arrives on the wire).
@@ -52,8 +54,18 @@ def command(
 
     def register(handler: Handler) -> Handler:
         first, last, step = keys
+        flag_set = frozenset(flags.split())
         COMMANDS[name.encode()] = Command(
-            name, arity, frozenset(flags.split()), handler, group, summary, first, last, step
+            name,
+            arity,
+            flag_set,
+            handler,
+            group,
+            summary,
+            first,
+            last,
+            step,
+            noauth="noauth" in flag_set,
         )
         return handler
 

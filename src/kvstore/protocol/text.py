@@ -87,6 +87,12 @@ def _deleted_or_missing(reply: Reply) -> Reply:
     return reply
 
 
+def _auth_result(reply: Reply) -> Reply:
+    if isinstance(reply, ReplyError) and reply.code == "WRONGPASS":
+        return ReplyError("ERR invalid password")
+    return reply
+
+
 @dataclass(frozen=True)
 class TextRequest:
     """A request line turned into command arguments, with the rendering its verb asks for."""
@@ -137,6 +143,8 @@ def parse_request(text: bytes) -> TextRequest:
         if len(words) != 1:
             raise TextRequestError(f"wrong number of arguments for '{words[0].decode()}' command")
         return TextRequest([b"QUIT"], lambda _reply: GOODBYE, goodbye=True)
+    if verb == b"auth":
+        return TextRequest(words, _auth_result)
     return TextRequest(words)
 
 
@@ -169,6 +177,8 @@ def error_line(message: str) -> bytes:
     Redis quotes after an unknown command's name (the person just typed them)."""
     if message.startswith("ERR "):
         message = message[4:]
+    elif message.startswith("NOAUTH "):
+        message = "authentication required"
     if message.startswith("unknown command '"):
         cut = message.find("', with args beginning with:")
         if cut > 0:

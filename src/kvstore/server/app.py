@@ -6,11 +6,15 @@ import asyncio
 import errno
 import logging
 import signal
+import ssl
+from collections.abc import Callable
 
 from kvstore.commands import VERSION, Dispatcher, ServerState
 from kvstore.config import ServerConfig
 from kvstore.protocol import hiredis_available
 from kvstore.server.connection import ClientConnection
+from kvstore.server.protection import RefusalLog, is_loopback_peer, is_protected
+from kvstore.server.tls import TLSSetupError, server_context
 
 log = logging.getLogger("kvstore.server")
 
@@ -28,6 +32,13 @@ class Server:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.state = ServerState(settings=config.settings)
+        self.state.requirepass = config.requirepass.encode() or None
+        #: Turn away clients not on loopback (see server/protection.py); ``is_loopback`` is
+        #: the decision, replaceable in tests that cannot reach a non-loopback address.
+        self.protected = is_protected(config.protected_mode == "yes", bool(config.requirepass))
+        self.is_loopback: Callable[[object], bool] = is_loopback_peer
+        self.refusals = RefusalLog()
+        self.tls_addresses: list[str] = []
         self.dispatcher = Dispatcher()
         self.use_hiredis = config.parser == "hiredis" or (
             config.parser == "auto" and hiredis_available()
@@ -52,42 +63,58 @@ class Server:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
         if self.config.parser == "hiredis" and not hiredis_available():
             raise StartupError("--parser hiredis: the hiredis package is not installed")
-        for host in self.config.bind:
+        tls_context: ssl.SSLContext | None = None
+        if self.config.tls_port:
             try:
-                listener = await loop.create_server(
-                    lambda: ClientConnection(self),
-                    host,
-                    self.config.port,
-                    reuse_address=True,
-                    backlog=4096,
-                )
-            except OSError as exc:
-                self.close_listeners()
-                reason = (
-                    "address already in use"
-                    if exc.errno == errno.EADDRINUSE
-                    else exc.strerror or str(exc)
-                )
-                raise StartupError(
-                    f"cannot listen on {host}:{self.config.port}: {reason}"
-                ) from None
-            self._listeners.append(listener)
-            for sock in listener.sockets:
-                name = sock.getsockname()
-                self.addresses.append(
-                    f"[{name[0]}]:{name[1]}" if ":" in name[0] else f"{name[0]}:{name[1]}"
-                )
+                tls_context = server_context(self.config)
+            except TLSSetupError as exc:
+                raise StartupError(str(exc)) from None
+        for host in self.config.bind:
+            if self.config.port:  # --port 0: no plain listener
+                await self._listen(host, self.config.port, None, self.addresses)
+            if tls_context is not None:
+                await self._listen(host, self.config.tls_port, tls_context, self.tls_addresses)
         self._schedule_expire_cycle()
+
+    async def _listen(
+        self, host: str, port: int, tls: ssl.SSLContext | None, addresses: list[str]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            listener = await loop.create_server(
+                lambda: ClientConnection(self),
+                host,
+                port,
+                reuse_address=True,
+                backlog=4096,
+                ssl=tls,
+            )
+        except OSError as exc:
+            self.close_listeners()
+            reason = (
+                "address already in use"
+                if exc.errno == errno.EADDRINUSE
+                else exc.strerror or str(exc)
+            )
+            raise StartupError(f"cannot listen on {host}:{port}: {reason}") from None
+        self._listeners.append(listener)
+        for sock in listener.sockets:
+            name = sock.getsockname()
+            addresses.append(f"[{name[0]}]:{name[1]}" if ":" in name[0] else f"{name[0]}:{name[1]}")
 
     def banner(self) -> str:
         loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
         parser = "hiredis" if self.use_hiredis else "python"
+        where = [", ".join(self.addresses)] if self.addresses else []
+        if self.tls_addresses:
+            where.append("TLS on " + ", ".join(self.tls_addresses))
+        access = "password required" if self.state.requirepass else "no password"
         return (
-            f"kvstore {VERSION} listening on {', '.join(self.addresses)} "
-            f"(event loop: {loop}, parser: {parser}, persistence: off)"
+            f"kvstore {VERSION} listening on {'; '.join(where)} "
+            f"(event loop: {loop}, parser: {parser}, persistence: off, "
+            f"protected mode: {'on' if self.protected else 'off'}, {access})"
         )
 
     def _schedule_expire_cycle(self) -> None:

@@ -24,6 +24,7 @@ from kvstore.protocol.text import (
     parse_request,
     render_text,
 )
+from kvstore.server.protection import DENIED
 
 if TYPE_CHECKING:
     from kvstore.server.app import Server
@@ -40,6 +41,10 @@ def _address(info: object) -> str:
         host = str(info[0])
         return f"[{host}]:{info[1]}" if ":" in host else f"{host}:{info[1]}"
     return str(info or "")
+
+
+def _ignore(data: bytes) -> None:
+    pass
 
 
 class ClientConnection(asyncio.Protocol):
@@ -63,8 +68,15 @@ class ClientConnection(asyncio.Protocol):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        self.session.addr = _address(transport.get_extra_info("peername"))
+        peername = transport.get_extra_info("peername")
+        self.session.addr = _address(peername)
         self.session.laddr = _address(transport.get_extra_info("sockname"))
+        if self._server.protected and not self._server.is_loopback(peername):
+            self._server.refusals.refused(self.session.addr)
+            self._feed = _ignore  # nothing it sends is run
+            self._transport.write(DENIED)
+            self._transport.close()
+            return
         self._server.register(self)
 
     def data_received(self, data: bytes) -> None:

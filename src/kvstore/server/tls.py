@@ -1,0 +1,41 @@
+"""The server's TLS context, built from the configured certificate, key and CA files."""
+
+from __future__ import annotations
+
+import ssl
+
+from kvstore.config import ServerConfig
+
+
+class TLSSetupError(Exception):
+    """The certificate, key or CA file cannot be used; the message is one line."""
+
+
+def server_context(config: ServerConfig) -> ssl.SSLContext:
+    """A TLS 1.2+ server context; client certificates are required when a CA file is given."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+    except (OSError, ValueError) as exc:
+        raise TLSSetupError(
+            f"cannot load the TLS certificate {config.tls_cert_file} with the key "
+            f"{config.tls_key_file}: {_reason(exc)}"
+        ) from None
+    if config.tls_ca_cert_file:
+        try:
+            context.load_verify_locations(cafile=config.tls_ca_cert_file)
+        except (OSError, ValueError) as exc:
+            raise TLSSetupError(
+                f"cannot load the TLS CA certificates {config.tls_ca_cert_file}: {_reason(exc)}"
+            ) from None
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return exc.reason or str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
