@@ -143,8 +143,8 @@ def parse_request(text: bytes) -> TextRequest:
         if len(words) != 1:
             raise TextRequestError(f"wrong number of arguments for '{words[0].decode()}' command")
         return TextRequest([b"QUIT"], lambda _reply: GOODBYE, goodbye=True)
-    if verb == b"auth":
-        return TextRequest(words, _auth_result)
+    if verb == b"auth" and len(words) > 1:  # the password is the rest of the line
+        return TextRequest([b"AUTH", text.lstrip().split(None, 1)[1]], _auth_result)
     return TextRequest(words)
 
 
