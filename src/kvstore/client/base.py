@@ -44,6 +44,7 @@ class ClientBase(Commands, Generic[ConnectionT]):
         #: ``None`` for plain TCP; see :func:`~kvstore.client.tls.client_context`.
         self._tls = client_context(tls, ca_certs, certfile, keyfile)
         self._core = ProtocolCore(address, parser=parser, username=username, password=password)
+        self._core.tls = self._tls is not None
         self._connect_timeout = connect_timeout
         self._socket_timeout = socket_timeout
         self._connection: ConnectionT | None = None

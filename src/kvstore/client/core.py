@@ -72,10 +72,15 @@ class ProtocolCore:
         self._username = username
         self._password = password
         self._reader: ReplyDecoder = make_reply_parser(use_hiredis=self.hiredis)
+        #: Whether the connection is TLS, and whether it has carried a reply yet: together they
+        #: explain a server that hangs up at once (it wanted a client certificate).
+        self.tls = False
+        self._answered = False
 
     def reset(self) -> None:
         """Start afresh on a new connection: bytes left from a broken one mean nothing."""
         self._reader = make_reply_parser(use_hiredis=self.hiredis)
+        self._answered = False
 
     def handshake(self) -> Exchange[None]:
         """What a new connection sends before any command: ``AUTH`` when there is a password."""
@@ -104,10 +109,9 @@ class ProtocolCore:
                 if reply is INCOMPLETE:
                     data = yield None
                     if not data:
-                        raise ConnectionError(
-                            f"connection to {self.address} lost (closed by the server)"
-                        )
+                        raise self._closed_error()
                     reader.feed(data)
+                    self._answered = True
                 else:
                     replies.append(reply)
         except CodecError as exc:
@@ -115,6 +119,15 @@ class ProtocolCore:
         return [result(call, reply) for call, reply in zip(calls, replies, strict=True)]
 
     # -- failures ----------------------------------------------------------------------------
+
+    def _closed_error(self) -> ConnectionError:
+        if self.tls and not self._answered:
+            return ConnectionError(
+                f"connection to {self.address} closed by the server before any reply (over "
+                "TLS this usually means it wants a client certificate it trusts: give one with "
+                "certfile/keyfile, --cert/--key)"
+            )
+        return ConnectionError(f"connection to {self.address} lost (closed by the server)")
 
     def connect_error(self, exc: BaseException) -> KvstoreError:
         """The exception to raise when connecting failed with ``exc``."""
