@@ -20,7 +20,7 @@ import pytest
 import redis
 
 import kvstore
-from conftest import SERVER, VARIANTS, ServerProcess, read_exactly, start_server
+from conftest import SERVER, VARIANTS, ServerProcess, read_exactly, read_to_eof, start_server
 from kvstore.commands import ServerState, Session, auth
 from kvstore.config import PASSWORD_MASK, ConfigError, load_config
 from kvstore.protocol import ReplyError
@@ -360,3 +360,36 @@ def test_cli_interactive_password(server: ServerProcess) -> None:
     assert wrong.returncode == 2
     assert wrong.stderr.count(b"\n") == 1
     assert b"Traceback" not in wrong.stderr
+
+
+# -- requests before authentication are kept small ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "error"),
+    [
+        (b"*11\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
+        (
+            b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$16385\r\n",
+            b"-ERR Protocol error: invalid bulk length\r\n",
+        ),
+    ],
+)
+def test_large_requests_before_auth_close_the_connection(
+    server: ServerProcess, request_bytes: bytes, error: bytes
+) -> None:
+    with server.connect() as sock:
+        sock.sendall(request_bytes)
+        assert read_to_eof(sock) == error
+
+
+def test_large_requests_after_auth(server: ServerProcess) -> None:
+    value = b"x" * 100_000
+    with server.connect() as sock:
+        sock.sendall(resp("AUTH", PASSWORD))
+        assert read_exactly(sock, 5) == b"+OK\r\n"
+        args = [b"SET", b"big-after-auth", value]
+        sock.sendall(b"*3\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+        assert read_exactly(sock, 5) == b"+OK\r\n"
+        sock.sendall(resp(*(["EXISTS"] + ["big-after-auth"] * 20)))
+        assert read_exactly(sock, 5) == b":20\r\n"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from kvstore.commands import Dispatcher, ServerState, Session
-from kvstore.protocol import ReplyError, encode_reply, make_request_parser
+from kvstore.protocol import ReplyError, RequestLimits, encode_reply, make_request_parser
 from kvstore.protocol.resp_requests import RequestDecoder
 from kvstore.protocol.text import (
     LineParser,
@@ -24,7 +24,7 @@ from kvstore.protocol.text import (
     parse_request,
     render_text,
 )
-from kvstore.server.protection import DENIED
+from kvstore.server.protection import DENIED, limits_before_auth
 
 if TYPE_CHECKING:
     from kvstore.server.app import Server
@@ -56,6 +56,7 @@ class ClientConnection(asyncio.Protocol):
         self.session: Session = Session(server.state)
         self._resp_parser: RequestDecoder | None = None
         self._line_parser: LineParser | None = None
+        self._limits_after_auth = RequestLimits()
         self._feed: Callable[[bytes], None] = self._detect
         self.closed = asyncio.get_running_loop().create_future()
 
@@ -107,6 +108,10 @@ class ClientConnection(asyncio.Protocol):
             self.session.transport = "resp"
             self._resp_parser = make_request_parser(use_hiredis=self._server.use_hiredis)
             self._feed = self._feed_resp
+            if not self.session.authenticated:  # small requests only, until AUTH succeeds
+                self._limits_after_auth = self._resp_parser.limits
+                self._resp_parser.limits = limits_before_auth(self._limits_after_auth)
+                self._feed = self._feed_resp_before_auth
         else:
             self.session.transport = "text"
             self._line_parser = LineParser()
@@ -130,6 +135,12 @@ class ClientConnection(asyncio.Protocol):
             transport.write(b"".join(out))
         if parser.error is not None:
             self._close_with_error(encode_reply(ReplyError("ERR " + parser.error.message)))
+
+    def _feed_resp_before_auth(self, data: bytes) -> None:
+        self._feed_resp(data)
+        if self.session.authenticated:  # from now on, the usual limits and the usual path
+            cast(RequestDecoder, self._resp_parser).limits = self._limits_after_auth
+            self._feed = self._feed_resp
 
     def _feed_text(self, data: bytes) -> None:
         parser = cast(LineParser, self._line_parser)

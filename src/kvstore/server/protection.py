@@ -8,10 +8,13 @@ cannot flood it.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import time
 from collections.abc import Callable
+
+from kvstore.protocol import RequestLimits
 
 log = logging.getLogger("kvstore.server")
 
@@ -24,6 +27,22 @@ DENIED = (
 )
 #: At most one log line about refused clients per this many seconds.
 LOG_INTERVAL_SECONDS = 60.0
+
+
+#: Before a client has authenticated, its requests may carry at most this many arguments of at
+#: most this many bytes each (Redis's limits for unauthenticated clients), so a client without
+#: the password cannot make the server buffer large requests.
+MAX_ARGS_BEFORE_AUTH = 10
+MAX_BULK_BEFORE_AUTH = 16 * 1024
+
+
+def limits_before_auth(limits: RequestLimits) -> RequestLimits:
+    """``limits`` tightened for a client that has not authenticated yet."""
+    return dataclasses.replace(
+        limits,
+        max_args=min(limits.max_args, MAX_ARGS_BEFORE_AUTH),
+        max_bulk_len=min(limits.max_bulk_len, MAX_BULK_BEFORE_AUTH),
+    )
 
 
 def is_loopback_peer(peername: object) -> bool:
