@@ -159,3 +159,18 @@ def test_banner_says_when_protected_mode_is_off(
     for argv in (["--protected-mode", "no"], ["--requirepass", "pw"]):
         server = server_factory(*argv)
         assert "protected mode: off" in "\n".join(server.log)
+
+
+def test_listening_beyond_loopback_without_a_password_warns(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    """Bound to every interface, the server says so; loopback clients are still served."""
+    server = server_factory("--bind", "0.0.0.0")
+    log = "\n".join(server.log)
+    assert "protected mode: bound to 0.0.0.0 with no password" in log
+    assert "protected mode: on" in log
+    with server.connect() as sock:
+        sock.sendall(b"ping\r\n")
+        assert sock.recv(100) == b"PONG\r\n"
+    quiet = server_factory("--bind", "0.0.0.0", "--requirepass", "pw")
+    assert "protected mode: bound" not in "\n".join(quiet.log)

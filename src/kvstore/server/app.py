@@ -102,7 +102,17 @@ class Server:
         self._listeners.append(listener)
         for sock in listener.sockets:
             name = sock.getsockname()
+            if self.protected and not is_loopback_peer(name):
+                self._warn_protected(name)
             addresses.append(f"[{name[0]}]:{name[1]}" if ":" in name[0] else f"{name[0]}:{name[1]}")
+
+    def _warn_protected(self, name: tuple[str, int]) -> None:
+        log.warning(
+            "protected mode: bound to %s with no password, so only loopback clients are "
+            "served; set --requirepass, or --protected-mode no if every host that can reach "
+            "this address is trusted",
+            name[0],
+        )
 
     def banner(self) -> str:
         loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
