@@ -386,3 +386,23 @@ def test_tls_with_a_password(
         assert client.ping()
     with pytest.raises(kvstore.AuthenticationError):
         kvstore.Client(address, tls=True, ca_certs=str(certs.ca), password="no").connect()
+
+
+def test_a_key_that_does_not_match_stops_the_server_with_one_line(certs: Certificates) -> None:
+    result = subprocess.run(
+        [
+            sys.executable, str(SERVER), "--port", str(free_port()),
+            "--tls-port", str(free_port()),
+            "--tls-cert-file", str(certs.server_cert),
+            "--tls-key-file", str(certs.client_key),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"kvstore-server: error: cannot load the TLS certificate {certs.server_cert} with the "
+        f"key {certs.client_key}: key values mismatch"
+    ]

@@ -34,12 +34,17 @@ def client_context(
         raise ValueError(f"cannot load the CA certificates {ca_certs}: {tls_reason(exc)}") from None
     if certfile:
         try:
-            context.load_cert_chain(certfile, keyfile)
+            context.load_cert_chain(certfile, keyfile, password=_no_password)
         except (OSError, ValueError) as exc:
             raise ValueError(
                 f"cannot load the client certificate {certfile}: {tls_reason(exc)}"
             ) from None
     return context
+
+
+def _no_password() -> str:
+    # An encrypted key fails to load rather than OpenSSL prompting on the terminal.
+    return ""
 
 
 def tls_reason(exc: BaseException) -> str:

@@ -16,7 +16,7 @@ def server_context(config: ServerConfig) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
-        context.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+        context.load_cert_chain(config.tls_cert_file, config.tls_key_file, password=_no_password)
     except (OSError, ValueError) as exc:
         raise TLSSetupError(
             f"cannot load the TLS certificate {config.tls_cert_file} with the key "
@@ -33,9 +33,16 @@ def server_context(config: ServerConfig) -> ssl.SSLContext:
     return context
 
 
+def _no_password() -> str:
+    # An encrypted key fails to load rather than OpenSSL prompting on the terminal.
+    return ""
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLError):
-        return exc.reason or str(exc)
+        if exc.reason:
+            return exc.reason.lower().replace("_", " ")
+        return "not a PEM certificate with its unencrypted private key"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc)
