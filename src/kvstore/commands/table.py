@@ -10,7 +10,7 @@ changing anything.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kvstore.commands.context import Session
 from kvstore.protocol.replies import Reply, ReplyError
@@ -33,8 +33,12 @@ class Command:
     first_key: int = 0
     last_key: int = 0
     key_step: int = 0
-    #: Runs before the client has authenticated (AUTH, HELLO, QUIT); from the flags.
-    noauth: bool = False
+    #: Runs before the client has authenticated (AUTH, HELLO, QUIT): the ``noauth`` flag, as a
+    #: field so the dispatcher's check is one attribute read.
+    noauth: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "noauth", "noauth" in self.flags)
 
 
 #: The table, keyed by the lower-case name as bytes (what arrives on the wire).
@@ -54,18 +58,8 @@ def command(
 
     def register(handler: Handler) -> Handler:
         first, last, step = keys
-        flag_set = frozenset(flags.split())
         COMMANDS[name.encode()] = Command(
-            name,
-            arity,
-            flag_set,
-            handler,
-            group,
-            summary,
-            first,
-            last,
-            step,
-            noauth="noauth" in flag_set,
+            name, arity, frozenset(flags.split()), handler, group, summary, first, last, step
         )
         return handler
 
