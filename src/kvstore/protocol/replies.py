@@ -53,6 +53,20 @@ class ReplyError(Exception):
         return hash(self.message)
 
 
+class NilArray:
+    """The null array: RESP2 ``*-1``, RESP3 ``_``. EXEC answers it when a watched key changed.
+
+    Use the one instance, :data:`NIL_ARRAY`.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NIL_ARRAY"
+
+
+NIL_ARRAY = NilArray()
+
 Reply = Union[
     bytes,
     int,
@@ -61,6 +75,7 @@ Reply = Union[
     None,
     Status,
     ReplyError,
+    NilArray,
     "list[Reply]",
     "dict[bytes, Reply]",
 ]

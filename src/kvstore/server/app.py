@@ -29,6 +29,7 @@ class Server:
         self.config = config
         self.state = ServerState(settings=config.settings)
         self.dispatcher = Dispatcher()
+        self.state.dispatcher = self.dispatcher
         self.use_hiredis = config.parser == "hiredis" or (
             config.parser == "auto" and hiredis_available()
         )
@@ -48,6 +49,7 @@ class Server:
     def unregister(self, connection: ClientConnection) -> None:
         self.connections.discard(connection)
         self.state.sessions.pop(connection.session.id, None)
+        connection.session.release()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -96,6 +98,7 @@ class Server:
 
     def _expire_cycle(self) -> None:
         self.state.db.expire_cycle()
+        self.dispatcher.sample_ops()
         self._schedule_expire_cycle()
 
     def request_stop(self) -> None:
