@@ -2,7 +2,8 @@
 
 Command handlers return these; each wire codec renders them in its own way. A reply is one of:
 ``bytes`` (a bulk string), ``int``, ``float``, ``bool``, ``None`` (nil), :class:`Status`
-(a simple status line such as ``OK``), :class:`ReplyError`, or a ``list`` / ``dict`` of replies.
+(a simple status line such as ``OK``), :class:`ReplyError`, or a ``list`` / ``dict`` of replies;
+rarely :data:`NIL_ARRAY` (the null array).
 """
 
 from __future__ import annotations
