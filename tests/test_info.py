@@ -18,7 +18,7 @@ from kvstore.commands import Dispatcher, ServerState, Session
 from kvstore.commands.info import _SECTIONS, InfoFields, info_section, render_info
 from kvstore.commands.info_sections import human_bytes
 from kvstore.protocol import encode_request
-from test_client_support import REDIS_CLI
+from test_client_support import REDIS_CLI, RedisServer, start_redis_server
 
 DEFAULT_SECTIONS = ["Server", "Clients", "Memory", "Stats", "Replication", "CPU", "Keyspace"]
 
@@ -37,6 +37,13 @@ def titles(text: bytes) -> list[str]:
     return [line[2:].decode() for line in text.split(b"\r\n") if line.startswith(b"# ")]
 
 
+@pytest.fixture(scope="module")
+def redis_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    peer = start_redis_server(tmp_path_factory.mktemp("redis"))
+    yield peer
+    peer.stop()
+
+
 @pytest.fixture
 def client(fast_server: ServerProcess) -> Iterator[redis.Redis]:
     r = redis.Redis(port=fast_server.port)
@@ -44,13 +51,22 @@ def client(fast_server: ServerProcess) -> Iterator[redis.Redis]:
     r.close()
 
 
-def test_layout_is_redis_7s(fast_server: ServerProcess) -> None:
+def test_layout_is_redis_7s(fast_server: ServerProcess, redis_peer: RedisServer) -> None:
     with fast_server.connect() as sock:
-        text = raw(sock, "INFO", "clients")
+        text = raw(sock, "INFO", "clients", "keyspace")
     assert text.startswith(b"# Clients\r\nconnected_clients:")
-    assert text.endswith(b"\r\n\r\n")  # a blank line after every section, the last too
-    for line in text.split(b"\r\n")[1:-2]:
+    clients, keyspace = text.split(b"\r\n\r\n")  # a blank line between sections
+    assert clients.split(b"\r\n")[0] == b"# Clients"
+    for line in clients.split(b"\r\n")[1:]:
         assert re.fullmatch(rb"[a-z0-9_]+:\S+", line), line
+    assert keyspace.startswith(b"# Keyspace\r\n")
+    with socket.create_connection(("127.0.0.1", redis_peer.port), timeout=10) as sock:
+        theirs = raw(sock, "INFO", "clients", "keyspace")
+    for info in (text, theirs):
+        assert titles(info) == ["Clients", "Keyspace"]
+        assert info.count(b"\r\n\r\n") == 1
+        assert info.endswith(b"\r\n")
+        assert not info.endswith(b"\r\n\r\n")
 
 
 def test_section_selection(fast_server: ServerProcess) -> None:
@@ -188,7 +204,7 @@ def test_other_modules_add_sections_and_fields() -> None:
         stats = text.split("# Stats\r\n")[1].split("\r\n\r\n")[0]
         assert stats.endswith("evicted_keys:7")  # after the built-in fields
         assert "# Hidden" not in text
-        assert render_info(session, [b"hidden"]) == "# Hidden\r\nsecret:x\r\n\r\n"
+        assert render_info(session, [b"hidden"]) == "# Hidden\r\nsecret:x\r\n"
         assert "# Hidden" in render_info(session, [b"all"])
     finally:
         _SECTIONS["stats"].providers.remove(extra_stats)

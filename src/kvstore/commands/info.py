@@ -91,19 +91,18 @@ def _wanted(requested: Args) -> set[str]:
 
 
 def render_info(session: Session, requested: Args) -> str:
-    """The INFO text for the requested sections, laid out as Redis 7 does: a ``# Title``
-    line, ``field:value`` lines, and a blank line after each section."""
+    """The INFO text for the requested sections, laid out as Redis 7 does: each section a
+    ``# Title`` line and ``field:value`` lines, a blank line between sections."""
     wanted = _wanted(requested)
-    parts: list[str] = []
+    sections: list[str] = []
     for name in _ordered_sections():
         if name not in wanted:
             continue
-        parts.append(f"# {_TITLES.get(name, name.capitalize())}\r\n")
+        lines = [f"# {_TITLES.get(name, name.capitalize())}\r\n"]
         for provider in _SECTIONS[name].providers:
-            for key, value in provider(session).items():
-                parts.append(f"{key}:{value}\r\n")
-        parts.append("\r\n")
-    return "".join(parts)
+            lines.extend(f"{key}:{value}\r\n" for key, value in provider(session).items())
+        sections.append("".join(lines))
+    return "\r\n".join(sections)
 
 
 @command("info", -1, "loading stale", group="server", summary="Describe the server's state.")
