@@ -18,7 +18,13 @@ from kvstore.commands import Dispatcher, ServerState, Session
 from kvstore.commands.info import _SECTIONS, InfoFields, info_section, render_info
 from kvstore.commands.info_sections import human_bytes
 from kvstore.protocol import encode_request
-from test_client_support import REDIS_CLI, RedisServer, start_redis_server
+from test_client_support import (
+    REDIS_CLI,
+    RedisServer,
+    run_client,
+    run_redis_cli,
+    start_redis_server,
+)
 
 DEFAULT_SECTIONS = ["Server", "Clients", "Memory", "Stats", "Replication", "CPU", "Keyspace"]
 
@@ -157,6 +163,17 @@ def test_redis_cli_info(fast_server: ServerProcess) -> None:
     assert lines[0] == "# Server"
     assert "redis_version:7.0.0" in lines
     assert f"tcp_port:{fast_server.port}" in lines
+
+
+def test_client_prints_info_as_redis_cli(fast_server: ServerProcess, client: redis.Redis) -> None:
+    if REDIS_CLI is None:
+        pytest.skip("redis-cli is not installed")
+    client.flushall()
+    client.set("a", "1")
+    command = ["info", "keyspace", "replication"]
+    expected = run_redis_cli(fast_server.port, command)
+    assert expected.stdout.endswith(b"\r\n# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n")
+    assert run_client(fast_server.address, *command).stdout == expected.stdout
 
 
 def test_time(fast_server: ServerProcess, client: redis.Redis) -> None:
