@@ -106,6 +106,9 @@ def test_redis_py_reads_every_field(client: redis.Redis) -> None:
     if os.path.exists("/proc/self/statm"):
         assert info["used_memory_rss"] > 1_000_000  # a Python process is never this small
     assert client.info("nosuch") == {}
+    resp3 = redis.Redis(port=client.connection_pool.connection_kwargs["port"], protocol=3)
+    assert resp3.info("keyspace") == {"db0": {"keys": 2, "expires": 1, "avg_ttl": 0}}
+    resp3.close()
 
 
 def test_counters_follow_the_server(client: redis.Redis) -> None:
