@@ -142,6 +142,8 @@ PASSTHROUGH = {
     "wrong-arity": ([], ["get"]),
     "syntax-error": ([], ["set", "k", "v", "bogus"]),
     "not-an-integer": ([], ["set", "k", "v", "ex", "soon"]),
+    "info-unknown-section": ([], ["info", "nosuch"]),
+    "exec-without-multi": ([], ["exec"]),
 }
 
 

@@ -4,6 +4,13 @@ Expiry works as in Redis: a key past its deadline is never visible (every access
 :meth:`Keyspace.expire_cycle` reclaims expired keys nobody touches, a bounded amount of work at
 a time. Deadlines are absolute milliseconds since the Unix epoch, read from an injectable clock,
 so tests move time by hand and a log replayed later gives the same table.
+
+WATCH: a :class:`Watch` registered on keys is marked dirty when any of them changes (written,
+deleted, given or stripped of a deadline, expired, flushed). Every change to ``_data`` or
+``_expires`` goes through :meth:`Keyspace.set`, :meth:`Keyspace.persist`,
+:meth:`Keyspace.clear`, ``_set_deadline`` or ``_remove``, which tell the watchers; a new
+primitive that writes those dicts itself must call ``_key_changed`` too. With nobody watching
+that costs one truth test of an empty dict.
 """
 
 from __future__ import annotations
@@ -27,6 +34,19 @@ ENTRY_OVERHEAD = 120
 EXPIRY_OVERHEAD = 150
 
 
+class Watch:
+    """The keys one client WATCHes; ``dirty`` once any of them has changed since.
+
+    A dirty watch is dropped from every key it watched: later changes cannot undo it.
+    """
+
+    __slots__ = ("dirty", "keys")
+
+    def __init__(self) -> None:
+        self.keys: set[bytes] = set()
+        self.dirty = False
+
+
 class Keyspace:
     """One database: a dict of byte-string keys to byte-string values.
 
@@ -45,6 +65,8 @@ class Keyspace:
         self.hits = 0
         self.misses = 0
         self.expired_keys = 0
+        #: Watched key -> the watches on it; empty when nobody watches (the usual case).
+        self._watchers: dict[bytes, set[Watch]] = {}
 
     def __len__(self) -> int:
         return len(self._data)
@@ -89,6 +111,8 @@ class Keyspace:
 
     def set(self, key: bytes, value: bytes, deadline: int | None = None) -> None:
         """Store ``value`` under ``key``, replacing any value and any deadline."""
+        if self._watchers:
+            self._key_changed(key)
         data = self._data
         old = data.get(key)
         data[key] = value
@@ -128,11 +152,17 @@ class Keyspace:
         """Remove the key's deadline; return whether it had one."""
         if not self.contains(key) or key not in self._expires:
             return False
+        if self._watchers:
+            self._key_changed(key)
         del self._expires[key]
         self.used_memory -= EXPIRY_OVERHEAD
         return True
 
     def clear(self) -> None:
+        if self._watchers:
+            # Only keys that exist change (as Redis: flushing leaves an absent key absent).
+            for key in [key for key in self._watchers if key in self._data]:
+                self._key_changed(key)
         self._data.clear()
         self._expires.clear()
         self._deadlines.clear()
@@ -167,6 +197,8 @@ class Keyspace:
         return True
 
     def _set_deadline(self, key: bytes, deadline: int) -> None:
+        if self._watchers:
+            self._key_changed(key)
         if key not in self._expires:
             self.used_memory += EXPIRY_OVERHEAD
         self._expires[key] = deadline
@@ -177,7 +209,63 @@ class Keyspace:
         heapq.heapify(self._deadlines)
 
     def _remove(self, key: bytes) -> None:
+        if self._watchers:
+            self._key_changed(key)
         value = self._data.pop(key)
         self.used_memory -= ENTRY_OVERHEAD + len(key) + len(value)
         if self._expires.pop(key, None) is not None:
             self.used_memory -= EXPIRY_OVERHEAD
+
+    # -- WATCH ---------------------------------------------------------------------------------
+
+    @property
+    def watched_count(self) -> int:
+        """Keys at least one client watches."""
+        return len(self._watchers)
+
+    def watch(self, key: bytes, watch: Watch) -> None:
+        """Mark ``watch`` dirty as soon as ``key`` changes.
+
+        A key already past its deadline is dropped first: it was gone when the watch began, so
+        its removal is no change to this watcher (but is one to those who watched it alive).
+        """
+        self.contains(key)
+        if watch.dirty or key in watch.keys:
+            return
+        watch.keys.add(key)
+        watchers = self._watchers.get(key)
+        if watchers is None:
+            self._watchers[key] = {watch}
+        else:
+            watchers.add(watch)
+
+    def unwatch(self, watch: Watch) -> None:
+        """Stop watching every key of ``watch`` and forget whether it was dirty."""
+        self._drop_watch(watch)
+        watch.dirty = False
+
+    def watched_key_changed(self, watch: Watch) -> bool:
+        """Whether a key of ``watch`` changed; a key that reached its deadline counts, even
+        if nothing has reclaimed it yet."""
+        for key in list(watch.keys):
+            self.contains(key)  # expires the key if due, which marks the watch
+        return watch.dirty
+
+    def _drop_watch(self, watch: Watch) -> None:
+        watchers_of = self._watchers
+        for key in watch.keys:
+            watchers = watchers_of.get(key)
+            if watchers is not None:
+                watchers.discard(watch)
+                if not watchers:
+                    del watchers_of[key]
+        watch.keys.clear()
+
+    def _key_changed(self, key: bytes) -> None:
+        watchers = self._watchers.pop(key, None)
+        if watchers is None:
+            return
+        for watch in watchers:
+            watch.dirty = True
+            watch.keys.discard(key)
+            self._drop_watch(watch)

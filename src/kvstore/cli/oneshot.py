@@ -62,4 +62,6 @@ def run_command(client: Client, words: list[bytes]) -> Outcome:
     except ResponseError as exc:
         # As redis-cli does: the error is the printed reply, and the exit status stays 0.
         return Outcome(stdout=format_reply(exc))
+    if verb == b"info" and isinstance(reply, bytes):
+        return Outcome(stdout=reply)  # as redis-cli: INFO's text as it is, no newline added
     return Outcome(stdout=format_reply(reply))

@@ -5,9 +5,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kvstore import __version__
-from kvstore.keyspace import Keyspace, wall_clock_ms
+from kvstore.keyspace import Keyspace, Watch, wall_clock_ms
+
+if TYPE_CHECKING:
+    from kvstore.commands.dispatch import Dispatcher
 
 VERSION = __version__
 
@@ -27,6 +31,9 @@ class ServerState:
     total_connections: int = 0
     #: The password clients must give with AUTH (or HELLO AUTH); ``None``: no password.
     requirepass: bytes | None = None
+    #: The dispatcher serving this state (set by the server): EXEC runs its queue through it,
+    #: INFO reads its counters.
+    dispatcher: Dispatcher | None = None
 
 
 @dataclass(eq=False)
@@ -46,6 +53,12 @@ class Session:
     last_command: str = ""
     #: Set by QUIT: the connection closes once this command's reply is written.
     close_after_reply: bool = False
+    #: Commands queued since MULTI (each as its arguments); None when no transaction is open.
+    queued: list[list[bytes]] | None = None
+    #: A command was refused while queueing: EXEC discards the transaction.
+    transaction_failed: bool = False
+    #: The keys this connection WATCHes; None until its first WATCH.
+    watch: Watch | None = None
 
     #: The server's keyspace, kept here because every data command reaches for it.
     db: Keyspace = field(init=False)
@@ -56,3 +69,9 @@ class Session:
     def __post_init__(self) -> None:
         self.db = self.server.db
         self.authenticated = self.server.requirepass is None
+
+    def release(self) -> None:
+        """The connection is gone: drop its watched keys and any open transaction."""
+        if self.watch is not None:
+            self.db.unwatch(self.watch)
+        self.queued = None

@@ -7,11 +7,14 @@ send, so a bad request costs its sender an error reply and nothing else.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 
 from kvstore.commands.context import Session
+from kvstore.commands.stats import OpsMeter
 from kvstore.commands.table import COMMANDS, Args, Command, UnknownCommandError, wrong_arity
-from kvstore.protocol.replies import Reply, ReplyError
+from kvstore.commands.transactions import RUN_IN_MULTI, refuse
+from kvstore.protocol.replies import QUEUED, Reply, ReplyError
 
 NOAUTH = ReplyError("NOAUTH Authentication required.")
 
@@ -23,19 +26,35 @@ class Dispatcher:
         self.table = COMMANDS if table is None else table
         self.calls: Counter[str] = Counter()
         self.errors = 0
+        self.ops = OpsMeter()
+
+    @property
+    def total_calls(self) -> int:
+        """Commands run (a queued command counts when EXEC runs it)."""
+        return sum(self.calls.values())
+
+    def sample_ops(self) -> None:
+        """Sample the command rate for INFO; the server calls this every 100 ms."""
+        self.ops.sample(time.monotonic_ns() // 1_000_000, self.total_calls)
 
     def execute(self, session: Session, args: Args) -> Reply:
         command = self.table.get(args[0].lower())
         if command is None:
             self.errors += 1
-            return UnknownCommandError(args)
+            return refuse(session, "", UnknownCommandError(args))
         arity = command.arity
         if (len(args) != arity) if arity >= 0 else (len(args) < -arity):  # arity_accepts, inlined
             self.errors += 1
-            return wrong_arity(command.name)
+            return refuse(session, command.name, wrong_arity(command.name))
         if not session.authenticated and not command.noauth:
             self.errors += 1
             return NOAUTH
+        # Inside MULTI, commands wait for EXEC, which runs each back through here. Checks that
+        # refuse a command while queueing belong above (and call ``refuse``); what follows sees
+        # each queued command once, when EXEC runs it.
+        if session.queued is not None and command.name not in RUN_IN_MULTI:
+            session.queued.append(args)
+            return QUEUED
         self.calls[command.name] += 1
         session.last_command = command.name
         try:

@@ -2,7 +2,8 @@
 
 Command handlers return these; each wire codec renders them in its own way. A reply is one of:
 ``bytes`` (a bulk string), ``int``, ``float``, ``bool``, ``None`` (nil), :class:`Status`
-(a simple status line such as ``OK``), :class:`ReplyError`, or a ``list`` / ``dict`` of replies.
+(a simple status line such as ``OK``), :class:`ReplyError`, or a ``list`` / ``dict`` of replies;
+rarely :data:`NIL_ARRAY` (the null array).
 """
 
 from __future__ import annotations
@@ -53,6 +54,20 @@ class ReplyError(Exception):
         return hash(self.message)
 
 
+class NilArray:
+    """The null array: RESP2 ``*-1``, RESP3 ``_``. EXEC answers it when a watched key changed.
+
+    Use the one instance, :data:`NIL_ARRAY`.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NIL_ARRAY"
+
+
+NIL_ARRAY = NilArray()
+
 Reply = Union[
     bytes,
     int,
@@ -61,6 +76,7 @@ Reply = Union[
     None,
     Status,
     ReplyError,
+    NilArray,
     "list[Reply]",
     "dict[bytes, Reply]",
 ]

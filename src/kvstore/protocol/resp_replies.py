@@ -7,9 +7,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from kvstore.protocol.errors import ProtocolError
-from kvstore.protocol.replies import Reply, ReplyError, Status
+from kvstore.protocol.replies import NIL_ARRAY, Reply, ReplyError, Status
 
 _NIL = {2: b"$-1\r\n", 3: b"_\r\n"}
+_NIL_ARRAY = {2: b"*-1\r\n", 3: b"_\r\n"}
 _BOOL = {2: (b":0\r\n", b":1\r\n"), 3: (b"#f\r\n", b"#t\r\n")}
 _STATUS_CACHE: dict[Status, bytes] = {}
 
@@ -58,6 +59,8 @@ def encode_reply(reply: Reply, proto: int = 2) -> bytes:
         if proto == 3:
             return b",%b\r\n" % text
         return b"$%d\r\n%b\r\n" % (len(text), text)
+    if reply is NIL_ARRAY:
+        return _NIL_ARRAY[proto]
     raise TypeError(f"cannot encode a reply of type {type(reply).__name__}")
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kvstore.protocol.errors import ProtocolError
-from kvstore.protocol.replies import Reply, ReplyError, Status
+from kvstore.protocol.replies import NilArray, Reply, ReplyError, Status
 
 #: Longest request line, terminator excluded.
 MAX_LINE = 64 * 1024
@@ -159,7 +159,7 @@ def render_text(reply: Reply) -> list[bytes]:
         return [reply.text.encode()]
     if isinstance(reply, ReplyError):
         return [error_line(reply.message)]
-    if reply is None:
+    if reply is None or isinstance(reply, NilArray):
         return [b"(nil)"]
     if isinstance(reply, bool):
         return [b"1" if reply else b"0"]

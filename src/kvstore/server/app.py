@@ -40,6 +40,7 @@ class Server:
         self.refusals = RefusalLog()
         self.tls_addresses: list[str] = []
         self.dispatcher = Dispatcher()
+        self.state.dispatcher = self.dispatcher
         self.use_hiredis = config.parser == "hiredis" or (
             config.parser == "auto" and hiredis_available()
         )
@@ -59,6 +60,7 @@ class Server:
     def unregister(self, connection: ClientConnection) -> None:
         self.connections.discard(connection)
         self.state.sessions.pop(connection.session.id, None)
+        connection.session.release()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -133,6 +135,7 @@ class Server:
 
     def _expire_cycle(self) -> None:
         self.state.db.expire_cycle()
+        self.dispatcher.sample_ops()
         self._schedule_expire_cycle()
 
     def request_stop(self) -> None:

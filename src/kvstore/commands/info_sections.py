@@ -1,0 +1,128 @@
+"""The built-in INFO sections. Field names are Redis's wherever the meaning is the same.
+
+Compatibility: ``redis_version`` reports the Redis version whose command semantics kvstore
+follows (:data:`REDIS_COMPATIBLE_VERSION`), because tools and client libraries read it to
+decide what they may send; kvstore's own version is ``kvstore_version``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import sys
+import time
+
+from kvstore.commands.context import VERSION, Session
+from kvstore.commands.info import InfoFields, info_section
+from kvstore.keyspace import wall_clock_ms
+
+REDIS_COMPATIBLE_VERSION = "7.0.0"
+#: Identifies this server process, as Redis's run_id (40 hex digits, new at every start).
+RUN_ID = secrets.token_hex(20)
+
+
+def human_bytes(count: int) -> str:
+    """A byte count as Redis writes it for ``*_human`` fields: ``200B``, ``1.33M``."""
+    if count < 1024:
+        return f"{count}B"
+    value = count / 1024
+    for unit in "KMGT":
+        if value < 1024:
+            return f"{value:.2f}{unit}"
+        value /= 1024
+    return f"{value:.2f}P"
+
+
+def resident_bytes() -> int | None:
+    """The process's resident set size from ``/proc/self/statm``; None where there is none."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+@info_section("server")
+def _server(session: Session) -> InfoFields:
+    uptime = max(0, wall_clock_ms() - session.server.started_ms) // 1000
+    return {
+        "redis_version": REDIS_COMPATIBLE_VERSION,
+        "kvstore_version": VERSION,
+        "redis_mode": "standalone",
+        "os": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "arch_bits": 64 if sys.maxsize > 2**32 else 32,
+        "python_version": platform.python_version(),
+        "process_id": os.getpid(),
+        "run_id": RUN_ID,
+        "tcp_port": session.server.settings().get("port", ""),
+        "server_time_usec": time.time_ns() // 1000,
+        "uptime_in_seconds": uptime,
+        "uptime_in_days": uptime // 86400,
+    }
+
+
+@info_section("clients")
+def _clients(session: Session) -> InfoFields:
+    sessions = session.server.sessions.values()
+    return {
+        "connected_clients": len(sessions),
+        "blocked_clients": 0,
+        "tracking_clients": 0,
+        "watching_clients": sum(1 for s in sessions if s.watch is not None and s.watch.keys),
+        "total_watched_keys": session.db.watched_count,
+    }
+
+
+@info_section("memory")
+def _memory(session: Session) -> InfoFields:
+    used = session.db.used_memory
+    fields: dict[str, str | int] = {"used_memory": used, "used_memory_human": human_bytes(used)}
+    rss = resident_bytes()
+    if rss is not None:
+        fields["used_memory_rss"] = rss
+        fields["used_memory_rss_human"] = human_bytes(rss)
+    fields["mem_allocator"] = "pymalloc"
+    return fields
+
+
+@info_section("stats")
+def _stats(session: Session) -> InfoFields:
+    state = session.server
+    dispatcher = state.dispatcher
+    db = session.db
+    return {
+        "total_connections_received": state.total_connections,
+        "total_commands_processed": 0 if dispatcher is None else dispatcher.total_calls,
+        "instantaneous_ops_per_sec": 0 if dispatcher is None else dispatcher.ops.per_second(),
+        "expired_keys": db.expired_keys,
+        "keyspace_hits": db.hits,
+        "keyspace_misses": db.misses,
+        "total_error_replies": 0 if dispatcher is None else dispatcher.errors,
+    }
+
+
+@info_section("replication")
+def _replication(session: Session) -> InfoFields:
+    return {"role": "master", "connected_slaves": 0}
+
+
+@info_section("cpu")
+def _cpu(session: Session) -> InfoFields:
+    times = os.times()
+    return {
+        "used_cpu_sys": f"{times.system:.6f}",
+        "used_cpu_user": f"{times.user:.6f}",
+        "used_cpu_sys_children": f"{times.children_system:.6f}",
+        "used_cpu_user_children": f"{times.children_user:.6f}",
+    }
+
+
+@info_section("keyspace")
+def _keyspace(session: Session) -> InfoFields:
+    db = session.db
+    if not len(db):
+        return {}
+    # avg_ttl is 0: estimating it would cost a pass over the deadlines.
+    return {"db0": f"keys={len(db)},expires={db.volatile_count},avg_ttl=0"}
