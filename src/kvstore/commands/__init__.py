@@ -1,6 +1,12 @@
 """The command table and the dispatcher that both wire protocols run requests through."""
 
-from kvstore.commands import connection, keys, strings  # noqa: F401 - they fill the table
+from kvstore.commands import (  # noqa: F401 - they fill the table
+    connection,
+    expiry,
+    keys,
+    scan,
+    strings,
+)
 from kvstore.commands.context import VERSION, ServerState, Session
 from kvstore.commands.dispatch import Dispatcher
 from kvstore.commands.table import COMMANDS, Command, UnknownCommandError
