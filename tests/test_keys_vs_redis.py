@@ -7,8 +7,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import ServerProcess, wait_for
+from key_scripts import SCRIPTS, Script
 from redis_compare import (
     RedisPair,
     scan_all,
@@ -16,8 +19,6 @@ from redis_compare import (
     start_reference_redis,
 )
 from test_client_support import RedisServer
-
-Script = list[tuple[str | bytes | int, ...]]
 
 
 @pytest.fixture(scope="module")
@@ -43,304 +44,6 @@ def pair(servers: tuple[RedisServer, ServerProcess]) -> Iterator[RedisPair]:
 def run_script(pair: RedisPair, script: Script) -> None:
     differences = [d for args in script if (d := pair.check(*args)) is not None]
     assert not differences, "\n".join(differences)
-
-
-SCRIPTS: dict[str, Script] = {
-    "type_unlink_exists": [
-        ("SET", "a", "1"),
-        ("SET", "", "empty key"),
-        ("TYPE", "a"),
-        ("TYPE", ""),
-        ("TYPE", "missing"),
-        ("UNLINK", "a", "missing", "a", ""),
-        ("EXISTS", "a", ""),
-        ("UNLINK", "a"),
-        ("TYPE",),
-        ("TYPE", "a", "b"),
-        ("UNLINK",),
-    ],
-    "rename": [
-        ("RENAME", "missing", "b"),
-        ("RENAME", "missing", "missing"),
-        ("SET", "a", "1"),
-        ("RENAME", "a", "a"),
-        ("GET", "a"),
-        ("PEXPIRE", "a", "100000"),
-        ("RENAME", "a", "b"),
-        ("EXISTS", "a"),
-        ("GET", "b"),
-        ("TTL", "b"),
-        ("SET", "c", "3"),
-        ("RENAME", "c", "b"),
-        ("GET", "b"),
-        ("TTL", "b"),
-        ("SET", "d", "4", "EX", "500"),
-        ("RENAME", "b", "d"),
-        ("TTL", "d"),
-        ("RENAME", "d"),
-        ("RENAME", "d", "e", "f"),
-    ],
-    "renamenx": [
-        ("RENAMENX", "missing", "b"),
-        ("SET", "a", "1", "EX", "100"),
-        ("RENAMENX", "a", "a"),
-        ("SET", "b", "2"),
-        ("RENAMENX", "a", "b"),
-        ("GET", "b"),
-        ("RENAMENX", "a", "c"),
-        ("GET", "c"),
-        ("TTL", "c"),
-        ("EXISTS", "a"),
-        ("RENAMENX", "c"),
-    ],
-    "copy": [
-        ("COPY", "missing", "b"),
-        ("COPY", "a", "a"),
-        ("SET", "a", "1", "PX", "90000"),
-        ("COPY", "a", "a"),
-        ("COPY", "a", "b"),
-        ("GET", "b"),
-        ("PTTL", "b"),
-        ("SET", "a", "2"),
-        ("COPY", "a", "b"),
-        ("GET", "b"),
-        ("COPY", "a", "b", "REPLACE"),
-        ("GET", "b"),
-        ("TTL", "b"),
-        ("COPY", "a", "c", "DB", "0"),
-        ("COPY", "a", "d", "db", "0", "replace", "REPLACE"),
-        ("COPY", "a", "a", "DB", "0"),
-        ("COPY", "a", "e", "DB", "1"),
-        ("COPY", "a", "e", "DB", "-1"),
-        ("COPY", "a", "e", "DB", "x"),
-        ("COPY", "a", "e", "DB", "-0"),
-        ("COPY", "a", "e", "DB", "2147483648"),
-        ("COPY", "a", "e", "DB", "-2147483649"),
-        ("COPY", "a", "e", "DB", "99999999999999999999"),
-        ("COPY", "a", "e", "DB"),
-        ("COPY", "a", "e", "DB", "0", "DB", "x"),
-        ("COPY", "a", "e", "FOO"),
-        ("COPY", "a", "e", "REPLACE", "FOO"),
-        ("COPY", "missing", "e", "FOO"),
-        ("EXISTS", "e"),
-        ("COPY", "a"),
-    ],
-    "expire_basics": [
-        ("EXPIRE", "missing", "10"),
-        ("SET", "a", "1"),
-        ("TTL", "a"),
-        ("PTTL", "a"),
-        ("EXPIRETIME", "a"),
-        ("PEXPIRETIME", "a"),
-        ("EXPIRE", "a", "100"),
-        ("TTL", "a"),
-        ("PTTL", "a"),
-        ("PEXPIRE", "a", "50000"),
-        ("TTL", "a"),
-        ("EXPIREAT", "a", "4000000000"),
-        ("EXPIRETIME", "a"),
-        ("PEXPIRETIME", "a"),
-        ("PEXPIREAT", "a", "4000000000123"),
-        ("PEXPIRETIME", "a"),
-        ("EXPIRETIME", "a"),
-        ("PERSIST", "a"),
-        ("PERSIST", "a"),
-        ("PERSIST", "missing"),
-        ("TTL", "a"),
-        ("TTL", "missing"),
-        ("PTTL", "missing"),
-        ("EXPIRETIME", "missing"),
-        ("PEXPIRETIME", "missing"),
-    ],
-    "expire_in_the_past_deletes": [
-        ("SET", "a", "1"),
-        ("EXPIRE", "a", "0"),
-        ("EXISTS", "a"),
-        ("SET", "a", "1"),
-        ("EXPIRE", "a", "-5"),
-        ("EXISTS", "a"),
-        ("SET", "a", "1"),
-        ("PEXPIRE", "a", "-1"),
-        ("EXISTS", "a"),
-        ("SET", "a", "1"),
-        ("EXPIREAT", "a", "1"),
-        ("EXISTS", "a"),
-        ("SET", "a", "1"),
-        ("PEXPIREAT", "a", "-9223372036854775808"),
-        ("EXISTS", "a"),
-        ("SET", "a", "1"),
-        ("EXPIREAT", "a", "-9223372036854775"),
-        ("EXISTS", "a"),
-        ("EXPIRE", "a", "-5"),
-    ],
-    "expire_options": [
-        ("SET", "a", "1"),
-        ("EXPIRE", "a", "100", "XX"),
-        ("EXPIRE", "a", "100", "GT"),
-        ("TTL", "a"),
-        ("EXPIRE", "a", "100", "LT"),
-        ("TTL", "a"),
-        ("EXPIRE", "a", "200", "NX"),
-        ("EXPIRE", "a", "200", "nx"),
-        ("EXPIRE", "a", "300", "xx"),
-        ("TTL", "a"),
-        ("EXPIRE", "a", "200", "GT"),
-        ("EXPIRE", "a", "300", "GT"),
-        ("EXPIRE", "a", "400", "gt"),
-        ("TTL", "a"),
-        ("EXPIRE", "a", "500", "LT"),
-        ("EXPIRE", "a", "50", "LT", "XX"),
-        ("TTL", "a"),
-        ("EXPIRE", "a", "60", "XX", "GT"),
-        ("EXPIRE", "a", "60", "NX", "NX"),
-        ("EXPIRE", "a", "70", "GT", "GT", "XX"),
-        ("TTL", "a"),
-        ("PEXPIRE", "a", "-1", "LT"),
-        ("EXISTS", "a"),
-        ("SET", "b", "1"),
-        ("EXPIRE", "b", "-1", "GT"),
-        ("EXISTS", "b"),
-        ("EXPIRE", "b", "-1", "NX"),
-        ("EXISTS", "b"),
-        ("EXPIRE", "missing", "10", "NX"),
-    ],
-    "expire_option_errors": [
-        ("SET", "a", "1"),
-        ("EXPIRE", "a", "10", "NX", "XX"),
-        ("EXPIRE", "a", "10", "NX", "GT"),
-        ("EXPIRE", "a", "10", "LT", "NX"),
-        ("EXPIRE", "a", "10", "GT", "LT"),
-        ("EXPIRE", "a", "10", "XX", "GT", "LT"),
-        ("EXPIRE", "a", "10", "FOO"),
-        ("EXPIRE", "a", "10", "NX", "FOO"),
-        ("EXPIRE", "a", "10", b"BAD\x00TAIL"),
-        ("EXPIRE", "a", "x", "FOO"),
-        ("EXPIRE", "a", "x", "NX", "XX"),
-        ("PEXPIRE", "a", "10", "GT", "LT"),
-        ("EXPIREAT", "a", "10", "bar"),
-        ("PEXPIREAT", "a", "10", "NX", "LT"),
-        ("EXPIRE", "missing", "10", "FOO"),
-        ("TTL", "a"),
-    ],
-    "expire_bad_numbers": [
-        ("SET", "a", "1"),
-        ("EXPIRE", "a", "x"),
-        ("EXPIRE", "a", ""),
-        ("EXPIRE", "a", "1.5"),
-        ("EXPIRE", "a", " 10"),
-        ("EXPIRE", "a", "+10"),
-        ("EXPIRE", "a", "010"),
-        ("EXPIRE", "a", "-0"),
-        ("EXPIRE", "a", "9223372036854775808"),
-        ("EXPIRE", "a", "-9223372036854775809"),
-        ("EXPIRE", "a", "9223372036854775807"),
-        ("EXPIRE", "a", "9223372036854776"),
-        ("EXPIRE", "a", "-9223372036854776"),
-        ("EXPIRE", "a", "9223372036854775"),
-        ("PEXPIRE", "a", "9223372036854775807"),
-        ("PEXPIRE", "a", "9223372036854775000"),
-        ("EXPIREAT", "a", "9223372036854776"),
-        ("EXPIREAT", "a", "-9223372036854776"),
-        ("EXPIREAT", "a", "9223372036854775"),
-        ("EXPIRETIME", "a"),
-        ("PEXPIREAT", "a", "9223372036854775807"),
-        ("PEXPIRETIME", "a"),
-        ("TTL", "a"),
-        ("EXPIRE", "missing", "9223372036854775807"),
-        ("EXPIRE", "missing", "x"),
-        ("PERSIST", "a"),
-    ],
-    "keys": [
-        ("SET", "", "e"),
-        ("SET", "hello", "1"),
-        ("SET", "hallo", "1"),
-        ("SET", "hxllo", "1"),
-        ("SET", "hllo", "1"),
-        ("SET", "heeeello", "1"),
-        ("SET", "h*llo", "1"),
-        ("SET", "h[a]llo", "1"),
-        ("SET", b"bin\x00\xff\x80", "1"),
-        ("KEYS", "*"),
-        ("KEYS", "**"),
-        ("KEYS", ""),
-        ("KEYS", "h?llo"),
-        ("KEYS", "h*llo"),
-        ("KEYS", "h[ae]llo"),
-        ("KEYS", "h[^e]llo"),
-        ("KEYS", "h[a-b]llo"),
-        ("KEYS", "h[b-a]llo"),
-        ("KEYS", "h\\*llo"),
-        ("KEYS", "h\\[a\\]llo"),
-        ("KEYS", "h[\\]a]llo"),
-        ("KEYS", "h["),
-        ("KEYS", "h[^"),
-        ("KEYS", "[]"),
-        ("KEYS", "[^]*"),
-        ("KEYS", "*llo\\"),
-        ("KEYS", b"bin\x00*"),
-        ("KEYS", b"bin?[\x00-\xff]*"),
-        ("KEYS", b"bin?[\x7f-\x80]*"),
-        ("KEYS", "*e*e*e*o"),
-        ("KEYS",),
-        ("KEYS", "a", "b"),
-    ],
-    "randomkey": [
-        ("RANDOMKEY",),
-        ("SET", "a", "1"),
-        ("RANDOMKEY",),
-        ("RANDOMKEY", "extra"),
-    ],
-    "flush": [
-        ("SET", "a", "1"),
-        ("FLUSHDB", "ASYNC"),
-        ("DBSIZE",),
-        ("SET", "a", "1"),
-        ("FLUSHALL", "sync"),
-        ("DBSIZE",),
-        ("FLUSHDB", "LATER"),
-        ("FLUSHALL", "ASYNC", "SYNC"),
-        ("FLUSHDB",),
-    ],
-    "scan_errors": [
-        ("SET", "a", "1"),
-        ("SCAN", "x"),
-        ("SCAN", " 1"),
-        ("SCAN", "1x"),
-        ("SCAN", "0x10"),
-        ("SCAN", "+"),
-        ("SCAN", "-"),
-        ("SCAN", "18446744073709551616"),
-        ("SCAN", "-18446744073709551616"),
-        ("SCAN", "0", "COUNT", "0"),
-        ("SCAN", "0", "COUNT", "-1"),
-        ("SCAN", "0", "COUNT", "x"),
-        ("SCAN", "0", "COUNT", "9223372036854775808"),
-        ("SCAN", "0", "COUNT"),
-        ("SCAN", "0", "MATCH"),
-        ("SCAN", "0", "TYPE"),
-        ("SCAN", "0", "FOO", "bar"),
-        ("SCAN", "0", "MATCH", "*", "FOO"),
-        ("SCAN", "x", "FOO"),
-        ("SCAN", "0", "FOO", "bar", "COUNT", "x"),
-        ("SCAN", "0", "COUNT", "x", "FOO", "bar"),
-        ("SCAN",),
-    ],
-    "scan_one_call": [
-        ("SET", "", "e"),
-        ("SET", "a", "1"),
-        ("SET", "b", "1"),
-        ("SCAN", "0", "COUNT", "1000"),
-        ("SCAN", "", "COUNT", "1000", "MATCH", "*"),
-        ("SCAN", "0", "COUNT", "1000", "MATCH", "**"),
-        ("SCAN", "0", "COUNT", "1000", "MATCH", "a", "MATCH", "b"),
-        ("SCAN", "0", "COUNT", "1000", "TYPE", "string"),
-        ("SCAN", "0", "COUNT", "1000", "TYPE", "STRING"),
-        ("SCAN", "0", "COUNT", "1000", "TYPE", "hash"),
-        ("SCAN", "0", "COUNT", "1000", "TYPE", "none"),
-        ("SCAN", "0", "COUNT", "1000", "TYPE", "nosuchtype"),
-        ("SCAN", "00", "count", "1000", "type", "string", "match", "[ab]"),
-    ],
-}
 
 
 def _sorted_scan_reply(reply: object) -> object:
@@ -418,3 +121,62 @@ def test_expired_keys_are_never_returned(pair: RedisPair) -> None:
     assert pair.kvstore.call("KEYS", "*") == [b"stays"]
     assert pair.kvstore.call("RANDOMKEY") == b"stays"
     assert scan_all(pair.kvstore) == scan_all(pair.redis) == {b"stays"}
+
+
+# -- random EXPIRE-family sequences ---------------------------------------------------------------
+
+_RELATIVE = {"EXPIRE": 1, "PEXPIRE": 1000}  # requests per second of the amount
+_ABSOLUTE = {"EXPIREAT": 1, "PEXPIREAT": 1000}
+_OVERFLOWS = [2**63 - 1, -(2**63), 2**63 // 1000, 2**63 // 1000 + 1, -(2**63 // 1000) - 1]
+
+expire_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["SET", "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT", "PERSIST", "PTTL"]),
+        st.sampled_from(["a", "b"]),
+        st.sampled_from(["past", "now", "future", "future", "future", "overflow"]),
+        st.integers(0, len(_OVERFLOWS) - 1),
+        st.lists(st.sampled_from(["NX", "XX", "GT", "LT", "gt", "FOO"]), max_size=2),
+    ),
+    max_size=12,
+)
+
+
+def _expire_request(
+    step: int, now_s: int, choice: tuple[str, str, str, int, list[str]]
+) -> tuple[str | int, ...]:
+    name, key, when, which, options = choice
+    if name == "SET":
+        return (
+            ("SET", key, "v", "EX", 10_000 + 1_000 * step)
+            if when == "future"
+            else ("SET", key, "v")
+        )
+    if name in ("PERSIST", "PTTL"):
+        return (name, key)
+    scale = _RELATIVE.get(name) or _ABSOLUTE[name]
+    # Distinct future deadlines lie at least 1000 s apart and past ones far behind, so GT/LT
+    # never compare two deadlines that the servers' few milliseconds apart could reorder.
+    if when == "overflow":
+        amount = _OVERFLOWS[which]
+    elif name in _RELATIVE:
+        amount = {"past": -3_600, "now": 0, "future": 1_000 * (step + 1) + 500 * which}[when]
+        amount *= scale
+    else:
+        amount = {"past": 1, "now": 0, "future": now_s + 1_000 * (step + 1) + 500 * which}[when]
+        amount *= scale
+    return (name, key, amount, *options)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=expire_steps)
+def test_random_expire_sequences_agree(
+    pair: RedisPair, steps: list[tuple[str, str, str, int, list[str]]]
+) -> None:
+    pair.reset()
+    now_s = int(time.time())
+    script: Script = [("SET", "a", "v"), ("SET", "b", "v", "EX", 500)]
+    script += [_expire_request(i, now_s, step) for i, step in enumerate(steps)]
+    script += [("PTTL", "a"), ("PTTL", "b"), ("EXPIRETIME", "a"), ("EXISTS", "a", "b")]
+    run_script(pair, script)
