@@ -27,6 +27,7 @@ import re
 _STAR, _QUESTION, _OPEN, _CLOSE, _CARET, _DASH, _BACKSLASH = b"*?[]^-\\"
 _ANY = b"."  # compiled with DOTALL: any byte
 _NOTHING = b"(?!)"
+_ALL_BYTES = frozenset(range(256))
 
 
 def _signed(byte: int) -> int:
@@ -38,9 +39,10 @@ def _byte(byte: int) -> bytes:
     return b"\\x%02x" % byte
 
 
-def _byte_class(members: set[int], negate: bool) -> bytes:
+@functools.lru_cache(maxsize=1024)  # a long pattern tends to repeat the same few sets
+def _byte_class(members: frozenset[int], negate: bool) -> bytes:
     """A regular expression for one byte in ``members`` (or not in it, if ``negate``)."""
-    chosen = sorted(set(range(256)) - members if negate else members)
+    chosen = sorted(_ALL_BYTES - members if negate else members)
     if not chosen:
         return _NOTHING
     parts: list[bytes] = []
@@ -75,12 +77,12 @@ def _parse_set(pattern: bytes, end: int, i: int) -> tuple[bytes, int]:
             break
         elif left >= 3 and pattern[i + 1] == _DASH:
             low, high = sorted((_signed(pattern[i]), _signed(pattern[i + 2])))
-            members.update(b for b in range(256) if low <= _signed(b) <= high)
+            members.update(value & 0xFF for value in range(low, high + 1))
             i += 2
         else:
             members.add(pattern[i])
         i += 1
-    return _byte_class(members, negate), i
+    return _byte_class(frozenset(members), negate), i
 
 
 def _parse(pattern: bytes) -> list[bytes | None]:
