@@ -2,9 +2,11 @@
 
 from kvstore.commands import (  # noqa: F401 - they fill the table
     connection,
+    expiry,
     info,
     info_sections,
     keys,
+    scan,
     strings,
     transactions,
 )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from kvstore.commands.context import Session
-from kvstore.commands.table import SYNTAX_ERROR, Args, command
-from kvstore.protocol.replies import OK, Reply, ReplyError
+from kvstore.commands.glob import compile_glob
+from kvstore.commands.table import SYNTAX_ERROR, Args, command, parse_int
+from kvstore.protocol.replies import OK, Reply, ReplyError, Status
 
 
 @command("del", -2, "write", group="generic", summary="Delete keys.", keys=(1, -1, 1))
@@ -42,3 +43,141 @@ def flushdb(session: Session, args: Args) -> Reply:
 COMMANDS_FLUSHALL = command(
     "flushall", -1, "write", group="server", summary="Delete every key of every database."
 )(flushdb)
+
+
+@command(
+    "unlink",
+    -2,
+    "write fast",
+    group="generic",
+    summary="Delete keys (memory is reclaimed at once, as by DEL).",
+    keys=(1, -1, 1),
+)
+def unlink(session: Session, args: Args) -> Reply:
+    db = session.db
+    return sum(db.delete(key) for key in args[1:])
+
+
+STRING_TYPE = Status("string")
+NONE_TYPE = Status("none")
+
+
+@command(
+    "type",
+    2,
+    "readonly fast",
+    group="generic",
+    summary="The type of a key's value: string, or none if it does not exist.",
+    keys=(1, 1, 1),
+)
+def type_(session: Session, args: Args) -> Reply:
+    # A read look-up, counted as a hit or a miss as Redis counts it.
+    return NONE_TYPE if session.db.get(args[1]) is None else STRING_TYPE
+
+
+NO_SUCH_KEY = "ERR no such key"
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+@command(
+    "rename",
+    3,
+    "write",
+    group="generic",
+    summary="Rename a key, replacing the target; the deadline moves with it.",
+    keys=(1, 2, 1),
+)
+def rename(session: Session, args: Args) -> Reply:
+    db = session.db
+    source, target = args[1], args[2]
+    if not db.contains(source):
+        raise ReplyError(NO_SUCH_KEY)
+    if source != target:
+        db.rename(source, target)
+    return OK
+
+
+@command(
+    "renamenx",
+    3,
+    "write fast",
+    group="generic",
+    summary="Rename a key only if the new name is free.",
+    keys=(1, 2, 1),
+)
+def renamenx(session: Session, args: Args) -> Reply:
+    db = session.db
+    source, target = args[1], args[2]
+    if not db.contains(source):
+        raise ReplyError(NO_SUCH_KEY)
+    if source == target or db.contains(target):
+        return 0
+    db.rename(source, target)
+    return 1
+
+
+def _copy_options(options: Args) -> bool:
+    """Parse COPY's options as Redis does, left to right; return whether REPLACE was given."""
+    replace = False
+    i = 0
+    while i < len(options):
+        option = options[i].lower()
+        if option == b"replace":
+            replace = True
+        elif option == b"db" and i + 1 < len(options):
+            i += 1
+            index = parse_int(options[i])
+            if not INT32_MIN <= index <= INT32_MAX:  # Redis reads the index as a C int
+                raise ReplyError(
+                    f"ERR value is out of range, value must between {INT32_MIN} and {INT32_MAX}"
+                )
+            if index != 0:  # there is one database
+                raise ReplyError("ERR DB index is out of range")
+        else:
+            raise ReplyError(SYNTAX_ERROR)
+        i += 1
+    return replace
+
+
+@command(
+    "copy",
+    -3,
+    "write denyoom",
+    group="generic",
+    summary="Copy a key's value and deadline to another key.",
+    keys=(1, 2, 1),
+)
+def copy(session: Session, args: Args) -> Reply:
+    replace = _copy_options(args[3:])
+    source, target = args[1], args[2]
+    if source == target:
+        raise ReplyError("ERR source and destination objects are the same")
+    db = session.db
+    value = db.get(source)
+    if value is None:
+        return 0
+    if not replace and db.contains(target):
+        return 0
+    db.set(target, value, db.deadline(source))
+    return 1
+
+
+@command(
+    "keys",
+    2,
+    "readonly",
+    group="generic",
+    summary="Every key matching a glob pattern (O(n): prefer SCAN on a large table).",
+)
+def keys(session: Session, args: Args) -> Reply:
+    pattern = args[1]
+    live = session.db.keys()
+    if pattern == b"*":  # no matching at all, so the empty key is included (as in Redis)
+        return list(live)
+    matches = compile_glob(pattern).matches
+    return [key for key in live if matches(key)]
+
+
+@command("randomkey", 1, "readonly", group="generic", summary="A random key, or nil.")
+def randomkey(session: Session, args: Args) -> Reply:
+    return session.db.random_key()
