@@ -74,7 +74,7 @@ NOT_AN_INTEGER = "ERR value is not an integer or out of range"
 def parse_int(raw: bytes, message: str = NOT_AN_INTEGER) -> int:
     """A signed 64-bit integer in canonical decimal form, as Redis's ``string2ll`` reads it."""
     text = raw[1:] if raw[:1] == b"-" else raw
-    if not text.isdigit() or (len(text) > 1 and text[0] == 0x30) or len(text) > 19:
+    if not text.isdigit() or (text[0] == 0x30 and raw != b"0") or len(text) > 19:
         raise ReplyError(message)
     value = int(raw)
     if not INT64_MIN <= value <= INT64_MAX:
