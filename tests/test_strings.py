@@ -238,3 +238,13 @@ def test_over_the_text_protocol(conn: socket.socket, keys: dict[str, bytes]) -> 
         conn.sendall(line)
         reply = expected + b"\r\n"
         assert read_exactly(conn, len(reply)) == reply, request
+
+
+def test_a_list_over_bare_lf_is_lines_without_a_final_terminator(
+    conn: socket.socket, keys: dict[str, bytes]
+) -> None:
+    k, m = keys["K"], keys["M"]
+    conn.sendall(b"mset " + k + b" 1 " + m + b" 2\n")
+    assert read_exactly(conn, 2) == b"OK"
+    conn.sendall(b"mget " + k + b" " + m + b"\nincr " + k + b"\r\n")
+    assert read_exactly(conn, 3 + 3) == b"1\n2" + b"2\r\n"
