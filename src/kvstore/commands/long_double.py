@@ -7,6 +7,10 @@ A Python ``float`` has a 53-bit significand: printed the same way, 10.5 + 0.1 gi
 :class:`~fractions.Fraction` objects, and every step rounds as the hardware does: to the nearest
 64-bit significand, ties to even, with the format's exponent range and gradual underflow; the
 printing rounds the exact binary value to 17 decimals, ties to even, as glibc does.
+
+One known difference, from glibc: a hexadecimal number just above half the smallest subnormal
+with more than 64 significant bits (``0x1.0000000000000001p-16446``) is refused by Redis and
+read as ``2**-16445`` here.
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ _HEXADECIMAL = re.compile(
     rb"([+-]?)0[xX](?:([0-9a-fA-F]+)(?:\.([0-9a-fA-F]*))?|\.([0-9a-fA-F]+))(?:[pP]([+-]?[0-9]+))?"
 )
 _INFINITY = re.compile(rb"([+-]?)(?:inf|infinity)", re.IGNORECASE)
-_SPACE = b" \t\n\v\f\r"
 
 
 class NotAFloatError(ValueError):
@@ -56,7 +59,7 @@ def parse(raw: bytes) -> Value:
     number, NaN, and a finite number out of range (overflow or underflow to zero). An infinity
     spelled out is accepted, as a float.
     """
-    if not raw or len(raw) >= MAX_TEXT or raw[0] in _SPACE:
+    if len(raw) >= MAX_TEXT:  # the patterns below admit no blanks, no NUL, nothing empty
         raise NotAFloatError(raw)
     match = _DECIMAL.fullmatch(raw)
     if match is not None:
