@@ -1,13 +1,15 @@
 """The command table and the dispatcher that both wire protocols run requests through."""
 
-from kvstore.commands import (  # noqa: F401 - they fill the table
+from kvstore.commands import (  # noqa: F401 - each module fills the command table
     connection,
+    counters,
     expiry,
     info,
     info_sections,
     keys,
     scan,
     strings,
+    substrings,
     transactions,
 )
 from kvstore.commands.context import VERSION, ServerState, Session

@@ -1,16 +1,16 @@
-"""String commands: GET, SET and its relatives."""
+"""String commands: GET, SET and their relatives that read or replace whole values.
+
+Counters (INCR...) are in :mod:`kvstore.commands.counters`, edits of part of a value (APPEND,
+SETRANGE...) in :mod:`kvstore.commands.substrings`, SET's and GETEX's options in
+:mod:`kvstore.commands.string_options`.
+"""
 
 from __future__ import annotations
 
 from kvstore.commands.context import Session
-from kvstore.commands.table import (
-    INT64_MAX,
-    SYNTAX_ERROR,
-    Args,
-    command,
-    parse_int,
-)
-from kvstore.protocol.replies import OK, Reply, ReplyError
+from kvstore.commands.string_options import StringOptions, deadline_ms, parse_options
+from kvstore.commands.table import Args, command, wrong_arity
+from kvstore.protocol.replies import OK, Reply
 
 
 @command(
@@ -18,43 +18,6 @@ from kvstore.protocol.replies import OK, Reply, ReplyError
 )
 def get(session: Session, args: Args) -> Reply:
     return session.db.get(args[1])
-
-
-_EXPIRY_UNITS = {b"ex": 1000, b"px": 1, b"exat": 1000, b"pxat": 1}
-
-
-def _parse_set_options(session: Session, options: Args) -> tuple[str, bool, int | None, bool]:
-    """Parse SET's options into (condition, get, deadline in ms, keepttl)."""
-    condition = ""
-    want_get = False
-    deadline: int | None = None
-    expiry_option = b""
-    keep_ttl = False
-    i = 0
-    while i < len(options):
-        option = options[i].lower()
-        if option in (b"nx", b"xx") and not condition:
-            condition = option.decode()
-        elif option == b"get" and not want_get:
-            want_get = True
-        elif option == b"keepttl" and not expiry_option and not keep_ttl:
-            keep_ttl = True
-        elif (
-            option in _EXPIRY_UNITS and not expiry_option and not keep_ttl and i + 1 < len(options)
-        ):
-            i += 1
-            amount = parse_int(options[i])
-            scale = _EXPIRY_UNITS[option]
-            if amount <= 0 or amount > INT64_MAX // scale:
-                raise ReplyError("ERR invalid expire time in 'set' command")
-            deadline = amount * scale
-            if option in (b"ex", b"px"):
-                deadline += session.db.clock()
-            expiry_option = option
-        else:
-            raise ReplyError(SYNTAX_ERROR)
-        i += 1
-    return condition, want_get, deadline, keep_ttl
 
 
 @command(
@@ -71,16 +34,17 @@ def set_(session: Session, args: Args) -> Reply:
         db.set(args[1], args[2])
         return OK
     key, value = args[1], args[2]
-    condition, want_get, deadline, keep_ttl = _parse_set_options(session, args[3:])
-    old = db.get(key) if want_get else None
-    exists = old is not None if want_get else db.contains(key)
-    if (condition == "nx" and exists) or (condition == "xx" and not exists):
-        return old if want_get else None
-    if keep_ttl:
+    options = parse_options(args[3:], for_set=True)
+    deadline = deadline_ms(session, options, "set") if options.expiry else None
+    old = db.get(key) if options.get else None
+    exists = old is not None if options.get else db.contains(key)
+    if (options.nx and exists) or (options.xx and not exists):
+        return old if options.get else None
+    if options.keep_ttl:
         db.set_keep_deadline(key, value)
     else:
         db.set(key, value, deadline)
-    return old if want_get else OK
+    return old if options.get else OK
 
 
 @command(
@@ -96,4 +60,146 @@ def setnx(session: Session, args: Args) -> Reply:
     if db.contains(args[1]):
         return 0
     db.set(args[1], args[2])
+    return 1
+
+
+def _set_expiring(session: Session, args: Args, unit: bytes, name: str) -> Reply:
+    """SETEX and PSETEX: ``key amount value``, the amount in the unit of SET's option."""
+    deadline = deadline_ms(session, StringOptions(expiry=unit, amount=args[2]), name)
+    session.db.set(args[1], args[3], deadline)
+    return OK
+
+
+@command(
+    "setex",
+    4,
+    "write denyoom",
+    group="string",
+    summary="Set a key with an expiry in seconds.",
+    keys=(1, 1, 1),
+)
+def setex(session: Session, args: Args) -> Reply:
+    return _set_expiring(session, args, b"ex", "setex")
+
+
+@command(
+    "psetex",
+    4,
+    "write denyoom",
+    group="string",
+    summary="Set a key with an expiry in milliseconds.",
+    keys=(1, 1, 1),
+)
+def psetex(session: Session, args: Args) -> Reply:
+    return _set_expiring(session, args, b"px", "psetex")
+
+
+@command(
+    "getset",
+    3,
+    "write denyoom fast",
+    group="string",
+    summary="Set a key and return its old value (its expiry is dropped).",
+    keys=(1, 1, 1),
+)
+def getset(session: Session, args: Args) -> Reply:
+    db = session.db
+    old = db.get(args[1])
+    db.set(args[1], args[2])
+    return old
+
+
+@command(
+    "getdel",
+    2,
+    "write fast",
+    group="string",
+    summary="Return the value of a key and delete it.",
+    keys=(1, 1, 1),
+)
+def getdel(session: Session, args: Args) -> Reply:
+    db = session.db
+    value = db.get(args[1])
+    if value is not None:
+        db.delete(args[1])
+    return value
+
+
+@command(
+    "getex",
+    -2,
+    "write fast",
+    group="string",
+    summary="Return the value of a key and set or remove its expiry.",
+    keys=(1, 1, 1),
+)
+def getex(session: Session, args: Args) -> Reply:
+    db = session.db
+    key = args[1]
+    options = parse_options(args[2:], for_set=False)
+    value = db.get(key)
+    if value is None:  # before the expire time is read: a missing key is nil, whatever it says
+        return None
+    _apply_expiry(session, key, options)
+    return value
+
+
+def _apply_expiry(session: Session, key: bytes, options: StringOptions) -> None:
+    db = session.db
+    if options.expiry:
+        # expire_at deletes the key if the deadline has passed (EXAT/PXAT in the past).
+        db.expire_at(key, deadline_ms(session, options, "getex"))
+    elif options.persist:
+        db.persist(key)
+
+
+@command(
+    "mget",
+    -2,
+    "readonly fast",
+    group="string",
+    summary="Return the values of several keys.",
+    keys=(1, -1, 1),
+)
+def mget(session: Session, args: Args) -> Reply:
+    get_value = session.db.get
+    return [get_value(key) for key in args[1:]]
+
+
+def _pairs(args: Args, name: str) -> list[tuple[bytes, bytes]]:
+    if len(args) % 2 == 0:
+        raise wrong_arity(name)
+    return list(zip(args[1::2], args[2::2], strict=True))
+
+
+@command(
+    "mset",
+    -3,
+    "write denyoom",
+    group="string",
+    summary="Set several keys (their expiries are dropped).",
+    keys=(1, -1, 2),
+)
+def mset(session: Session, args: Args) -> Reply:
+    db = session.db
+    for key, value in _pairs(args, "mset"):
+        db.set(key, value)
+    return OK
+
+
+@command(
+    "msetnx",
+    -3,
+    "write denyoom",
+    group="string",
+    summary="Set several keys only if none of them exists.",
+    keys=(1, -1, 2),
+)
+def msetnx(session: Session, args: Args) -> Reply:
+    db = session.db
+    pairs = _pairs(args, "msetnx")
+    if any(db.contains(key) for key, _ in pairs):
+        return 0
+    for key, value in pairs:
+        db.set(key, value)
     return 1

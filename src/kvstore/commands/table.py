@@ -97,10 +97,16 @@ class UnknownCommandError(ReplyError):
 
     def __init__(self, args: Args) -> None:
         self.name = args[0].decode("utf-8", "replace")
-        shown = " ".join(f"'{arg[:128].decode('utf-8', 'replace')}'" for arg in args[1:])
+        # Redis prints C strings (a NUL ends them) and quotes arguments until 128 bytes are shown.
+        shown = b""
+        for arg in args[1:]:
+            if len(shown) >= 128:
+                break
+            shown += b"'" + arg.split(b"\0", 1)[0][: 128 - len(shown)] + b"' "
+        name = args[0].split(b"\0", 1)[0][:128].decode("utf-8", "replace")
         super().__init__(
-            f"ERR unknown command '{self.name[:128]}', with args beginning with: "
-            + (shown + " " if shown else "")
+            f"ERR unknown command '{name}', with args beginning with: "
+            + shown.decode("utf-8", "replace")
         )
 
 
