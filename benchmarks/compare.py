@@ -30,6 +30,8 @@ from benchmarks.servers import (
 )
 
 DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks"
+#: A 1-minute load average above this before the run means something else was running.
+BUSY_LOAD = 0.5
 NAMES = {"default": "latest", "quick": "quick", "smoke": "smoke"}
 
 
@@ -177,6 +179,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             notes.append(f"memory per idle connection skipped: {fd_note}")
     signal.signal(signal.SIGTERM, _terminate)
     started, load_start = time.monotonic(), machine.load_average()
+    if load_start[0] > BUSY_LOAD:
+        notes.append(
+            f"the machine was busy: its 1-minute load average was {load_start[0]} before the "
+            "run started, so throughput varies from round to round; CPU time per request "
+            "varies much less"
+        )
     results: dict[str, Any] = {
         "schema": 1,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -39,7 +39,7 @@ def verdict(entry: dict[str, Any], label: str = "") -> str:
 
 
 def _pairing_table(pairing: dict[str, Any]) -> list[str]:
-    title = f"### Pairing `{pairing['name']}`: {pairing['description']}"
+    title = f"#### Pairing `{pairing['name']}`: {pairing['description']}"
     lines = [title, ""]
     if pairing.get("note") and not pairing["comparable"]:
         lines += [f"**{pairing['note']}**: kvstore ran without it; no pass/fail.", ""]
@@ -69,6 +69,26 @@ def _pairing_table(pairing: dict[str, Any]) -> list[str]:
                 f"({ratio(p99['ratio'], with_range=False)}) "
                 f"| {'; '.join(t for t in targets if t)} |"
             )
+    return [*lines, "", *_cpu_table(pairing)]
+
+
+def _cpu_table(pairing: dict[str, Any]) -> list[str]:
+    """CPU time per request: less sensitive than throughput to what else the machine runs."""
+    measured = [f for f in pairing["figures"] if "cpu_us_per_request" in f]
+    if not measured:
+        return []
+    lines = [
+        "| CPU time per request (µs) | Redis | kvstore | kvstore/Redis (min-max) "
+        "| redis-benchmark, against Redis / kvstore |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for figure in measured:
+        server, client = (figure["cpu_us_per_request"][side] for side in ("server", "client"))
+        lines.append(
+            f"| {figure['label']} | {server['redis']['median']:.2f} "
+            f"| {server['kvstore']['median']:.2f} | {ratio(server['ratio'])} "
+            f"| {client['redis']['median']:.2f} / {client['kvstore']['median']:.2f} |"
+        )
     return [*lines, ""]
 
 
@@ -108,7 +128,7 @@ def tables(results: dict[str, Any]) -> str:
         lines += _pairing_table(pairing)
     if results.get("memory"):
         lines += [
-            "### Memory and restart",
+            "#### Memory and restart",
             "",
             "| figure | Redis | kvstore | kvstore/Redis | target |",
             "|---|---:|---:|---:|---|",
@@ -141,7 +161,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def readme_section(results: dict[str, Any], chart: str | None) -> str:
-    parts = [describe_run(results)]
+    parts = ["### Latest results\n", describe_run(results)]
     if chart:
         parts.append(f"![kvstore/Redis ratios]({chart})\n")
     parts.append(tables(results))

@@ -3,6 +3,8 @@ free loopback port in its own temporary directory, with equivalent settings per 
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
 import signal
 import socket
@@ -19,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KVSTORE = ROOT / "server"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 #: Persistence flags the kvstore server must list in ``--help`` for each pairing.
 PERSIST_FLAGS = ("--dir", "--appendfsync")
@@ -241,3 +244,16 @@ def rss_bytes(pid: int) -> int:
 
 def redis_tools_available() -> bool:
     return shutil.which("redis-server") is not None and shutil.which("redis-benchmark") is not None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime and stime fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def children_cpu_seconds() -> float:
+    """CPU time used by this process's finished children (each redis-benchmark run)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

@@ -10,7 +10,7 @@ from typing import Any
 
 from benchmarks import redis_benchmark, targets, wire
 from benchmarks.figures import TESTS, Figure
-from benchmarks.servers import Pairing, Server, ServerSet
+from benchmarks.servers import Pairing, Server, ServerSet, children_cpu_seconds, cpu_seconds
 from benchmarks.stats import Comparison
 
 #: Metrics kept per test: throughput (ops/s and MB/s of values) and latency percentiles.
@@ -82,21 +82,32 @@ def run_figure(
         "error": None,
     }
     samples: dict[str, list[dict[str, dict[str, float]]]] = {kind: [] for kind in KINDS}
+    cpu: dict[str, dict[str, list[float]]] = {k: {"server": [], "client": []} for k in KINDS}
     started = time.monotonic()
     try:
         _prepare(servers, figure)
         for number in range(1, rounds + 1):
             for kind in KINDS:  # interleaved: Redis, kvstore, Redis, kvstore, ...
+                server_cpu, client_cpu = cpu_seconds(servers[kind].pid), children_cpu_seconds()
                 results = redis_benchmark.run(servers[kind].port, workload)
                 samples[kind].append(
                     {test: _metrics(results[test], figure.value_size) for test in TESTS}
                 )
+                per_request = 1e6 / (workload.requests * len(TESTS))
+                cpu[kind]["server"].append(
+                    (cpu_seconds(servers[kind].pid) - server_cpu) * per_request
+                )
+                cpu[kind]["client"].append((children_cpu_seconds() - client_cpu) * per_request)
             say(f"  {figure.name} round {number}/{rounds}: " + _round_line(samples))
     except (redis_benchmark.BenchmarkError, OSError, wire.ServerReplyError) as exc:
         entry["error"] = str(exc)
         say(f"  {figure.name}: failed: {exc}")
         return entry
     entry["tests"] = _summarise(figure, samples, comparable)
+    entry["cpu_us_per_request"] = {
+        side: Comparison(redis=cpu["redis"][side], kvstore=cpu["kvstore"][side]).as_dict()
+        for side in ("server", "client")
+    }
     entry["seconds"] = round(time.monotonic() - started, 1)
     say(f"  {figure.name}: {entry['seconds']} s")
     return entry
