@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from benchmarks import chart, figures, machine, memory, report, targets, throughput
+from benchmarks import chart, figures, machine, memory, report, targets, throughput, wire
 from benchmarks.servers import (
     ROOT,
     Capabilities,
@@ -63,6 +63,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--note", action="append", default=[], help="a note to print with the results"
     )
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="PATH",
+        help="measure nothing: print (and with --update-readme, publish) earlier results",
+    )
     return parser.parse_args(argv)
 
 
@@ -79,36 +85,48 @@ def run_memory(
     by_name: dict[str, Pairing],
     fd_note: str | None,
 ) -> dict[str, Any]:
+    """The chosen memory figures; one that fails is recorded as skipped, with the reason."""
+    labels = {
+        "mem-key": f"memory per key ({mode.memory_keys:,} keys, 16 B keys, 32 B values)",
+        "mem-conn": f"memory per idle connection ({mode.connections:,} connections)",
+        "restart": f"restart with {mode.restart_keys:,} keys (append-only log)",
+    }
     results: dict[str, Any] = {}
-    if "mem-key" in chosen:
-        _say(f"memory per key: {mode.memory_keys:,} keys")
-        entry = memory.memory_per_key(server_set, by_name["memory"], mode.memory_keys)
-        entry["label"] = f"memory per key ({mode.memory_keys:,} keys, 16 B keys, 32 B values)"
-        ratio = entry["ratio"]
-        results["mem-key"] = {**entry, **targets.verdict(targets.memory_target("mem-key"), ratio)}
-    if "mem-conn" in chosen:
-        label = f"memory per idle connection ({mode.connections:,} connections)"
-        if fd_note:
-            results["mem-conn"] = {"label": label, "skipped": fd_note}
-        else:
-            _say(f"memory per idle connection: {mode.connections:,} connections")
-            entry = memory.memory_per_connection(server_set, by_name["memory"], mode.connections)
-            value = entry["kvstore"]["per_item"]
-            verdict = targets.verdict(targets.memory_target("mem-conn"), value)
-            results["mem-conn"] = {"label": label, **entry, **verdict}
-    if "restart" in chosen:
-        _say(f"restart time: {mode.restart_keys:,} keys")
-        aof = by_name["aof"]
-        entry = {"label": f"restart with {mode.restart_keys:,} keys (append-only log)"}
-        entry["redis"] = memory.restart_time(server_set, aof, "redis", mode.restart_keys)
-        if caps.persistence:
-            entry["kvstore"] = memory.restart_time(server_set, aof, "kvstore", mode.restart_keys)
-            entry["ratio"] = entry["kvstore"]["seconds"] / entry["redis"]["seconds"]
-        else:
-            entry["kvstore"] = None
-            entry["note"] = "kvstore persistence not available"
-        results["restart"] = entry
+    for name in chosen:
+        label = labels[name]
+        if name == "mem-conn" and fd_note:
+            results[name] = {"label": label, "skipped": fd_note}
+            continue
+        _say(label)
+        try:
+            if name == "mem-key":
+                entry = memory.memory_per_key(server_set, by_name["memory"], mode.memory_keys)
+                verdict = targets.verdict(targets.memory_target(name), entry["ratio"])
+            elif name == "mem-conn":
+                entry = memory.memory_per_connection(
+                    server_set, by_name["memory"], mode.connections
+                )
+                value = entry["kvstore"]["per_item"]
+                verdict = targets.verdict(targets.memory_target(name), value)
+            else:
+                entry, verdict = _restart(server_set, by_name["aof"], caps, mode.restart_keys), {}
+        except (RuntimeError, OSError, wire.ServerReplyError) as exc:
+            _say(f"  {name}: failed: {exc}")
+            results[name] = {"label": label, "skipped": f"failed: {exc}"}
+            continue
+        results[name] = {"label": label, **entry, **verdict}
     return results
+
+
+def _restart(server_set: ServerSet, aof: Pairing, caps: Capabilities, keys: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {"redis": memory.restart_time(server_set, aof, "redis", keys)}
+    if caps.persistence:
+        entry["kvstore"] = memory.restart_time(server_set, aof, "kvstore", keys)
+        entry["ratio"] = entry["kvstore"]["seconds"] / entry["redis"]["seconds"]
+    else:
+        entry["kvstore"] = None
+        entry["note"] = "kvstore persistence not available"
+    return entry
 
 
 def collect_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -150,6 +168,13 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        earlier: dict[str, Any] = json.loads(args.from_json.read_text())
+        png = args.from_json.with_suffix(".png")
+        print(report.markdown(earlier))
+        if args.update_readme:
+            publish(earlier, args.readme, png if earlier.get("chart") else None)
+        return 0
     if not redis_tools_available():
         print("redis-server and redis-benchmark are needed (Debian: redis-server, redis-tools)")
         return 2
@@ -227,16 +252,21 @@ def write(results: dict[str, Any], args: argparse.Namespace) -> int:
     print(report.markdown(results))
     _say(f"wrote {json_path}" + ("" if chart_note else f" and {png}"))
     if args.update_readme:
-        readme = args.readme.resolve()
-        chart_link = None
-        if not chart_note:
-            try:
-                chart_link = png.resolve().relative_to(readme.parent).as_posix()
-            except ValueError:
-                chart_link = png.resolve().as_posix()
-        report.update_readme(readme, report.readme_section(results, chart_link))
-        _say(f"updated {readme}")
+        publish(results, args.readme, None if chart_note else png)
     return 0
+
+
+def publish(results: dict[str, Any], readme: Path, png: Path | None) -> None:
+    """Rewrite the README's benchmark section, linking the chart relative to the README."""
+    readme = readme.resolve()
+    link = None
+    if png is not None:
+        try:
+            link = png.resolve().relative_to(readme.parent).as_posix()
+        except ValueError:
+            link = png.resolve().as_posix()
+    report.update_readme(readme, report.readme_section(results, link))
+    _say(f"updated {readme}")
 
 
 if __name__ == "__main__":

@@ -145,14 +145,16 @@ def describe_run(results: dict[str, Any]) -> str:
     machine, versions = results["machine"], results["versions"]
     shown = ", ".join(f"{name} {value or 'not installed'}" for name, value in versions.items())
     load = results["load_average"]
+    rounds = results["rounds"]
     lines = [
-        f"Measured {results['date']} in `{results['mode']}` mode ({results['rounds']} round(s) "
-        f"per figure, in {results['duration_seconds'] / 60:.1f} min) on {machine['cores']} "
-        f"cores, {machine['cpu']}, {machine['system']}.",
-        f"Versions: {shown}.",
-        f"Load average (1 min) at the start: {load['start'][0]}, at the end: {load['end'][0]}.",
+        f"- **When**: {results['date']}, `{results['mode']}` mode, {rounds} "
+        f"round{'s' if rounds != 1 else ''} per figure, "
+        f"{results['duration_seconds'] / 60:.1f} min in all.",
+        f"- **Machine**: {machine['cores']} cores, {machine['cpu']}, {machine['system']}; "
+        f"1-minute load average {load['start'][0]} at the start, {load['end'][0]} at the end.",
+        f"- **Versions**: {shown}.",
     ]
-    lines += [f"Note: {note}" for note in results.get("notes", [])]
+    lines += [f"- **Note**: {note.rstrip('.')}." for note in results.get("notes", [])]
     return "\n".join(lines) + "\n"
 
 

@@ -255,9 +255,25 @@ def test_smoke_run_writes_results_with_ratios(tmp_path: Path) -> None:
     assert "| 50 clients, unpipelined | SET |" in stdout
     section = readme.read_text()
     assert "| 50 clients, unpipelined | GET |" in section
-    assert section.index(report.START_MARKER) < section.index("Measured")
-    assert section.index("Measured") < section.index(report.END_MARKER)
+    assert section.index(report.START_MARKER) < section.index("- **When**")
+    assert section.index("- **When**") < section.index(report.END_MARKER)
     assert list(tmp_path.glob("kvstore-bench-*")) == []
+    # Publishing the saved results again, without measuring, gives the same section.
+    again = tmp_path / "AGAIN.md"
+    again.write_text(f"# x\n{report.START_MARKER}\n{report.END_MARKER}\n")
+    republish = subprocess.run(
+        [
+            *(sys.executable, "-m", "benchmarks.compare"),
+            *("--from-json", str(output / "smoke.json"), "--update-readme", "--readme", str(again)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert republish.returncode == 0, republish.stderr
+    assert again.read_text() == section
 
 
 def _children(pid: int) -> list[int]:
