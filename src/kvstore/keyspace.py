@@ -45,6 +45,9 @@ class Keyspace:
         self.hits = 0
         self.misses = 0
         self.expired_keys = 0
+        #: Changes so far (sets, deletions, deadlines): the log skips commands that changed
+        #: nothing, and INFO counts changes since the last snapshot.
+        self.dirty = 0
 
     def __len__(self) -> int:
         return len(self._data)
@@ -85,6 +88,20 @@ class Keyspace:
             if deadline is None or deadline > now:
                 yield key
 
+    def entry(self, key: bytes) -> tuple[bytes, int | None] | None:
+        """The live value and deadline of ``key``, without counting a hit or a miss."""
+        value = self._data.get(key)
+        if value is None or (self._expires and self._expire_if_due(key)):
+            return None
+        return value, self._expires.get(key)
+
+    def items(self) -> Iterator[tuple[bytes, bytes, int | None]]:
+        """Every (key, value, deadline) stored, expired or not, for a snapshot. The table must
+        not change while this is consumed (a forked child's copy, or within one callback)."""
+        expires = self._expires
+        for key, value in self._data.items():
+            yield key, value, expires.get(key)
+
     # -- writes --------------------------------------------------------------------------------
 
     def set(self, key: bytes, value: bytes, deadline: int | None = None) -> None:
@@ -92,6 +109,7 @@ class Keyspace:
         data = self._data
         old = data.get(key)
         data[key] = value
+        self.dirty += 1
         if old is None:
             self.used_memory += ENTRY_OVERHEAD + len(key) + len(value)
         else:
@@ -130,9 +148,11 @@ class Keyspace:
             return False
         del self._expires[key]
         self.used_memory -= EXPIRY_OVERHEAD
+        self.dirty += 1
         return True
 
     def clear(self) -> None:
+        self.dirty += 1
         self._data.clear()
         self._expires.clear()
         self._deadlines.clear()
@@ -170,6 +190,7 @@ class Keyspace:
         if key not in self._expires:
             self.used_memory += EXPIRY_OVERHEAD
         self._expires[key] = deadline
+        self.dirty += 1
         heapq.heappush(self._deadlines, (deadline, key))
 
     def _rebuild_deadlines(self) -> None:
@@ -178,6 +199,7 @@ class Keyspace:
 
     def _remove(self, key: bytes) -> None:
         value = self._data.pop(key)
+        self.dirty += 1
         self.used_memory -= ENTRY_OVERHEAD + len(key) + len(value)
         if self._expires.pop(key, None) is not None:
             self.used_memory -= EXPIRY_OVERHEAD

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kvstore import __version__
+from kvstore.commands.journal import PersistenceControl
 from kvstore.keyspace import Keyspace, wall_clock_ms
 
 VERSION = __version__
@@ -25,6 +26,8 @@ class ServerState:
     settings: Callable[[], dict[str, str]] = dict
     started_ms: int = field(default_factory=wall_clock_ms)
     total_connections: int = 0
+    #: SAVE, BGSAVE and friends reach persistence through this (None with it off).
+    persistence: PersistenceControl | None = None
 
 
 @dataclass(eq=False)

@@ -10,6 +10,7 @@ import logging
 from collections import Counter
 
 from kvstore.commands.context import Session
+from kvstore.commands.journal import Journal
 from kvstore.commands.table import COMMANDS, Args, Command, UnknownCommandError, wrong_arity
 from kvstore.protocol.replies import Reply, ReplyError
 
@@ -21,6 +22,8 @@ class Dispatcher:
         self.table = COMMANDS if table is None else table
         self.calls: Counter[str] = Counter()
         self.errors = 0
+        #: The append-only log (None with persistence off): see :mod:`kvstore.commands.journal`.
+        self.journal: Journal | None = None
 
     def execute(self, session: Session, args: Args) -> Reply:
         command = self.table.get(args[0].lower())
@@ -33,7 +36,16 @@ class Dispatcher:
             return wrong_arity(command.name)
         self.calls[command.name] += 1
         session.last_command = command.name
+        journal = self.journal
         try:
+            if journal is not None and "write" in command.flags:
+                if journal.refusal is not None:
+                    self.errors += 1
+                    return journal.refusal
+                try:
+                    return command.handler(session, args)
+                finally:
+                    journal.record(command, args)
             return command.handler(session, args)
         except ReplyError as error:
             self.errors += 1

@@ -9,6 +9,8 @@ import signal
 
 from kvstore.commands import VERSION, Dispatcher, ServerState
 from kvstore.config import ServerConfig
+from kvstore.persistence import Persistence, RecoveryError
+from kvstore.persistence.journal import LogJournal
 from kvstore.protocol import hiredis_available
 from kvstore.server.connection import ClientConnection
 
@@ -37,6 +39,10 @@ class Server:
         self._listeners: list[asyncio.Server] = []
         self._stopping = asyncio.Event()
         self._expire_timer: asyncio.TimerHandle | None = None
+        #: None with --no-persist; else set up by start() (journal too: the connections hold
+        #: replies until their writes are in the log).
+        self.persistence: Persistence | None = None
+        self.journal: LogJournal | None = None
 
     # -- connections -------------------------------------------------------------------------
 
@@ -55,6 +61,8 @@ class Server:
         loop = asyncio.get_running_loop()
         if self.config.parser == "hiredis" and not hiredis_available():
             raise StartupError("--parser hiredis: the hiredis package is not installed")
+        if not self.config.no_persist:
+            self._open_persistence(loop)
         for host in self.config.bind:
             try:
                 listener = await loop.create_server(
@@ -82,12 +90,28 @@ class Server:
                 )
         self._schedule_expire_cycle()
 
+    def _open_persistence(self, loop: asyncio.AbstractEventLoop) -> None:
+        persistence = Persistence(self.config, self.state.db)
+        try:
+            persistence.open(loop)
+        except RecoveryError as exc:
+            raise StartupError(str(exc)) from None
+        except OSError as exc:
+            raise StartupError(
+                f"cannot use the data directory {persistence.directory}: {exc.strerror or exc}"
+            ) from None
+        self.persistence = persistence
+        self.journal = persistence.journal
+        self.dispatcher.journal = persistence.journal
+        self.state.persistence = persistence
+
     def banner(self) -> str:
         loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
         parser = "hiredis" if self.use_hiredis else "python"
+        persistence = "off" if self.persistence is None else self.persistence.describe()
         return (
             f"kvstore {VERSION} listening on {', '.join(self.addresses)} "
-            f"(event loop: {loop}, parser: {parser}, persistence: off)"
+            f"(event loop: {loop}, parser: {parser}, persistence: {persistence})"
         )
 
     def _schedule_expire_cycle(self) -> None:
@@ -120,6 +144,8 @@ class Server:
         self.close_listeners()
         if self._expire_timer is not None:
             self._expire_timer.cancel()
+        if self.journal is not None:
+            self.journal.flush()  # release the replies waiting for the log
         connections = list(self.connections)
         for connection in connections:
             connection.close()
@@ -131,6 +157,8 @@ class Server:
             for connection in connections:
                 if not connection.closed.done():
                     connection.abort()
+        if self.persistence is not None:
+            self.persistence.close()
         log.info("server stopped")
 
     def install_signal_handlers(self) -> None:
