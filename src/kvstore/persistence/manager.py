@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -20,7 +21,7 @@ from kvstore.keyspace import Keyspace
 from kvstore.persistence.disk import Disk
 from kvstore.persistence.journal import LogJournal
 from kvstore.persistence.log import AppendLog, list_logs
-from kvstore.persistence.recovery import SNAPSHOT_NAME, TEMP_SUFFIX, recover
+from kvstore.persistence.recovery import SNAPSHOT_NAME, TEMP_SUFFIX, RecoveryError, recover
 from kvstore.persistence.rewrite import ForkedSnapshot, write_temp
 from kvstore.protocol.replies import OK, Reply, ReplyError, Status
 
@@ -56,6 +57,7 @@ class Persistence:
     def open(self, loop: asyncio.AbstractEventLoop) -> None:
         """Load the data directory (RecoveryError if damaged) and open the log for appending."""
         os.makedirs(self.directory, exist_ok=True)
+        self._lock_directory()
         # A write past RLIMIT_FSIZE must fail with EFBIG (then MISCONF), not kill the server.
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         recovered = recover(self.disk, self.directory, self.db)
@@ -75,6 +77,18 @@ class Persistence:
                 loop.call_soon_threadsafe(journal.fsync_failed, exc)
 
             self.log.start_fsync_thread(fsync_failed)
+
+    def _lock_directory(self) -> None:
+        """Refuse a directory another running server uses (the lock dies with the process)."""
+        path = os.path.join(self.directory, "LOCK")
+        self._lock_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise RecoveryError(
+                f"{self.directory} is in use by another kvstore server; refusing to start"
+            ) from None
 
     def close(self) -> None:
         """Graceful shutdown: flush the log, write a snapshot, close the files."""

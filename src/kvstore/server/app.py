@@ -61,8 +61,6 @@ class Server:
         loop = asyncio.get_running_loop()
         if self.config.parser == "hiredis" and not hiredis_available():
             raise StartupError("--parser hiredis: the hiredis package is not installed")
-        if not self.config.no_persist:
-            self._open_persistence(loop)
         for host in self.config.bind:
             try:
                 listener = await loop.create_server(
@@ -71,6 +69,7 @@ class Server:
                     self.config.port,
                     reuse_address=True,
                     backlog=4096,
+                    start_serving=False,  # after the data is loaded
                 )
             except OSError as exc:
                 self.close_listeners()
@@ -88,6 +87,14 @@ class Server:
                 self.addresses.append(
                     f"[{name[0]}]:{name[1]}" if ":" in name[0] else f"{name[0]}:{name[1]}"
                 )
+        if not self.config.no_persist:
+            try:
+                self._open_persistence(loop)
+            except StartupError:
+                self.close_listeners()
+                raise
+        for listener in self._listeners:
+            await listener.start_serving()
         self._schedule_expire_cycle()
 
     def _open_persistence(self, loop: asyncio.AbstractEventLoop) -> None:
