@@ -37,7 +37,8 @@ class Persistence:
         self.db = db
         self.disk = disk or Disk()
         self.snapshot_path = os.path.join(self.directory, SNAPSHOT_NAME)
-        self.temp_path = self.snapshot_path + TEMP_SUFFIX
+        # Per process: a child orphaned by a crash may still write its own.
+        self.temp_path = f"{self.snapshot_path}{TEMP_SUFFIX}.{os.getpid()}"
         self.log: AppendLog
         self.journal: LogJournal
         self.snapshot_size = 0

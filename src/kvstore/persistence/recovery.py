@@ -46,8 +46,9 @@ class Recovered:
 
 def recover(disk: Disk, directory: str, db: Keyspace) -> Recovered:
     snapshot_path = os.path.join(directory, SNAPSHOT_NAME)
-    if os.path.exists(snapshot_path + TEMP_SUFFIX):
-        disk.remove(snapshot_path + TEMP_SUFFIX)  # an interrupted snapshot
+    for name in os.listdir(directory):
+        if name.startswith(SNAPSHOT_NAME + TEMP_SUFFIX):
+            disk.remove(os.path.join(directory, name))  # an interrupted snapshot
     base: int | None = None
     snapshot_size = 0
     snapshot_time: int | None = None

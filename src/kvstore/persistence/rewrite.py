@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import signal
 import threading
 from collections.abc import Callable
@@ -34,6 +35,9 @@ def _child(disk: Disk, temp_path: str, db: Keyspace, next_log: int) -> None:
     code = 1
     try:
         signal.set_wakeup_fd(-1)
+        # Let go of the parent's sockets and directory lock, so that if the parent dies the
+        # port and the directory are free for a new server while this child finishes.
+        os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, signal.SIG_DFL)
         write_temp(disk, temp_path, db, next_log)

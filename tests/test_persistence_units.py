@@ -1,0 +1,267 @@
+"""Persistence in-process: the record scanner, the snapshot format, replaying a log into the
+table it came from, and the barrier refusing writes while a (simulated) disk fails."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import cast
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kvstore.commands import Dispatcher, ServerState, Session
+from kvstore.keyspace import Keyspace
+from kvstore.persistence import journal as journal_module
+from kvstore.persistence import records, snapshot
+from kvstore.persistence.disk import Disk
+from kvstore.persistence.journal import LogJournal
+from kvstore.persistence.log import AppendLog
+from kvstore.persistence.recovery import RecoveryError, recover
+from kvstore.protocol.replies import ReplyError
+
+NOW = 1_700_000_000_000
+
+
+def frozen_db() -> Keyspace:
+    return Keyspace(clock=lambda: NOW)
+
+
+def table(db: Keyspace) -> dict[bytes, tuple[bytes, int | None]]:
+    return {key: (value, deadline) for key, value, deadline in db.items()}
+
+
+# -- records --------------------------------------------------------------------------------
+
+
+def sample_log() -> bytes:
+    return (
+        records.encode_set(b"a", b"1", None)
+        + records.encode_set(b"b", b"two words\r\n", NOW + 5000)
+        + records.encode_del(b"a")
+        + records.FLUSHALL
+        + records.encode_set(b"c", b"", None)
+    )
+
+
+def test_scan_applies_every_record() -> None:
+    db = frozen_db()
+    result = records.scan(sample_log(), db)
+    assert result.intact
+    assert result.records == 5
+    assert table(db) == {b"c": (b"", None)}
+
+
+def test_a_log_cut_at_every_byte_of_its_last_record_is_a_torn_tail() -> None:
+    data = sample_log()
+    last = records.encode_set(b"c", b"", None)
+    start = len(data) - len(last)
+    for cut in range(start + 1, len(data)):
+        result = records.scan(data[:cut])
+        assert result.truncated, cut
+        assert result.damage is None
+        assert (result.good_end, result.records) == (start, 4)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"xyz", b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nvv\r\n", b"*2\r\n$4\r\nEVAL\r\n$1\r\nx\r\n"],
+)
+def test_damage_before_the_end_is_not_a_torn_tail(garbage: bytes) -> None:
+    data = sample_log()
+    damaged = data[:20] + garbage + data[20:]
+    result = records.scan(damaged)
+    assert result.damage is not None
+    assert not result.truncated
+    assert result.good_end <= 20
+
+
+# -- snapshots ------------------------------------------------------------------------------
+
+entries = st.dictionaries(
+    st.binary(max_size=20),
+    st.tuples(st.binary(max_size=40), st.one_of(st.none(), st.integers(NOW + 1, 2**62))),
+    max_size=30,
+)
+
+
+@given(entries, st.integers(1, 2**40))
+def test_snapshot_round_trip(data: dict[bytes, tuple[bytes, int | None]], next_log: int) -> None:
+    encoded = snapshot.encode(((k, v, d) for k, (v, d) in data.items()), next_log, NOW)
+    db = frozen_db()
+    header = snapshot.load(encoded, db)
+    assert header.next_log == next_log
+    assert header.count == len(data)
+    assert table(db) == data
+
+
+@given(entries, st.data())
+def test_any_flipped_byte_fails_the_checksum(
+    data: dict[bytes, tuple[bytes, int | None]], draw: st.DataObject
+) -> None:
+    encoded = bytearray(snapshot.encode(((k, v, d) for k, (v, d) in data.items()), 1, NOW))
+    index = draw.draw(st.integers(0, len(encoded) - 1))
+    encoded[index] ^= 1 << draw.draw(st.integers(0, 7))
+    with pytest.raises(snapshot.SnapshotDamagedError):
+        snapshot.load(bytes(encoded), frozen_db())
+
+
+def test_streamed_snapshot_equals_the_encoded_one(tmp_path: Path) -> None:
+    items = [(b"k%d" % i, b"v" * (i % 50), None if i % 3 else NOW + i) for i in range(5000)]
+    path = tmp_path / "snap"
+    disk = Disk()
+    fd = disk.open_new(str(path))
+    size = snapshot.write_snapshot(disk, fd, items, count=len(items), next_log=7, created_ms=NOW)
+    disk.close(fd)
+    assert path.read_bytes() == snapshot.encode(items, 7, NOW)
+    assert size == path.stat().st_size
+
+
+# -- replay equals the table -----------------------------------------------------------------
+
+keys = st.sampled_from([b"a", b"b", b"c", b"d"])
+commands = st.one_of(
+    st.tuples(st.just(b"SET"), keys, st.binary(max_size=8)).map(list),
+    st.tuples(
+        st.just(b"SET"),
+        keys,
+        st.binary(max_size=8),
+        st.sampled_from([b"NX", b"XX", b"GET", b"KEEPTTL"]),
+    ).map(list),
+    st.tuples(
+        st.just(b"SET"),
+        keys,
+        st.binary(max_size=8),
+        st.sampled_from([b"PX", b"PXAT"]),
+        st.sampled_from([b"1", b"5000", b"%d" % (NOW - 1), b"%d" % (NOW + 9)]),
+    ).map(list),
+    st.tuples(st.just(b"SETNX"), keys, st.binary(max_size=8)).map(list),
+    st.lists(keys, min_size=1, max_size=3).map(lambda k: [b"DEL", *k]),
+    st.just([b"FLUSHDB"]),
+    st.just([b"GET"]).map(lambda c: [*c, b"a"]),
+)
+
+
+class Harness:
+    """A dispatcher with a journal on a real log file, run without a server."""
+
+    def __init__(self, directory: str, disk: Disk | None = None, policy: str = "always") -> None:
+        self.loop = asyncio.new_event_loop()
+        self.db = frozen_db()
+        self.log = AppendLog(disk or Disk(), directory, 1, policy)
+        self.journal = LogJournal(self.db, self.log, self.loop)
+        self.dispatcher = Dispatcher()
+        self.dispatcher.journal = self.journal
+        self.session = Session(ServerState(db=self.db))
+
+    def run(self, *args: bytes) -> object:
+        return self.dispatcher.execute(self.session, list(args))
+
+    def close(self) -> None:
+        self.log.close()
+        self.loop.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(commands, max_size=25))
+def test_replaying_the_log_rebuilds_the_table(script: list[list[bytes]]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        harness = Harness(directory)
+        try:
+            for args in script:
+                harness.run(*args)
+            harness.journal.flush()
+            replayed = frozen_db()
+            recover(Disk(), directory, replayed)
+            assert table(replayed) == table(harness.db)
+        finally:
+            harness.close()
+
+
+# -- a failing disk --------------------------------------------------------------------------
+
+
+class FlakyDisk(Disk):
+    def __init__(self) -> None:
+        self.failing = False
+
+    def write(self, fd: int, data: memoryview | bytes) -> int:
+        if self.failing:
+            raise OSError(28, "No space left on device")
+        return super().write(fd, data)
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def flaky(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Harness, FlakyDisk]]:
+    monkeypatch.setattr(journal_module, "RETRY_SECONDS", 0.01)
+    disk = FlakyDisk()
+    harness = Harness(str(tmp_path), disk)
+    yield harness, disk
+    harness.close()
+
+
+def test_a_failing_disk_refuses_writes_holds_replies_and_recovers(
+    flaky: tuple[Harness, FlakyDisk], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness, disk = flaky
+    writer, reader = FakeTransport(), FakeTransport()
+    journal = harness.journal
+    transport = cast(asyncio.Transport, writer)
+
+    harness.run(b"SET", b"k", b"1")
+    assert journal.must_hold(transport)
+    journal.hold(transport, b"+OK\r\n", False)
+    disk.failing = True
+    journal.flush()
+    assert writer.written == []  # not acknowledged: the record is not in the file
+    refusal = harness.run(b"SET", b"k", b"2")
+    assert isinstance(refusal, ReplyError)
+    assert refusal.message.startswith("MISCONF ")
+    assert "No space left on device" in refusal.message
+    assert harness.run(b"GET", b"k") == b"1"  # reads go on
+    assert not journal.must_hold(cast(asyncio.Transport, reader))
+    assert journal.must_hold(transport)
+    harness.run(b"SET", b"k", b"3")
+    errors = [r for r in caplog.records if "refusing writes" in r.getMessage()]
+    assert len(errors) == 1  # said once, not per command
+
+    disk.failing = False
+    harness.loop.run_until_complete(_until(lambda: journal.refusal is None))
+    assert writer.written == [b"+OK\r\n"]
+    assert not isinstance(harness.run(b"SET", b"k", b"4"), ReplyError)
+    journal.flush()
+    replayed = frozen_db()
+    recover(Disk(), str(tmp_path), replayed)
+    assert table(replayed) == {b"k": (b"4", None)}
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+def test_recovery_refuses_a_missing_log(tmp_path: Path) -> None:
+    (tmp_path / "appendonly.1.log").write_bytes(records.encode_set(b"a", b"1", None))
+    (tmp_path / "appendonly.3.log").write_bytes(records.encode_set(b"b", b"1", None))
+    with pytest.raises(RecoveryError, match=r"appendonly\.2\.log is missing"):
+        recover(Disk(), str(tmp_path), frozen_db())
