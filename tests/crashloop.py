@@ -115,6 +115,7 @@ def crash_rounds(
             assert not thread.is_alive()
             if model.error is not None:
                 raise model.error
+            assert not any("Traceback" in line for line in server.log), server.log
             for request in model.inflight:  # in doubt: never checked again
                 model.present.pop(request[1], None)
                 model.deleted.discard(request[1])

@@ -26,7 +26,7 @@ def save(session: Session, args: Args) -> Reply:
 def bgsave(session: Session, args: Args) -> Reply:
     if len(args) > 2 or (len(args) == 2 and args[1].lower() != b"schedule"):
         raise ReplyError(SYNTAX_ERROR)
-    return _persistence(session).bgsave()
+    return _persistence(session).bgsave(schedule=len(args) == 2)
 
 
 @command(

@@ -106,8 +106,9 @@ class LogJournal:
 
     # -- the barrier ----------------------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Write the buffered records (and fsync with ``always``), then release the replies."""
+    def flush(self, check_size: bool = True) -> None:
+        """Write the buffered records (and fsync with ``always``), then release the replies;
+        then, unless told not to, let the owner decide whether the log needs compacting."""
         self.pending = False
         data = b"".join(self._buffer)
         self._buffer.clear()
@@ -125,7 +126,8 @@ class LogJournal:
                 self._fail(exc)
                 return
         self._release()
-        self.after_flush()
+        if check_size:
+            self.after_flush()
 
     def fsync_failed(self, exc: OSError) -> None:
         """The everysec thread's fsync failed (called on the loop)."""

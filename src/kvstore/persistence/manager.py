@@ -50,6 +50,8 @@ class Persistence:
         self.last_snapshot_seconds = -1
         self.snapshots = 0
         self._job: ForkedSnapshot | None = None
+        #: Another snapshot asked for while one was being written: start it after.
+        self._scheduled = False
         self._job_dirty = 0
         self._job_started = 0.0
 
@@ -93,7 +95,7 @@ class Persistence:
 
     def close(self) -> None:
         """Graceful shutdown: flush the log, write a snapshot, close the files."""
-        self.journal.flush()
+        self.journal.flush(check_size=False)
         if self._job is not None:
             self._job.cancel()
             self._job = None
@@ -127,7 +129,7 @@ class Persistence:
 
     def _switch(self) -> int:
         """Flush, switch writing to the next log; return the sequence the snapshot precedes."""
-        self.journal.flush()
+        self.journal.flush(check_size=False)
         if self.journal.failure is not None:
             raise ReplyError(
                 f"MISCONF the append-only log cannot be written: {self.journal.failure}"
@@ -168,6 +170,9 @@ class Persistence:
             self._discard_temp()
         self.last_snapshot_ok = ok
         self.last_snapshot_seconds = round(time.monotonic() - started)
+        if self._scheduled and self._job is None and self.journal.failure is None:
+            self._scheduled = False
+            self._start_job()
 
     def _install(self, next_log: int) -> None:
         """Rename the written temp snapshot into place and drop the logs it covers."""
@@ -210,15 +215,19 @@ class Persistence:
             return ReplyError("ERR writing the snapshot failed; see the server log")
         return OK
 
-    def bgsave(self) -> Reply:
+    def bgsave(self, schedule: bool = False) -> Reply:
         if self._job is not None:
+            if schedule:
+                self._scheduled = True
+                return Status("Background saving scheduled")
             return ReplyError("ERR Background save already in progress")
         self._start_job()
         return Status("Background saving started")
 
     def bgrewriteaof(self) -> Reply:
         if self._job is not None:
-            return ReplyError("ERR Background append only file rewriting already in progress")
+            self._scheduled = True
+            return Status("Background append only file rewriting scheduled")
         self._start_job()
         return Status("Background append only file rewriting started")
 
@@ -243,7 +252,7 @@ class Persistence:
             "rdb_saves": self.snapshots,
             "aof_enabled": 1,
             "aof_rewrite_in_progress": busy,
-            "aof_rewrite_scheduled": 0,
+            "aof_rewrite_scheduled": int(self._scheduled),
             "aof_last_rewrite_time_sec": self.last_snapshot_seconds,
             "aof_last_bgrewrite_status": status,
             "aof_rewrites": self.snapshots,

@@ -152,7 +152,7 @@ class Server:
         if self._expire_timer is not None:
             self._expire_timer.cancel()
         if self.journal is not None:
-            self.journal.flush()  # release the replies waiting for the log
+            self.journal.flush(check_size=False)  # release the replies waiting for the log
         connections = list(self.connections)
         for connection in connections:
             connection.close()
