@@ -14,14 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvstore.commands import Dispatcher, ServerState, Session
+from kvstore.config import ServerConfig
 from kvstore.keyspace import Keyspace
+from kvstore.persistence import Persistence, info_when_off, records, snapshot
 from kvstore.persistence import journal as journal_module
-from kvstore.persistence import records, snapshot
 from kvstore.persistence.disk import Disk
 from kvstore.persistence.journal import LogJournal
 from kvstore.persistence.log import AppendLog
 from kvstore.persistence.recovery import RecoveryError, recover
-from kvstore.protocol.replies import ReplyError
+from kvstore.protocol.replies import OK, ReplyError
 
 NOW = 1_700_000_000_000
 
@@ -265,3 +266,43 @@ def test_recovery_refuses_a_missing_log(tmp_path: Path) -> None:
     (tmp_path / "appendonly.3.log").write_bytes(records.encode_set(b"b", b"1", None))
     with pytest.raises(RecoveryError, match=r"appendonly\.2\.log is missing"):
         recover(Disk(), str(tmp_path), frozen_db())
+
+
+def test_info_fields_follow_the_saves(tmp_path: Path) -> None:
+    loop = asyncio.new_event_loop()
+    db = Keyspace()
+    persistence = Persistence(ServerConfig(dir=str(tmp_path), appendfsync="always"), db)
+    try:
+        persistence.open(loop)
+        dispatcher = Dispatcher()
+        dispatcher.journal = persistence.journal
+        session = Session(ServerState(db=db))
+        info = persistence.info()
+        assert list(info)[:3] == [
+            "loading",
+            "rdb_changes_since_last_save",
+            "rdb_bgsave_in_progress",
+        ]
+        assert (info["aof_enabled"], info["aof_current_size"], info["aof_last_write_status"]) == (
+            1,
+            0,
+            "ok",
+        )
+        dispatcher.execute(session, [b"SET", b"k", b"v"])
+        persistence.journal.flush()
+        info = persistence.info()
+        assert info["rdb_changes_since_last_save"] == 1
+        assert info["aof_current_size"] == len(records.encode_set(b"k", b"v", None))
+        assert persistence.save() == OK
+        info = persistence.info()
+        assert info["rdb_changes_since_last_save"] == 0
+        assert info["rdb_saves"] == 1
+        assert (
+            info["aof_base_size"]
+            == info["aof_current_size"]
+            == (tmp_path / "snapshot.kvs").stat().st_size
+        )
+    finally:
+        persistence.close()
+        loop.close()
+    assert info_when_off()["aof_enabled"] == 0

@@ -16,7 +16,7 @@ from kvstore.commands.table import Args, Command
 from kvstore.keyspace import Keyspace
 from kvstore.persistence.disk import PartialWriteError
 from kvstore.persistence.log import AppendLog
-from kvstore.persistence.records import FLUSHALL, encode_del, encode_set
+from kvstore.persistence.records import FLUSHALL, SET_FORMAT, encode_del, encode_set
 from kvstore.protocol.replies import ReplyError
 
 log = logging.getLogger("kvstore.persistence")
@@ -58,7 +58,17 @@ class LogJournal:
             return  # nothing changed
         first = command.first_key
         buffer = self._buffer
-        if first > 0:
+        if first == 1 and command.last_key == 1:  # one key, the common case: inlined
+            key = args[1]
+            state = db.entry(key)
+            if state is None:
+                buffer.append(encode_del(key))
+            elif state[1] is None:
+                value = state[0]
+                buffer.append(SET_FORMAT % (len(key), key, len(value), value))
+            else:
+                buffer.append(encode_set(key, state[0], state[1]))
+        elif first > 0:
             last = command.last_key
             if last < 0:
                 last += len(args)

@@ -100,12 +100,13 @@ class Persistence:
             self._job.cancel()
             self._job = None
             self._discard_temp()
-        if self.journal.failure is None:
-            try:
+        try:
+            if self.journal.failure is None:
                 self._save_in_process()
-            except OSError as exc:
-                log.error("cannot write the snapshot at shutdown: %s", exc.strerror or exc)
-        self.log.close()
+            self.log.close()
+        except (OSError, ReplyError) as exc:
+            reason = exc.message if isinstance(exc, ReplyError) else exc.strerror or exc
+            log.error("cannot finish the data files at shutdown: %s", reason)
 
     def describe(self) -> str:
         return f"append-only log and snapshot in {self.directory} (appendfsync {self.policy})"

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from kvstore.keyspace import Keyspace
 
 FLUSHALL = b"*1\r\n$8\r\nFLUSHALL\r\n"
+#: ``SET key value`` with no deadline: % (len(key), key, len(value), value).
+SET_FORMAT = b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
 
 
 def encode_set(key: bytes, value: bytes, deadline: int | None) -> bytes:
     if deadline is None:
-        return b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(key), key, len(value), value)
+        return SET_FORMAT % (len(key), key, len(value), value)
     when = b"%d" % deadline
     return b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$4\r\nPXAT\r\n$%d\r\n%b\r\n" % (
         len(key),
