@@ -306,3 +306,69 @@ def test_info_fields_follow_the_saves(tmp_path: Path) -> None:
         persistence.close()
         loop.close()
     assert info_when_off()["aof_enabled"] == 0
+
+
+class RecordingDisk(Disk):
+    """Logs each write and fsync of the log, in order, into ``events``."""
+
+    def __init__(self, events: list[str], fail_fsync: bool = False) -> None:
+        self.events = events
+        self.fail_fsync = fail_fsync
+
+    def write(self, fd: int, data: memoryview | bytes) -> int:
+        self.events.append("write")
+        return super().write(fd, data)
+
+    def fsync(self, fd: int) -> None:
+        if self.fail_fsync:
+            raise OSError(5, "Input/output error")
+        self.events.append("fsync")
+        super().fsync(fd)
+
+
+class EventTransport(FakeTransport):
+    def __init__(self, events: list[str], name: str) -> None:
+        super().__init__()
+        self.events = events
+        self.name = name
+
+    def write(self, data: bytes) -> None:
+        self.events.append(f"reply {self.name}")
+
+
+def test_always_replies_after_one_fsync_shared_by_the_iteration(tmp_path: Path) -> None:
+    events: list[str] = []
+    harness = Harness(str(tmp_path), RecordingDisk(events), policy="always")
+    try:
+        first, second = EventTransport(events, "a"), EventTransport(events, "b")
+        for transport, key in ((first, b"a"), (second, b"b")):
+            harness.run(b"SET", key, b"v")
+            assert harness.journal.must_hold(cast(asyncio.Transport, transport))
+            harness.journal.hold(cast(asyncio.Transport, transport), b"+OK\r\n", False)
+        assert events == []  # nothing written, nothing answered yet
+        harness.loop.run_until_complete(asyncio.sleep(0))  # the scheduled flush runs
+        assert events == ["write", "fsync", "reply a", "reply b"]
+    finally:
+        harness.close()
+
+
+def test_a_failing_fsync_with_always_acknowledges_nothing_until_it_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal_module, "RETRY_SECONDS", 0.01)
+    events: list[str] = []
+    disk = RecordingDisk(events, fail_fsync=True)
+    harness = Harness(str(tmp_path), disk, policy="always")
+    try:
+        transport = EventTransport(events, "a")
+        harness.run(b"SET", b"k", b"v")
+        harness.journal.hold(cast(asyncio.Transport, transport), b"+OK\r\n", False)
+        harness.journal.flush()
+        assert events == ["write"]
+        assert harness.journal.refusal is not None
+        assert "Input/output error" in harness.journal.refusal.message
+        disk.fail_fsync = False
+        harness.loop.run_until_complete(_until(lambda: harness.journal.refusal is None))
+        assert events[-2:] == ["fsync", "reply a"]
+    finally:
+        harness.close()

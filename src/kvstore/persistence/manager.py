@@ -124,7 +124,8 @@ class Persistence:
             log.info(
                 "compacting the log: %d bytes, %d after the last compaction", size, self.base_size
             )
-            self._start_job()
+            with contextlib.suppress(ReplyError):  # logged; tried again after the next write
+                self._start_job()
 
     # -- snapshots -----------------------------------------------------------------------------
 
@@ -152,9 +153,14 @@ class Persistence:
                 self._job = None
                 self._finish(ok, next_log, self._job_dirty, self._job_started)
 
-        job = ForkedSnapshot(
-            self.disk, self.temp_path, self.db, next_log=next_log, loop=loop, on_done=done
-        )
+        try:
+            job = ForkedSnapshot(
+                self.disk, self.temp_path, self.db, next_log=next_log, loop=loop, on_done=done
+            )
+        except OSError as exc:  # fork: out of memory or processes
+            log.error("cannot start writing a snapshot: %s", exc.strerror or exc)
+            self.last_snapshot_ok = False
+            raise ReplyError("ERR cannot start a background snapshot; see the server log") from None
         self._job = job
 
     def _finish(self, ok: bool, next_log: int, dirty: int, started: float) -> None:
