@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from conftest import ROOT, SERVER, ServerProcess, wait_for
+from conftest import ROOT, SERVER, VARIANTS, ServerProcess, wait_for
 from kvstore.persistence import records, snapshot
 
 CHECK = ROOT / "kvstore-check"
@@ -226,10 +226,17 @@ def test_a_bad_snapshot_checksum_refuses_to_start(server_factory: Factory, tmp_p
 # -- compaction under load -------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_compaction_under_load_keeps_the_same_table(
-    server_factory: Factory, tmp_path: Path
+    server_factory: Factory, tmp_path: Path, variant: str
 ) -> None:
-    options = ("--auto-aof-rewrite-min-size", "20000", "--auto-aof-rewrite-percentage", "50")
+    options = (
+        *VARIANTS[variant],
+        "--auto-aof-rewrite-min-size",
+        "20000",
+        "--auto-aof-rewrite-percentage",
+        "50",
+    )
     server = server_factory("--dir", str(tmp_path), *options)
     r = client(server)
     model: dict[bytes, bytes] = {}
@@ -248,6 +255,8 @@ def test_compaction_under_load_keeps_the_same_table(
     assert (tmp_path / "snapshot.kvs").exists()
     saves = r.lastsave()
     assert saves
+    wait_for(lambda: not list(tmp_path.glob("snapshot.kvs.tmp*")), 10, "the last compaction")
+    assert sum("snapshot written" in line for line in server.log) >= 2
     assert not any("Traceback" in line or " ERROR " in line for line in server.log)
     kill(server)  # no shutdown snapshot: recovery uses the compacted files
     r = client(server_factory("--dir", str(tmp_path), *options))

@@ -52,6 +52,7 @@ class Persistence:
         self._job: ForkedSnapshot | None = None
         #: Another snapshot asked for while one was being written: start it after.
         self._scheduled = False
+        self._retry_after = 0.0
         self._job_dirty = 0
         self._job_started = 0.0
 
@@ -119,6 +120,8 @@ class Persistence:
     def maybe_compact(self) -> None:
         if self._job is not None or self.growth_percent <= 0:
             return
+        if self._retry_after and time.monotonic() < self._retry_after:
+            return  # the last attempt could not fork
         size = self.snapshot_size + self.older_logs_size + self.log.size
         if size >= self.min_size and size * 100 >= self.base_size * (100 + self.growth_percent):
             log.info(
@@ -160,6 +163,7 @@ class Persistence:
         except OSError as exc:  # fork: out of memory or processes
             log.error("cannot start writing a snapshot: %s", exc.strerror or exc)
             self.last_snapshot_ok = False
+            self._retry_after = time.monotonic() + 60
             raise ReplyError("ERR cannot start a background snapshot; see the server log") from None
         self._job = job
 
