@@ -255,8 +255,7 @@ def test_compaction_under_load_keeps_the_same_table(
     assert (tmp_path / "snapshot.kvs").exists()
     saves = r.lastsave()
     assert saves
-    wait_for(lambda: not list(tmp_path.glob("snapshot.kvs.tmp*")), 10, "the last compaction")
-    assert sum("snapshot written" in line for line in server.log) >= 2
+    wait_for(lambda: sum("snapshot written" in line for line in server.log) >= 2, 10, "compactions")
     assert not any("Traceback" in line or " ERROR " in line for line in server.log)
     kill(server)  # no shutdown snapshot: recovery uses the compacted files
     r = client(server_factory("--dir", str(tmp_path), *options))
