@@ -372,3 +372,21 @@ def test_a_failing_fsync_with_always_acknowledges_nothing_until_it_works(
         assert events[-2:] == ["fsync", "reply a"]
     finally:
         harness.close()
+
+
+def test_recovery_truncates_a_log_cut_at_every_byte_of_its_last_record(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = sample_log()
+    last = records.encode_set(b"c", b"", None)
+    start = len(data) - len(last)
+    path = tmp_path / "appendonly.1.log"
+    for cut in range(start + 1, len(data)):
+        path.write_bytes(data[:cut])
+        caplog.clear()
+        db = frozen_db()
+        recovered = recover(Disk(), str(tmp_path), db)
+        assert recovered.records == 4
+        assert path.stat().st_size == start
+        assert table(db) == {}  # FLUSHALL was the last complete record
+        assert f"cut short at offset {start}" in caplog.text
