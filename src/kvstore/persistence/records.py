@@ -146,3 +146,48 @@ def iter_records(data: bytes) -> Iterator[list[bytes]]:
     while pos < len(data):
         words, pos = parse_record(data, pos)
         yield words
+
+
+#: Bytes handed to hiredis at a time (it moves its buffer on every reply: keep it small).
+_FAST_CHUNK = 1 << 16
+#: Fed after the log: parsed back as a frame of its own only if the log ends on a record
+#: boundary (a torn record would swallow part of it), which hiredis cannot tell otherwise.
+_SENTINEL = [b"\xffend-of-log"]
+_SENTINEL_FRAME = b"*1\r\n$%d\r\n%b\r\n" % (len(_SENTINEL[0]), _SENTINEL[0])
+
+
+def replay(data: bytes, db: Keyspace) -> Scan | None:
+    """Apply a sound log to ``db`` with hiredis, tens of times faster than :func:`scan`.
+    None if hiredis is not installed or anything looked wrong: records may have been applied
+    then, so the caller must start over from an empty table with :func:`scan`, which says
+    exactly what is wrong and where."""
+    try:
+        import hiredis  # noqa: PLC0415 - optional accelerator
+    except ImportError:
+        return None
+    reader = hiredis.Reader()
+    count = 0
+    ended = False
+    chunks = [data[start : start + _FAST_CHUNK] for start in range(0, len(data), _FAST_CHUNK)]
+    try:
+        for chunk in [*chunks, _SENTINEL_FRAME]:
+            reader.feed(chunk)
+            words = reader.gets()
+            while words is not False:
+                if ended or type(words) is not list:
+                    return None
+                if words == _SENTINEL:
+                    if chunk is not _SENTINEL_FRAME:
+                        return None  # the log itself holds one: damage
+                    ended = True
+                elif all(type(word) is bytes for word in words):
+                    apply_record(words, 0, db)
+                    count += 1
+                else:
+                    return None
+                words = reader.gets()
+    except (hiredis.ProtocolError, DamagedRecordError, TypeError):
+        return None
+    if not ended:
+        return None  # a torn tail: let scan find where
+    return Scan(count, len(data), len(data), False, None)

@@ -44,7 +44,8 @@ class Recovered:
     records: int
 
 
-def recover(disk: Disk, directory: str, db: Keyspace) -> Recovered:
+def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Recovered:
+    """Load the directory into ``db`` (empty). ``fast``: try hiredis on the logs first."""
     snapshot_path = os.path.join(directory, SNAPSHOT_NAME)
     for name in os.listdir(directory):
         if name.startswith(SNAPSHOT_NAME + TEMP_SUFFIX):
@@ -78,7 +79,10 @@ def recover(disk: Disk, directory: str, db: Keyspace) -> Recovered:
             raise RecoveryError(f"{missing} is missing (found {path}); refusing to start")
         with open(path, "rb") as file:
             data = file.read()
-        result = records.scan(data, db)
+        result = records.replay(data, db) if fast else records.scan(data, db)
+        if result is None:  # something odd: start again, with the careful scanner throughout
+            db.clear()
+            return recover(disk, directory, db, fast=False)
         if result.damage is not None:
             raise refuse(path, result.damage.offset, result.damage.reason)
         if result.truncated:
