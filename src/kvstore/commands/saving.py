@@ -44,3 +44,18 @@ def bgrewriteaof(session: Session, args: Args) -> Reply:
 def lastsave(session: Session, args: Args) -> Reply:
     persistence = session.server.persistence
     return persistence.lastsave() if persistence is not None else session.server.started_ms // 1000
+
+
+def info_when_off() -> dict[str, str | int]:
+    """``INFO persistence`` for a server running with ``--no-persist`` (with it on, the
+    fields come from ``session.server.persistence.info()``)."""
+    return {
+        "loading": 0,
+        "rdb_changes_since_last_save": 0,
+        "rdb_bgsave_in_progress": 0,
+        "rdb_last_save_time": 0,
+        "rdb_last_bgsave_status": "ok",
+        "aof_enabled": 0,
+        "aof_rewrite_in_progress": 0,
+        "aof_last_write_status": "ok",
+    }

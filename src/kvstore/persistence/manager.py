@@ -274,17 +274,3 @@ class Persistence:
             "aof_fsync_policy": self.policy,
             "aof_dir": self.directory,
         }
-
-
-def info_when_off() -> dict[str, str | int]:
-    """``INFO persistence`` for a server running with ``--no-persist``."""
-    return {
-        "loading": 0,
-        "rdb_changes_since_last_save": 0,
-        "rdb_bgsave_in_progress": 0,
-        "rdb_last_save_time": 0,
-        "rdb_last_bgsave_status": "ok",
-        "aof_enabled": 0,
-        "aof_rewrite_in_progress": 0,
-        "aof_last_write_status": "ok",
-    }
