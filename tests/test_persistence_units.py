@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvstore.commands import Dispatcher, ServerState, Session
-from kvstore.config import ServerConfig
+from kvstore.config import ConfigError, ServerConfig, load_config
 from kvstore.keyspace import Keyspace
 from kvstore.persistence import Persistence, info_when_off, records, snapshot
 from kvstore.persistence import journal as journal_module
@@ -444,3 +444,19 @@ def test_fast_replay_agrees_with_the_scanner_on_any_cut(
         assert expected.intact
         assert (got.records, got.good_end) == (expected.records, expected.good_end)
         assert table(fast) == table(slow)
+
+
+def test_persistence_options_from_flags_and_environment() -> None:
+    config = load_config([], environ={})
+    assert (config.dir, config.no_persist, config.appendfsync) == ("./data", False, "everysec")
+    assert config.settings()["appendonly"] == "yes"
+    config = load_config(["--no-persist", "--appendfsync", "always", "--dir", "/x"], environ={})
+    assert (config.dir, config.no_persist, config.appendfsync) == ("/x", True, "always")
+    assert config.settings()["appendonly"] == "no"
+    assert config.settings()["no-persist"] == "yes"
+    assert load_config([], environ={"KVSTORE_NO_PERSIST": "yes"}).no_persist
+    assert not load_config([], environ={"KVSTORE_NO_PERSIST": "0"}).no_persist
+    with pytest.raises(ConfigError, match="expected yes or no"):
+        load_config([], environ={"KVSTORE_NO_PERSIST": "maybe"})
+    with pytest.raises(ConfigError, match="invalid choice"):
+        load_config(["--appendfsync", "sometimes"], environ={})

@@ -116,7 +116,9 @@ class ClientConnection(asyncio.Protocol):
                     self._send(b"".join(out), close=True)
                     return
             journal = self._journal
-            if journal is not None and journal.must_hold(transport):
+            if journal is not None and (
+                journal.pending or (journal.held and transport in journal.held)
+            ):  # must_hold, inlined
                 journal.hold(transport, b"".join(out), False)
             else:
                 transport.write(b"".join(out))
