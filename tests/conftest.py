@@ -3,10 +3,13 @@ replies off their sockets."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +29,13 @@ VARIANTS = {
     "pure": ["--event-loop", "asyncio", "--parser", "python"],
 }
 START_TIMEOUT = 15.0
+
+#: Persistence is on by default: a server the tests start without ``--dir`` must not write into
+#: the checkout. ``start_server`` gives each server a directory of its own; servers run other
+#: ways (``--help``, bad options) fall back to this one through the environment.
+_SCRATCH = tempfile.mkdtemp(prefix="kvstore-tests-")
+atexit.register(shutil.rmtree, _SCRATCH, True)
+os.environ["KVSTORE_DIR"] = os.path.join(_SCRATCH, "data")
 
 
 def free_port() -> int:
@@ -92,6 +102,8 @@ class ServerProcess:
     port: int
     host: str = "127.0.0.1"
     log: list[str] = field(default_factory=list)
+    #: The data directory start_server made for this server (removed when it stops).
+    data_dir: str | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -116,13 +128,20 @@ class ServerProcess:
         return socket.create_connection((self.host, self.port), timeout=10)
 
     def stop(self) -> int:
-        return stop_process(self.proc)
+        code = stop_process(self.proc)
+        if self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        return code
 
 
 def start_server(
     *args: str, port: int | None = None, env: dict[str, str] | None = None
 ) -> ServerProcess:
     port = free_port() if port is None else port
+    data_dir = None
+    if "--dir" not in args and "--no-persist" not in args:
+        data_dir = tempfile.mkdtemp(prefix="kvstore-data-", dir=_SCRATCH)
+        args = (*args, "--dir", data_dir)
     proc = subprocess.Popen(
         [sys.executable, str(SERVER), "--port", str(port), *args],
         stdin=subprocess.DEVNULL,
@@ -131,7 +150,7 @@ def start_server(
         text=True,
         env={**os.environ, **(env or {})},
     )
-    server = ServerProcess(proc, port)
+    server = ServerProcess(proc, port, data_dir=data_dir)
     server.wait_ready()
     return server
 

@@ -137,7 +137,7 @@ PASSTHROUGH = {
     "set-nx-refused": ([["set", "pt:g", "1"]], ["set", "pt:g", "2", "nx"]),
     "get-nil-as-passthrough": ([["del", "pt:h"]], ["get", "pt:h", "x", "y"]),
     "setnx": ([["del", "pt:i"]], ["setnx", "pt:i", "1"]),
-    "array": ([], ["config", "get", "appendonly"]),
+    "array": ([], ["config", "get", "appendfsync"]),
     "unknown-command": ([], ["nosuchcommand", "a", "b"]),
     "wrong-arity": ([], ["get"]),
     "syntax-error": ([], ["set", "k", "v", "bogus"]),

@@ -183,7 +183,7 @@ def test_other_commands_and_errors_render_as_text(fresh_keys: ServerProcess) -> 
         b"Server replied: OK\n",
         b"Server replied: 1\n",
         b"Server replied: PONG\n",
-        b"Server replied: appendonly\nno\n",
+        b"Server replied: appendonly\nyes\n",
         b"Server replied: Key not found\n",
         b"Server replied: error: wrong number of arguments for 'put' command\n",
         b"Server replied: error: empty request\n",

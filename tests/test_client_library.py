@@ -237,7 +237,7 @@ def test_execute_command_returns_raw_replies(client: kvstore.Client, key: str) -
     assert client.execute_command("GET", key) == b"v"
     assert client.execute_command("GET", key + ":missing") is None
     assert client.execute_command("EXISTS", key, key) == 2
-    assert client.execute_command("CONFIG", "GET", "appendonly") == [b"appendonly", b"no"]
+    assert client.execute_command("CONFIG", "GET", "appendonly") == [b"appendonly", b"yes"]
 
 
 def test_resp3_after_hello_3(server: ServerProcess, parser: ParserChoice) -> None:
@@ -245,7 +245,7 @@ def test_resp3_after_hello_3(server: ServerProcess, parser: ParserChoice) -> Non
         hello = client.execute_command("HELLO", "3")
         assert hello[b"server"] == b"kvstore"
         assert hello[b"proto"] == 3
-        assert client.execute_command("CONFIG", "GET", "appendonly") == {b"appendonly": b"no"}
+        assert client.execute_command("CONFIG", "GET", "appendonly") == {b"appendonly": b"yes"}
         assert client.set("resp3", "v") is True
         assert client.get("resp3") == b"v"
 

@@ -86,6 +86,29 @@ class ServerConfig:
         default="",
         metadata=_option("CA certificates (PEM); when given, TLS clients must present one"),
     )
+    # -- persistence (see docs/persistence.md) --
+    dir: str = field(
+        default="./data", metadata=_option("directory of the append-only log and snapshot")
+    )
+    no_persist: bool = field(
+        default=False, metadata=_option("keep data in memory only: no log, no snapshot")
+    )
+    appendfsync: str = field(
+        default="everysec",
+        metadata=_option(
+            "when the log is fsynced: before each reply (always), about once a second "
+            "(everysec), or when the OS decides (no)",
+            choices=("always", "everysec", "no"),
+        ),
+    )
+    auto_aof_rewrite_percentage: int = field(
+        default=100,
+        metadata=_option("compact the log when it grew by this percentage since the last time"),
+    )
+    auto_aof_rewrite_min_size: int = field(
+        default=64 * 1024 * 1024,
+        metadata=_option("and only once the files total at least this many bytes"),
+    )
 
     @staticmethod
     def env_name(name: str) -> str:
@@ -101,9 +124,13 @@ class ServerConfig:
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
             text = " ".join(value) if isinstance(value, list) else str(value)
+            if isinstance(value, bool):
+                text = "yes" if value else "no"
             shown[item.name.replace("_", "-")] = text
         if self.requirepass:  # never shown: whether one is set is all a client learns
             shown["requirepass"] = PASSWORD_MASK
+        shown["appendonly"] = "no" if self.no_persist else "yes"
+        shown["dir"] = os.path.abspath(self.dir)
         # What redis-benchmark and other tools ask about at start-up.
         shown.setdefault("save", "")
         shown.setdefault("appendonly", "no")
@@ -115,8 +142,16 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(message)
 
 
+_BOOLEANS = {"1": True, "yes": True, "true": True, "on": True}
+_BOOLEANS.update({"0": False, "no": False, "false": False, "off": False})
+
+
 def _convert(item: dataclasses.Field[Any], raw: str, source: str) -> Any:
     kind = type(item.default) if item.default is not dataclasses.MISSING else list
+    if isinstance(item.default, bool):
+        if raw.lower() not in _BOOLEANS:
+            raise ConfigError(f"{source}: expected yes or no, got {raw!r}")
+        return _BOOLEANS[raw.lower()]
     if kind is list:
         return [part for part in raw.replace(",", " ").split() if part]
     if kind is int:
@@ -142,6 +177,8 @@ def build_parser(prog: str = "kvstore-server") -> argparse.ArgumentParser:
         flag = ServerConfig.flag_name(item.name)
         if item.default is dataclasses.MISSING:  # a list
             parser.add_argument(flag, nargs="+", metavar="ADDRESS", help=help_text)
+        elif isinstance(item.default, bool):  # a switch: --no-persist
+            parser.add_argument(flag, action="store_const", const="yes", help=help_text)
         elif isinstance(item.default, int):
             parser.add_argument(flag, type=str, metavar="N", help=help_text)
         else:

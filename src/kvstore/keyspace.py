@@ -69,6 +69,9 @@ class Keyspace:
         self.expired_keys = 0
         #: Watched key -> the watches on it; empty when nobody watches (the usual case).
         self._watchers: dict[bytes, set[Watch]] = {}
+        #: Changes so far (sets, deletions, deadlines): the log skips commands that changed
+        #: nothing, and INFO counts changes since the last snapshot.
+        self.dirty = 0
 
     def __len__(self) -> int:
         return len(self._data)
@@ -109,6 +112,20 @@ class Keyspace:
             if deadline is None or deadline > now:
                 yield key
 
+    def entry(self, key: bytes) -> tuple[bytes, int | None] | None:
+        """The live value and deadline of ``key``, without counting a hit or a miss."""
+        value = self._data.get(key)
+        if value is None or (self._expires and self._expire_if_due(key)):
+            return None
+        return value, self._expires.get(key)
+
+    def items(self) -> Iterator[tuple[bytes, bytes, int | None]]:
+        """Every (key, value, deadline) stored, expired or not, for a snapshot. The table must
+        not change while this is consumed (a forked child's copy, or within one callback)."""
+        expires = self._expires
+        for key, value in self._data.items():
+            yield key, value, expires.get(key)
+
     # -- writes --------------------------------------------------------------------------------
 
     def set(self, key: bytes, value: bytes, deadline: int | None = None) -> None:
@@ -118,6 +135,7 @@ class Keyspace:
         data = self._data
         old = data.get(key)
         data[key] = value
+        self.dirty += 1
         if old is None:
             self.used_memory += ENTRY_OVERHEAD + len(key) + len(value)
         else:
@@ -158,6 +176,7 @@ class Keyspace:
             self._key_changed(key)
         del self._expires[key]
         self.used_memory -= EXPIRY_OVERHEAD
+        self.dirty += 1
         return True
 
     def clear(self) -> None:
@@ -165,6 +184,7 @@ class Keyspace:
             # Only keys that exist change (as Redis: flushing leaves an absent key absent).
             for key in [key for key in self._watchers if key in self._data]:
                 self._key_changed(key)
+        self.dirty += 1
         self._data.clear()
         self._expires.clear()
         self._deadlines.clear()
@@ -246,6 +266,7 @@ class Keyspace:
         if key not in self._expires:
             self.used_memory += EXPIRY_OVERHEAD
         self._expires[key] = deadline
+        self.dirty += 1
         heapq.heappush(self._deadlines, (deadline, key))
 
     def _rebuild_deadlines(self) -> None:
@@ -256,6 +277,7 @@ class Keyspace:
         if self._watchers:
             self._key_changed(key)
         value = self._data.pop(key)
+        self.dirty += 1
         self.used_memory -= ENTRY_OVERHEAD + len(key) + len(value)
         if self._expires.pop(key, None) is not None:
             self.used_memory -= EXPIRY_OVERHEAD

@@ -7,6 +7,7 @@ from kvstore.commands import (  # noqa: F401 - each module fills the command tab
     info,
     info_sections,
     keys,
+    saving,
     scan,
     strings,
     substrings,

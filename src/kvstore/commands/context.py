@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kvstore import __version__
+from kvstore.commands.journal import PersistenceControl
 from kvstore.keyspace import Keyspace, Watch, wall_clock_ms
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ class ServerState:
     #: The dispatcher serving this state (set by the server): EXEC runs its queue through it,
     #: INFO reads its counters.
     dispatcher: Dispatcher | None = None
+    #: SAVE, BGSAVE and friends reach persistence through this (None with it off).
+    persistence: PersistenceControl | None = None
 
 
 @dataclass(eq=False)

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 
 from kvstore.commands.context import Session
+from kvstore.commands.journal import Journal
 from kvstore.commands.stats import OpsMeter
 from kvstore.commands.table import COMMANDS, Args, Command, UnknownCommandError, wrong_arity
 from kvstore.commands.transactions import RUN_IN_MULTI, refuse
@@ -27,6 +28,8 @@ class Dispatcher:
         self.calls: Counter[str] = Counter()
         self.errors = 0
         self.ops = OpsMeter()
+        #: The append-only log (None with persistence off): see :mod:`kvstore.commands.journal`.
+        self.journal: Journal | None = None
 
     @property
     def total_calls(self) -> int:
@@ -57,7 +60,16 @@ class Dispatcher:
             return QUEUED
         self.calls[command.name] += 1
         session.last_command = command.name
+        journal = self.journal
         try:
+            if journal is not None and "write" in command.flags:
+                if journal.refusal is not None:
+                    self.errors += 1
+                    return journal.refusal
+                try:
+                    return command.handler(session, args)
+                finally:
+                    journal.record(command, args)
             return command.handler(session, args)
         except ReplyError as error:
             self.errors += 1

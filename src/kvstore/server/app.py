@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from kvstore.commands import VERSION, Dispatcher, ServerState
 from kvstore.config import ServerConfig
+from kvstore.persistence import Persistence, RecoveryError
+from kvstore.persistence.journal import LogJournal
 from kvstore.protocol import hiredis_available
 from kvstore.server.connection import ClientConnection
 from kvstore.server.protection import RefusalLog, is_loopback_peer, is_protected
@@ -49,6 +51,10 @@ class Server:
         self._listeners: list[asyncio.Server] = []
         self._stopping = asyncio.Event()
         self._expire_timer: asyncio.TimerHandle | None = None
+        #: None with --no-persist; else set up by start() (journal too: the connections hold
+        #: replies until their writes are in the log).
+        self.persistence: Persistence | None = None
+        self.journal: LogJournal | None = None
 
     # -- connections -------------------------------------------------------------------------
 
@@ -78,6 +84,14 @@ class Server:
                 await self._listen(host, self.config.port, None, self.addresses)
             if tls_context is not None:
                 await self._listen(host, self.config.tls_port, tls_context, self.tls_addresses)
+        if not self.config.no_persist:
+            try:
+                self._open_persistence(asyncio.get_running_loop())
+            except StartupError:
+                self.close_listeners()
+                raise
+        for listener in self._listeners:
+            await listener.start_serving()
         self._schedule_expire_cycle()
 
     async def _listen(
@@ -92,6 +106,7 @@ class Server:
                 reuse_address=True,
                 backlog=4096,
                 ssl=tls,
+                start_serving=False,  # after the data is loaded
             )
         except OSError as exc:
             self.close_listeners()
@@ -116,16 +131,32 @@ class Server:
             name[0],
         )
 
+    def _open_persistence(self, loop: asyncio.AbstractEventLoop) -> None:
+        persistence = Persistence(self.config, self.state.db)
+        try:
+            persistence.open(loop)
+        except RecoveryError as exc:
+            raise StartupError(str(exc)) from None
+        except OSError as exc:
+            raise StartupError(
+                f"cannot use the data directory {persistence.directory}: {exc.strerror or exc}"
+            ) from None
+        self.persistence = persistence
+        self.journal = persistence.journal
+        self.dispatcher.journal = persistence.journal
+        self.state.persistence = persistence
+
     def banner(self) -> str:
         loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
         parser = "hiredis" if self.use_hiredis else "python"
         where = [", ".join(self.addresses)] if self.addresses else []
         if self.tls_addresses:
             where.append("TLS on " + ", ".join(self.tls_addresses))
+        persistence = "off" if self.persistence is None else self.persistence.describe()
         access = "password required" if self.state.requirepass else "no password"
         return (
             f"kvstore {VERSION} listening on {'; '.join(where)} "
-            f"(event loop: {loop}, parser: {parser}, persistence: off, "
+            f"(event loop: {loop}, parser: {parser}, persistence: {persistence}, "
             f"protected mode: {'on' if self.protected else 'off'}, {access})"
         )
 
@@ -160,6 +191,8 @@ class Server:
         self.close_listeners()
         if self._expire_timer is not None:
             self._expire_timer.cancel()
+        if self.journal is not None:
+            self.journal.flush(check_size=False)  # release the replies waiting for the log
         connections = list(self.connections)
         for connection in connections:
             connection.close()
@@ -171,6 +204,8 @@ class Server:
             for connection in connections:
                 if not connection.closed.done():
                     connection.abort()
+        if self.persistence is not None:
+            self.persistence.close()
         log.info("server stopped")
 
     def install_signal_handlers(self) -> None:

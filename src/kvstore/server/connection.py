@@ -59,6 +59,7 @@ class ClientConnection(asyncio.Protocol):
         self._limits_after_auth = RequestLimits()
         self._feed: Callable[[bytes], None] = self._detect
         self.closed = asyncio.get_running_loop().create_future()
+        self._journal = server.journal
 
     # -- asyncio callbacks ---------------------------------------------------------------------
 
@@ -129,10 +130,15 @@ class ClientConnection(asyncio.Protocol):
             for args in frames:
                 out.append(encode_reply(execute(session, args), session.protocol))
                 if session.close_after_reply:
-                    transport.write(b"".join(out))
-                    transport.close()
+                    self._send(b"".join(out), close=True)
                     return
-            transport.write(b"".join(out))
+            journal = self._journal
+            if journal is not None and (
+                journal.pending or (journal.held and transport in journal.held)
+            ):  # must_hold, inlined
+                journal.hold(transport, b"".join(out), False)
+            else:
+                transport.write(b"".join(out))
         if parser.error is not None:
             self._close_with_error(encode_reply(ReplyError("ERR " + parser.error.message)))
 
@@ -144,7 +150,6 @@ class ClientConnection(asyncio.Protocol):
 
     def _feed_text(self, data: bytes) -> None:
         parser = cast(LineParser, self._line_parser)
-        transport = cast(asyncio.Transport, self._transport)
         session = self.session
         out = []
         for line in parser.feed(data):
@@ -156,19 +161,27 @@ class ClientConnection(asyncio.Protocol):
             reply = request.render(self._dispatcher.execute(session, request.args))
             out.append(encode_text_reply(render_text(reply), line.crlf))
             if request.goodbye or session.close_after_reply:
-                transport.write(b"".join(out))
-                transport.close()
+                self._send(b"".join(out), close=True)
                 return
         if out:
-            transport.write(b"".join(out))
+            self._send(b"".join(out))
         if parser.error is not None:
             self._close_with_error(error_line(parser.error.message))
 
     def _close_with_error(self, message: bytes) -> None:
         log.info("closing %s: protocol error", self.session.addr)
+        self._send(message, close=True)
+
+    def _send(self, payload: bytes, close: bool = False) -> None:
+        """Write ``payload`` (then close), after the log holds the writes it answers."""
         transport = cast(asyncio.Transport, self._transport)
-        transport.write(message)
-        transport.close()
+        journal = self._journal
+        if journal is not None and journal.must_hold(transport):
+            journal.hold(transport, payload, close)
+            return
+        transport.write(payload)
+        if close:
+            transport.close()
 
     # -- shutdown ----------------------------------------------------------------------------
 

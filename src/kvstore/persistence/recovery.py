@@ -1,0 +1,109 @@
+"""Start-up: load the snapshot, then replay the logs it does not cover.
+
+A newest log whose last record is cut short (a write interrupted by a crash) is truncated to
+its last complete record, with a warning. Any other damage stops the start-up with a
+:class:`RecoveryError` naming the file, the offset and the repair command.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from kvstore.keyspace import Keyspace
+from kvstore.persistence import records, snapshot
+from kvstore.persistence.disk import Disk
+from kvstore.persistence.log import list_logs
+
+log = logging.getLogger("kvstore.persistence")
+
+SNAPSHOT_NAME = "snapshot.kvs"
+TEMP_SUFFIX = ".tmp"
+
+
+class RecoveryError(Exception):
+    """The data directory cannot be loaded safely; the message is one line for the user."""
+
+
+def refuse(path: str, offset: int, reason: str) -> RecoveryError:
+    return RecoveryError(
+        f"{path}: {reason} at offset {offset}; refusing to start on damaged data. "
+        f"Inspect and repair it with: kvstore-check --fix {path}"
+    )
+
+
+@dataclass
+class Recovered:
+    #: The log to append to.
+    seq: int
+    snapshot_size: int
+    #: Sizes of the logs before ``seq`` still needed (not covered by the snapshot).
+    older_logs_size: int
+    snapshot_time_ms: int | None
+    records: int
+
+
+def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Recovered:
+    """Load the directory into ``db`` (empty). ``fast``: try hiredis on the logs first."""
+    snapshot_path = os.path.join(directory, SNAPSHOT_NAME)
+    for name in os.listdir(directory):
+        if name.startswith(SNAPSHOT_NAME + TEMP_SUFFIX):
+            disk.remove(os.path.join(directory, name))  # an interrupted snapshot
+    base: int | None = None
+    snapshot_size = 0
+    snapshot_time: int | None = None
+    if os.path.exists(snapshot_path):
+        with open(snapshot_path, "rb") as file:
+            data = file.read()
+        try:
+            header = snapshot.load(data, db)
+        except snapshot.SnapshotDamagedError as damage:
+            raise refuse(snapshot_path, damage.offset, damage.reason) from None
+        base, snapshot_size, snapshot_time = header.next_log, len(data), header.created_ms
+        log.info("loaded %d keys from %s", len(db), snapshot_path)
+    logs = list_logs(directory)
+    if base is None:
+        base = logs[0][0] if logs else 1
+    for seq, path in logs:
+        if seq < base:
+            log.info("removing %s: the snapshot covers it", path)
+            disk.remove(path)
+    active = [(seq, path) for seq, path in logs if seq >= base]
+    total = 0
+    sizes = []
+    for index, (seq, path) in enumerate(active):
+        expected = base + index
+        if seq != expected:
+            missing = os.path.join(directory, f"appendonly.{expected}.log")
+            raise RecoveryError(f"{missing} is missing (found {path}); refusing to start")
+        with open(path, "rb") as file:
+            data = file.read()
+        result = records.replay(data, db) if fast else records.scan(data, db)
+        if result is None:  # something odd: start again, with the careful scanner throughout
+            db.clear()
+            return recover(disk, directory, db, fast=False)
+        if result.damage is not None:
+            raise refuse(path, result.damage.offset, result.damage.reason)
+        if result.truncated:
+            if index != len(active) - 1:
+                raise refuse(path, result.good_end, "last record cut short in an older log")
+            log.warning(
+                "%s: the last record is cut short at offset %d (an interrupted write): "
+                "truncating the log there, dropping %d bytes",
+                path,
+                result.good_end,
+                result.size - result.good_end,
+            )
+            disk.truncate(path, result.good_end)
+        total += result.records
+        sizes.append(result.good_end)
+    if active:
+        log.info("replayed %d records from %d log(s)", total, len(active))
+    return Recovered(
+        seq=active[-1][0] if active else base,
+        snapshot_size=snapshot_size,
+        older_logs_size=sum(sizes[:-1]),
+        snapshot_time_ms=snapshot_time,
+        records=total,
+    )

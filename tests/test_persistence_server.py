@@ -1,0 +1,269 @@
+"""Persistence through real servers: restarts, snapshots, damaged files, kvstore-check,
+compaction under load, the options and what the server says about them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+from conftest import ROOT, SERVER, VARIANTS, ServerProcess, wait_for
+from kvstore.persistence import records, snapshot
+
+CHECK = ROOT / "kvstore-check"
+Factory = Callable[..., ServerProcess]
+
+
+def client(server: ServerProcess) -> redis.Redis:
+    return redis.Redis(port=server.port, socket_timeout=10)
+
+
+def kill(server: ServerProcess) -> None:
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait()
+
+
+def run_server(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SERVER), "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def run_check(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(CHECK), *args], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def the_log(directory: Path) -> Path:
+    logs = sorted(directory.glob("appendonly.*.log"))
+    assert len(logs) == 1, logs
+    return logs[0]
+
+
+@pytest.mark.parametrize("policy", ["always", "everysec", "no"])
+def test_writes_survive_sigkill_and_graceful_restart(
+    server_factory: Factory, tmp_path: Path, policy: str
+) -> None:
+    server = server_factory("--dir", str(tmp_path), "--appendfsync", policy)
+    r = client(server)
+    r.set("plain", "1")
+    r.set("gone", "x")
+    r.delete("gone")
+    r.set("ttl", "v", px=600_000)
+    r.set("nx", "first")
+    r.set("nx", "second", nx=True)
+    kill(server)
+    server = server_factory("--dir", str(tmp_path), "--appendfsync", policy)
+    r = client(server)
+    assert (r.get("plain"), r.get("gone"), r.get("nx")) == (b"1", None, b"first")
+    r.set("later", "2")
+    assert server.stop() == 0  # graceful: a snapshot is written
+    assert (tmp_path / "snapshot.kvs").exists()
+    assert the_log(tmp_path).stat().st_size == 0  # the snapshot covers everything
+    data = (tmp_path / "snapshot.kvs").read_bytes()
+    saved = {key: deadline for key, _, deadline in snapshot.records(data, snapshot.verify(data))}
+    ttl = saved[b"ttl"]
+    assert ttl is not None
+    assert 0 < ttl - time.time() * 1000 <= 600_000
+    r = client(server_factory("--dir", str(tmp_path)))
+    assert (r.get("plain"), r.get("later"), r.dbsize()) == (b"1", b"2", 4)
+
+
+def test_deadlines_are_absolute(server_factory: Factory, tmp_path: Path) -> None:
+    server = server_factory("--dir", str(tmp_path))
+    r = client(server)
+    r.set("short", "v", px=1)
+    r.set("long", "v", ex=3600)
+    data = the_log(tmp_path).read_bytes()
+    assert b"PXAT" in data
+    assert b"PX\r\n" not in data
+    kill(server)
+    r = client(server_factory("--dir", str(tmp_path)))
+    assert (r.get("short"), r.get("long")) == (None, b"v")
+
+
+def test_flushall_and_unchanged_writes_are_logged_as_effects(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    server = server_factory("--dir", str(tmp_path))
+    r = client(server)
+    r.set("a", "1")
+    r.set("a", "2", nx=True)  # changes nothing: no record
+    r.delete("missing")  # changes nothing: no record
+    r.flushall()
+    r.set("b", "1")
+    got = list(records.iter_records(the_log(tmp_path).read_bytes()))
+    assert got == [[b"SET", b"a", b"1"], [b"FLUSHALL"], [b"SET", b"b", b"1"]]
+
+
+def test_no_persist_writes_no_files(server_factory: Factory, tmp_path: Path) -> None:
+    target = tmp_path / "unused"
+    server = server_factory("--no-persist", "--dir", str(target))
+    r = client(server)
+    r.set("k", "v")
+    assert r.config_get("appendonly") == {"appendonly": "no"}
+    assert "persistence: off" in "\n".join(server.log)
+    with pytest.raises(redis.ResponseError, match="persistence is off"):
+        r.bgsave()
+    assert server.stop() == 0
+    assert not target.exists()
+
+
+def test_banner_config_and_commands(server_factory: Factory, tmp_path: Path) -> None:
+    data_dir = tmp_path / "new" / "dir"
+    server = server_factory("--dir", str(data_dir), "--appendfsync", "always")
+    banner = next(line for line in server.log if "listening on" in line)
+    assert f"append-only log and snapshot in {data_dir} (appendfsync always)" in banner
+    r = client(server)
+    config = r.config_get("*")
+    assert config["appendonly"] == "yes"
+    assert config["appendfsync"] == "always"
+    assert config["dir"] == str(data_dir)
+    assert config["save"] == ""
+    r.set("k", "v")
+    before = r.lastsave()
+    assert r.save() is True
+    assert r.lastsave() >= before
+    assert (data_dir / "snapshot.kvs").exists()
+    assert r.bgsave()
+    assert r.bgrewriteaof()  # started, or scheduled after the BGSAVE
+    wait_for(lambda: len(list(data_dir.glob("appendonly.*.log"))) == 1, 10, "compaction")
+    wait_for(lambda: not list(data_dir.glob("snapshot.kvs.tmp*")), 10, "the child to finish")
+
+
+def test_a_second_server_on_the_same_directory_is_refused(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    server_factory("--dir", str(tmp_path))
+    result = run_server("--dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "in use by another kvstore server" in result.stderr
+
+
+# -- damaged files ---------------------------------------------------------------------------
+
+
+def write_log(directory: Path, *pieces: bytes) -> Path:
+    directory.mkdir(exist_ok=True)
+    path = directory / "appendonly.1.log"
+    path.write_bytes(b"".join(pieces))
+    return path
+
+
+FIRST = records.encode_set(b"first", b"1", None)
+LAST = records.encode_set(b"last", b"value", None)
+
+
+@pytest.mark.parametrize("cut", [1, len(LAST) // 2, len(LAST) - 1])
+def test_a_torn_tail_is_truncated_with_a_warning(
+    server_factory: Factory, tmp_path: Path, cut: int
+) -> None:
+    path = write_log(tmp_path, FIRST, LAST[:cut])
+    server = server_factory("--dir", str(tmp_path))
+    warning = next(line for line in server.log if "cut short" in line)
+    assert f"offset {len(FIRST)}" in warning
+    assert path.stat().st_size == len(FIRST)
+    r = client(server)
+    assert (r.get("first"), r.get("last")) == (b"1", None)
+
+
+def test_garbage_in_the_middle_refuses_to_start_and_check_fix_repairs(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    path = write_log(tmp_path, FIRST, b"garbage!", LAST)
+    result = run_server("--dir", str(tmp_path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(path) in lines[0]
+    assert f"offset {len(FIRST)}" in lines[0]
+    assert f"kvstore-check --fix {path}" in lines[0]
+
+    report = run_check(str(path))
+    assert report.returncode == 1
+    assert f"from offset {len(FIRST)}" in report.stdout
+    assert f"{len(b'garbage!') + len(LAST)} bytes" in report.stdout
+    assert path.stat().st_size == len(FIRST) + 8 + len(LAST)  # untouched without --fix
+
+    fixed = run_check("--fix", str(path))
+    assert fixed.returncode == 0, fixed.stdout
+    assert path.read_bytes() == FIRST
+    assert Path(str(path) + ".dropped").read_bytes() == b"garbage!" + LAST
+    assert run_check(str(path)).returncode == 0
+    r = client(server_factory("--dir", str(tmp_path)))
+    assert r.get("first") == b"1"
+
+
+def test_a_bad_snapshot_checksum_refuses_to_start(server_factory: Factory, tmp_path: Path) -> None:
+    items = [(b"k%d" % i, b"v%d" % i, None) for i in range(10)]
+    data = bytearray(snapshot.encode(items, 1, 0))
+    data[60] ^= 0xFF
+    path = tmp_path / "snapshot.kvs"
+    path.write_bytes(bytes(data))
+    result = run_server("--dir", str(tmp_path))
+    assert result.returncode == 2
+    assert str(path) in result.stderr
+    assert "checksum mismatch" in result.stderr
+    assert f"kvstore-check --fix {path}" in result.stderr
+    assert run_check(str(path)).returncode == 1
+    assert run_check("--fix", str(path)).returncode == 0
+    r = client(server_factory("--dir", str(tmp_path)))
+    assert r.dbsize() >= 8
+
+
+# -- compaction under load -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_compaction_under_load_keeps_the_same_table(
+    server_factory: Factory, tmp_path: Path, variant: str
+) -> None:
+    options = (
+        *VARIANTS[variant],
+        "--auto-aof-rewrite-min-size",
+        "20000",
+        "--auto-aof-rewrite-percentage",
+        "50",
+    )
+    server = server_factory("--dir", str(tmp_path), *options)
+    r = client(server)
+    model: dict[bytes, bytes] = {}
+    for round_no in range(40):
+        pipe = r.pipeline(transaction=False)
+        for i in range(100):
+            key = b"k%d" % ((round_no * 37 + i * 11) % 700)
+            if i % 9 == 0:
+                pipe.delete(key)
+                model.pop(key, None)
+            else:
+                value = b"v%d-%d" % (round_no, i)
+                pipe.set(key, value)
+                model[key] = value
+        pipe.execute()
+    assert (tmp_path / "snapshot.kvs").exists()
+    saves = r.lastsave()
+    assert saves
+    wait_for(lambda: sum("snapshot written" in line for line in server.log) >= 2, 10, "compactions")
+    assert not any("Traceback" in line or " ERROR " in line for line in server.log)
+    kill(server)  # no shutdown snapshot: recovery uses the compacted files
+    r = client(server_factory("--dir", str(tmp_path), *options))
+    assert r.dbsize() == len(model)
+    pipe = r.pipeline(transaction=False)
+    for key in model:
+        pipe.get(key)
+    assert dict(zip(model, pipe.execute(), strict=True)) == model
+    total = sum(path.stat().st_size for path in tmp_path.iterdir())
+    assert total < 200_000  # compacted: 4,000 writes would take far more
+    assert not os.path.exists(tmp_path / "appendonly.1.log")
