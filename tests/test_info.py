@@ -26,7 +26,16 @@ from test_client_support import (
     start_redis_server,
 )
 
-DEFAULT_SECTIONS = ["Server", "Clients", "Memory", "Stats", "Replication", "CPU", "Keyspace"]
+DEFAULT_SECTIONS = [
+    "Server",
+    "Clients",
+    "Memory",
+    "Persistence",
+    "Stats",
+    "Replication",
+    "CPU",
+    "Keyspace",
+]
 
 
 def raw(sock: socket.socket, *args: str) -> bytes:

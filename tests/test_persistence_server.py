@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from conftest import ROOT, SERVER, VARIANTS, ServerProcess, wait_for
+from conftest import ROOT, SERVER, VARIANTS, ServerProcess, free_port, wait_for
 from kvstore.persistence import records, snapshot
 
 CHECK = ROOT / "kvstore-check"
@@ -32,7 +32,7 @@ def kill(server: ServerProcess) -> None:
 
 def run_server(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(SERVER), "--port", "0", *args],
+        [sys.executable, str(SERVER), "--port", str(free_port()), *args],
         capture_output=True,
         text=True,
         timeout=30,

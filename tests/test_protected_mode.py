@@ -85,7 +85,7 @@ def run_with_server(
     argv: list[str], scenario: Callable[[Server], Awaitable[None]], remote: bool = True
 ) -> None:
     async def main() -> None:
-        server = Server(load_config(["--port", str(free_port()), *argv], {}))
+        server = Server(load_config(["--port", str(free_port()), "--no-persist", *argv], {}))
         if remote:
             server.is_loopback = lambda peername: False
         await server.start()
