@@ -99,17 +99,103 @@ def unordered(expected: Reply, actual: Reply) -> str | None:
     return None
 
 
+def _is_nil(reply: Reply) -> bool:
+    return reply.kind == b"_" or (reply.kind in (b"$", b"*") and reply.text == b"-1")
+
+
 def scan_page(expected: Reply, actual: Reply) -> str | None:
-    """A SCAN page ``[cursor, [elements]]``: cursors are each server's own, so only whether
-    the scan is over (cursor 0) must agree; the elements are compared as a set."""
-    if expected.kind != b"*" or actual.kind != b"*" or len(expected.parts) != 2:
+    """A SCAN page ``[cursor, [elements]]``: cursors and page boundaries are each server's own,
+    so pages are compared as sets only when both servers finished in one call (cursor 0);
+    otherwise only the shape must agree (``scan_everything`` compares whole iterations)."""
+    if expected.kind != b"*" or len(expected.parts) != 2:
         return exact(expected, actual)
-    if len(actual.parts) != 2:
+    if actual.kind != b"*" or len(actual.parts) != 2 or not actual.parts[0].text.isdigit():
         return f"expected a SCAN page, got {actual.raw!r}"
-    if (expected.parts[0].text == b"0") != (actual.parts[0].text == b"0"):
-        return f"cursor {expected.parts[0].text!r} against {actual.parts[0].text!r}"
-    if {part.raw for part in expected.parts[1].parts} != {
-        part.raw for part in actual.parts[1].parts
-    }:
+    elements = [part.raw for part in actual.parts[1].parts]
+    if len(set(elements)) != len(elements):
+        return f"a key returned twice in one page: {actual.raw!r}"
+    if expected.parts[0].text == actual.parts[0].text == b"0" and {
+        part.raw for part in expected.parts[1].parts
+    } != set(elements):
         return f"expected the elements of {expected.raw!r}, got {actual.raw!r}"
+    return None
+
+
+def scan_everything(connection: RespConnection, options: list[bytes]) -> Reply | set[bytes]:
+    """Every key of a whole SCAN iteration with ``options`` (a set), or the error reply."""
+    seen: set[bytes] = set()
+    cursor = b"0"
+    for _ in range(1000):
+        reply = connection.call([b"SCAN", cursor, *options])
+        if reply.kind != b"*":
+            return reply
+        cursor = reply.parts[0].text
+        seen.update(part.text for part in reply.parts[1].parts)
+        if cursor == b"0":
+            return seen
+    raise AssertionError(f"SCAN {options!r} did not finish in 1000 calls")
+
+
+def one_of(keys: list[bytes]) -> Compare:
+    """RANDOMKEY: nil exactly when Redis says nil; otherwise any of ``keys`` (every key a test
+    creates is one of them; the state machine also checks that the key exists)."""
+
+    def compare(expected: Reply, actual: Reply) -> str | None:
+        if expected.kind == b"$" and not _is_nil(expected):
+            if actual.kind != b"$" or _is_nil(actual) or actual.text not in keys:
+                return f"expected one of {keys!r}, got {actual.raw!r}"
+            return None
+        return exact(expected, actual)
+
+    return compare
+
+
+def clock(expected: Reply, actual: Reply) -> str | None:
+    """TIME: ``[seconds, microseconds]`` as decimal bulk strings, the seconds within 2 of
+    Redis's (the two clocks are read a moment apart)."""
+    if expected.kind != b"*":
+        return exact(expected, actual)
+    parts = actual.parts
+    if (
+        actual.kind != b"*"
+        or len(parts) != 2
+        or any(part.kind != b"$" or not part.text.isdigit() for part in parts)
+        or int(parts[1].text) >= 1_000_000
+    ):
+        return f"expected [seconds, microseconds], got {actual.raw!r}"
+    if abs(int(expected.parts[0].text) - int(parts[0].text)) > 2:
+        return f"clock {expected.raw!r} against {actual.raw!r}"
+    return None
+
+
+def _info_text(reply: Reply) -> bytes:
+    return reply.text[4:] if reply.kind == b"=" else reply.text  # RESP3 verbatim: "txt:"
+
+
+def _info_layout(text: bytes) -> tuple[list[bytes], list[bytes]]:
+    """Section titles in order, and each database's line without its avg_ttl."""
+    lines = text.split(b"\r\n")
+    titles = [line for line in lines if line.startswith(b"# ")]
+    databases = [
+        line.split(b",avg_ttl=", 1)[0]
+        for line in lines
+        if line.startswith(b"db") and b":keys=" in line
+    ]
+    return titles, databases
+
+
+def info_shape(expected: Reply, actual: Reply) -> str | None:
+    """INFO: the same reply type; kvstore's sections a subsequence of Redis's (kvstore has
+    fewer) and none at all exactly when Redis shows none; Keyspace shown by both or neither,
+    with the same key and deadline counts. Other fields describe each process, so no more."""
+    if expected.kind not in (b"$", b"=") or actual.kind != expected.kind:
+        return exact(expected, actual)
+    (titles, databases), (ours, our_databases) = map(
+        _info_layout, (_info_text(expected), _info_text(actual))
+    )
+    remaining = iter(titles)
+    if not all(title in remaining for title in ours) or bool(titles) != bool(ours):
+        return f"sections {ours!r} are not among {titles!r}"
+    if (b"# Keyspace" in titles) != (b"# Keyspace" in ours) or databases != our_databases:
+        return f"keyspace {our_databases!r}, expected {databases!r}"
     return None

@@ -1,12 +1,14 @@
-"""The differential test's table: for every command, a strategy for its arguments and how its
-replies are compared.
+"""The differential test's table for the string commands and the server basics: for each
+command, a strategy for its arguments and how its replies are compared (the key, expiry,
+transaction and server commands are in ``differential_keys.py``).
 
-To cover a new command, add an :class:`Entry` to :data:`TABLE`: a strategy for well-formed
-arguments (keys from :data:`KEYS` so that commands collide, values that are often numbers),
-the command's arity (wrong-arity requests are then generated from it), and a comparison when
-bytes cannot match exactly (``within(...)`` for TTL/PTTL, ``unordered`` for KEYS,
-``scan_page`` for SCAN). Times are chosen far from "now" (hours ahead, or decades past), so no
-key expires between the moment Redis answers and the moment kvstore does.
+To cover a new command, add an :class:`Entry` to :data:`TABLE` (or to ``KEY_TABLE``): a
+strategy for well-formed arguments (keys from :data:`KEYS` so that commands collide, values
+that are often numbers), the command's arity (wrong-arity requests are then generated from
+it), and a comparison when bytes cannot match exactly (``within(...)`` for TTL/PTTL,
+``unordered`` for KEYS, ``scan_page`` for SCAN). Times are chosen far from "now" (at least
+100 s ahead, or decades past), so no key expires between the moment Redis answers and the
+moment kvstore does.
 """
 
 from __future__ import annotations
@@ -179,35 +181,3 @@ TABLE: dict[str, Entry] = {
     # Redis echoes the arguments as raw bytes, kvstore as UTF-8: compared on ASCII only.
     "nosuchcommand": Entry(-1, st.lists(st.binary(max_size=70).filter(bytes.isascii), max_size=3)),
 }
-
-
-def wrong_arity(arity: int) -> st.SearchStrategy[Args] | None:
-    """Argument lists (the name excluded) of a length ``arity`` refuses; None if every length
-    is accepted."""
-    if arity >= 0:
-        lengths = st.integers(0, arity).filter(lambda n: n != arity - 1)
-    elif arity < -1:
-        lengths = st.integers(0, -arity - 2)
-    else:
-        return None
-    return lengths.flatmap(lambda n: st.lists(st.one_of(key, value), min_size=n, max_size=n))
-
-
-def _spellings(name: str) -> st.SearchStrategy[bytes]:
-    return st.sampled_from([name.encode(), name.upper().encode(), name.title().encode()])
-
-
-def request(name: str) -> st.SearchStrategy[Args]:
-    """A whole request for ``name``: mostly well-formed, one in ten of the wrong arity."""
-    entry = TABLE[name]
-    bad = wrong_arity(entry.arity)
-    args = entry.args
-    if bad is not None:
-        args = st.integers(0, 9).flatmap(lambda roll: bad if roll == 0 else entry.args)
-    return st.tuples(_spellings(name), args).map(lambda t: [t[0], *t[1]])
-
-
-#: One generated request anywhere in the table, with its command's name.
-requests = st.sampled_from(sorted(TABLE)).flatmap(
-    lambda name: request(name).map(lambda args: (name, args))
-)

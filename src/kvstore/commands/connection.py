@@ -8,6 +8,7 @@ from kvstore.commands.auth import HELLO_NOAUTH, authenticate
 from kvstore.commands.context import VERSION, Session
 from kvstore.commands.table import (
     COMMANDS,
+    SUBCOMMAND_TABLES,
     SYNTAX_ERROR,
     Args,
     Command,
@@ -175,6 +176,9 @@ _CLIENT: Subcommands = {
 }
 
 
+SUBCOMMAND_TABLES[b"client"] = _CLIENT
+
+
 @command("client", -2, "", group="connection", summary="Inspect and name connections.")
 def client(session: Session, args: Args) -> Reply:
     return dispatch_subcommand(_CLIENT, session, args)
@@ -228,6 +232,9 @@ _COMMAND: Subcommands = {
 }
 
 
+SUBCOMMAND_TABLES[b"command"] = _COMMAND
+
+
 @command("command", -1, "", group="server", summary="Describe the commands.")
 def command_(session: Session, args: Args) -> Reply:
     if len(args) == 1:
@@ -250,6 +257,9 @@ def _config_get(session: Session, args: Args) -> Reply:
 
 
 _CONFIG: Subcommands = {b"get": (-3, _config_get)}
+
+
+SUBCOMMAND_TABLES[b"config"] = _CONFIG
 
 
 @command("config", -2, "", group="server", summary="Read the server's settings.")

@@ -13,7 +13,14 @@ from collections import Counter
 from kvstore.commands.context import Session
 from kvstore.commands.journal import Journal
 from kvstore.commands.stats import OpsMeter
-from kvstore.commands.table import COMMANDS, Args, Command, UnknownCommandError, wrong_arity
+from kvstore.commands.table import (
+    COMMANDS,
+    Args,
+    Command,
+    UnknownCommandError,
+    subcommand_refusal,
+    wrong_arity,
+)
 from kvstore.commands.transactions import RUN_IN_MULTI, refuse
 from kvstore.protocol.replies import QUEUED, Reply, ReplyError
 
@@ -56,6 +63,10 @@ class Dispatcher:
         # refuse a command while queueing belong above (and call ``refuse``); what follows sees
         # each queued command once, when EXEC runs it.
         if session.queued is not None and command.name not in RUN_IN_MULTI:
+            refusal = subcommand_refusal(args)  # an unknown subcommand is refused at once
+            if refusal is not None:
+                self.errors += 1
+                return refuse(session, command.name, refusal)
             session.queued.append(args)
             return QUEUED
         self.calls[command.name] += 1

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from kvstore.commands.context import Session
 from kvstore.commands.table import Args, command
-from kvstore.protocol.replies import Reply
+from kvstore.protocol.replies import Reply, Verbatim
 
 InfoFields = Mapping[str, "str | int"]
 SectionProvider = Callable[[Session], InfoFields]
@@ -107,7 +107,7 @@ def render_info(session: Session, requested: Args) -> str:
 
 @command("info", -1, "loading stale", group="server", summary="Describe the server's state.")
 def info(session: Session, args: Args) -> Reply:
-    return render_info(session, args[1:]).encode()
+    return Verbatim(render_info(session, args[1:]).encode())
 
 
 @command("time", 1, "loading stale fast", group="server", summary="The server's clock.")

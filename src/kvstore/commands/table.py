@@ -118,9 +118,12 @@ def unknown_subcommand(args: Args) -> ReplyError:
 
 Subcommands = dict[bytes, tuple[int, Handler]]
 
+#: Each container command's sub-table, by the container's name: MULTI refuses to queue an
+#: unknown subcommand, or one of the wrong arity, as Redis does (see :func:`subcommand_refusal`).
+SUBCOMMAND_TABLES: dict[bytes, Subcommands] = {}
 
-def dispatch_subcommand(table: Subcommands, session: Session, args: Args) -> Reply:
-    """Run ``args[1]`` from a container command's sub-table (CLIENT, CONFIG, COMMAND)."""
+
+def _subcommand_handler(table: Subcommands, args: Args) -> Handler:
     entry = table.get(args[1].lower())
     if entry is None:
         raise unknown_subcommand(args)
@@ -129,4 +132,22 @@ def dispatch_subcommand(table: Subcommands, session: Session, args: Args) -> Rep
         container = args[0].decode("utf-8", "replace").lower()
         sub = args[1].decode("utf-8", "replace").lower()
         raise wrong_arity(f"{container}|{sub}")
-    return handler(session, args)
+    return handler
+
+
+def dispatch_subcommand(table: Subcommands, session: Session, args: Args) -> Reply:
+    """Run ``args[1]`` from a container command's sub-table (CLIENT, CONFIG, COMMAND)."""
+    return _subcommand_handler(table, args)(session, args)
+
+
+def subcommand_refusal(args: Args) -> ReplyError | None:
+    """Why a container command's subcommand cannot run at all (None if it can, or if
+    ``args`` names no container or no subcommand)."""
+    table = SUBCOMMAND_TABLES.get(args[0].lower())
+    if table is None or len(args) < 2:
+        return None
+    try:
+        _subcommand_handler(table, args)
+    except ReplyError as error:
+        return error
+    return None

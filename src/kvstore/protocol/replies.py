@@ -3,7 +3,7 @@
 Command handlers return these; each wire codec renders them in its own way. A reply is one of:
 ``bytes`` (a bulk string), ``int``, ``float``, ``bool``, ``None`` (nil), :class:`Status`
 (a simple status line such as ``OK``), :class:`ReplyError`, or a ``list`` / ``dict`` of replies;
-rarely :data:`NIL_ARRAY` (the null array).
+rarely :data:`NIL_ARRAY` (the null array) or :class:`Verbatim` (text for people, as INFO's).
 """
 
 from __future__ import annotations
@@ -67,6 +67,14 @@ class NilArray:
 
 
 NIL_ARRAY = NilArray()
+
+
+class Verbatim(bytes):
+    """Text meant to be shown as it is (INFO's): RESP3 sends it as a verbatim string of format
+    ``txt`` (``=``), as Redis does; RESP2 and the text protocol see a plain bulk string."""
+
+    __slots__ = ()
+
 
 Reply = Union[
     bytes,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from kvstore.protocol.errors import ProtocolError
-from kvstore.protocol.replies import NIL_ARRAY, Reply, ReplyError, Status
+from kvstore.protocol.replies import NIL_ARRAY, Reply, ReplyError, Status, Verbatim
 
 _NIL = {2: b"$-1\r\n", 3: b"_\r\n"}
 _NIL_ARRAY = {2: b"*-1\r\n", 3: b"_\r\n"}
@@ -61,6 +61,10 @@ def encode_reply(reply: Reply, proto: int = 2) -> bytes:
         return b"$%d\r\n%b\r\n" % (len(text), text)
     if reply is NIL_ARRAY:
         return _NIL_ARRAY[proto]
+    if type(reply) is Verbatim:
+        if proto == 3:
+            return b"=%d\r\ntxt:%b\r\n" % (len(reply) + 4, reply)
+        return b"$%d\r\n%b\r\n" % (len(reply), reply)
     raise TypeError(f"cannot encode a reply of type {type(reply).__name__}")
 
 
