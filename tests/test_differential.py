@@ -221,6 +221,10 @@ def test_the_table_covers_every_command() -> None:
         "quit": "it closes the connection the sequence runs on",
         "command": "it describes every command the server has, and Redis has hundreds more",
         "config": "its parameters are each server's own (kvstore's are a few, named its way)",
+        "save": "it writes files in each server's own format (tests/test_persistence_*.py)",
+        "bgsave": "it starts a background job whose timing is each server's own",
+        "bgrewriteaof": "it starts a background job whose timing is each server's own",
+        "lastsave": "it answers each server's own clock of its last snapshot",
     }
     assert set(COMMANDS) - {name.encode() for name in TABLE} == {
         name.encode() for name in not_comparable
