@@ -21,6 +21,10 @@ def client(server: ServerProcess, **options: object) -> redis.Redis:
     return redis.Redis(port=server.port, socket_timeout=10, **options)  # type: ignore[arg-type]
 
 
+def run(r: redis.Redis, *args: str) -> object:
+    return r.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
 def exit_code(server: ServerProcess) -> int:
     return server.proc.wait(timeout=15)
 
@@ -87,11 +91,11 @@ def test_shutdown_save_without_persistence_is_refused(server_factory: Factory) -
     server = server_factory("--no-persist")
     r = client(server)
     with pytest.raises(redis.ResponseError, match="persistence is off"):
-        r.execute_command("SHUTDOWN", "SAVE")
+        run(r, "SHUTDOWN", "SAVE")
     with pytest.raises(redis.ResponseError, match="syntax error"):
-        r.execute_command("SHUTDOWN", "SAVE", "NOSAVE")
+        run(r, "SHUTDOWN", "SAVE", "NOSAVE")
     with pytest.raises(redis.ResponseError, match="No shutdown in progress"):
-        r.execute_command("SHUTDOWN", "ABORT")
+        run(r, "SHUTDOWN", "ABORT")
     assert server.proc.poll() is None
     assert r.ping()
 
