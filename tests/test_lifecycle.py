@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from conftest import CLIENT, VARIANTS, ServerProcess, read_exactly
+from conftest import CLIENT, VARIANTS, ServerProcess, read_exactly, wait_for
 
 Factory = Callable[..., ServerProcess]
 SNAPSHOT = "snapshot.kvs"
@@ -135,3 +135,19 @@ def test_the_banner_says_what_an_operator_needs(server_factory: Factory, tmp_pat
     assert "event loop: uvloop, parser: hiredis" in banner
     assert "persistence: off" in banner
     assert "protected mode: off, password required" in banner
+
+
+def test_a_second_signal_exits_at_once(server_factory: Factory) -> None:
+    server = server_factory("--no-persist")
+    r = client(server)
+    r.set("big", "x" * 1_000_000)
+    with server.connect() as stuck:
+        # Replies this client never reads: its connection cannot finish flushing.
+        stuck.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" * 50)
+        wait_for(lambda: r.info("stats")["keyspace_hits"] >= 50, 10, "the GETs to run")
+        server.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: any("stop requested" in line for line in server.log), 10, "the stop")
+        assert server.proc.poll() is None  # still waiting for the stuck client
+        server.proc.send_signal(signal.SIGTERM)
+        assert exit_code(server) == 1
+    assert any("second stop signal: exiting at once" in line for line in server.log)
