@@ -151,3 +151,15 @@ def test_a_second_signal_exits_at_once(server_factory: Factory) -> None:
         server.proc.send_signal(signal.SIGTERM)
         assert exit_code(server) == 1
     assert any("second stop signal: exiting at once" in line for line in server.log)
+
+
+def test_shutdown_is_refused_inside_a_transaction(server_factory: Factory) -> None:
+    server = server_factory("--no-persist")
+    r = client(server)
+    transaction = r.pipeline(transaction=True)
+    transaction.execute_command("SHUTDOWN")  # type: ignore[no-untyped-call]
+    with pytest.raises(redis.ResponseError) as caught:
+        transaction.execute()
+    assert "Command not allowed inside a transaction" in str(caught.value)
+    assert server.proc.poll() is None
+    assert r.ping()

@@ -36,7 +36,7 @@ def _control(session: Session) -> ServerControl:
 @command(
     "shutdown",
     -1,
-    "admin noscript",
+    "admin noscript no_multi",
     group="server",
     summary="Stop the server gracefully (snapshot unless NOSAVE).",
 )
