@@ -225,6 +225,7 @@ def test_the_table_covers_every_command() -> None:
         "bgsave": "it starts a background job whose timing is each server's own",
         "bgrewriteaof": "it starts a background job whose timing is each server's own",
         "lastsave": "it answers each server's own clock of its last snapshot",
+        "shutdown": "it stops the server",
     }
     assert set(COMMANDS) - {name.encode() for name in TABLE} == {
         name.encode() for name in not_comparable

@@ -227,8 +227,8 @@ def test_other_modules_add_sections_and_fields() -> None:
             return {"secret": "x"}
 
         text = render_info(session, [])
-        # persistence takes Redis's place, between memory and stats
-        assert titles(text.encode()).index("Persistence") == DEFAULT_SECTIONS.index("Stats")
+        # persistence keeps Redis's place, between memory and stats
+        assert titles(text.encode()).index("Persistence") == DEFAULT_SECTIONS.index("Persistence")
         assert "aof_enabled:0\r\nrdb_changes_since_last_save:0\r\n" in text
         stats = text.split("# Stats\r\n")[1].split("\r\n\r\n")[0]
         assert stats.endswith("evicted_keys:7")  # after the built-in fields

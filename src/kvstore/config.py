@@ -2,7 +2,9 @@
 
 Each field's metadata gives its help text (and choices); the command-line flag (``--log-level``)
 and the environment variable (``KVSTORE_LOG_LEVEL``) are derived from the field's name.
-Precedence: flag, then environment, then default.
+Precedence: flag, then environment, then the ``--config`` TOML file, then default. A field
+marked ``runtime=True`` can be changed while the server runs (``CONFIG SET``); the server applies
+the change through the hooks of :mod:`kvstore.config_runtime`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from kvstore.config_security import resolve_security
+from kvstore.config_file import as_text, read_toml
+from kvstore.config_security import PASSWORD_ENV, resolve_security
 
 ENV_PREFIX = "KVSTORE_"
 #: What ``CONFIG GET requirepass`` shows when a password is set.
@@ -26,8 +29,16 @@ class ConfigError(Exception):
     """A bad option or value; the message is one line for the user."""
 
 
-def _option(help: str, *, choices: Sequence[str] | None = None) -> dict[str, Any]:
-    return {"help": help, "choices": choices}
+def _option(
+    help: str,
+    *,
+    choices: Sequence[str] | None = None,
+    runtime: bool = False,
+    in_file: bool = True,
+) -> dict[str, Any]:
+    """A field's metadata: its help, its choices, whether ``CONFIG SET`` may change it (runtime)
+    and whether the TOML file may set it (in_file)."""
+    return {"help": help, "choices": choices, "runtime": runtime, "in_file": in_file}
 
 
 @dataclass
@@ -43,7 +54,9 @@ class ServerConfig:
     log_level: str = field(
         default="info",
         metadata=_option(
-            "least severe log level shown", choices=("debug", "info", "warning", "error")
+            "least severe log level shown",
+            choices=("debug", "info", "warning", "error"),
+            runtime=True,
         ),
     )
     event_loop: str = field(
@@ -64,7 +77,8 @@ class ServerConfig:
     requirepass: str = field(
         default="",
         metadata=_option(
-            "password clients must give (AUTH) before other commands; KVSTORE_PASSWORD is read too"
+            "password clients must give (AUTH) before other commands; KVSTORE_PASSWORD is read too",
+            runtime=True,
         ),
     )
     requirepass_file: str = field(
@@ -75,6 +89,7 @@ class ServerConfig:
         metadata=_option(
             "with no password set, refuse clients that are not on the loopback interface",
             choices=("yes", "no"),
+            runtime=True,
         ),
     )
     tls_port: int = field(
@@ -99,15 +114,34 @@ class ServerConfig:
             "when the log is fsynced: before each reply (always), about once a second "
             "(everysec), or when the OS decides (no)",
             choices=("always", "everysec", "no"),
+            runtime=True,
         ),
     )
     auto_aof_rewrite_percentage: int = field(
         default=100,
-        metadata=_option("compact the log when it grew by this percentage since the last time"),
+        metadata=_option(
+            "compact the log when it grew by this percentage since the last time", runtime=True
+        ),
     )
     auto_aof_rewrite_min_size: int = field(
         default=64 * 1024 * 1024,
-        metadata=_option("and only once the files total at least this many bytes"),
+        metadata=_option("and only once the files total at least this many bytes", runtime=True),
+    )
+    # -- operations (see docs/deploy.md and docs/config.md) --
+    config: str = field(
+        default="",
+        metadata=_option(
+            "read options from this TOML file (keys named like the options; flags and the "
+            "environment win over it)",
+            in_file=False,
+        ),
+    )
+    log_format: str = field(
+        default="text",
+        metadata=_option(
+            "log lines as text, or as one JSON object per line (time, level, logger, message)",
+            choices=("text", "json"),
+        ),
     )
 
     @staticmethod
@@ -196,6 +230,10 @@ def load_config(
     environ = os.environ if environ is None else environ
     flags = vars(build_parser().parse_args(sys.argv[1:] if argv is None else argv))
     values: dict[str, Any] = {}
+    from_file = _file_values(flags.get("config") or environ.get(ServerConfig.env_name("config")))
+    if environ.get(PASSWORD_ENV):  # the environment's password beats the file's
+        from_file.pop("requirepass", None)
+        from_file.pop("requirepass_file", None)
     for item in dataclasses.fields(ServerConfig):
         env_name = ServerConfig.env_name(item.name)
         if item.name in flags:
@@ -210,6 +248,8 @@ def load_config(
                 values[item.name] = _convert(item, raw, ServerConfig.flag_name(item.name))
         elif environ.get(env_name, "") != "":
             values[item.name] = _convert(item, environ[env_name], env_name)
+        elif item.name in from_file:
+            values[item.name] = from_file[item.name]
     config = ServerConfig(**values)
     if not 0 <= config.port <= 65535:
         raise ConfigError(f"port {config.port} is out of range (0-65535)")
@@ -220,6 +260,40 @@ def load_config(
     if not config.bind:
         raise ConfigError("no address to listen on")
     return config
+
+
+def _file_values(path: str | None) -> dict[str, Any]:
+    """The options set in the TOML file at ``path`` (none without one), checked and converted."""
+    if not path:
+        return {}
+    try:
+        table = read_toml(path)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    fields = {item.name: item for item in dataclasses.fields(ServerConfig)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        item = fields.get(key.replace("-", "_"))
+        if item is None or not item.metadata["in_file"]:
+            raise ConfigError(f"{path}: unknown option {key!r}")
+        text = as_text(value)
+        if text is None:
+            raise ConfigError(f"{path}: {key}: unsupported value {value!r}")
+        values[item.name] = _convert(item, text, f"{path}: {key}")
+    return values
+
+
+def field_by_name(name: str) -> dataclasses.Field[Any] | None:
+    """The field a setting's name (dashes or underscores) refers to, if any."""
+    for item in dataclasses.fields(ServerConfig):
+        if item.name == name.replace("-", "_"):
+            return item
+    return None
+
+
+def convert_setting(item: dataclasses.Field[Any], raw: str) -> Any:
+    """``raw`` as the value of ``item`` (``ConfigError`` saying why it is not one)."""
+    return _convert(item, raw, ServerConfig.flag_name(item.name))
 
 
 def wants_version(argv: Sequence[str] | None = None) -> bool:

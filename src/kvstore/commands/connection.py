@@ -6,6 +6,7 @@ import fnmatch
 
 from kvstore.commands.auth import HELLO_NOAUTH, authenticate
 from kvstore.commands.context import VERSION, Session
+from kvstore.commands.control import config_resetstat, config_set
 from kvstore.commands.table import (
     COMMANDS,
     SUBCOMMAND_TABLES,
@@ -256,12 +257,16 @@ def _config_get(session: Session, args: Args) -> Reply:
     return found
 
 
-_CONFIG: Subcommands = {b"get": (-3, _config_get)}
+_CONFIG: Subcommands = {
+    b"get": (-3, _config_get),
+    b"set": (-4, config_set),
+    b"resetstat": (2, config_resetstat),
+}
 
 
 SUBCOMMAND_TABLES[b"config"] = _CONFIG
 
 
-@command("config", -2, "", group="server", summary="Read the server's settings.")
+@command("config", -2, "", group="server", summary="Read and change the server's settings.")
 def config(session: Session, args: Args) -> Reply:
     return dispatch_subcommand(_CONFIG, session, args)

@@ -12,6 +12,7 @@ from kvstore.commands.journal import PersistenceControl
 from kvstore.keyspace import Keyspace, Watch, wall_clock_ms
 
 if TYPE_CHECKING:
+    from kvstore.commands.control import ServerControl
     from kvstore.commands.dispatch import Dispatcher
 
 VERSION = __version__
@@ -37,6 +38,8 @@ class ServerState:
     dispatcher: Dispatcher | None = None
     #: SAVE, BGSAVE and friends reach persistence through this (None with it off).
     persistence: PersistenceControl | None = None
+    #: SHUTDOWN and CONFIG SET reach the running server through this (set by the server).
+    control: ServerControl | None = None
 
 
 @dataclass(eq=False)
@@ -56,6 +59,8 @@ class Session:
     last_command: str = ""
     #: Set by QUIT: the connection closes once this command's reply is written.
     close_after_reply: bool = False
+    #: Set by SHUTDOWN: close without writing this command's reply, as Redis does.
+    reply_suppressed: bool = False
     #: Commands queued since MULTI (each as its arguments); None when no transaction is open.
     queued: list[list[bytes]] | None = None
     #: A command was refused while queueing: EXEC discards the transaction.

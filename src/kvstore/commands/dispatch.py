@@ -25,6 +25,7 @@ from kvstore.commands.transactions import RUN_IN_MULTI, refuse
 from kvstore.protocol.replies import QUEUED, Reply, ReplyError
 
 NOAUTH = ReplyError("NOAUTH Authentication required.")
+NOT_IN_MULTI = ReplyError("ERR Command not allowed inside a transaction")
 
 log = logging.getLogger("kvstore.commands")
 
@@ -63,6 +64,9 @@ class Dispatcher:
         # refuse a command while queueing belong above (and call ``refuse``); what follows sees
         # each queued command once, when EXEC runs it.
         if session.queued is not None and command.name not in RUN_IN_MULTI:
+            if "no_multi" in command.flags:  # SHUTDOWN: as Redis, refused and dooms the EXEC
+                self.errors += 1
+                return refuse(session, command.name, NOT_IN_MULTI)
             refusal = subcommand_refusal(args)  # an unknown subcommand is refused at once
             if refusal is not None:
                 self.errors += 1

@@ -95,6 +95,8 @@ class AppendLog:
     # -- everysec ------------------------------------------------------------------------------
 
     def start_fsync_thread(self, on_fsync_error: Callable[[OSError], None]) -> None:
+        self._stop = threading.Event()  # a fresh one: the policy may come back to everysec
+
         def run() -> None:
             while not self._stop.wait(1.0):
                 if self.unsynced:

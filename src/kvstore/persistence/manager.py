@@ -75,12 +75,15 @@ class Persistence:
         self.dirty_at_save = self.db.dirty
         self.journal = LogJournal(self.db, self.log, loop, self.maybe_compact)
         if self.policy == "everysec":
-            journal = self.journal
+            self._start_fsync_thread(loop)
 
-            def fsync_failed(exc: OSError) -> None:
-                loop.call_soon_threadsafe(journal.fsync_failed, exc)
+    def _start_fsync_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        journal = self.journal
 
-            self.log.start_fsync_thread(fsync_failed)
+        def fsync_failed(exc: OSError) -> None:
+            loop.call_soon_threadsafe(journal.fsync_failed, exc)
+
+        self.log.start_fsync_thread(fsync_failed)
 
     def _lock_directory(self) -> None:
         """Refuse a directory another running server uses (the lock dies with the process)."""
@@ -94,20 +97,34 @@ class Persistence:
                 f"{self.directory} is in use by another kvstore server; refusing to start"
             ) from None
 
-    def close(self) -> None:
-        """Graceful shutdown: flush the log, write a snapshot, close the files."""
+    def close(self, snapshot: bool = True) -> None:
+        """Graceful shutdown: flush the log, write a snapshot (unless not wanted: SHUTDOWN
+        NOSAVE), fsync and close the files."""
         self.journal.flush(check_size=False)
         if self._job is not None:
             self._job.cancel()
             self._job = None
             self._discard_temp()
         try:
-            if self.journal.failure is None:
+            if snapshot and self.journal.failure is None:
                 self._save_in_process()
             self.log.close()
         except (OSError, ReplyError) as exc:
             reason = exc.message if isinstance(exc, ReplyError) else exc.strerror or exc
             log.error("cannot finish the data files at shutdown: %s", reason)
+
+    def set_fsync_policy(self, policy: str) -> None:
+        """CONFIG SET appendfsync: switch the policy, starting or stopping the fsync thread."""
+        if policy == self.policy:
+            return
+        self.journal.flush(check_size=False)
+        if self.policy == "everysec":
+            self.log.stop_fsync_thread()
+        self.policy = self.log.policy = policy
+        if policy != "no":
+            self.log.fsync()  # what was written under the old policy is on disk now
+        if policy == "everysec":
+            self._start_fsync_thread(asyncio.get_running_loop())
 
     def describe(self) -> str:
         return f"append-only log and snapshot in {self.directory} (appendfsync {self.policy})"

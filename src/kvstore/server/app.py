@@ -15,6 +15,7 @@ from kvstore.persistence import Persistence, RecoveryError
 from kvstore.persistence.journal import LogJournal
 from kvstore.protocol import hiredis_available
 from kvstore.server.connection import ClientConnection
+from kvstore.server.control import Control
 from kvstore.server.protection import RefusalLog, is_loopback_peer, is_protected
 from kvstore.server.tls import TLSSetupError, server_context
 
@@ -55,6 +56,10 @@ class Server:
         #: replies until their writes are in the log).
         self.persistence: Persistence | None = None
         self.journal: LogJournal | None = None
+        #: SHUTDOWN's choice: None snapshots when persistence is on (as a signal does).
+        self.save_on_stop: bool | None = None
+        self.control = Control(self)
+        self.state.control = self.control
 
     # -- connections -------------------------------------------------------------------------
 
@@ -169,11 +174,12 @@ class Server:
         self.dispatcher.sample_ops()
         self._schedule_expire_cycle()
 
-    def request_stop(self) -> None:
+    def request_stop(self, save: bool | None = None) -> None:
         if self._stopping.is_set():
             log.warning("second stop signal: exiting at once")
             raise SystemExit(1)
         log.info("stop requested: closing connections")
+        self.save_on_stop = save
         self._stopping.set()
 
     def close_listeners(self) -> None:
@@ -205,7 +211,7 @@ class Server:
                 if not connection.closed.done():
                     connection.abort()
         if self.persistence is not None:
-            self.persistence.close()
+            self.persistence.close(snapshot=self.save_on_stop is not False)
         log.info("server stopped")
 
     def install_signal_handlers(self) -> None:

@@ -130,6 +130,8 @@ class ClientConnection(asyncio.Protocol):
             for args in frames:
                 out.append(encode_reply(execute(session, args), session.protocol))
                 if session.close_after_reply:
+                    if session.reply_suppressed:
+                        out.pop()
                     self._send(b"".join(out), close=True)
                     return
             journal = self._journal
@@ -159,7 +161,8 @@ class ClientConnection(asyncio.Protocol):
                 out.append(encode_text_reply([error_line(str(exc))], line.crlf))
                 continue
             reply = request.render(self._dispatcher.execute(session, request.args))
-            out.append(encode_text_reply(render_text(reply), line.crlf))
+            if not session.reply_suppressed:
+                out.append(encode_text_reply(render_text(reply), line.crlf))
             if request.goodbye or session.close_after_reply:
                 self._send(b"".join(out), close=True)
                 return

@@ -11,6 +11,7 @@ from typing import Any
 from kvstore.commands import VERSION
 from kvstore.config import ConfigError, ServerConfig, load_config, wants_version
 from kvstore.server.app import Server, StartupError
+from kvstore.server.logs import configure_logging
 
 log = logging.getLogger("kvstore.server")
 
@@ -48,11 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"kvstore-server: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(config.log_level, config.log_format)
     try:
         _runner(config)(_serve(config))
     except StartupError as exc:

@@ -1,0 +1,38 @@
+# kvstore server image. Build: docker build -t kvstore .
+# Run:   docker run -d -p 5000:5000 -e KVSTORE_PASSWORD=... -v kvstore-data:/data kvstore
+# See docs/deploy.md for protected mode, the password and the volume.
+
+# The base image: any Debian-based Python 3.10+ image (the same one serves both stages).
+ARG PYTHON_IMAGE=python:3.12-slim
+
+# -- build: install kvstore and its `fast` extra (uvloop, hiredis: binary wheels) into a venv --
+FROM ${PYTHON_IMAGE} AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN python -m venv --without-pip /opt/kvstore \
+    && python -m pip --python /opt/kvstore/bin/python install --no-cache-dir \
+        --disable-pip-version-check ".[fast]"
+
+# -- runtime: the base image, the venv, a non-root user and the data volume ------------------
+FROM ${PYTHON_IMAGE}
+RUN groupadd --system --gid 10001 kvstore \
+    && useradd --system --uid 10001 --gid kvstore --home-dir /data --no-create-home \
+        --shell /usr/sbin/nologin kvstore \
+    && mkdir /data && chown kvstore:kvstore /data
+COPY --from=build /opt/kvstore /opt/kvstore
+# Inside the container: listen on every interface, persist under /data. Being variables, a
+# flag (docker run IMAGE --dir /elsewhere) or -e overrides them.
+ENV PATH=/opt/kvstore/bin:$PATH \
+    KVSTORE_BIND=0.0.0.0 \
+    KVSTORE_DIR=/data
+USER kvstore
+WORKDIR /data
+VOLUME /data
+EXPOSE 5000
+# The client reads the password from KVSTORE_PASSWORD, as the server does.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD kvstore "127.0.0.1:${KVSTORE_PORT:-5000}" ping | grep -q PONG || exit 1
+# SIGTERM (docker stop) stops gracefully: replies flushed, log fsynced, snapshot written.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["kvstore-server"]

@@ -1,0 +1,69 @@
+"""Changing options while the server runs (``CONFIG SET``): checks, then hooks that apply.
+
+The options that may change are the fields marked ``runtime=True`` in :mod:`kvstore.config`.
+Whoever must act on a change (the log level, the fsync policy, the password...) registers a hook
+with :meth:`RuntimeConfig.on_change`; a change runs the hooks of each option it set, once, after
+every value was checked and assigned, so a refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kvstore.config import ConfigError, ServerConfig, convert_setting, field_by_name
+
+#: Called with the configuration after the option changed.
+Hook = Callable[[ServerConfig], None]
+
+
+class UnknownSettingError(ConfigError):
+    """No option has this name."""
+
+
+class SettingRefusedError(ConfigError):
+    """The option exists but cannot take this value now; ``name`` is the one at fault."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(reason)
+        self.name = name
+        self.reason = reason
+
+
+class RuntimeConfig:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self._hooks: dict[str, list[Hook]] = {}
+
+    def on_change(self, name: str, hook: Hook) -> None:
+        """Run ``hook`` whenever option ``name`` (a field name) is changed."""
+        item = field_by_name(name)
+        if item is None or not item.metadata.get("runtime"):
+            raise ValueError(f"{name} is not an option that can change at run time")
+        self._hooks.setdefault(item.name, []).append(hook)
+
+    def set(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Set each ``(name, value)``; all or nothing."""
+        values: dict[str, Any] = {}
+        for name, raw in pairs:
+            item = field_by_name(name)
+            if item is None:
+                raise UnknownSettingError(name)
+            if item.name in values:
+                raise SettingRefusedError(name, "duplicate parameter")
+            if not item.metadata.get("runtime"):
+                raise SettingRefusedError(name, "can't set immutable config")
+            choices = item.metadata.get("choices")
+            if choices and raw not in choices:
+                raise SettingRefusedError(
+                    name, "argument(s) must be one of the following: " + ", ".join(choices)
+                )
+            try:
+                values[item.name] = convert_setting(item, raw)
+            except ConfigError as exc:
+                raise SettingRefusedError(name, str(exc)) from None
+        for field_name, value in values.items():
+            setattr(self.config, field_name, value)
+        for field_name in values:
+            for hook in self._hooks.get(field_name, ()):
+                hook(self.config)

@@ -1,0 +1,135 @@
+"""CONFIG SET and CONFIG RESETSTAT on a real server: each change is applied at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+from conftest import ServerProcess, wait_for
+from kvstore.config import ServerConfig
+from kvstore.config_runtime import RuntimeConfig, SettingRefusedError, UnknownSettingError
+from kvstore.keyspace import Keyspace
+from kvstore.persistence import Persistence
+
+Factory = Callable[..., ServerProcess]
+
+
+def client(server: ServerProcess, **options: object) -> redis.Redis:
+    return redis.Redis(port=server.port, socket_timeout=10, **options)  # type: ignore[arg-type]
+
+
+def run(r: redis.Redis, *args: str) -> object:
+    return r.execute_command(*args)  # type: ignore[no-untyped-call]
+
+
+def test_a_new_password_applies_to_new_connections(server_factory: Factory) -> None:
+    server = server_factory("--no-persist")
+    before = client(server)
+    assert run(before, "CONFIG", "SET", "requirepass", "s3cret") == b"OK"
+    assert before.ping()  # already in, as with Redis
+    with pytest.raises(redis.AuthenticationError):
+        client(server).ping()
+    assert client(server, password="s3cret").config_get("requirepass") == {
+        "requirepass": "********"
+    }
+    assert run(before, "CONFIG", "SET", "requirepass", "") == b"OK"
+    assert client(server).ping()
+
+
+def test_the_log_level_changes_at_once(server_factory: Factory) -> None:
+    server = server_factory("--no-persist")
+    r = client(server)
+    run(r, "CONFIG", "SET", "log-level", "error")
+    run(r, "CONFIG", "SET", "appendfsync", "always")  # logged at info: not shown now
+    run(r, "CONFIG", "SET", "log_level", "info")
+    wait_for(lambda: any("CONFIG SET log_level" in line for line in server.log), 10, "the log")
+    assert not any("CONFIG SET appendfsync" in line for line in server.log)
+    assert r.config_get("log-level") == {"log-level": "info"}
+
+
+def test_appendfsync_and_compaction_thresholds(server_factory: Factory, tmp_path: Path) -> None:
+    server = server_factory("--dir", str(tmp_path))
+    r = client(server)
+    run(r, "CONFIG", "SET", "appendfsync", "always", "auto-aof-rewrite-min-size", "1024")
+    assert r.config_get("appendfsync") == {"appendfsync": "always"}
+    assert r.config_get("auto-aof-rewrite-min-size") == {"auto-aof-rewrite-min-size": "1024"}
+    r.set("k", "v")
+    assert r.get("k") == b"v"
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("port", "1"), "(possibly related to argument 'port') - can't set immutable config"),
+        (("nope", "1"), "Unknown option or number of arguments for CONFIG SET - 'nope'"),
+        (
+            ("appendfsync", "sometimes"),
+            "argument(s) must be one of the following: always, everysec, no",
+        ),
+        (("log-level", "info", "log_level", "debug"), "duplicate parameter"),
+        (("auto-aof-rewrite-percentage", "x"), "expected an integer"),
+        (("log-level",), "wrong number of arguments for 'config|set' command"),
+    ],
+)
+def test_refusals_change_nothing(
+    server_factory: Factory, args: tuple[str, ...], error: str
+) -> None:
+    server = server_factory("--no-persist")
+    r = client(server)
+    with pytest.raises(redis.ResponseError) as caught:
+        run(r, "CONFIG", "SET", "requirepass", "x", *args)
+    assert error in str(caught.value)
+    assert client(server).ping()  # the password before the bad pair was not set either
+
+
+def test_resetstat(server_factory: Factory) -> None:
+    server = server_factory("--no-persist")
+    r = client(server)
+    for _ in range(5):
+        r.get("missing")
+    assert r.info("stats")["keyspace_misses"] == 5
+    assert run(r, "CONFIG", "RESETSTAT") == b"OK"
+    stats = r.info("stats")
+    assert stats["keyspace_misses"] == 0
+    assert stats["total_commands_processed"] <= 2
+
+
+def test_hooks_run_once_after_every_value_is_set() -> None:
+    config = ServerConfig()
+    runtime = RuntimeConfig(config)
+    seen: list[tuple[str, str]] = []
+    runtime.on_change("log_level", lambda c: seen.append((c.log_level, c.appendfsync)))
+    runtime.set([("log-level", "debug"), ("appendfsync", "no")])
+    assert seen == [("debug", "no")]
+    with pytest.raises(SettingRefusedError):
+        runtime.set([("log-level", "error"), ("port", "1")])
+    assert config.log_level == "debug"
+    with pytest.raises(UnknownSettingError):
+        runtime.set([("colour", "blue")])
+    with pytest.raises(ValueError, match="not an option that can change"):
+        runtime.on_change("port", lambda c: None)
+
+
+def test_switching_the_fsync_policy_starts_and_stops_the_thread(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        config = ServerConfig(dir=str(tmp_path), appendfsync="everysec")
+        persistence = Persistence(config, Keyspace())
+        persistence.open(asyncio.get_running_loop())
+        try:
+            assert persistence.log._thread is not None
+            persistence.set_fsync_policy("always")
+            assert persistence.log.policy == "always"
+            assert persistence.log._thread is None
+            persistence.set_fsync_policy("everysec")
+            assert persistence.log._thread is not None
+            assert persistence.log._thread.is_alive()
+            assert "appendfsync everysec" in persistence.describe()
+        finally:
+            persistence.close()
+        assert persistence.log._thread is None
+
+    asyncio.run(scenario())
