@@ -9,8 +9,9 @@ import signal
 
 from kvstore.commands import VERSION, Dispatcher, ServerState
 from kvstore.config import ServerConfig
-from kvstore.protocol import hiredis_available
+from kvstore.protocol import RequestLimits, hiredis_available
 from kvstore.server.connection import ClientConnection
+from kvstore.server.guards import RateLimitedLog, fit_maxclients
 
 log = logging.getLogger("kvstore.server")
 
@@ -37,13 +38,69 @@ class Server:
         self._listeners: list[asyncio.Server] = []
         self._stopping = asyncio.Event()
         self._expire_timer: asyncio.TimerHandle | None = None
+        # -- limits (docs/security.md) --
+        self.maxclients = config.maxclients
+        self.request_limits = RequestLimits(
+            max_bulk_len=config.proto_max_bulk_len,
+            max_args=config.proto_max_args,
+            max_query_buffer=config.client_query_buffer_limit,
+        )
+        #: Whether clients must authenticate (a password is set): until they do, they parse
+        #: requests under small limits.
+        self.auth_required = bool(getattr(config, "requirepass", ""))
+        #: A coarse monotonic clock in seconds, advanced by the periodic cycle: connections
+        #: stamp their reads with it at the cost of one attribute read.
+        self.now = 0.0
+        self._next_idle_sweep = 0.0
+        self.rejected_connections = 0
+        self.output_disconnections = 0
+        self._log_full = RateLimitedLog(logging.WARNING)
+        self._log_http = RateLimitedLog(logging.WARNING)
+        self._log_output = RateLimitedLog(logging.WARNING)
 
     # -- connections -------------------------------------------------------------------------
 
-    def register(self, connection: ClientConnection) -> None:
+    def register(self, connection: ClientConnection) -> bool:
+        """Admit a new connection; False if the server already holds ``maxclients``."""
+        if len(self.connections) >= self.maxclients:
+            self.rejected_connections += 1
+            self._log_full(
+                "refused a client from %s: max number of clients (%d) reached",
+                connection.session.addr,
+                self.maxclients,
+            )
+            return False
         self.connections.add(connection)
         self.state.sessions[connection.session.id] = connection.session
         self.state.total_connections += 1
+        return True
+
+    def refuse_http(self, addr: str) -> None:
+        self._log_http(
+            "possible security attack: %s sent HTTP to the server (a web page may be trying "
+            "to reach it); connection closed",
+            addr,
+        )
+
+    def output_overflow(self, addr: str, pending: int) -> None:
+        self.output_disconnections += 1
+        self._log_output(
+            "closed %s: %d bytes of replies it does not read passed "
+            "--client-output-buffer-limit (%d)",
+            addr,
+            pending,
+            self.config.client_output_buffer_limit,
+        )
+
+    def _close_idle(self) -> None:
+        """Close clients that sent nothing for ``--timeout`` seconds (checked once a second)."""
+        if self.now < self._next_idle_sweep:
+            return
+        self._next_idle_sweep = self.now + 1.0
+        oldest = self.now - self.config.timeout
+        for connection in [c for c in self.connections if c.last_read < oldest]:
+            log.info("closing %s: idle for over %ds", connection.session.addr, self.config.timeout)
+            connection.close()
 
     def unregister(self, connection: ClientConnection) -> None:
         self.connections.discard(connection)
@@ -55,6 +112,8 @@ class Server:
         loop = asyncio.get_running_loop()
         if self.config.parser == "hiredis" and not hiredis_available():
             raise StartupError("--parser hiredis: the hiredis package is not installed")
+        self.maxclients = fit_maxclients(self.config.maxclients)
+        self.now = loop.time()
         for host in self.config.bind:
             try:
                 listener = await loop.create_server(
@@ -95,6 +154,9 @@ class Server:
         self._expire_timer = loop.call_later(EXPIRE_CYCLE_SECONDS, self._expire_cycle)
 
     def _expire_cycle(self) -> None:
+        self.now = asyncio.get_running_loop().time()
+        if self.config.timeout:
+            self._close_idle()
         self.state.db.expire_cycle()
         self._schedule_expire_cycle()
 

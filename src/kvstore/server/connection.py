@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, cast
 
 from kvstore.commands import Dispatcher, ServerState, Session
 from kvstore.protocol import ReplyError, encode_reply, make_request_parser
-from kvstore.protocol.resp_requests import RequestDecoder
+from kvstore.protocol.resp_requests import UNAUTHENTICATED_LIMITS, RequestDecoder
 from kvstore.protocol.text import (
+    MAX_LINE,
     LineParser,
     TextRequestError,
     encode_text_reply,
@@ -24,6 +25,7 @@ from kvstore.protocol.text import (
     parse_request,
     render_text,
 )
+from kvstore.server.guards import MAX_CLIENTS_REPLY, looks_like_http
 
 if TYPE_CHECKING:
     from kvstore.server.app import Server
@@ -33,6 +35,9 @@ log = logging.getLogger("kvstore.server")
 #: Pending output past which the client's input is no longer read, until it catches up.
 OUTPUT_HIGH_WATER = 256 * 1024
 OUTPUT_LOW_WATER = 64 * 1024
+#: Replies gathered from one packet's requests are written out once they pass this size, so a
+#: pipeline of large reads is checked against the output limit as it goes, not at its end.
+REPLY_FLUSH_SIZE = 1024 * 1024
 
 
 def _address(info: object) -> str:
@@ -53,6 +58,13 @@ class ClientConnection(asyncio.Protocol):
         self._line_parser: LineParser | None = None
         self._feed: Callable[[bytes], None] = self._detect
         self.closed = asyncio.get_running_loop().create_future()
+        #: The server's coarse clock at the last read: the idle sweep closes clients whose
+        #: value is too old (``--timeout``).
+        self.last_read = server.now
+        self._output_limit = server.config.client_output_buffer_limit or 1 << 62
+        # Until its session authenticates, a client parses under the small limits.
+        self._awaiting_auth = server.auth_required
+        self._text_head = b""
 
     # -- asyncio callbacks ---------------------------------------------------------------------
 
@@ -65,10 +77,17 @@ class ClientConnection(asyncio.Protocol):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         self.session.addr = _address(transport.get_extra_info("peername"))
         self.session.laddr = _address(transport.get_extra_info("sockname"))
-        self._server.register(self)
+        if not self._server.register(self):
+            self._feed = self._discard
+            self._transport.write(MAX_CLIENTS_REPLY)
+            self._transport.close()
 
     def data_received(self, data: bytes) -> None:
+        self.last_read = self._server.now
         self._feed(data)
+
+    def _discard(self, data: bytes) -> None:
+        pass
 
     def eof_received(self) -> bool:
         return False  # close once the replies already written are flushed
@@ -93,13 +112,32 @@ class ClientConnection(asyncio.Protocol):
         """The first byte decides: ``*`` starts RESP, anything else the text protocol."""
         if data[:1] == b"*":
             self.session.transport = "resp"
-            self._resp_parser = make_request_parser(use_hiredis=self._server.use_hiredis)
+            self._resp_parser = make_request_parser(
+                UNAUTHENTICATED_LIMITS if self._awaiting_auth else self._server.request_limits,
+                use_hiredis=self._server.use_hiredis,
+            )
             self._feed = self._feed_resp
         else:
             self.session.transport = "text"
             self._line_parser = LineParser()
-            self._feed = self._feed_text
+            self._feed = self._feed_text_head
         self._feed(data)
+
+    def _feed_text_head(self, data: bytes) -> None:
+        """Hold a text connection's first line until it is whole: HTTP is cut off at once."""
+        head = self._text_head + data
+        end = head.find(b"\n")
+        if end < 0 and len(head) <= MAX_LINE:
+            self._text_head = head
+            return
+        self._text_head = b""
+        if looks_like_http(head[: end if end >= 0 else 200].rstrip(b"\r")):
+            self._server.refuse_http(self.session.addr)
+            self._feed = self._discard
+            cast(asyncio.Transport, self._transport).abort()
+            return
+        self._feed = self._feed_text
+        self._feed_text(head)
 
     def _feed_resp(self, data: bytes) -> None:
         parser = cast(RequestDecoder, self._resp_parser)
@@ -109,13 +147,27 @@ class ClientConnection(asyncio.Protocol):
             session = self.session
             execute = self._dispatcher.execute
             out = []
+            size = 0
             for args in frames:
-                out.append(encode_reply(execute(session, args), session.protocol))
+                reply = encode_reply(execute(session, args), session.protocol)
+                out.append(reply)
                 if session.close_after_reply:
                     transport.write(b"".join(out))
                     transport.close()
                     return
+                size += len(reply)
+                if size > REPLY_FLUSH_SIZE:
+                    transport.write(b"".join(out))
+                    if self._output_over_limit():
+                        return
+                    out = []
+                    size = 0
             transport.write(b"".join(out))
+            if size > OUTPUT_LOW_WATER and self._output_over_limit():
+                return
+            if self._awaiting_auth and getattr(session, "authenticated", True):
+                self._awaiting_auth = False
+                parser.limits = self._server.request_limits
         if parser.error is not None:
             self._close_with_error(encode_reply(ReplyError("ERR " + parser.error.message)))
 
@@ -124,6 +176,7 @@ class ClientConnection(asyncio.Protocol):
         transport = cast(asyncio.Transport, self._transport)
         session = self.session
         out = []
+        size = 0
         for line in parser.feed(data):
             try:
                 request = parse_request(line.text)
@@ -136,10 +189,31 @@ class ClientConnection(asyncio.Protocol):
                 transport.write(b"".join(out))
                 transport.close()
                 return
+            size += len(out[-1])
+            if size > REPLY_FLUSH_SIZE:
+                transport.write(b"".join(out))
+                if self._output_over_limit():
+                    return
+                out = []
+                size = 0
         if out:
             transport.write(b"".join(out))
+            if size > OUTPUT_LOW_WATER and self._output_over_limit():
+                return
         if parser.error is not None:
             self._close_with_error(error_line(parser.error.message))
+
+    def _output_over_limit(self) -> bool:
+        """Disconnect the client if its unsent replies have passed the output limit: it is not
+        reading them, and the server must not hold them for it."""
+        transport = cast(asyncio.Transport, self._transport)
+        pending = transport.get_write_buffer_size()
+        if pending <= self._output_limit:
+            return False
+        self._feed = self._discard
+        self._server.output_overflow(self.session.addr, pending)
+        transport.abort()
+        return True
 
     def _close_with_error(self, message: bytes) -> None:
         log.info("closing %s: protocol error", self.session.addr)
