@@ -7,8 +7,10 @@ import errno
 import logging
 import signal
 
-from kvstore.commands import VERSION, Dispatcher, ServerState
+from kvstore.commands import COMMANDS, VERSION, Dispatcher, ServerState
+from kvstore.commands.memory import guarded_table
 from kvstore.config import ServerConfig
+from kvstore.eviction import EvictingKeyspace, MemoryGuard, resident_bytes
 from kvstore.protocol import RequestLimits, hiredis_available
 from kvstore.server.connection import ClientConnection
 from kvstore.server.guards import RateLimitedLog, fit_maxclients
@@ -57,6 +59,23 @@ class Server:
         self._log_full = RateLimitedLog(logging.WARNING)
         self._log_http = RateLimitedLog(logging.WARNING)
         self._log_output = RateLimitedLog(logging.WARNING)
+        self.memory_guard: MemoryGuard | None = None
+        if config.maxmemory:
+            self._limit_memory()
+
+    def _limit_memory(self) -> None:
+        """Under ``--maxmemory``: a keyspace that can evict, and write commands guarded."""
+        db = EvictingKeyspace(self.config.maxmemory_policy)
+        self.state.db = db
+        self.memory_guard = MemoryGuard(db, self.config.maxmemory, resident_bytes())
+        self.dispatcher = Dispatcher(guarded_table(COMMANDS, self.memory_guard))
+        if self.memory_guard.used_memory() >= self.config.maxmemory:
+            log.warning(
+                "maxmemory %d is below the server's own footprint (%d bytes resident): every "
+                "write that needs memory will be refused",
+                self.config.maxmemory,
+                self.memory_guard.baseline,
+            )
 
     # -- connections -------------------------------------------------------------------------
 
