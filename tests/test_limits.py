@@ -30,7 +30,7 @@ def test_sizes_read_like_redis() -> None:
     assert parse_size("1g") == 1000**3
     assert parse_size("4096") == 4096
     for bad in ("", "mb", "1.5gb", "-1", "10xb"):
-        with pytest.raises(ValueError, match=re.escape(bad)):
+        with pytest.raises(ValueError, match=f"^{re.escape(bad)}$"):
             parse_size(bad)
     config = load_config(["--maxmemory", "1gb", "--client-output-buffer-limit", "64mb"], {})
     assert (config.maxmemory, config.client_output_buffer_limit) == (1024**3, 64 * 1024**2)

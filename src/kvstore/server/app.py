@@ -47,9 +47,6 @@ class Server:
             max_args=config.proto_max_args,
             max_query_buffer=config.client_query_buffer_limit,
         )
-        #: Whether clients must authenticate (a password is set): until they do, they parse
-        #: requests under small limits.
-        self.auth_required = bool(getattr(config, "requirepass", ""))
         #: A coarse monotonic clock in seconds, advanced by the periodic cycle: connections
         #: stamp their reads with it at the cost of one attribute read.
         self.now = 0.0

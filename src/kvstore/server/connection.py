@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, cast
 
 from kvstore.commands import Dispatcher, ServerState, Session
 from kvstore.protocol import ReplyError, encode_reply, make_request_parser
-from kvstore.protocol.resp_requests import UNAUTHENTICATED_LIMITS, RequestDecoder
+from kvstore.protocol.resp_requests import RequestDecoder
 from kvstore.protocol.text import (
     MAX_LINE,
     LineParser,
@@ -62,8 +62,6 @@ class ClientConnection(asyncio.Protocol):
         #: value is too old (``--timeout``).
         self.last_read = server.now
         self._output_limit = server.config.client_output_buffer_limit or 1 << 62
-        # Until its session authenticates, a client parses under the small limits.
-        self._awaiting_auth = server.auth_required
         self._text_head = b""
 
     # -- asyncio callbacks ---------------------------------------------------------------------
@@ -113,8 +111,7 @@ class ClientConnection(asyncio.Protocol):
         if data[:1] == b"*":
             self.session.transport = "resp"
             self._resp_parser = make_request_parser(
-                UNAUTHENTICATED_LIMITS if self._awaiting_auth else self._server.request_limits,
-                use_hiredis=self._server.use_hiredis,
+                self._server.request_limits, use_hiredis=self._server.use_hiredis
             )
             self._feed = self._feed_resp
         else:
@@ -156,18 +153,14 @@ class ClientConnection(asyncio.Protocol):
                     transport.close()
                     return
                 size += len(reply)
-                if size > REPLY_FLUSH_SIZE:
-                    transport.write(b"".join(out))
-                    if self._output_over_limit():
+                if size > REPLY_FLUSH_SIZE:  # a pipeline of large replies: write as it goes
+                    if self._write_checked(out):
                         return
                     out = []
                     size = 0
             transport.write(b"".join(out))
             if size > OUTPUT_LOW_WATER and self._output_over_limit():
                 return
-            if self._awaiting_auth and getattr(session, "authenticated", True):
-                self._awaiting_auth = False
-                parser.limits = self._server.request_limits
         if parser.error is not None:
             self._close_with_error(encode_reply(ReplyError("ERR " + parser.error.message)))
 
@@ -190,9 +183,8 @@ class ClientConnection(asyncio.Protocol):
                 transport.close()
                 return
             size += len(out[-1])
-            if size > REPLY_FLUSH_SIZE:
-                transport.write(b"".join(out))
-                if self._output_over_limit():
+            if size > REPLY_FLUSH_SIZE:  # a pipeline of large replies: write as it goes
+                if self._write_checked(out):
                     return
                 out = []
                 size = 0
@@ -202,6 +194,11 @@ class ClientConnection(asyncio.Protocol):
                 return
         if parser.error is not None:
             self._close_with_error(error_line(parser.error.message))
+
+    def _write_checked(self, replies: list[bytes]) -> bool:
+        """Write ``replies``; True if that put the client over the output limit (it is gone)."""
+        cast(asyncio.Transport, self._transport).write(b"".join(replies))
+        return self._output_over_limit()
 
     def _output_over_limit(self) -> bool:
         """Disconnect the client if its unsent replies have passed the output limit: it is not
