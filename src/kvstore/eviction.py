@@ -22,6 +22,9 @@ docs/security.md, "Limits").
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import heapq
 import os
 import random
 import sys
@@ -37,6 +40,9 @@ POLICIES = (
     "volatile-random",
     "volatile-ttl",
 )
+#: The share of a dict's table in the keyspace's per-entry estimate (a filled table's size
+#: over its entries, CPython 3.11).
+TABLE_SHARE = 52
 #: Keys drawn per eviction (Redis's maxmemory-samples default).
 SAMPLES = 5
 #: A key's share of the sampling list, and of the access-time dict under an ``-lru`` policy
@@ -72,7 +78,7 @@ class SampledKeys:
         return None
 
     def compact(self, live: Iterable[bytes], live_count: int) -> None:
-        if len(self.keys) > 2 * live_count + 1024:
+        if len(self.keys) > live_count + live_count // 4 + 1024:
             self.keys = list(live)
 
 
@@ -89,6 +95,10 @@ class EvictingKeyspace(Keyspace):
         self.volatile_only = policy.startswith("volatile-")
         #: Coarse time of the last access, stamped on keys; advanced by :meth:`expire_cycle`.
         self.lru_clock = clock()
+        #: What the key tables' allocations hold beyond the per-entry estimates' share of it
+        #: (measured by :meth:`expire_cycle`): under deletes and inserts a table touches all
+        #: of its allocation, while a table filled once has touched only what it holds.
+        self.table_extra = 0
         self._all = SampledKeys()
         self._volatile = SampledKeys()
         #: Under an ``-lru`` policy: each key's last access (a shared coarse clock value).
@@ -143,11 +153,23 @@ class EvictingKeyspace(Keyspace):
             self._expires = dict(self._expires)
         if _oversized(self._stamps):
             self._stamps = dict(self._stamps)
+        self.table_extra = sum(
+            max(0, sys.getsizeof(table) - TABLE_SHARE * len(table))
+            for table in (self._data, self._expires, self._stamps)
+        )
         # Evicted keys leave their deadline in the heap until it is rebuilt: rebuild sooner
         # than the keyspace does, as eviction can leave many.
         if len(self._deadlines) > len(self._expires) + len(self._expires) // 4 + 1024:
-            self._rebuild_deadlines()
+            self._drop_stale_deadlines()
         return super().expire_cycle(max_keys)
+
+    def _drop_stale_deadlines(self) -> None:
+        """Rebuild the deadline heap from its live entries, keeping their tuples: building new
+        ones would hold two copies at once."""
+        expires = self._expires
+        heap = [entry for entry in self._deadlines if expires.get(entry[1]) == entry[0]]
+        heapq.heapify(heap)
+        self._deadlines = heap
 
     # -- eviction --------------------------------------------------------------------------
 
@@ -184,6 +206,23 @@ def _oversized(table: dict[bytes, int] | dict[bytes, bytes]) -> bool:
     return allocated > 1024 * 1024 and allocated > 4 * 48 * len(table)
 
 
+def pin_mmap_threshold() -> None:
+    """Keep glibc's malloc serving large blocks (hash tables) with their own mappings.
+
+    By default glibc raises its threshold for that each time such a block is freed, after which
+    tables of that size come from the heap and their memory stays in the process when they are
+    freed (a resized table leaves its predecessor's size behind for good). Setting the threshold
+    turns that adjustment off. Elsewhere than glibc, nothing is done."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def resident_bytes() -> int:
     """The process's resident set size, from ``/proc/self/statm`` (0 where there is none)."""
     try:
@@ -209,12 +248,12 @@ class MemoryGuard:
 
     def used_memory(self) -> int:
         """The estimated size of the process."""
-        return self.baseline + self.db.used_memory
+        return self.baseline + self.db.used_memory + self.db.table_extra
 
     def make_room(self) -> bool:
         """Evict until under the limit; False if still over it (no key may be evicted)."""
         db = self.db
-        budget = self.budget
+        budget = self.budget - db.table_extra
         if db.used_memory <= budget:
             return True
         if db.policy == "noeviction":

@@ -10,7 +10,12 @@ import signal
 from kvstore.commands import COMMANDS, VERSION, Dispatcher, ServerState
 from kvstore.commands.memory import guarded_table
 from kvstore.config import ServerConfig
-from kvstore.eviction import EvictingKeyspace, MemoryGuard, resident_bytes
+from kvstore.eviction import (
+    EvictingKeyspace,
+    MemoryGuard,
+    pin_mmap_threshold,
+    resident_bytes,
+)
 from kvstore.protocol import RequestLimits, hiredis_available
 from kvstore.server.connection import ClientConnection
 from kvstore.server.guards import RateLimitedLog, fit_maxclients
@@ -62,6 +67,7 @@ class Server:
 
     def _limit_memory(self) -> None:
         """Under ``--maxmemory``: a keyspace that can evict, and write commands guarded."""
+        pin_mmap_threshold()
         db = EvictingKeyspace(self.config.maxmemory_policy)
         self.state.db = db
         self.memory_guard = MemoryGuard(db, self.config.maxmemory, resident_bytes())
