@@ -368,10 +368,10 @@ def test_cli_interactive_password(server: ServerProcess) -> None:
 @pytest.mark.parametrize(
     ("request_bytes", "error"),
     [
-        (b"*11\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
+        (b"*11\r\n", b"-ERR Protocol error: unauthenticated multibulk length\r\n"),
         (
             b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$16385\r\n",
-            b"-ERR Protocol error: invalid bulk length\r\n",
+            b"-ERR Protocol error: unauthenticated bulk length\r\n",
         ),
     ],
 )

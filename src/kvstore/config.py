@@ -35,10 +35,40 @@ def _option(
     choices: Sequence[str] | None = None,
     runtime: bool = False,
     in_file: bool = True,
+    size: bool = False,
 ) -> dict[str, Any]:
-    """A field's metadata: its help, its choices, whether ``CONFIG SET`` may change it (runtime)
-    and whether the TOML file may set it (in_file)."""
-    return {"help": help, "choices": choices, "runtime": runtime, "in_file": in_file}
+    """A field's metadata: its help, its choices, whether ``CONFIG SET`` may change it (runtime),
+    whether the TOML file may set it (in_file) and whether it reads as a size (``100mb``)."""
+    return {
+        "help": help,
+        "choices": choices,
+        "runtime": runtime,
+        "in_file": in_file,
+        "size": size,
+    }
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1024,
+    "m": 1000**2,
+    "mb": 1024**2,
+    "g": 1000**3,
+    "gb": 1024**3,
+}
+
+
+def parse_size(raw: str) -> int:
+    """A byte count as Redis's configuration reads it: ``100mb``, ``1gb``, ``64kb``, ``1g``
+    (``k``/``m``/``g`` are powers of 1000, ``kb``/``mb``/``gb`` of 1024; any case)."""
+    text = raw.strip().lower()
+    digits = text.rstrip("bkmg")
+    unit = _SIZE_UNITS.get(text[len(digits) :])
+    if unit is None or not digits.isdigit():
+        raise ValueError(raw)
+    return int(digits) * unit
 
 
 @dataclass
@@ -144,6 +174,53 @@ class ServerConfig:
         ),
     )
 
+    # -- limits (docs/security.md, "Limits") ------------------------------------------------
+    maxclients: int = field(
+        default=10000,
+        metadata=_option(
+            "most clients connected at once; lowered to what the open-files limit allows"
+        ),
+    )
+    timeout: int = field(
+        default=0, metadata=_option("close a client idle for this many seconds (0: never)")
+    )
+    proto_max_bulk_len: int = field(
+        default=512 * 1024 * 1024,
+        metadata=_option("largest RESP bulk string (argument) accepted", size=True),
+    )
+    proto_max_args: int = field(
+        default=1024 * 1024, metadata=_option("most arguments in one RESP request")
+    )
+    client_query_buffer_limit: int = field(
+        default=1024 * 1024 * 1024,
+        metadata=_option("most bytes of one unfinished request a client may send", size=True),
+    )
+    client_output_buffer_limit: int = field(
+        default=1024 * 1024 * 1024,
+        metadata=_option(
+            "disconnect a client whose unread replies pass this many bytes (0: no limit)",
+            size=True,
+        ),
+    )
+    maxmemory: int = field(
+        default=0,
+        metadata=_option("memory limit for the process, as 100mb or 1gb (0: none)", size=True),
+    )
+    maxmemory_policy: str = field(
+        default="noeviction",
+        metadata=_option(
+            "what a write does at the memory limit: refuse it, or evict keys first",
+            choices=(
+                "noeviction",
+                "allkeys-lru",
+                "volatile-lru",
+                "allkeys-random",
+                "volatile-random",
+                "volatile-ttl",
+            ),
+        ),
+    )
+
     @staticmethod
     def env_name(name: str) -> str:
         return ENV_PREFIX + name.upper()
@@ -188,6 +265,13 @@ def _convert(item: dataclasses.Field[Any], raw: str, source: str) -> Any:
         return _BOOLEANS[raw.lower()]
     if kind is list:
         return [part for part in raw.replace(",", " ").split() if part]
+    if kind is int and item.metadata.get("size"):
+        try:
+            return parse_size(raw)
+        except ValueError:
+            raise ConfigError(
+                f"{source}: expected a size in bytes (like 1048576, 100mb or 1gb), got {raw!r}"
+            ) from None
     if kind is int:
         try:
             return int(raw)
@@ -259,6 +343,7 @@ def load_config(
         raise ConfigError(str(exc)) from None
     if not config.bind:
         raise ConfigError("no address to listen on")
+    _check_limits(config)
     return config
 
 
@@ -294,6 +379,20 @@ def field_by_name(name: str) -> dataclasses.Field[Any] | None:
 def convert_setting(item: dataclasses.Field[Any], raw: str) -> Any:
     """``raw`` as the value of ``item`` (``ConfigError`` saying why it is not one)."""
     return _convert(item, raw, ServerConfig.flag_name(item.name))
+
+
+def _check_limits(config: ServerConfig) -> None:
+    """Refuse limits that would make the server unusable (zero clients, negative sizes)."""
+    if config.maxclients < 1:
+        raise ConfigError(f"--maxclients must be at least 1, got {config.maxclients}")
+    if config.timeout < 0:
+        raise ConfigError(f"--timeout must be 0 (never) or more seconds, got {config.timeout}")
+    if config.proto_max_bulk_len < 1024 * 1024:
+        raise ConfigError("--proto-max-bulk-len must be at least 1mb")
+    if config.proto_max_args < 1024:
+        raise ConfigError("--proto-max-args must be at least 1024")
+    if config.client_query_buffer_limit < 1024 * 1024:
+        raise ConfigError("--client-query-buffer-limit must be at least 1mb")
 
 
 def wants_version(argv: Sequence[str] | None = None) -> bool:

@@ -33,6 +33,16 @@ class RequestLimits:
     max_bulk_len: int = 512 * 1024 * 1024
     max_args: int = 1024 * 1024
     max_query_buffer: int = 1024 * 1024 * 1024
+    #: Names the limits in the error ("unauthenticated bulk length"): the small limits a
+    #: client lives under until it authenticates.
+    unauthenticated: bool = False
+
+
+#: Before a client authenticates (when a password is set): a handful of short arguments is all
+#: AUTH and HELLO need, so nobody can make the server buffer much without the password.
+UNAUTHENTICATED_LIMITS = RequestLimits(
+    max_bulk_len=16 * 1024, max_args=10, max_query_buffer=64 * 1024, unauthenticated=True
+)
 
 
 class RequestDecoder(Protocol):
@@ -78,6 +88,10 @@ class RequestParser:
         # Bytes of an unfinished header line already searched for its CRLF (the line is kept
         # at the start of the buffer), so a line arriving byte by byte is not searched again.
         self._scanned = 0
+        # Bytes of the unfinished frame's arguments already read (see _check_query_buffer).
+        self._counted_frame: Frame | None = None
+        self._counted_args = 0
+        self._counted_bytes = 0
 
     @property
     def pending(self) -> int:
@@ -115,7 +129,19 @@ class RequestParser:
         return frames
 
     def _check_query_buffer(self) -> None:
-        if len(self._buffer) > self.limits.max_query_buffer:
+        # The arguments already read of an unfinished frame count too: a frame of many
+        # moderate arguments must not escape the limit by never being buffered whole.
+        # Counted incrementally, once per argument, off the per-argument path.
+        args = self._args
+        if not args:
+            self._counted_bytes = 0
+        elif self._counted_frame is not args:
+            self._counted_frame = args
+            self._counted_args = self._counted_bytes = 0
+        if len(args) > self._counted_args:
+            self._counted_bytes += sum(map(len, args[self._counted_args :]))
+            self._counted_args = len(args)
+        if len(self._buffer) + self._counted_bytes > self.limits.max_query_buffer:
             self.error = ProtocolError("Protocol error: query buffer limit exceeded")
             self._buffer = bytearray()
 
@@ -155,7 +181,11 @@ class RequestParser:
                     return frame_start
                 count, pos = header
                 if count > limits.max_args:
-                    raise ProtocolError("Protocol error: invalid multibulk length")
+                    raise ProtocolError(
+                        "Protocol error: unauthenticated multibulk length"
+                        if limits.unauthenticated
+                        else "Protocol error: invalid multibulk length"
+                    )
                 if count <= 0:  # an empty request is skipped, as Redis does
                     continue
                 self._remaining = count
@@ -173,7 +203,11 @@ class RequestParser:
                         return pos
                     length, pos = header
                     if length < 0 or length > limits.max_bulk_len:
-                        raise ProtocolError("Protocol error: invalid bulk length")
+                        raise ProtocolError(
+                            "Protocol error: unauthenticated bulk length"
+                            if limits.unauthenticated and length >= 0
+                            else "Protocol error: invalid bulk length"
+                        )
                     self._bulk_len = length
                 end = pos + self._bulk_len
                 if end + 2 > size:

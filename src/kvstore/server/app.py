@@ -9,13 +9,21 @@ import signal
 import ssl
 from collections.abc import Callable
 
-from kvstore.commands import VERSION, Dispatcher, ServerState
+from kvstore.commands import COMMANDS, VERSION, Dispatcher, ServerState
+from kvstore.commands.memory import guarded_table
 from kvstore.config import ServerConfig
+from kvstore.eviction import (
+    EvictingKeyspace,
+    MemoryGuard,
+    pin_mmap_threshold,
+    resident_bytes,
+)
 from kvstore.persistence import Persistence, RecoveryError
 from kvstore.persistence.journal import LogJournal
-from kvstore.protocol import hiredis_available
+from kvstore.protocol import RequestLimits, hiredis_available
 from kvstore.server.connection import ClientConnection
 from kvstore.server.control import Control
+from kvstore.server.guards import RateLimitedLog, fit_maxclients
 from kvstore.server.protection import RefusalLog, is_loopback_peer, is_protected
 from kvstore.server.tls import TLSSetupError, server_context
 
@@ -60,13 +68,85 @@ class Server:
         self.save_on_stop: bool | None = None
         self.control = Control(self)
         self.state.control = self.control
+        # -- limits (docs/security.md) --
+        self.maxclients = config.maxclients
+        self.request_limits = RequestLimits(
+            max_bulk_len=config.proto_max_bulk_len,
+            max_args=config.proto_max_args,
+            max_query_buffer=config.client_query_buffer_limit,
+        )
+        #: A coarse monotonic clock in seconds, advanced by the periodic cycle: connections
+        #: stamp their reads with it at the cost of one attribute read.
+        self.now = 0.0
+        self._next_idle_sweep = 0.0
+        self.rejected_connections = 0
+        self.output_disconnections = 0
+        self._log_full = RateLimitedLog(logging.WARNING)
+        self._log_http = RateLimitedLog(logging.WARNING)
+        self._log_output = RateLimitedLog(logging.WARNING)
+        self.memory_guard: MemoryGuard | None = None
+        if config.maxmemory:
+            self._limit_memory()
+
+    def _limit_memory(self) -> None:
+        """Under ``--maxmemory``: a keyspace that can evict, and write commands guarded."""
+        pin_mmap_threshold()
+        db = EvictingKeyspace(self.config.maxmemory_policy)
+        self.state.db = db
+        self.memory_guard = MemoryGuard(db, self.config.maxmemory, resident_bytes())
+        self.dispatcher = Dispatcher(guarded_table(COMMANDS, self.memory_guard))
+        self.state.dispatcher = self.dispatcher  # EXEC runs its queue through the guarded table
+        if self.memory_guard.used_memory() >= self.config.maxmemory:
+            log.warning(
+                "maxmemory %d is below the server's own footprint (%d bytes resident): every "
+                "write that needs memory will be refused",
+                self.config.maxmemory,
+                self.memory_guard.baseline,
+            )
 
     # -- connections -------------------------------------------------------------------------
 
-    def register(self, connection: ClientConnection) -> None:
+    def register(self, connection: ClientConnection) -> bool:
+        """Admit a new connection; False if the server already holds ``maxclients``."""
+        if len(self.connections) >= self.maxclients:
+            self.rejected_connections += 1
+            self._log_full(
+                "refused a client from %s: max number of clients (%d) reached",
+                connection.session.addr,
+                self.maxclients,
+            )
+            return False
         self.connections.add(connection)
         self.state.sessions[connection.session.id] = connection.session
         self.state.total_connections += 1
+        return True
+
+    def refuse_http(self, addr: str) -> None:
+        self._log_http(
+            "possible security attack: %s sent HTTP to the server (a web page may be trying "
+            "to reach it); connection closed",
+            addr,
+        )
+
+    def output_overflow(self, addr: str, pending: int) -> None:
+        self.output_disconnections += 1
+        self._log_output(
+            "closed %s: %d bytes of replies it does not read passed "
+            "--client-output-buffer-limit (%d)",
+            addr,
+            pending,
+            self.config.client_output_buffer_limit,
+        )
+
+    def _close_idle(self) -> None:
+        """Close clients that sent nothing for ``--timeout`` seconds (checked once a second)."""
+        if self.now < self._next_idle_sweep:
+            return
+        self._next_idle_sweep = self.now + 1.0
+        oldest = self.now - self.config.timeout
+        for connection in [c for c in self.connections if c.last_read < oldest]:
+            log.info("closing %s: idle for over %ds", connection.session.addr, self.config.timeout)
+            connection.close()
 
     def unregister(self, connection: ClientConnection) -> None:
         self.connections.discard(connection)
@@ -78,6 +158,8 @@ class Server:
     async def start(self) -> None:
         if self.config.parser == "hiredis" and not hiredis_available():
             raise StartupError("--parser hiredis: the hiredis package is not installed")
+        self.maxclients = fit_maxclients(self.config.maxclients)
+        self.now = asyncio.get_running_loop().time()
         tls_context: ssl.SSLContext | None = None
         if self.config.tls_port:
             try:
@@ -150,6 +232,8 @@ class Server:
         self.journal = persistence.journal
         self.dispatcher.journal = persistence.journal
         self.state.persistence = persistence
+        # Keys evicted under --maxmemory are logged as deletions, or a restart would revive them.
+        self.state.db.on_evict = persistence.journal.record_deleted
 
     def banner(self) -> str:
         loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
@@ -170,6 +254,9 @@ class Server:
         self._expire_timer = loop.call_later(EXPIRE_CYCLE_SECONDS, self._expire_cycle)
 
     def _expire_cycle(self) -> None:
+        self.now = asyncio.get_running_loop().time()
+        if self.config.timeout:
+            self._close_idle()
         self.state.db.expire_cycle()
         self.dispatcher.sample_ops()
         self._schedule_expire_cycle()

@@ -17,6 +17,7 @@ from kvstore.commands import Dispatcher, ServerState, Session
 from kvstore.protocol import ReplyError, RequestLimits, encode_reply, make_request_parser
 from kvstore.protocol.resp_requests import RequestDecoder
 from kvstore.protocol.text import (
+    MAX_LINE,
     LineParser,
     TextRequestError,
     encode_text_reply,
@@ -24,6 +25,7 @@ from kvstore.protocol.text import (
     parse_request,
     render_text,
 )
+from kvstore.server.guards import MAX_CLIENTS_REPLY, looks_like_http
 from kvstore.server.protection import DENIED, limits_before_auth
 
 if TYPE_CHECKING:
@@ -34,6 +36,9 @@ log = logging.getLogger("kvstore.server")
 #: Pending output past which the client's input is no longer read, until it catches up.
 OUTPUT_HIGH_WATER = 256 * 1024
 OUTPUT_LOW_WATER = 64 * 1024
+#: Replies gathered from one packet's requests are written out once they pass this size, so a
+#: pipeline of large reads is checked against the output limit as it goes, not at its end.
+REPLY_FLUSH_SIZE = 1024 * 1024
 
 
 def _address(info: object) -> str:
@@ -60,6 +65,11 @@ class ClientConnection(asyncio.Protocol):
         self._feed: Callable[[bytes], None] = self._detect
         self.closed = asyncio.get_running_loop().create_future()
         self._journal = server.journal
+        #: The server's coarse clock at the last read: the idle sweep closes clients whose
+        #: value is too old (``--timeout``).
+        self.last_read = server.now
+        self._output_limit = server.config.client_output_buffer_limit or 1 << 62
+        self._text_head = b""
 
     # -- asyncio callbacks ---------------------------------------------------------------------
 
@@ -79,10 +89,17 @@ class ClientConnection(asyncio.Protocol):
             self._transport.write(DENIED)
             self._transport.close()
             return
-        self._server.register(self)
+        if not self._server.register(self):
+            self._feed = self._discard
+            self._transport.write(MAX_CLIENTS_REPLY)
+            self._transport.close()
 
     def data_received(self, data: bytes) -> None:
+        self.last_read = self._server.now
         self._feed(data)
+
+    def _discard(self, data: bytes) -> None:
+        pass
 
     def eof_received(self) -> bool:
         return False  # close once the replies already written are flushed
@@ -107,7 +124,9 @@ class ClientConnection(asyncio.Protocol):
         """The first byte decides: ``*`` starts RESP, anything else the text protocol."""
         if data[:1] == b"*":
             self.session.transport = "resp"
-            self._resp_parser = make_request_parser(use_hiredis=self._server.use_hiredis)
+            self._resp_parser = make_request_parser(
+                self._server.request_limits, use_hiredis=self._server.use_hiredis
+            )
             self._feed = self._feed_resp
             if not self.session.authenticated:  # small requests only, until AUTH succeeds
                 self._limits_after_auth = self._resp_parser.limits
@@ -116,8 +135,24 @@ class ClientConnection(asyncio.Protocol):
         else:
             self.session.transport = "text"
             self._line_parser = LineParser()
-            self._feed = self._feed_text
+            self._feed = self._feed_text_head
         self._feed(data)
+
+    def _feed_text_head(self, data: bytes) -> None:
+        """Hold a text connection's first line until it is whole: HTTP is cut off at once."""
+        head = self._text_head + data
+        end = head.find(b"\n")
+        if end < 0 and len(head) <= MAX_LINE:
+            self._text_head = head
+            return
+        self._text_head = b""
+        if looks_like_http(head[: end if end >= 0 else 200].rstrip(b"\r")):
+            self._server.refuse_http(self.session.addr)
+            self._feed = self._discard
+            cast(asyncio.Transport, self._transport).abort()
+            return
+        self._feed = self._feed_text
+        self._feed_text(head)
 
     def _feed_resp(self, data: bytes) -> None:
         parser = cast(RequestDecoder, self._resp_parser)
@@ -127,13 +162,21 @@ class ClientConnection(asyncio.Protocol):
             session = self.session
             execute = self._dispatcher.execute
             out = []
+            size = 0
             for args in frames:
-                out.append(encode_reply(execute(session, args), session.protocol))
+                reply = encode_reply(execute(session, args), session.protocol)
+                out.append(reply)
                 if session.close_after_reply:
                     if session.reply_suppressed:
                         out.pop()
                     self._send(b"".join(out), close=True)
                     return
+                size += len(reply)
+                if size > REPLY_FLUSH_SIZE:  # a pipeline of large replies: write as it goes
+                    if self._write_checked(out):
+                        return
+                    out = []
+                    size = 0
             journal = self._journal
             if journal is not None and (
                 journal.pending or (journal.held and transport in journal.held)
@@ -141,6 +184,8 @@ class ClientConnection(asyncio.Protocol):
                 journal.hold(transport, b"".join(out), False)
             else:
                 transport.write(b"".join(out))
+                if size > OUTPUT_LOW_WATER and self._output_over_limit():
+                    return
         if parser.error is not None:
             self._close_with_error(encode_reply(ReplyError("ERR " + parser.error.message)))
 
@@ -154,6 +199,7 @@ class ClientConnection(asyncio.Protocol):
         parser = cast(LineParser, self._line_parser)
         session = self.session
         out = []
+        size = 0
         for line in parser.feed(data):
             try:
                 request = parse_request(line.text)
@@ -166,10 +212,35 @@ class ClientConnection(asyncio.Protocol):
             if request.goodbye or session.close_after_reply:
                 self._send(b"".join(out), close=True)
                 return
+            size += len(out[-1])
+            if size > REPLY_FLUSH_SIZE:  # a pipeline of large replies: write as it goes
+                if self._write_checked(out):
+                    return
+                out = []
+                size = 0
         if out:
             self._send(b"".join(out))
+            if size > OUTPUT_LOW_WATER and self._output_over_limit():
+                return
         if parser.error is not None:
             self._close_with_error(error_line(parser.error.message))
+
+    def _write_checked(self, replies: list[bytes]) -> bool:
+        """Write ``replies``; True if that put the client over the output limit (it is gone)."""
+        self._send(b"".join(replies))
+        return self._output_over_limit()
+
+    def _output_over_limit(self) -> bool:
+        """Disconnect the client if its unsent replies have passed the output limit: it is not
+        reading them, and the server must not hold them for it."""
+        transport = cast(asyncio.Transport, self._transport)
+        pending = transport.get_write_buffer_size()
+        if pending <= self._output_limit:
+            return False
+        self._feed = self._discard
+        self._server.output_overflow(self.session.addr, pending)
+        transport.abort()
+        return True
 
     def _close_with_error(self, message: bytes) -> None:
         log.info("closing %s: protocol error", self.session.addr)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from kvstore.protocol import RequestLimits
+from kvstore.protocol.resp_requests import UNAUTHENTICATED_LIMITS
 
 log = logging.getLogger("kvstore.server")
 
@@ -29,19 +30,16 @@ DENIED = (
 LOG_INTERVAL_SECONDS = 60.0
 
 
-#: Before a client has authenticated, its requests may carry at most this many arguments of at
-#: most this many bytes each (Redis's limits for unauthenticated clients), so a client without
-#: the password cannot make the server buffer large requests.
-MAX_ARGS_BEFORE_AUTH = 10
-MAX_BULK_BEFORE_AUTH = 16 * 1024
-
-
 def limits_before_auth(limits: RequestLimits) -> RequestLimits:
-    """``limits`` tightened for a client that has not authenticated yet."""
+    """``limits`` tightened for a client that has not authenticated yet (Redis's limits for
+    unauthenticated clients), so a client without the password cannot make the server buffer
+    large requests."""
     return dataclasses.replace(
         limits,
-        max_args=min(limits.max_args, MAX_ARGS_BEFORE_AUTH),
-        max_bulk_len=min(limits.max_bulk_len, MAX_BULK_BEFORE_AUTH),
+        max_args=min(limits.max_args, UNAUTHENTICATED_LIMITS.max_args),
+        max_bulk_len=min(limits.max_bulk_len, UNAUTHENTICATED_LIMITS.max_bulk_len),
+        max_query_buffer=min(limits.max_query_buffer, UNAUTHENTICATED_LIMITS.max_query_buffer),
+        unauthenticated=True,
     )
 
 

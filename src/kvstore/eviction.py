@@ -1,0 +1,266 @@
+"""Staying under ``--maxmemory``: a keyspace that can pick keys to evict, and the guard that
+write commands pass through.
+
+Candidates are sampled, as Redis does: a few keys drawn at random, the best of them by the
+policy evicted (least recently read for ``*-lru``, nearest deadline for ``volatile-ttl``, any
+for ``*-random``). Drawing a random key from a dict takes time proportional to the table, so
+this keyspace keeps its keys also in a list with each key's position (:class:`SampledKeys`):
+drawing is O(1), and adding or removing a key costs a list append or a swap with the last.
+
+Costs, paid only when ``--maxmemory`` is set: per key, a position entry in a dict, the position
+int and two list slots (about 100 bytes; a key with a deadline under a ``volatile-`` policy as
+much again); per write of a new key, an append; per read under an ``-lru`` policy, one dict
+look-up and one list store (the access time is a coarse clock shared by every key, so no int is
+allocated); per write command, one comparison.
+
+Memory is estimated, not measured (the resident size lags, and never shrinks when keys go): the
+resident size at start-up plus the keyspace's per-entry estimates, calibrated against the
+resident size of a filled process. Under eviction churn with small values the process can grow
+past the estimate: CPython keeps freed small blocks and dict tables for reuse (see
+docs/security.md, "Limits").
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import heapq
+import os
+import random
+import sys
+from collections.abc import Callable, Iterable
+
+from kvstore.keyspace import Clock, Keyspace, wall_clock_ms
+
+POLICIES = (
+    "noeviction",
+    "allkeys-lru",
+    "volatile-lru",
+    "allkeys-random",
+    "volatile-random",
+    "volatile-ttl",
+)
+#: The share of a dict's table in the keyspace's per-entry estimate (a filled table's size
+#: over its entries, CPython 3.11).
+TABLE_SHARE = 52
+#: Keys drawn per eviction (Redis's maxmemory-samples default).
+SAMPLES = 5
+#: A key's share of the sampling list, and of the access-time dict under an ``-lru`` policy
+#: (measured as resident size, CPython 3.11).
+SAMPLING_PER_KEY = 10
+LRU_PER_KEY = 60
+
+
+class SampledKeys:
+    """Keys to draw random candidates from in O(1): a list that may hold keys since deleted
+    (or twice). Adding is an append; a deleted key is dropped only when drawn (a swap with the
+    last), and the list is rebuilt from the live keys when it has grown twice too big."""
+
+    def __init__(self) -> None:
+        self.keys: list[bytes] = []
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, key: bytes) -> None:
+        self.keys.append(key)
+
+    def draw(self, rng: random.Random, alive: Callable[[bytes], bool]) -> bytes | None:
+        """A random key for which ``alive`` holds, or None if there is none."""
+        keys = self.keys
+        while keys:
+            index = rng.randrange(len(keys))
+            key = keys[index]
+            if alive(key):
+                return key
+            keys[index] = keys[-1]
+            keys.pop()
+        return None
+
+    def compact(self, live: Iterable[bytes], live_count: int) -> None:
+        if len(self.keys) > live_count + live_count // 4 + 1024:
+            self.keys = list(live)
+
+
+class EvictingKeyspace(Keyspace):
+    """A keyspace that knows how to choose keys to evict under ``policy``."""
+
+    def __init__(
+        self, policy: str = "noeviction", clock: Clock = wall_clock_ms, seed: int | None = None
+    ) -> None:
+        super().__init__(clock)
+        if policy not in POLICIES:
+            raise ValueError(f"unknown maxmemory policy {policy!r}")
+        self.policy = policy
+        self.volatile_only = policy.startswith("volatile-")
+        #: Coarse time of the last access, stamped on keys; advanced by :meth:`expire_cycle`.
+        self.lru_clock = clock()
+        #: What the key tables' allocations hold beyond the per-entry estimates' share of it
+        #: (measured by :meth:`expire_cycle`): under deletes and inserts a table touches all
+        #: of its allocation, while a table filled once has touched only what it holds.
+        self.table_extra = 0
+        self._all = SampledKeys()
+        self._volatile = SampledKeys()
+        #: Under an ``-lru`` policy: each key's last access (a shared coarse clock value).
+        self._stamps: dict[bytes, int] = {}
+        self._rng = random.Random(seed if seed is not None else os.urandom(8))
+        self._lru = policy.endswith("-lru")
+        self._per_key = SAMPLING_PER_KEY + (LRU_PER_KEY if self._lru else 0)
+        if self._lru:
+            self.get = self._get_and_stamp  # type: ignore[method-assign]
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _get_and_stamp(self, key: bytes) -> bytes | None:
+        value = Keyspace.get(self, key)
+        if value is not None:
+            self._stamps[key] = self.lru_clock
+        return value
+
+    def set(self, key: bytes, value: bytes, deadline: int | None = None) -> None:
+        if key not in self._data:
+            self._all.add(key)
+            self.used_memory += self._per_key
+        if self._lru:
+            self._stamps[key] = self.lru_clock
+        super().set(key, value, deadline)
+
+    def _set_deadline(self, key: bytes, deadline: int) -> None:
+        if self.volatile_only and key not in self._expires:
+            self._volatile.add(key)  # its list is measured in table_slack
+        super()._set_deadline(key, deadline)
+
+    def _remove(self, key: bytes) -> None:
+        super()._remove(key)
+        self.used_memory -= self._per_key
+        self._stamps.pop(key, None)
+
+    def clear(self) -> None:
+        super().clear()
+        self._all = SampledKeys()
+        self._volatile = SampledKeys()
+        self._stamps.clear()
+
+    def expire_cycle(self, max_keys: int = 200) -> int:
+        self.lru_clock = self.clock()
+        self._all.compact(self._data, len(self._data))
+        self._volatile.compact(self._expires, len(self._expires))
+        # A dict's table never shrinks on deletion: after a mass eviction it would hold its
+        # peak size, counted against the limit, and squeeze out the keys that remain.
+        if _oversized(self._data):
+            self._data = dict(self._data)
+        if _oversized(self._expires):
+            self._expires = dict(self._expires)
+        if _oversized(self._stamps):
+            self._stamps = dict(self._stamps)
+        self.table_extra = sum(
+            max(0, sys.getsizeof(table) - TABLE_SHARE * len(table))
+            for table in (self._data, self._expires, self._stamps)
+        )
+        # Evicted keys leave their deadline in the heap until it is rebuilt: rebuild sooner
+        # than the keyspace does, as eviction can leave many.
+        if len(self._deadlines) > len(self._expires) + len(self._expires) // 4 + 1024:
+            self._drop_stale_deadlines()
+        return super().expire_cycle(max_keys)
+
+    def _drop_stale_deadlines(self) -> None:
+        """Rebuild the deadline heap from its live entries, keeping their tuples: building new
+        ones would hold two copies at once."""
+        expires = self._expires
+        heap = [entry for entry in self._deadlines if expires.get(entry[1]) == entry[0]]
+        heapq.heapify(heap)
+        self._deadlines = heap
+
+    # -- eviction --------------------------------------------------------------------------
+
+    def pick_victim(self) -> bytes | None:
+        """The key the policy would evict next, or None if no key qualifies."""
+        if self.volatile_only:
+            pool, alive = self._volatile, self._expires.__contains__
+        else:
+            pool, alive = self._all, self._data.__contains__
+        if self.policy.endswith("-random"):
+            return pool.draw(self._rng, alive)
+        scores = self._expires if self.policy == "volatile-ttl" else self._stamps
+        best: bytes | None = None
+        best_score = 0
+        for _ in range(SAMPLES):
+            key = pool.draw(self._rng, alive)
+            if key is None:
+                break
+            score = scores.get(key, 0)
+            if best is None or score < best_score:
+                best, best_score = key, score
+        return best
+
+    def evict(self, key: bytes) -> None:
+        self._remove(key)
+        self.evicted_keys += 1
+        if self.on_evict is not None:
+            self.on_evict(key)
+
+
+def _oversized(table: dict[bytes, int] | dict[bytes, bytes]) -> bool:
+    """Whether a dict's table is four times what its entries need (and worth copying)."""
+    allocated = sys.getsizeof(table)
+    return allocated > 1024 * 1024 and allocated > 4 * 48 * len(table)
+
+
+def pin_mmap_threshold() -> None:
+    """Keep glibc's malloc serving large blocks (hash tables) with their own mappings.
+
+    By default glibc raises its threshold for that each time such a block is freed, after which
+    tables of that size come from the heap and their memory stays in the process when they are
+    freed (a resized table leaves its predecessor's size behind for good). Setting the threshold
+    turns that adjustment off. Elsewhere than glibc, nothing is done."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+def resident_bytes() -> int:
+    """The process's resident set size, from ``/proc/self/statm`` (0 where there is none)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class MemoryGuard:
+    """Decides, before a write command runs, whether it may: evicts keys under the policy until
+    the estimated process memory is under the limit, and says no when that is impossible.
+
+    Estimated process memory = the resident size measured when the server started (the
+    interpreter, its modules, the event loop) + the keyspace's ``used_memory``.
+    """
+
+    def __init__(self, db: EvictingKeyspace, maxmemory: int, baseline: int) -> None:
+        self.db = db
+        self.maxmemory = maxmemory
+        self.baseline = baseline
+        self.budget = maxmemory - baseline
+
+    def used_memory(self) -> int:
+        """The estimated size of the process."""
+        return self.baseline + self.db.used_memory + self.db.table_extra
+
+    def make_room(self) -> bool:
+        """Evict until under the limit; False if still over it (no key may be evicted)."""
+        db = self.db
+        budget = self.budget - db.table_extra
+        if db.used_memory <= budget:
+            return True
+        if db.policy == "noeviction":
+            return False
+        while db.used_memory > budget:
+            victim = db.pick_victim()
+            if victim is None:
+                return False
+            db.evict(victim)
+        return True

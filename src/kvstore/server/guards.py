@@ -1,0 +1,89 @@
+"""Defences against hostile or careless clients that need no command logic: how many clients the
+open-files limit allows, spotting HTTP sent to the server, and logging that a flood cannot turn
+into a flood of log lines."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+try:
+    import resource
+except ImportError:  # not on Windows: the open-files limit is then left alone
+    resource = None  # type: ignore[assignment]
+
+log = logging.getLogger("kvstore.server")
+
+#: Descriptors kept for the server itself: listeners, the event loop, logs, files later on.
+RESERVED_FDS = 32
+
+MAX_CLIENTS_REPLY = b"-ERR max number of clients reached\r\n"
+
+
+def fit_maxclients(wanted: int) -> int:
+    """How many clients the process can hold: raise the soft open-files limit toward the hard
+    one as far as ``wanted`` needs, and lower ``wanted`` (with a log line) if that is not
+    enough."""
+    if resource is None:
+        return wanted
+    need = wanted + RESERVED_FDS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass  # keep the soft limit we have
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return wanted
+    allowed = max(soft - RESERVED_FDS, 1)
+    log.warning(
+        "maxclients lowered from %d to %d: the open-files limit is %d (hard limit %s); "
+        "raise it with 'ulimit -n' to allow more",
+        wanted,
+        allowed,
+        soft,
+        "unlimited" if hard == resource.RLIM_INFINITY else hard,
+    )
+    return allowed
+
+
+# An HTTP request line ("GET / HTTP/1.1": methods are upper case, the version ends the line), or
+# the words Redis also refuses, "POST" and "Host:" (any case). The text protocol's "get KEY" is
+# lower case or has no version at its end, so it never matches.
+_HTTP_REQUEST = re.compile(
+    rb"(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) \S+ HTTP/\d(\.\d)?\r?"
+)
+_HTTP_WORD = re.compile(rb"(post|host:)(\s|$)", re.IGNORECASE)
+
+
+def looks_like_http(first_line: bytes) -> bool:
+    """Whether a connection's first line is HTTP: a cross-protocol attack from a web page (or a
+    lost browser), never a text-protocol request."""
+    return (
+        _HTTP_REQUEST.fullmatch(first_line) is not None or _HTTP_WORD.match(first_line) is not None
+    )
+
+
+class RateLimitedLog:
+    """Log at most one line per ``interval`` seconds for one kind of event, counting the rest
+    into the next line, so an attack that repeats itself cannot fill the disk."""
+
+    def __init__(self, level: int, interval: float = 10.0) -> None:
+        self.level = level
+        self.interval = interval
+        self._next = 0.0
+        self._suppressed = 0
+
+    def __call__(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self._suppressed += 1
+            return
+        self._next = now + self.interval
+        if self._suppressed:
+            message += f" ({self._suppressed} more like it not logged)"
+            self._suppressed = 0
+        log.log(self.level, message, *args)
