@@ -31,6 +31,8 @@ class ServerState:
     settings: Callable[[], dict[str, str]] = dict
     started_ms: int = field(default_factory=wall_clock_ms)
     total_connections: int = 0
+    #: Connections turned away because ``--maxclients`` were already connected.
+    rejected_connections: int = 0
     #: The password clients must give with AUTH (or HELLO AUTH); ``None``: no password.
     requirepass: bytes | None = None
     #: The dispatcher serving this state (set by the server): EXEC runs its queue through it,

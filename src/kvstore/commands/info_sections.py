@@ -83,6 +83,11 @@ def _memory(session: Session) -> InfoFields:
     if rss is not None:
         fields["used_memory_rss"] = rss
         fields["used_memory_rss_human"] = human_bytes(rss)
+    settings = session.server.settings()
+    maxmemory = int(settings.get("maxmemory", "0") or 0)
+    fields["maxmemory"] = maxmemory
+    fields["maxmemory_human"] = human_bytes(maxmemory)
+    fields["maxmemory_policy"] = settings.get("maxmemory-policy", "noeviction")
     fields["mem_allocator"] = "pymalloc"
     return fields
 
@@ -94,9 +99,11 @@ def _stats(session: Session) -> InfoFields:
     db = session.db
     return {
         "total_connections_received": state.total_connections,
+        "rejected_connections": state.rejected_connections,
         "total_commands_processed": 0 if dispatcher is None else dispatcher.total_calls,
         "instantaneous_ops_per_sec": 0 if dispatcher is None else dispatcher.ops.per_second(),
         "expired_keys": db.expired_keys,
+        "evicted_keys": db.evicted_keys,
         "keyspace_hits": db.hits,
         "keyspace_misses": db.misses,
         "total_error_replies": 0 if dispatcher is None else dispatcher.errors,

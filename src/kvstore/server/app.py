@@ -79,7 +79,6 @@ class Server:
         #: stamp their reads with it at the cost of one attribute read.
         self.now = 0.0
         self._next_idle_sweep = 0.0
-        self.rejected_connections = 0
         self.output_disconnections = 0
         self._log_full = RateLimitedLog(logging.WARNING)
         self._log_http = RateLimitedLog(logging.WARNING)
@@ -109,7 +108,7 @@ class Server:
     def register(self, connection: ClientConnection) -> bool:
         """Admit a new connection; False if the server already holds ``maxclients``."""
         if len(self.connections) >= self.maxclients:
-            self.rejected_connections += 1
+            self.state.rejected_connections += 1
             self._log_full(
                 "refused a client from %s: max number of clients (%d) reached",
                 connection.session.addr,
