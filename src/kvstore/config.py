@@ -109,6 +109,24 @@ class ServerConfig:
         default=64 * 1024 * 1024,
         metadata=_option("and only once the files total at least this many bytes"),
     )
+    # -- observability (see docs/observability.md) --
+    slowlog_log_slower_than: int = field(
+        default=10_000,
+        metadata=_option(
+            "log commands that run at least this many microseconds in the slow log "
+            "(0: every command; negative: none)"
+        ),
+    )
+    slowlog_max_len: int = field(
+        default=128, metadata=_option("entries the slow log keeps (the oldest are dropped)")
+    )
+    metrics_port: int = field(
+        default=0,
+        metadata=_option("serve Prometheus metrics over HTTP on this port (0: off)"),
+    )
+    metrics_bind: str = field(
+        default="127.0.0.1", metadata=_option("address the metrics endpoint listens on")
+    )
 
     @staticmethod
     def env_name(name: str) -> str:
@@ -213,6 +231,10 @@ def load_config(
     config = ServerConfig(**values)
     if not 0 <= config.port <= 65535:
         raise ConfigError(f"port {config.port} is out of range (0-65535)")
+    if not 0 <= config.metrics_port <= 65535:
+        raise ConfigError(f"metrics port {config.metrics_port} is out of range (0-65535)")
+    if config.slowlog_max_len < 0:
+        raise ConfigError("--slowlog-max-len cannot be negative")
     try:
         resolve_security(config, flags, environ)
     except ValueError as exc:

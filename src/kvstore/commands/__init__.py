@@ -1,6 +1,7 @@
 """The command table and the dispatcher that both wire protocols run requests through."""
 
 from kvstore.commands import (  # noqa: F401 - each module fills the command table
+    commandstats,
     connection,
     counters,
     expiry,
@@ -9,6 +10,7 @@ from kvstore.commands import (  # noqa: F401 - each module fills the command tab
     keys,
     saving,
     scan,
+    slowlog,
     strings,
     substrings,
     transactions,
