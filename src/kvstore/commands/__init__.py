@@ -8,6 +8,7 @@ from kvstore.commands import (  # noqa: F401 - each module fills the command tab
     info,
     info_sections,
     keys,
+    latency,
     saving,
     scan,
     slowlog,

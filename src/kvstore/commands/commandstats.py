@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kvstore.commands.connection import _CONFIG
 from kvstore.commands.context import ServerState, Session
 from kvstore.commands.info import InfoFields, info_section
 from kvstore.commands.stats import OpsMeter
+from kvstore.commands.table import Args
+from kvstore.protocol.replies import OK, Reply
 
 #: Keyspace counters other layers may add (eviction); reset when present.
 OPTIONAL_KEYSPACE_COUNTERS = ("evicted_keys",)
@@ -97,3 +100,13 @@ def reset_stats(state: ServerState) -> None:
         if hasattr(db, name):
             setattr(db, name, 0)
     state.total_connections = 0
+
+
+def _config_resetstat(session: Session, args: Args) -> Reply:
+    reset_stats(session.server)
+    return OK
+
+
+# CONFIG RESETSTAT, unless the CONFIG command already has its own (which should call
+# reset_stats).
+_CONFIG.setdefault(b"resetstat", (2, _config_resetstat))
