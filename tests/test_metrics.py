@@ -4,13 +4,15 @@ over a socket and parsed strictly with prometheus_client's parser; and the HTTP 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ServerProcess, free_port, read_to_eof, start_server, wait_for
+from conftest import SERVER, ServerProcess, free_port, read_to_eof, start_server, wait_for
 from kvstore import __version__
 from kvstore.server.metrics import MAX_REQUEST_BYTES
 
@@ -65,7 +67,7 @@ def test_scrape_follows_the_server(metered: tuple[ServerProcess, int]) -> None:
         with pytest.raises(redis.ResponseError):
             client.incr("a", "x")  # type: ignore[arg-type]
         with pytest.raises(redis.ResponseError):
-            client.execute_command("GET")
+            client.execute_command("GET")  # type: ignore[no-untyped-call]
         after = scrape(port)
         info = client.info("all")
         assert after[("kvstore_connected_clients", ())] >= 1
@@ -154,5 +156,13 @@ def test_off_by_default_and_a_taken_port_is_a_startup_error() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(AssertionError, match=r"cannot serve metrics on 127\.0\.0\.1"):
-            start_server("--no-persist", "--metrics-port", str(port))
+        args = ["--port", str(free_port()), "--no-persist", "--metrics-port", str(port)]
+        done = subprocess.run(
+            [sys.executable, str(SERVER), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in done.stderr

@@ -16,6 +16,7 @@ from kvstore.commands import Dispatcher, ServerState, Session
 from kvstore.commands.commandstats import reset_stats
 from kvstore.commands.info import render_info
 from kvstore.commands.slowlog import SlowLog, shown_args
+from kvstore.config import ConfigError, load_config
 from kvstore.protocol import ReplyError, Status
 from test_client_support import RedisServer, start_redis_server
 
@@ -214,3 +215,17 @@ def test_flags_configure_the_log(tmp_path: Path) -> None:
         conn.close()
     finally:
         server.stop()
+
+
+def test_options_parse() -> None:
+    config = load_config(["--slowlog-log-slower-than", "-1", "--slowlog-max-len", "7"], {})
+    assert (config.slowlog_log_slower_than, config.slowlog_max_len) == (-1, 7)
+    config = load_config([], {"KVSTORE_METRICS_PORT": "9121", "KVSTORE_METRICS_BIND": "::1"})
+    assert (config.metrics_port, config.metrics_bind) == (9121, "::1")
+    defaults = load_config([], {})
+    assert (defaults.slowlog_log_slower_than, defaults.slowlog_max_len) == (10_000, 128)
+    assert defaults.metrics_port == 0
+    with pytest.raises(ConfigError, match="metrics port"):
+        load_config(["--metrics-port", "70000"], {})
+    with pytest.raises(ConfigError, match="slowlog-max-len"):
+        load_config(["--slowlog-max-len", "-1"], {})
