@@ -26,7 +26,7 @@ LOG_EVERYTHING = ("--slowlog-log-slower-than", "0", "--slowlog-max-len", "5")
 def session_with(slower_than_us: int = 0, max_len: int = 128) -> Session:
     state = ServerState()
     state.dispatcher = Dispatcher()
-    state.dispatcher.slowlog.configure(slower_than_us, max_len)
+    state.dispatcher.configure_slowlog(slower_than_us, max_len)
     return Session(state, addr="127.0.0.1:1234")
 
 
@@ -229,3 +229,13 @@ def test_options_parse() -> None:
         load_config(["--metrics-port", "70000"], {})
     with pytest.raises(ConfigError, match="slowlog-max-len"):
         load_config(["--slowlog-max-len", "-1"], {})
+
+
+def test_with_the_log_off_commands_are_not_timed() -> None:
+    session = session_with(-1)
+    run(session, b"set", b"k", b"v")
+    assert "cmdstat_set:calls=1,usec=0," in render_info(session, [b"commandstats"])
+    assert session.server.dispatcher is not None
+    session.server.dispatcher.configure_slowlog(0)  # on again, at run time
+    run(session, b"set", b"k", b"v")
+    assert run(session, b"slowlog", b"len") == 1

@@ -45,7 +45,7 @@ class Server:
         self.tls_addresses: list[str] = []
         self.dispatcher = Dispatcher()
         self.state.dispatcher = self.dispatcher
-        self.dispatcher.slowlog.configure(config.slowlog_log_slower_than, config.slowlog_max_len)
+        self.dispatcher.configure_slowlog(config.slowlog_log_slower_than, config.slowlog_max_len)
         self.metrics: MetricsServer | None = None  # --metrics-port: the Prometheus endpoint
         self.use_hiredis = config.parser == "hiredis" or (
             config.parser == "auto" and hiredis_available()
