@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import SERVER, ServerProcess, free_port, read_to_eof, start_server, wait_for
 from kvstore import __version__
-from kvstore.server.metrics import MAX_REQUEST_BYTES
+from kvstore.server.metrics import MAX_CONNECTIONS, MAX_REQUEST_BYTES, respond
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -166,3 +166,30 @@ def test_off_by_default_and_a_taken_port_is_a_startup_error() -> None:
         )
     assert done.returncode == 2
     assert f"cannot serve metrics on 127.0.0.1:{port}" in done.stderr
+
+
+def test_connections_beyond_the_bound_are_closed(metered: tuple[ServerProcess, int]) -> None:
+    _, port = metered
+    idle = [
+        socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(MAX_CONNECTIONS)
+    ]
+    try:
+        for sock in idle:
+            sock.sendall(b"GET /metrics HTTP/1.1\r\n")  # never finished
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
+            extra.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
+            assert read_to_eof(extra) == b""
+    finally:
+        for sock in idle:
+            sock.close()
+    wait_for(
+        lambda: http(port, b"GET /metrics HTTP/1.1\r\n\r\n")[0].endswith("200 OK"), 10, "a slot"
+    )
+
+
+def test_a_failing_page_is_a_500() -> None:
+    def broken() -> str:
+        raise RuntimeError("no figures")
+
+    response = respond(b"GET /metrics HTTP/1.1\r\n\r\n", broken, "text/plain")
+    assert response.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")

@@ -3,9 +3,9 @@
 One request per connection: the request head is read (at most :data:`MAX_REQUEST_BYTES`, within
 :data:`REQUEST_TIMEOUT_SECONDS`), answered, and the connection closed. ``GET`` or ``HEAD`` of
 ``/metrics`` (any query string ignored) gets the page; any other request a 404; a head too
-large, too slow or malformed a 400. The page is built on the event loop, from the same figures
-INFO shows (see :mod:`kvstore.server.metrics_text`).
-"""
+large or malformed a 400; one too slow, or beyond :data:`MAX_CONNECTIONS` at once, nothing.
+The page is built on the event loop, from the same figures INFO shows (see
+:mod:`kvstore.server.metrics_text`)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ log = logging.getLogger("kvstore.metrics")
 
 MAX_REQUEST_BYTES = 8192
 REQUEST_TIMEOUT_SECONDS = 10.0
+#: Requests served at once; connections beyond are closed unanswered (scrapers are few).
+MAX_CONNECTIONS = 32
 
 
 def _response(status: str, body: bytes, content_type: str, head_only: bool = False) -> bytes:
@@ -39,7 +41,12 @@ def respond(request_head: bytes, page: Callable[[], str], content_type: str) -> 
     method, target, _ = parts
     path = target.split("?", 1)[0]
     if method in ("GET", "HEAD") and path == "/metrics":
-        return _response("200 OK", page().encode(), content_type, head_only=method == "HEAD")
+        try:
+            body = page().encode()
+        except Exception:
+            log.exception("cannot build the metrics page")
+            return _response("500 Internal Server Error", b"see the server log\n", "text/plain")
+        return _response("200 OK", body, content_type, head_only=method == "HEAD")
     return _response("404 Not Found", b"not found; try /metrics\n", "text/plain")
 
 
@@ -51,6 +58,7 @@ class MetricsServer:
         self._content_type = content_type
         self._server: asyncio.Server | None = None
         self.address = ""
+        self._active = 0
 
     async def start(self, host: str, port: int) -> None:
         self._server = await asyncio.start_server(
@@ -60,6 +68,10 @@ class MetricsServer:
         self.address = f"[{name[0]}]:{name[1]}" if ":" in name[0] else f"{name[0]}:{name[1]}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._active >= MAX_CONNECTIONS:
+            writer.close()
+            return
+        self._active += 1
         try:
             try:
                 head = await asyncio.wait_for(
@@ -77,6 +89,7 @@ class MetricsServer:
         except Exception:
             log.exception("metrics request failed")
         finally:
+            self._active -= 1
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
