@@ -182,9 +182,13 @@ def test_connections_beyond_the_bound_are_closed(metered: tuple[ServerProcess, i
     finally:
         for sock in idle:
             sock.close()
-    wait_for(
-        lambda: http(port, b"GET /metrics HTTP/1.1\r\n\r\n")[0].endswith("200 OK"), 10, "a slot"
-    )
+
+    def served() -> bool:  # closed unanswered until the idle connections' slots are free
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
+            return read_to_eof(sock).startswith(b"HTTP/1.1 200 OK\r\n")
+
+    wait_for(served, 10, "the idle connections' slots to be free")
 
 
 def test_a_failing_page_is_a_500() -> None:

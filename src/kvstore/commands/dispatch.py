@@ -99,7 +99,7 @@ class Dispatcher:
         try:
             if journal is not None and "write" in command.flags:
                 if journal.refusal is not None:
-                    return self._rejected(command, journal.refusal)
+                    return self._failed(command, journal.refusal)  # counted in calls
                 try:
                     return command.handler(session, args)
                 finally:
