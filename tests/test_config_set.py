@@ -133,3 +133,22 @@ def test_switching_the_fsync_policy_starts_and_stops_the_thread(tmp_path: Path) 
         assert persistence.log._thread is None
 
     asyncio.run(scenario())
+
+
+def test_the_slow_log_threshold_and_length_change_at_once(server_factory: Factory) -> None:
+    server = server_factory("--no-persist")
+    r = client(server)
+    r.ping()
+    assert run(r, "SLOWLOG", "LEN") == 0  # nothing is that slow at the default threshold
+    run(r, "CONFIG", "SET", "slowlog-log-slower-than", "0", "slowlog-max-len", "3")
+    for _ in range(5):
+        r.ping()
+    assert run(r, "SLOWLOG", "LEN") == 3  # every command logged, the oldest dropped
+    run(r, "CONFIG", "SET", "slowlog-log-slower-than", "-1")
+    run(r, "SLOWLOG", "RESET")
+    r.ping()
+    assert run(r, "SLOWLOG", "LEN") == 0
+    assert r.config_get("slowlog-*") == {
+        "slowlog-log-slower-than": "-1",
+        "slowlog-max-len": "3",
+    }

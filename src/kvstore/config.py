@@ -182,7 +182,8 @@ class ServerConfig:
         ),
     )
     timeout: int = field(
-        default=0, metadata=_option("close a client idle for this many seconds (0: never)")
+        default=0,
+        metadata=_option("close a client idle for this many seconds (0: never)", runtime=True),
     )
     proto_max_bulk_len: int = field(
         default=512 * 1024 * 1024,
@@ -219,6 +220,26 @@ class ServerConfig:
                 "volatile-ttl",
             ),
         ),
+    )
+    # -- observability (see docs/observability.md) --
+    slowlog_log_slower_than: int = field(
+        default=10_000,
+        metadata=_option(
+            "log commands that run at least this many microseconds in the slow log "
+            "(0: every command; negative: none)",
+            runtime=True,
+        ),
+    )
+    slowlog_max_len: int = field(
+        default=128,
+        metadata=_option("entries the slow log keeps (the oldest are dropped)", runtime=True),
+    )
+    metrics_port: int = field(
+        default=0,
+        metadata=_option("serve Prometheus metrics over HTTP on this port (0: off)"),
+    )
+    metrics_bind: str = field(
+        default="127.0.0.1", metadata=_option("address the metrics endpoint listens on")
     )
 
     @staticmethod
@@ -337,6 +358,10 @@ def load_config(
     config = ServerConfig(**values)
     if not 0 <= config.port <= 65535:
         raise ConfigError(f"port {config.port} is out of range (0-65535)")
+    if not 0 <= config.metrics_port <= 65535:
+        raise ConfigError(f"metrics port {config.metrics_port} is out of range (0-65535)")
+    if config.slowlog_max_len < 0:
+        raise ConfigError("--slowlog-max-len cannot be negative")
     try:
         resolve_security(config, flags, environ)
     except ValueError as exc:

@@ -1,14 +1,17 @@
 """The command table and the dispatcher that both wire protocols run requests through."""
 
 from kvstore.commands import (  # noqa: F401 - each module fills the command table
+    commandstats,
     connection,
     counters,
     expiry,
     info,
     info_sections,
     keys,
+    latency,
     saving,
     scan,
+    slowlog,
     strings,
     substrings,
     transactions,

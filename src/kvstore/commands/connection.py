@@ -6,7 +6,7 @@ import fnmatch
 
 from kvstore.commands.auth import HELLO_NOAUTH, authenticate
 from kvstore.commands.context import VERSION, Session
-from kvstore.commands.control import config_resetstat, config_set
+from kvstore.commands.control import config_set
 from kvstore.commands.table import (
     COMMANDS,
     SUBCOMMAND_TABLES,
@@ -260,7 +260,6 @@ def _config_get(session: Session, args: Args) -> Reply:
 _CONFIG: Subcommands = {
     b"get": (-3, _config_get),
     b"set": (-4, config_set),
-    b"resetstat": (2, config_resetstat),
 }
 
 

@@ -82,14 +82,3 @@ def config_set(session: Session, args: Args) -> Reply:
             f"ERR CONFIG SET failed (possibly related to argument '{exc.name}') - {exc.reason}"
         ) from None
     return OK
-
-
-def config_resetstat(session: Session, args: Args) -> Reply:
-    server = session.server
-    server.total_connections = 0
-    if server.dispatcher is not None:
-        server.dispatcher.calls.clear()
-        server.dispatcher.errors = 0
-    db = server.db
-    db.hits = db.misses = db.expired_keys = 0
-    return OK

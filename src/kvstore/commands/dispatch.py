@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from time import perf_counter_ns
 
 from kvstore.commands.context import Session
 from kvstore.commands.journal import Journal
+from kvstore.commands.slowlog import SlowLog
 from kvstore.commands.stats import OpsMeter
 from kvstore.commands.table import (
     COMMANDS,
@@ -33,11 +35,22 @@ log = logging.getLogger("kvstore.commands")
 class Dispatcher:
     def __init__(self, table: dict[bytes, Command] | None = None) -> None:
         self.table = COMMANDS if table is None else table
-        self.calls: Counter[str] = Counter()
+        #: Plain dicts, not Counters: a Counter's ``+=`` costs three times a dict's.
+        self.calls: dict[str, int] = {}
         self.errors = 0
         self.ops = OpsMeter()
         #: The append-only log (None with persistence off): see :mod:`kvstore.commands.journal`.
         self.journal: Journal | None = None
+        # Statistics for INFO commandstats/errorstats and the metrics page (commandstats.py);
+        # only run_ns is touched on the success path.
+        self.run_ns: dict[str, int] = {}  # time spent per command, in nanoseconds
+        self.rejected: Counter[str] = Counter()  # refused before running (arity, NOAUTH...)
+        self.failed: Counter[str] = Counter()  # ran and answered an error
+        self.error_codes: Counter[str] = Counter()  # error replies by code (ERR, WRONGTYPE...)
+        self.slowlog = SlowLog()
+        #: Whether commands are timed: off only with the slow log off (see configure_slowlog).
+        self.timing = True
+        self.slow_ns = self.slowlog.threshold_ns  # read per command: one attribute, not two
 
     @property
     def total_calls(self) -> int:
@@ -48,18 +61,39 @@ class Dispatcher:
         """Sample the command rate for INFO; the server calls this every 100 ms."""
         self.ops.sample(time.monotonic_ns() // 1_000_000, self.total_calls)
 
+    def configure_slowlog(
+        self, slower_than_us: int | None = None, max_len: int | None = None
+    ) -> None:
+        """Set the slow log's threshold (microseconds; 0: every command; negative: off) and
+        length, at start-up or at run time (CONFIG SET). With the log off, commands are not
+        timed at all (INFO commandstats then shows no time): two clock reads fewer each."""
+        self.slowlog.configure(slower_than_us, max_len)
+        self.slow_ns = self.slowlog.threshold_ns
+        if slower_than_us is not None:
+            self.timing = slower_than_us >= 0
+
+    def _rejected(self, command: Command | None, error: ReplyError) -> ReplyError:
+        self.errors += 1
+        self.error_codes[error.code] += 1
+        if command is not None:
+            self.rejected[command.name] += 1
+        return error
+
+    def _failed(self, command: Command, error: ReplyError) -> ReplyError:
+        self.errors += 1
+        self.error_codes[error.code] += 1
+        self.failed[command.name] += 1
+        return error
+
     def execute(self, session: Session, args: Args) -> Reply:
         command = self.table.get(args[0].lower())
         if command is None:
-            self.errors += 1
-            return refuse(session, "", UnknownCommandError(args))
+            return self._rejected(None, refuse(session, "", UnknownCommandError(args)))
         arity = command.arity
         if (len(args) != arity) if arity >= 0 else (len(args) < -arity):  # arity_accepts, inlined
-            self.errors += 1
-            return refuse(session, command.name, wrong_arity(command.name))
+            return self._rejected(command, refuse(session, command.name, wrong_arity(command.name)))
         if not session.authenticated and not command.noauth:
-            self.errors += 1
-            return NOAUTH
+            return self._rejected(command, NOAUTH)
         # Inside MULTI, commands wait for EXEC, which runs each back through here. Checks that
         # refuse a command while queueing belong above (and call ``refuse``); what follows sees
         # each queued command once, when EXEC runs it.
@@ -73,24 +107,32 @@ class Dispatcher:
                 return refuse(session, command.name, refusal)
             session.queued.append(args)
             return QUEUED
-        self.calls[command.name] += 1
+        self.calls[command.name] = self.calls.get(command.name, 0) + 1
         session.last_command = command.name
         journal = self.journal
+        started = perf_counter_ns() if self.timing else 0
         try:
             if journal is not None and "write" in command.flags:
                 if journal.refusal is not None:
-                    self.errors += 1
-                    return journal.refusal
+                    return self._failed(command, journal.refusal)  # counted in calls
                 try:
                     return command.handler(session, args)
                 finally:
                     journal.record(command, args)
             return command.handler(session, args)
         except ReplyError as error:
-            self.errors += 1
-            return error
+            return self._failed(command, error)
         except Exception:
             # A bug in a handler must cost one error reply, not the connection or the server.
             log.exception("command %s failed", command.name)
-            self.errors += 1
-            return ReplyError(f"ERR internal error while running '{command.name}'")
+            return self._failed(
+                command, ReplyError(f"ERR internal error while running '{command.name}'")
+            )
+        finally:
+            # Timing a command costs two clock reads and one counter update; the slow log one
+            # comparison unless the command was slow.
+            if started:
+                elapsed = perf_counter_ns() - started
+                self.run_ns[command.name] = self.run_ns.get(command.name, 0) + elapsed
+                if elapsed >= self.slow_ns:
+                    self.slowlog.record(session, args, elapsed)

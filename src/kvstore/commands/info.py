@@ -90,6 +90,16 @@ def _wanted(requested: Args) -> set[str]:
     return wanted
 
 
+def section_fields(session: Session, name: str) -> dict[str, str | int]:
+    """One section's fields, as INFO shows them (empty for an unknown section); the metrics
+    page reads its figures through this."""
+    fields: dict[str, str | int] = {}
+    section = _SECTIONS.get(name)
+    for provider in section.providers if section is not None else ():
+        fields.update(provider(session))
+    return fields
+
+
 def render_info(session: Session, requested: Args) -> str:
     """The INFO text for the requested sections, laid out as Redis 7 does: each section a
     ``# Title`` line and ``field:value`` lines, a blank line between sections."""

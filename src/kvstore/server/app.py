@@ -24,6 +24,8 @@ from kvstore.protocol import RequestLimits, hiredis_available
 from kvstore.server.connection import ClientConnection
 from kvstore.server.control import Control
 from kvstore.server.guards import RateLimitedLog, fit_maxclients
+from kvstore.server.metrics import MetricsServer
+from kvstore.server.metrics_text import CONTENT_TYPE, page_of
 from kvstore.server.protection import RefusalLog, is_loopback_peer, is_protected
 from kvstore.server.tls import TLSSetupError, server_context
 
@@ -52,6 +54,8 @@ class Server:
         self.tls_addresses: list[str] = []
         self.dispatcher = Dispatcher()
         self.state.dispatcher = self.dispatcher
+        self.dispatcher.configure_slowlog(config.slowlog_log_slower_than, config.slowlog_max_len)
+        self.metrics: MetricsServer | None = None  # --metrics-port: the Prometheus endpoint
         self.use_hiredis = config.parser == "hiredis" or (
             config.parser == "auto" and hiredis_available()
         )
@@ -170,15 +174,30 @@ class Server:
                 await self._listen(host, self.config.port, None, self.addresses)
             if tls_context is not None:
                 await self._listen(host, self.config.tls_port, tls_context, self.tls_addresses)
+        if self.config.metrics_port:
+            await self._start_metrics()
         if not self.config.no_persist:
             try:
                 self._open_persistence(asyncio.get_running_loop())
             except StartupError:
                 self.close_listeners()
+                if self.metrics is not None:
+                    await self.metrics.close()
                 raise
         for listener in self._listeners:
             await listener.start_serving()
         self._schedule_expire_cycle()
+
+    async def _start_metrics(self) -> None:
+        metrics = MetricsServer(page_of(self.state), CONTENT_TYPE)
+        try:
+            await metrics.start(self.config.metrics_bind, self.config.metrics_port)
+        except OSError as exc:
+            self.close_listeners()
+            where = f"{self.config.metrics_bind}:{self.config.metrics_port}"
+            raise StartupError(f"cannot serve metrics on {where}: {exc.strerror or exc}") from None
+        self.metrics = metrics
+        log.info("metrics on http://%s/metrics", metrics.address)
 
     async def _listen(
         self, host: str, port: int, tls: ssl.SSLContext | None, addresses: list[str]
@@ -283,6 +302,8 @@ class Server:
         self.close_listeners()
         if self._expire_timer is not None:
             self._expire_timer.cancel()
+        if self.metrics is not None:
+            await self.metrics.close()
         if self.journal is not None:
             self.journal.flush(check_size=False)  # release the replies waiting for the log
         connections = list(self.connections)

@@ -60,7 +60,12 @@ def install_hooks(runtime: RuntimeConfig, server: Server) -> None:
             server.persistence.growth_percent = config.auto_aof_rewrite_percentage
             server.persistence.min_size = config.auto_aof_rewrite_min_size
 
+    def slowlog(config: ServerConfig) -> None:
+        server.dispatcher.configure_slowlog(config.slowlog_log_slower_than, config.slowlog_max_len)
+
     runtime.on_change("log_level", log_level)
+    runtime.on_change("slowlog_log_slower_than", slowlog)
+    runtime.on_change("slowlog_max_len", slowlog)
     runtime.on_change("requirepass", password)
     runtime.on_change("protected_mode", protection)
     runtime.on_change("appendfsync", appendfsync)

@@ -1,0 +1,106 @@
+"""Per-command and per-error counters: INFO commandstats and errorstats, and resetting them.
+
+The dispatcher keeps the raw counters (calls, time, rejections and failures per command, error
+replies per error code); this module turns them into figures that INFO and the metrics page
+both read (:func:`command_figures`, :func:`error_figures`), so the two never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kvstore.commands.connection import _CONFIG
+from kvstore.commands.context import ServerState, Session
+from kvstore.commands.info import InfoFields, info_section
+from kvstore.commands.stats import OpsMeter
+from kvstore.commands.table import Args
+from kvstore.protocol.replies import OK, Reply
+
+
+@dataclass(frozen=True)
+class CommandFigures:
+    name: str
+    calls: int
+    usec: int
+    rejected_calls: int
+    failed_calls: int
+
+    @property
+    def usec_per_call(self) -> float:
+        return self.usec / self.calls if self.calls else 0.0
+
+
+def command_figures(state: ServerState) -> list[CommandFigures]:
+    """Every command that was called, rejected or failed since the start (or the last reset),
+    by name."""
+    dispatcher = state.dispatcher
+    if dispatcher is None:
+        return []
+    names = set(dispatcher.calls) | set(dispatcher.rejected) | set(dispatcher.failed)
+    return [
+        CommandFigures(
+            name,
+            dispatcher.calls.get(name, 0),
+            dispatcher.run_ns.get(name, 0) // 1000,
+            dispatcher.rejected[name],
+            dispatcher.failed[name],
+        )
+        for name in sorted(names)
+    ]
+
+
+def error_figures(state: ServerState) -> dict[str, int]:
+    """Error replies by error code (the first word: ``ERR``, ``WRONGTYPE``...)."""
+    dispatcher = state.dispatcher
+    return {} if dispatcher is None else dict(sorted(dispatcher.error_codes.items()))
+
+
+@info_section("commandstats", default=False)
+def _commandstats(session: Session) -> InfoFields:
+    return {
+        f"cmdstat_{figures.name}": (
+            f"calls={figures.calls},usec={figures.usec},"
+            f"usec_per_call={figures.usec_per_call:.2f},"
+            f"rejected_calls={figures.rejected_calls},failed_calls={figures.failed_calls}"
+        )
+        for figures in command_figures(session.server)
+    }
+
+
+@info_section("errorstats", default=False)
+def _errorstats(session: Session) -> InfoFields:
+    return {
+        f"errorstat_{code}": f"count={count}"
+        for code, count in error_figures(session.server).items()
+    }
+
+
+def reset_stats(state: ServerState) -> None:
+    """What ``CONFIG RESETSTAT`` resets, as in Redis: command and error statistics, the
+    keyspace hit, miss, expiry and eviction counts, connections received and the command rate.
+    The slow log stays (``SLOWLOG RESET`` empties it)."""
+    dispatcher = state.dispatcher
+    if dispatcher is not None:
+        for counter in (
+            dispatcher.calls,
+            dispatcher.run_ns,
+            dispatcher.rejected,
+            dispatcher.failed,
+            dispatcher.error_codes,
+        ):
+            counter.clear()
+        dispatcher.errors = 0
+        dispatcher.ops = OpsMeter()
+    db = state.db
+    db.hits = db.misses = db.expired_keys = db.evicted_keys = 0
+    state.total_connections = state.rejected_connections = 0
+
+
+def _config_resetstat(session: Session, args: Args) -> Reply:
+    reset_stats(session.server)
+    return OK
+
+
+# CONFIG RESETSTAT, unless the CONFIG command already has its own (which should call
+# reset_stats).
+_CONFIG[b"resetstat"] = (2, _config_resetstat)
