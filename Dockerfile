@@ -21,11 +21,14 @@ RUN groupadd --system --gid 10001 kvstore \
         --shell /usr/sbin/nologin kvstore \
     && mkdir /data && chown kvstore:kvstore /data
 COPY --from=build /opt/kvstore /opt/kvstore
-# Inside the container: listen on every interface, persist under /data. Being variables, a
-# flag (docker run IMAGE --dir /elsewhere) or -e overrides them.
+# Inside the container: listen on every interface, persist under /data. Protected mode is off,
+# as in Redis's image: clients arrive through the container's interface, never loopback, and
+# the published ports (-p) and the password decide who gets in (docs/deploy.md). Being
+# variables, a flag (docker run IMAGE --dir /elsewhere) or -e overrides them.
 ENV PATH=/opt/kvstore/bin:$PATH \
     KVSTORE_BIND=0.0.0.0 \
-    KVSTORE_DIR=/data
+    KVSTORE_DIR=/data \
+    KVSTORE_PROTECTED_MODE=no
 USER kvstore
 WORKDIR /data
 VOLUME /data
