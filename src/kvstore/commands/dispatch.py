@@ -25,6 +25,9 @@ log = logging.getLogger("kvstore.commands")
 class Dispatcher:
     def __init__(self, table: dict[bytes, Command] | None = None) -> None:
         self.table = COMMANDS if table is None else table
+        #: The table under the names clients usually send, lower and upper case, so most
+        #: look-ups skip ``lower()``; any other spelling falls back to ``table``.
+        self._by_name = {**{name.upper(): cmd for name, cmd in self.table.items()}, **self.table}
         self.calls: Counter[str] = Counter()
         self.errors = 0
         self.ops = OpsMeter()
@@ -41,10 +44,12 @@ class Dispatcher:
         self.ops.sample(time.monotonic_ns() // 1_000_000, self.total_calls)
 
     def execute(self, session: Session, args: Args) -> Reply:
-        command = self.table.get(args[0].lower())
+        command = self._by_name.get(args[0])
         if command is None:
-            self.errors += 1
-            return refuse(session, "", UnknownCommandError(args))
+            command = self.table.get(args[0].lower())
+            if command is None:
+                self.errors += 1
+                return refuse(session, "", UnknownCommandError(args))
         arity = command.arity
         if (len(args) != arity) if arity >= 0 else (len(args) < -arity):  # arity_accepts, inlined
             self.errors += 1
@@ -62,7 +67,7 @@ class Dispatcher:
         session.last_command = command.name
         journal = self.journal
         try:
-            if journal is not None and "write" in command.flags:
+            if journal is not None and command.write:
                 if journal.refusal is not None:
                     self.errors += 1
                     return journal.refusal
