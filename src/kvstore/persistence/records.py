@@ -23,22 +23,12 @@ LARGE_VALUE = 1024
 
 def encode_set(key: bytes, value: bytes, deadline: int | None) -> bytes:
     if len(value) >= LARGE_VALUE:
-        tail = (
-            b"\r\n"
-            if deadline is None
-            else b"\r\n$4\r\nPXAT\r\n$%d\r\n%d\r\n"
-            % (
-                len(b"%d" % deadline),
-                deadline,
-            )
-        )
-        head = b"*%d\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n" % (
-            3 if deadline is None else 5,
-            len(key),
-            key,
-            len(value),
-        )
-        return b"".join((head, value, tail))
+        count = 3 if deadline is None else 5
+        head = b"*%d\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n" % (count, len(key), key, len(value))
+        if deadline is None:
+            return b"".join((head, value, b"\r\n"))
+        when = b"%d" % deadline
+        return b"".join((head, value, b"\r\n$4\r\nPXAT\r\n$%d\r\n%b\r\n" % (len(when), when)))
     if deadline is None:
         return SET_FORMAT % (len(key), key, len(value), value)
     when = b"%d" % deadline

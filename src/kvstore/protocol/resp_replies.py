@@ -15,7 +15,7 @@ _BOOL = {2: (b":0\r\n", b":1\r\n"), 3: (b"#f\r\n", b"#t\r\n")}
 #: Encoded statuses by text (a str key hashes in C and caches its hash; Status hashes in Python).
 _STATUS_CACHE: dict[str, bytes] = {}
 #: Bulk strings at least this long are joined rather than %-formatted: ``%b`` copies a long
-#: payload several times slower than ``bytes.join`` (1.3 ms against 0.13 ms for 1 MiB).
+#: payload about ten times slower than ``bytes.join`` (325 against 34 us of CPU for 1 MiB).
 LARGE_BULK = 1024
 
 
