@@ -36,7 +36,8 @@ def command_figures(state: ServerState) -> list[CommandFigures]:
     dispatcher = state.dispatcher
     if dispatcher is None:
         return []
-    names = set(dispatcher.calls) | set(dispatcher.rejected) | set(dispatcher.failed)
+    called = {name for name, count in dispatcher.calls.items() if count}
+    names = called | set(dispatcher.rejected) | set(dispatcher.failed)
     return [
         CommandFigures(
             name,
@@ -81,8 +82,9 @@ def reset_stats(state: ServerState) -> None:
     The slow log stays (``SLOWLOG RESET`` empties it)."""
     dispatcher = state.dispatcher
     if dispatcher is not None:
+        # Every command keeps its entry in ``calls`` (the dispatcher counts with a plain ``+=``).
+        dispatcher.calls = dict.fromkeys(dispatcher.calls, 0)
         for counter in (
-            dispatcher.calls,
             dispatcher.run_ns,
             dispatcher.rejected,
             dispatcher.failed,

@@ -35,8 +35,12 @@ log = logging.getLogger("kvstore.commands")
 class Dispatcher:
     def __init__(self, table: dict[bytes, Command] | None = None) -> None:
         self.table = COMMANDS if table is None else table
-        #: Plain dicts, not Counters: a Counter's ``+=`` costs three times a dict's.
-        self.calls: dict[str, int] = {}
+        #: The table under the names clients usually send, lower and upper case, so most
+        #: look-ups skip ``lower()``; any other spelling falls back to ``table``.
+        self._by_name = {**{name.upper(): cmd for name, cmd in self.table.items()}, **self.table}
+        #: Calls per command name. A plain dict with every name present, as ``+= 1`` on a
+        #: Counter (a dict subclass) costs three times as much.
+        self.calls: dict[str, int] = dict.fromkeys([cmd.name for cmd in self.table.values()], 0)
         self.errors = 0
         self.ops = OpsMeter()
         #: The append-only log (None with persistence off): see :mod:`kvstore.commands.journal`.
@@ -86,9 +90,12 @@ class Dispatcher:
         return error
 
     def execute(self, session: Session, args: Args) -> Reply:
-        command = self.table.get(args[0].lower())
+        command = self._by_name.get(args[0])
         if command is None:
-            return self._rejected(None, refuse(session, "", UnknownCommandError(args)))
+            command = self.table.get(args[0].lower())
+            if command is None:
+                return self._rejected(None, refuse(session, "", UnknownCommandError(args)))
+            self.calls.setdefault(command.name, 0)  # registered after this dispatcher was made
         arity = command.arity
         if (len(args) != arity) if arity >= 0 else (len(args) < -arity):  # arity_accepts, inlined
             return self._rejected(command, refuse(session, command.name, wrong_arity(command.name)))
@@ -107,12 +114,12 @@ class Dispatcher:
                 return refuse(session, command.name, refusal)
             session.queued.append(args)
             return QUEUED
-        self.calls[command.name] = self.calls.get(command.name, 0) + 1
+        self.calls[command.name] += 1
         session.last_command = command.name
         journal = self.journal
         started = perf_counter_ns() if self.timing else 0
         try:
-            if journal is not None and "write" in command.flags:
+            if journal is not None and command.write:
                 if journal.refusal is not None:
                     return self._failed(command, journal.refusal)  # counted in calls
                 try:

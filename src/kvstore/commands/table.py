@@ -36,9 +36,12 @@ class Command:
     #: Runs before the client has authenticated (AUTH, HELLO, QUIT): the ``noauth`` flag, as a
     #: field so the dispatcher's check is one attribute read.
     noauth: bool = field(init=False)
+    #: The ``write`` flag (the command is logged), as a field for the same reason.
+    write: bool = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "noauth", "noauth" in self.flags)
+        object.__setattr__(self, "write", "write" in self.flags)
 
 
 #: The table, keyed by the lower-case name as bytes (what arrives on the wire).

@@ -16,7 +16,13 @@ from kvstore.commands.table import Args, Command
 from kvstore.keyspace import Keyspace
 from kvstore.persistence.disk import PartialWriteError
 from kvstore.persistence.log import AppendLog
-from kvstore.persistence.records import FLUSHALL, SET_FORMAT, encode_del, encode_set
+from kvstore.persistence.records import (
+    FLUSHALL,
+    LARGE_VALUE,
+    SET_FORMAT,
+    encode_del,
+    encode_set,
+)
 from kvstore.protocol.replies import ReplyError
 
 log = logging.getLogger("kvstore.persistence")
@@ -63,7 +69,7 @@ class LogJournal:
             state = db.entry(key)
             if state is None:
                 buffer.append(encode_del(key))
-            elif state[1] is None:
+            elif state[1] is None and len(state[0]) < LARGE_VALUE:
                 value = state[0]
                 buffer.append(SET_FORMAT % (len(key), key, len(value), value))
             else:

@@ -16,7 +16,19 @@ FLUSHALL = b"*1\r\n$8\r\nFLUSHALL\r\n"
 SET_FORMAT = b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
 
 
+#: Values at least this long are joined rather than %-formatted into a record: ``%b`` copies
+#: a long payload about ten times slower than ``bytes.join``.
+LARGE_VALUE = 1024
+
+
 def encode_set(key: bytes, value: bytes, deadline: int | None) -> bytes:
+    if len(value) >= LARGE_VALUE:
+        count = 3 if deadline is None else 5
+        head = b"*%d\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n" % (count, len(key), key, len(value))
+        if deadline is None:
+            return b"".join((head, value, b"\r\n"))
+        when = b"%d" % deadline
+        return b"".join((head, value, b"\r\n$4\r\nPXAT\r\n$%d\r\n%b\r\n" % (len(when), when)))
     if deadline is None:
         return SET_FORMAT % (len(key), key, len(value), value)
     when = b"%d" % deadline

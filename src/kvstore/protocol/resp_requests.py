@@ -24,6 +24,8 @@ Frame = list[bytes]
 #: The longest header line (``*<count>`` or ``$<length>``) accepted, as Redis's
 #: PROTO_INLINE_MAX_SIZE.
 MAX_HEADER_LINE = 64 * 1024
+#: Arguments at least this long are copied out of the buffer through a memoryview.
+LARGE_ARGUMENT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class RequestParser:
         if buf is self._buffer:
             del self._buffer[:consumed]
         elif consumed < len(buf):
-            self._buffer = bytearray(buf[consumed:])
+            self._buffer = bytearray(memoryview(buf)[consumed:])  # one copy, not two
         self._check_query_buffer()
         return frames
 
@@ -213,7 +215,11 @@ class RequestParser:
                 if end + 2 > size:
                     self._need = self._bulk_len + 2  # counted from ``pos``, kept unconsumed
                     return pos
-                args.append(bytes(buf[pos:end]))
+                if self._bulk_len < LARGE_ARGUMENT or type(buf) is bytes:
+                    args.append(bytes(buf[pos:end]))
+                else:  # a bytearray slice is a copy: copy a long value once, not twice
+                    with memoryview(buf) as view:
+                        args.append(bytes(view[pos:end]))
                 pos = end + 2
                 self._bulk_len = -1
                 self._remaining -= 1
