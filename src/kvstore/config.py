@@ -71,6 +71,17 @@ def parse_size(raw: str) -> int:
     return int(digits) * unit
 
 
+#: What a write does at ``--maxmemory`` (the eviction module implements each).
+MAXMEMORY_POLICIES = (
+    "noeviction",
+    "allkeys-lru",
+    "volatile-lru",
+    "allkeys-random",
+    "volatile-random",
+    "volatile-ttl",
+)
+
+
 @dataclass
 class ServerConfig:
     bind: list[str] = field(
@@ -211,14 +222,7 @@ class ServerConfig:
         default="noeviction",
         metadata=_option(
             "what a write does at the memory limit: refuse it, or evict keys first",
-            choices=(
-                "noeviction",
-                "allkeys-lru",
-                "volatile-lru",
-                "allkeys-random",
-                "volatile-random",
-                "volatile-ttl",
-            ),
+            choices=MAXMEMORY_POLICIES,
         ),
     )
     # -- observability (see docs/observability.md) --

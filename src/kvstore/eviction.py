@@ -30,16 +30,10 @@ import random
 import sys
 from collections.abc import Callable, Iterable
 
+from kvstore.config import MAXMEMORY_POLICIES
 from kvstore.keyspace import Clock, Keyspace, wall_clock_ms
 
-POLICIES = (
-    "noeviction",
-    "allkeys-lru",
-    "volatile-lru",
-    "allkeys-random",
-    "volatile-random",
-    "volatile-ttl",
-)
+POLICIES = MAXMEMORY_POLICIES
 #: The share of a dict's table in the keyspace's per-entry estimate (a filled table's size
 #: over its entries, CPython 3.11).
 TABLE_SHARE = 52
