@@ -44,6 +44,9 @@ class FakeTransport(asyncio.Transport):
         for data in list_of_data:
             self.written += len(data)
 
+    def get_write_buffer_size(self) -> int:
+        return 0  # every write is taken at once: no client ever falls behind
+
     def is_closing(self) -> bool:
         return self.closing
 

@@ -52,9 +52,12 @@ class Disk:
 
     def write_all(self, fd: int, data: bytes) -> None:
         """Write all of ``data``; on an error, :class:`PartialWriteError` says how much went."""
-        view = memoryview(data)
         done = 0
         try:
+            done = self.write(fd, data)
+            if done == len(data):
+                return  # the usual case: one system call took it all
+            view = memoryview(data)
             while done < len(view):
                 done += self.write(fd, view[done:])
         except OSError as exc:
