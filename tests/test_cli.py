@@ -15,7 +15,12 @@ import pytest
 
 import kvstore
 from conftest import CLIENT, ServerProcess, free_port
-from test_client_support import RedisServer, run_client, run_redis_cli, start_redis_server
+from test_client_support import (
+    RedisServer,
+    assert_prints_like_redis_cli,
+    run_client,
+    start_redis_server,
+)
 
 
 @pytest.fixture(scope="module")
@@ -152,14 +157,7 @@ def test_other_commands_print_like_redis_cli(
     fast_server: ServerProcess, redis_server: RedisServer, case: str
 ) -> None:
     setup, command = PASSTHROUGH[case]
-    for address in (fast_server.address, redis_server.address):
-        with kvstore.Client(address) as client:
-            for words in setup:
-                client.execute_command(*words)
-    expected = run_redis_cli(redis_server.port, command)
-    result = run_client(fast_server.address, *command)
-    assert expected.stderr == b""
-    assert_result(result, expected.stdout, b"", expected.returncode)
+    assert_prints_like_redis_cli(fast_server.address, redis_server, setup, command)
 
 
 def test_error_reply_format_is_redis_clis(fast_server: ServerProcess) -> None:

@@ -10,9 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 
-import kvstore
 from conftest import ServerProcess
-from test_client_support import RedisServer, run_client, run_redis_cli, start_redis_server
+from test_client_support import (
+    RedisServer,
+    assert_prints_like_redis_cli,
+    run_client,
+    start_redis_server,
+)
 
 #: (setup commands, the command compared); every key is prefixed "cs:" to keep to itself.
 CASES: dict[str, tuple[list[list[str]], list[str]]] = {
@@ -53,18 +57,7 @@ def test_prints_like_redis_cli(
     fast_server: ServerProcess, redis_server: RedisServer, case: str
 ) -> None:
     setup, command = CASES[case]
-    for address in (fast_server.address, redis_server.address):
-        with kvstore.Client(address) as client:
-            for words in setup:
-                client.execute_command(*words)
-    expected = run_redis_cli(redis_server.port, command)
-    result = run_client(fast_server.address, *command)
-    assert expected.stderr == b""
-    assert (result.stdout, result.stderr, result.returncode) == (
-        expected.stdout,
-        b"",
-        expected.returncode,
-    )
+    assert_prints_like_redis_cli(fast_server.address, redis_server, setup, command)
 
 
 def test_what_redis_cli_prints(fast_server: ServerProcess) -> None:

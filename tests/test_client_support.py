@@ -1,8 +1,7 @@
 """Helpers shared by the client library and CLI tests (this module has no tests of its own).
 
 A real ``redis-server`` is the reference peer: the CLI's pass-through output is compared with
-what ``redis-cli`` prints against it, and the library's authentication is checked on it
-(kvstore has no passwords).
+what ``redis-cli`` prints against it, and the library's authentication is checked on it.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import kvstore
 from conftest import CLIENT, START_TIMEOUT, free_port, stop_process, wait_for
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -94,4 +94,26 @@ def run_redis_cli(port: int, args: Sequence[str | bytes]) -> subprocess.Complete
         capture_output=True,
         timeout=60,
         check=False,
+    )
+
+
+def assert_prints_like_redis_cli(
+    kvstore_address: str,
+    redis: RedisServer,
+    setup: Sequence[Sequence[str]],
+    command: Sequence[str],
+) -> None:
+    """Run ``setup`` on both servers, then ``command`` through ``./client`` against kvstore and
+    ``redis-cli`` against Redis: the same output, byte for byte, and the same exit status."""
+    for address in (kvstore_address, redis.address):
+        with kvstore.Client(address) as client:
+            for words in setup:
+                client.execute_command(*words)
+    expected = run_redis_cli(redis.port, command)
+    result = run_client(kvstore_address, *command)
+    assert expected.stderr == b""
+    assert (result.stdout, result.stderr, result.returncode) == (
+        expected.stdout,
+        b"",
+        expected.returncode,
     )
