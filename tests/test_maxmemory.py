@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from conftest import ServerProcess
 from hostile_support import exchange
-from kvstore.eviction import POLICIES, EvictingKeyspace, MemoryGuard, SampledKeys
+from kvstore.config import MAXMEMORY_POLICIES as POLICIES
+from kvstore.eviction import EvictingKeyspace, MemoryGuard, SampledKeys
 from kvstore.protocol import encode_request
 
 Factory = Callable[..., ServerProcess]

@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvstore.commands import Dispatcher, ServerState, Session
+from kvstore.commands.saving import info_when_off
 from kvstore.config import ConfigError, ServerConfig, load_config
 from kvstore.keyspace import Keyspace
-from kvstore.persistence import Persistence, info_when_off, records, snapshot
+from kvstore.persistence import Persistence, records, snapshot
 from kvstore.persistence import journal as journal_module
 from kvstore.persistence.disk import Disk
 from kvstore.persistence.journal import LogJournal

@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterable
 from kvstore.config import MAXMEMORY_POLICIES
 from kvstore.keyspace import Clock, Keyspace, wall_clock_ms
 
-POLICIES = MAXMEMORY_POLICIES
 #: The share of a dict's table in the keyspace's per-entry estimate (a filled table's size
 #: over its entries, CPython 3.11).
 TABLE_SHARE = 52
@@ -83,7 +82,7 @@ class EvictingKeyspace(Keyspace):
         self, policy: str = "noeviction", clock: Clock = wall_clock_ms, seed: int | None = None
     ) -> None:
         super().__init__(clock)
-        if policy not in POLICIES:
+        if policy not in MAXMEMORY_POLICIES:
             raise ValueError(f"unknown maxmemory policy {policy!r}")
         self.policy = policy
         self.volatile_only = policy.startswith("volatile-")

@@ -40,22 +40,21 @@ def flushdb(session: Session, args: Args) -> Reply:
     return OK
 
 
-COMMANDS_FLUSHALL = command(
-    "flushall", -1, "write", group="server", summary="Delete every key of every database."
-)(flushdb)
+# One database: FLUSHALL is FLUSHDB under another name.
+command("flushall", -1, "write", group="server", summary="Delete every key of every database.")(
+    flushdb
+)
 
 
-@command(
+# Memory is reclaimed at once either way: UNLINK is DEL under another name.
+command(
     "unlink",
     -2,
     "write fast",
     group="generic",
     summary="Delete keys (memory is reclaimed at once, as by DEL).",
     keys=(1, -1, 1),
-)
-def unlink(session: Session, args: Args) -> Reply:
-    db = session.db
-    return sum(db.delete(key) for key in args[1:])
+)(delete)
 
 
 STRING_TYPE = Status("string")

@@ -4,8 +4,7 @@ The server creates a :class:`Persistence` and installs its journal as the dispat
 nothing below this package imports it. See ``docs/persistence.md``.
 """
 
-from kvstore.commands.saving import info_when_off
 from kvstore.persistence.manager import Persistence
 from kvstore.persistence.recovery import RecoveryError
 
-__all__ = ["Persistence", "RecoveryError", "info_when_off"]
+__all__ = ["Persistence", "RecoveryError"]
