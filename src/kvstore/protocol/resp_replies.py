@@ -14,9 +14,14 @@ _NIL_ARRAY = {2: b"*-1\r\n", 3: b"_\r\n"}
 _BOOL = {2: (b":0\r\n", b":1\r\n"), 3: (b"#f\r\n", b"#t\r\n")}
 #: Encoded statuses by text (a str key hashes in C and caches its hash; Status hashes in Python).
 _STATUS_CACHE: dict[str, bytes] = {}
-#: Bulk strings at least this long are joined rather than %-formatted: ``%b`` copies a long
-#: payload about ten times slower than ``bytes.join`` (325 against 34 us of CPU for 1 MiB).
+#: Bulk strings shorter than this take their header from a table. (Any bulk string is joined
+#: rather than %-formatted: ``%b`` copies a long payload about ten times slower than
+#: ``bytes.join``, 325 against 34 us of CPU for 1 MiB.)
 LARGE_BULK = 1024
+#: Bulk string headers (``$<length>\r\n``) for the usual short lengths, made once: a header
+#: from this table joined with the value costs half as much as ``%``-formatting both.
+_BULK_HEADERS = tuple(b"$%d\r\n" % size for size in range(LARGE_BULK))
+CRLF = b"\r\n"
 
 
 def format_float(value: float) -> bytes:
@@ -35,9 +40,10 @@ def encode_reply(reply: Reply, proto: int = 2) -> bytes:
     """Encode one reply for a connection speaking RESP ``proto`` (2 or 3)."""
     # Ordered by how often each kind is returned; ``type(...) is`` keeps bool out of int.
     if type(reply) is bytes:
-        if len(reply) < LARGE_BULK:
-            return b"$%d\r\n%b\r\n" % (len(reply), reply)
-        return b"".join((b"$%d\r\n" % len(reply), reply, b"\r\n"))
+        size = len(reply)
+        return b"".join(
+            (_BULK_HEADERS[size] if size < LARGE_BULK else b"$%d\r\n" % size, reply, CRLF)
+        )
     if type(reply) is Status:
         cached = _STATUS_CACHE.get(reply.text)
         if cached is None:
