@@ -1,7 +1,7 @@
 """In-process micro-benchmarks of the request path, without sockets.
 
 A real :class:`~kvstore.server.app.Server` (persistence on, ``everysec``, in a temporary
-directory, no listener) gets a :class:`~kvstore.server.connection.ClientConnection` wired to a
+directory, or off with ``--no-persist``, no listener) gets a :class:`~kvstore.server.connection.ClientConnection` wired to a
 fake transport; each case feeds it chunks of RESP requests and then runs the log's flush, as one
 event-loop iteration would. Reports the CPU time per request (best of ``--repeat``) per case
 (CPU time, as other processes on a shared machine disturb it less than elapsed time)::
@@ -93,8 +93,16 @@ def _split_large(chunks: list[bytes], read_size: int) -> list[bytes]:
     return out
 
 
-async def _setup(directory: str) -> tuple[Server, ClientConnection, FakeTransport]:
-    config = ServerConfig(port=0, dir=directory, appendfsync="everysec", log_level="warning")
+async def _setup(
+    directory: str, persist: bool = True
+) -> tuple[Server, ClientConnection, FakeTransport]:
+    config = ServerConfig(
+        port=0,
+        dir=directory,
+        appendfsync="everysec",
+        log_level="warning",
+        no_persist=not persist,
+    )
     server = Server(config)
     await server.start()
     connection = ClientConnection(server)
@@ -136,7 +144,7 @@ def run_case(
 
 async def _main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as directory:
-        server, connection, _ = await _setup(directory)
+        server, connection, _ = await _setup(directory, persist=not args.no_persist)
         try:
             if args.profile:
                 _, once = run_case(connection, server, args.profile, 1)
@@ -162,6 +170,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--profile", default="", help="profile one case with cProfile")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
+    parser.add_argument("--no-persist", action="store_true", help="run without the log")
     args = parser.parse_args()
     if args.uvloop:
         import uvloop  # noqa: PLC0415

@@ -143,6 +143,53 @@ def test_a_long_value_in_many_chunks() -> None:
         assert run(make(None), chunks) == ([[b"SET", b"big", value]], None)
 
 
+# A long argument (collected read by read) between short frames, with one long argument
+# not last in its frame, so that cuts land before, inside and after each value and its CRLF.
+_LONG = bytes(range(256)) * 300  # 76,800 bytes: over LARGE_ARGUMENT
+_LONG_STREAM_FRAMES = [
+    [b"SET", b"a", _LONG],
+    [b"GET", b"a"],
+    [b"MSET", b"b", _LONG[::-1], b"c", b"x"],
+    [b"PING"],
+]
+_LONG_STREAM = b"".join(encode_request(frame) for frame in _LONG_STREAM_FRAMES)
+_VALUE_EDGES = [_LONG_STREAM.index(_LONG) + len(_LONG) + delta for delta in (-1, 0, 1, 2, 3)] + [
+    _LONG_STREAM.index(_LONG[::-1]) + len(_LONG) + delta for delta in (-1, 0, 1, 2)
+]
+
+
+@pytest.mark.parametrize("make", PARSERS, ids=parser_ids)
+@pytest.mark.parametrize("edge", _VALUE_EDGES)
+def test_long_argument_cut_around_its_crlf(make: ParserFactory, edge: int) -> None:
+    chunks = split_at(_LONG_STREAM, [1000, 30_000, edge])
+    assert run(make(None), chunks) == (_LONG_STREAM_FRAMES, None)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cuts=st.lists(st.integers(min_value=0, max_value=len(_LONG_STREAM)), max_size=12))
+def test_long_arguments_any_chunking(cuts: list[int]) -> None:
+    for make in PARSERS:
+        parser = make(None)
+        assert run(parser, split_at(_LONG_STREAM, cuts)) == (_LONG_STREAM_FRAMES, None)
+        if isinstance(parser, RequestParser):
+            assert parser.pending == 0
+            assert parser.at_boundary
+
+
+def test_long_argument_counts_toward_pending_and_the_query_buffer_limit() -> None:
+    parser = RequestParser(RequestLimits(max_query_buffer=100_000))
+    head = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$200000\r\n"
+    assert parser.feed(head + b"v" * 60_000) == []
+    assert parser.pending == 60_000
+    assert parser.error is None
+    assert parser.feed(b"v" * 30_000) == []
+    assert parser.pending == 90_000
+    assert parser.feed(b"v" * 20_000) == []
+    assert parser.error is not None
+    assert parser.error.message == "Protocol error: query buffer limit exceeded"
+    assert parser.feed(b"v" * 10) == []  # nothing more is parsed after the error
+
+
 @given(frame=frame_strategy)
 def test_encoded_request_size_is_the_encoding_length(frame: Frame) -> None:
     assert encoded_request_size(frame) == len(encode_request(frame))

@@ -24,7 +24,8 @@ Frame = list[bytes]
 #: The longest header line (``*<count>`` or ``$<length>``) accepted, as Redis's
 #: PROTO_INLINE_MAX_SIZE.
 MAX_HEADER_LINE = 64 * 1024
-#: Arguments at least this long are copied out of the buffer through a memoryview.
+#: Arguments at least this long are copied out of the buffer through a memoryview, and one
+#: that arrives over several reads is collected read by read and joined once.
 LARGE_ARGUMENT = 64 * 1024
 
 
@@ -94,11 +95,21 @@ class RequestParser:
         self._counted_frame: Frame | None = None
         self._counted_args = 0
         self._counted_bytes = 0
+        # A long argument arriving over several reads: its pieces so far, and how many bytes
+        # of it and its CRLF are still due. Joining the pieces once copies the value once;
+        # growing a buffer with each read and slicing the value out of it copied it three times.
+        self._long_parts: list[bytes] | None = None
+        self._long_missing = 0
 
     @property
     def pending(self) -> int:
         """Bytes received but not yet part of a complete frame."""
-        return len(self._buffer)
+        return len(self._buffer) + self._long_collected()
+
+    def _long_collected(self) -> int:
+        if self._long_parts is None:
+            return 0
+        return self._bulk_len + 2 - self._long_missing
 
     @property
     def at_boundary(self) -> bool:
@@ -108,6 +119,18 @@ class RequestParser:
     def feed(self, data: bytes) -> list[Frame]:
         if self.error is not None:
             return []
+        frames: list[Frame] = []
+        if self._long_parts is not None:
+            rest = self._collect_long(data)
+            if rest is None or (not rest and self._remaining):
+                self._check_query_buffer()
+                return frames
+            if not self._remaining:
+                frames.append(self._args)
+                self._args = []
+            if not rest:
+                return frames
+            data = rest
         if self._buffer:
             self._buffer += data
             if len(self._buffer) < self._need:
@@ -116,7 +139,6 @@ class RequestParser:
             buf: bytes | bytearray = self._buffer
         else:
             buf = data
-        frames: list[Frame] = []
         try:
             consumed = self._parse(buf, frames)
         except ProtocolError as exc:
@@ -143,9 +165,31 @@ class RequestParser:
         if len(args) > self._counted_args:
             self._counted_bytes += sum(map(len, args[self._counted_args :]))
             self._counted_args = len(args)
-        if len(self._buffer) + self._counted_bytes > self.limits.max_query_buffer:
+        pending = len(self._buffer) + self._long_collected()
+        if pending + self._counted_bytes > self.limits.max_query_buffer:
             self.error = ProtocolError("Protocol error: query buffer limit exceeded")
             self._buffer = bytearray()
+            self._long_parts = None
+
+    def _collect_long(self, data: bytes) -> bytes | None:
+        """Add a read to the long argument being collected. Once the argument and its CRLF are
+        whole, add it to the frame and return the bytes after it; None while more are due."""
+        parts = self._long_parts
+        assert parts is not None
+        missing = self._long_missing
+        value_bytes = min(len(data), missing - 2)  # a CRLF byte is no part of the value
+        if len(data) < missing:
+            if value_bytes > 0:
+                parts.append(data if value_bytes == len(data) else data[:value_bytes])
+            self._long_missing = missing - len(data)
+            return None
+        if value_bytes > 0:
+            parts.append(data[:value_bytes])
+        self._args.append(b"".join(parts))
+        self._long_parts = None
+        self._bulk_len = -1
+        self._remaining -= 1
+        return data[missing:]
 
     def _header(self, buf: bytes | bytearray, pos: int, kind: str) -> tuple[int, int] | None:
         """Read the header line at ``pos``; return (value, position after it), or None if the
@@ -213,6 +257,11 @@ class RequestParser:
                     self._bulk_len = length
                 end = pos + self._bulk_len
                 if end + 2 > size:
+                    if self._bulk_len >= LARGE_ARGUMENT:  # collect it read by read
+                        self._long_parts = [bytes(buf[pos : min(end, size)])]
+                        self._long_missing = end + 2 - size
+                        self._need = 0
+                        return size
                     self._need = self._bulk_len + 2  # counted from ``pos``, kept unconsumed
                     return pos
                 if self._bulk_len < LARGE_ARGUMENT or type(buf) is bytes:
@@ -234,6 +283,10 @@ class RequestParser:
 # a match only sends the chunk down the exact path.
 _SUSPECT = re.compile(rb"\r\n[+=~>]")
 _BOUNDARY_PROBE = b"*0\r\n"
+#: A bulk header of five digits or more near the start of a long read: the read most likely
+#: begins a long argument, which the exact parser collects without scanning it for _SUSPECT.
+_LONG_BULK_HEADER = re.compile(rb"\r\n\$\d{5}")
+_LONG_BULK_WINDOW = 4096
 
 
 class HiredisRequestParser:
@@ -270,7 +323,12 @@ class HiredisRequestParser:
     def feed(self, data: bytes) -> list[Frame]:
         if self._in_exact:
             return self._feed_exact(data)
-        if data[:1] != b"*" or len(data) > self._largest_safe_chunk or _SUSPECT.search(data):
+        if (
+            data[:1] != b"*"
+            or len(data) > self._largest_safe_chunk
+            or (len(data) > LARGE_ARGUMENT and _LONG_BULK_HEADER.search(data, 0, _LONG_BULK_WINDOW))
+            or _SUSPECT.search(data)
+        ):
             return self._feed_exact(data)
         reader = self._reader
         reader.feed(data)
