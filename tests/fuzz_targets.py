@@ -57,13 +57,34 @@ def request_parser(data: bytes, cut: int = 7, limits: RequestLimits = SMALL_LIMI
         assert data[:1] == encoded[:1] or not encoded
 
 
+def has_broken_line_end(data: bytes) -> bool:
+    """Whether a bulk string in ``data`` is followed by two bytes other than CRLF. Both parsers
+    skip those bytes unread, as Redis does; after them hiredis may read a header that the exact
+    parser refuses (see _SUSPECT in resp_requests), so there the two may differ."""
+    pos = 0
+    while (start := data.find(b"$", pos)) >= 0:
+        end = data.find(b"\r\n", start)
+        if end < 0:
+            return False
+        length = data[start + 1 : end]
+        if length.isdigit():
+            after = end + 2 + int(length)
+            if data[after : after + 2] not in (b"\r\n", b"\r", b""):
+                return True
+        pos = start + 1
+    return False
+
+
 def hiredis_request_parser(data: bytes, cut: int = 7, limits: RequestLimits = SMALL_LIMITS) -> None:
-    """The hiredis path agrees with the pure parser on frames and errors, whole or in pieces."""
+    """The hiredis path agrees with the pure parser on frames and errors, whole or in pieces
+    (but for a garbled line end after a bulk string: then each must just keep its contract)."""
     if not hiredis_available():
         return
     expected = _run_request_parser(RequestParser(limits), [data])
     for pieces in ([data], chunks(data, cut)):
         got = _run_request_parser(HiredisRequestParser(limits), pieces)
+        if has_broken_line_end(data):
+            continue  # _run_request_parser has checked every frame's shape
         if expected[1] is None:
             assert got == expected
         else:

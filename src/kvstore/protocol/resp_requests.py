@@ -278,10 +278,13 @@ class RequestParser:
         return pos
 
 
-# A frame element that hiredis accepts but a request must not contain: a simple string, a
-# verbatim string, a set or a push header after a line end. Values can hold these bytes too;
-# a match only sends the chunk down the exact path.
-_SUSPECT = re.compile(rb"\r\n[+=~>]")
+# What hiredis turns into bytes or a list of them though a request must not contain it, after
+# a line end: a simple string, a verbatim string, a big number, a set, a push, an attribute,
+# a map (whose keys would pass for arguments). Values can hold these bytes too; a match only
+# sends the chunk down the exact path. (After a bulk string whose two line-end bytes are not
+# CRLF, which both parsers skip unread as Redis does, this cannot see such a header: there
+# the two paths may differ, and either answers or refuses a request its sender garbled.)
+_SUSPECT = re.compile(rb"\r\n[+=(~>|%]")
 _BOUNDARY_PROBE = b"*0\r\n"
 #: A bulk header of five digits or more near the start of a long read: the read most likely
 #: begins a long argument, which the exact parser collects without scanning it for _SUSPECT.
