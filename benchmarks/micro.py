@@ -1,9 +1,10 @@
 """In-process micro-benchmarks of the request path, without sockets.
 
 A real :class:`~kvstore.server.app.Server` (persistence on, ``everysec``, in a temporary
-directory, or off with ``--no-persist``, no listener) gets a :class:`~kvstore.server.connection.ClientConnection` wired to a
-fake transport; each case feeds it chunks of RESP requests and then runs the log's flush, as one
-event-loop iteration would. Reports the CPU time per request (best of ``--repeat``) per case
+directory; off with ``--no-persist``) with no listener gets a
+:class:`~kvstore.server.connection.ClientConnection` wired to a fake transport; each case feeds
+it chunks of RESP requests and then runs any pending flush of the log, as one event-loop
+iteration would. Reports the CPU time per request (best of ``--repeat``) per case
 (CPU time, as other processes on a shared machine disturb it less than elapsed time)::
 
     .venv/bin/python -m benchmarks.micro                 # every case

@@ -303,15 +303,10 @@ class HiredisRequestParser:
         self._reader = hiredis.Reader()
         self._exact = RequestParser(limits)
         self._in_exact = False
+        #: The exact parser's error, copied after each chunk it parses: a plain attribute, as
+        #: the server reads it after every chunk.
+        self.error: ProtocolError | None = None
         self.limits = self._exact.limits
-
-    @property
-    def error(self) -> ProtocolError | None:
-        return self._exact.error
-
-    @error.setter
-    def error(self, value: ProtocolError | None) -> None:
-        self._exact.error = value
 
     @property
     def limits(self) -> RequestLimits:
@@ -360,7 +355,8 @@ class HiredisRequestParser:
     def _feed_exact(self, data: bytes) -> list[Frame]:
         self._in_exact = True
         frames = self._exact.feed(data)
-        if self._exact.at_boundary and self._exact.error is None:
+        self.error = self._exact.error
+        if self._exact.at_boundary and self.error is None:
             self._in_exact = False  # after an error, every later chunk goes (nowhere) here too
         return frames
 

@@ -155,8 +155,10 @@ class ClientConnection(asyncio.Protocol):
         self._feed_text(head)
 
     def _feed_resp(self, data: bytes) -> None:
-        parser = cast(RequestDecoder, self._resp_parser)
-        transport = cast(asyncio.Transport, self._transport)
+        parser = self._resp_parser
+        transport = self._transport
+        assert parser is not None  # asserts, not cast(): a cast is a call on every read
+        assert transport is not None
         frames = parser.feed(data)
         if frames:
             session = self.session
