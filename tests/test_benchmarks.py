@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from benchmarks import figures, report, targets
+from benchmarks import figures, report, targets, wire
 from benchmarks.redis_benchmark import BenchmarkError, Workload, parse_csv
-from benchmarks.servers import Capabilities, pairings
+from benchmarks.servers import Capabilities, free_port, pairings
 from benchmarks.stats import Comparison, Spread, paired_ratios, quartiles
 
 from conftest import ROOT, wait_for
@@ -303,3 +303,51 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def test_ceiling_smoke_run_compares_three_servers(tmp_path: Path) -> None:
+    output = tmp_path / "ceiling.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ceiling", "--smoke", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    results = json.loads(output.read_text())
+    assert results["mode"] == "smoke"
+    assert set(results["figures"]) == {"c50", "p16"}
+    for figure in results["figures"].values():
+        for test in ("SET", "GET"):
+            entry = figure[test]
+            for kind in ("redis", "bare", "kvstore"):
+                assert entry[kind]["median"] > 0
+            expected = entry["kvstore"]["median"] / entry["bare"]["median"]
+            assert entry["kvstore/bare"]["median"] == pytest.approx(expected, rel=1e-3)
+    assert "| 50 clients, pipeline 16 | GET |" in result.stdout
+    assert list(tmp_path.glob("kvstore-bench-*")) == []
+
+
+def test_bare_server_answers_get_and_set(tmp_path: Path) -> None:
+    """The ceiling's reference server does what redis-benchmark asks of it, and no more."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "bare_server.py"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert "listening" in server.stdout.readline()
+        with wire.connect(port) as sock:
+            assert wire.call(sock, "SET", "k", "v") == b"OK"
+            assert wire.call(sock, "GET", "k") == b"v"
+            assert wire.call(sock, "GET", "missing") is None
+            with pytest.raises(wire.ServerReplyError):
+                wire.call(sock, "INCR", "k")
+    finally:
+        server.terminate()
+        assert server.wait(timeout=30) == 0
