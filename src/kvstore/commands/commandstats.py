@@ -84,8 +84,8 @@ def reset_stats(state: ServerState) -> None:
     if dispatcher is not None:
         # Every command keeps its entry in ``calls`` (the dispatcher counts with a plain ``+=``).
         dispatcher.calls = dict.fromkeys(dispatcher.calls, 0)
+        dispatcher.run_ns = dict.fromkeys(dispatcher.run_ns, 0)
         for counter in (
-            dispatcher.run_ns,
             dispatcher.rejected,
             dispatcher.failed,
             dispatcher.error_codes,

@@ -285,6 +285,10 @@ class RequestParser:
 # CRLF, which both parsers skip unread as Redis does, this cannot see such a header: there
 # the two paths may differ, and either answers or refuses a request its sender garbled.)
 _SUSPECT = re.compile(rb"\r\n[+=(~>|%]")
+#: Every byte but those _SUSPECT looks for after a line end: deleting these from a chunk leaves
+#: nothing when none of them occurs anywhere, which one pass of ``translate`` tells at about
+#: half the cost of the regular expression's search (measured with callgrind).
+_NOT_SUSPECT = bytes(byte for byte in range(256) if byte not in b"+=(~>|%")
 _BOUNDARY_PROBE = b"*0\r\n"
 #: A bulk header of five digits or more near the start of a long read: the read most likely
 #: begins a long argument, which the exact parser collects without scanning it for _SUSPECT.
@@ -325,7 +329,7 @@ class HiredisRequestParser:
             data[:1] != b"*"
             or len(data) > self._largest_safe_chunk
             or (len(data) > LARGE_ARGUMENT and _LONG_BULK_HEADER.search(data, 0, _LONG_BULK_WINDOW))
-            or _SUSPECT.search(data)
+            or (data.translate(None, _NOT_SUSPECT) and _SUSPECT.search(data))
         ):
             return self._feed_exact(data)
         reader = self._reader
