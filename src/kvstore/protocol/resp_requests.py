@@ -289,6 +289,9 @@ _SUSPECT = re.compile(rb"\r\n[+=(~>|%]")
 #: nothing when none of them occurs anywhere, which one pass of ``translate`` tells at about
 #: half the cost of the regular expression's search (measured with callgrind).
 _NOT_SUSPECT = bytes(byte for byte in range(256) if byte not in b"+=(~>|%")
+#: Below this size, a chunk (one short request, say) is searched at once: there the two cost
+#: about the same, so trying translate first would only add to the search.
+_TRANSLATE_FIRST = 256
 _BOUNDARY_PROBE = b"*0\r\n"
 #: A bulk header of five digits or more near the start of a long read: the read most likely
 #: begins a long argument, which the exact parser collects without scanning it for _SUSPECT.
@@ -329,7 +332,10 @@ class HiredisRequestParser:
             data[:1] != b"*"
             or len(data) > self._largest_safe_chunk
             or (len(data) > LARGE_ARGUMENT and _LONG_BULK_HEADER.search(data, 0, _LONG_BULK_WINDOW))
-            or (data.translate(None, _NOT_SUSPECT) and _SUSPECT.search(data))
+            or (
+                (len(data) < _TRANSLATE_FIRST or data.translate(None, _NOT_SUSPECT))
+                and _SUSPECT.search(data)
+            )
         ):
             return self._feed_exact(data)
         reader = self._reader
