@@ -42,7 +42,7 @@ def test_a_long_bulk_reply_reads_back(size: int) -> None:
 
 
 @pytest.mark.parametrize("deadline", [None, 1_700_000_000_123])
-@pytest.mark.parametrize("size", [records.LARGE_VALUE - 1, records.LARGE_VALUE, len(LONG)])
+@pytest.mark.parametrize("size", [LARGE_BULK - 1, LARGE_BULK, len(LONG)])
 def test_a_long_value_record_reads_back(deadline: int | None, size: int) -> None:
     value = LONG[:size]
     words = [b"SET", b"key", value] + ([] if deadline is None else [b"PXAT", b"%d" % deadline])

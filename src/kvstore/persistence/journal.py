@@ -18,12 +18,13 @@ from kvstore.persistence.disk import PartialWriteError
 from kvstore.persistence.log import AppendLog
 from kvstore.persistence.records import (
     FLUSHALL,
-    LARGE_VALUE,
-    SET_FORMAT,
+    SET_HEAD,
     encode_del,
     encode_set,
 )
 from kvstore.protocol.replies import ReplyError
+from kvstore.protocol.resp_replies import BULK_HEADERS as HEADERS
+from kvstore.protocol.resp_replies import CRLF, LARGE_BULK
 
 log = logging.getLogger("kvstore.persistence")
 
@@ -69,9 +70,10 @@ class LogJournal:
             state = db.entry(key)
             if state is None:
                 buffer.append(encode_del(key))
-            elif state[1] is None and len(state[0]) < LARGE_VALUE:
+            elif state[1] is None and len(key) < LARGE_BULK and len(state[0]) < LARGE_BULK:
+                # SET key value: its pieces go straight into the buffer, joined at the flush.
                 value = state[0]
-                buffer.append(SET_FORMAT % (len(key), key, len(value), value))
+                buffer += (SET_HEAD, HEADERS[len(key)], key, CRLF, HEADERS[len(value)], value, CRLF)
             else:
                 buffer.append(encode_set(key, state[0], state[1]))
         elif first > 0:

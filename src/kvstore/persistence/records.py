@@ -10,40 +10,37 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kvstore.keyspace import Keyspace
+from kvstore.protocol.resp_replies import CRLF, bulk_header
 
 FLUSHALL = b"*1\r\n$8\r\nFLUSHALL\r\n"
-#: ``SET key value`` with no deadline: % (len(key), key, len(value), value).
-SET_FORMAT = b"*3\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
+#: How ``SET key value`` (then ``PXAT ms`` for a deadline) and ``DEL key`` records begin.
+SET_HEAD = b"*3\r\n$3\r\nSET\r\n"
+SET_PXAT_HEAD = b"*5\r\n$3\r\nSET\r\n"
+PXAT = b"$4\r\nPXAT\r\n"
+DEL_HEAD = b"*2\r\n$3\r\nDEL\r\n"
 
-
-#: Values at least this long are joined rather than %-formatted into a record: ``%b`` copies
-#: a long payload about ten times slower than ``bytes.join``.
-LARGE_VALUE = 1024
+# Records are joined from a head, bulk headers from protocol's table and the data: %-formatting
+# them cost about 3,500 instructions per SET record against about 700 (callgrind), and ``%b``
+# copies a long payload ten times slower than a join.
 
 
 def encode_set(key: bytes, value: bytes, deadline: int | None) -> bytes:
-    if len(value) >= LARGE_VALUE:
-        count = 3 if deadline is None else 5
-        head = b"*%d\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n" % (count, len(key), key, len(value))
-        if deadline is None:
-            return b"".join((head, value, b"\r\n"))
-        when = b"%d" % deadline
-        return b"".join((head, value, b"\r\n$4\r\nPXAT\r\n$%d\r\n%b\r\n" % (len(when), when)))
     if deadline is None:
-        return SET_FORMAT % (len(key), key, len(value), value)
+        return b"".join(
+            (SET_HEAD, bulk_header(len(key)), key, CRLF, bulk_header(len(value)), value, CRLF)
+        )
     when = b"%d" % deadline
-    return b"*5\r\n$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$4\r\nPXAT\r\n$%d\r\n%b\r\n" % (
-        len(key),
-        key,
-        len(value),
-        value,
-        len(when),
-        when,
+    return b"".join(
+        (
+            *(SET_PXAT_HEAD, bulk_header(len(key)), key, CRLF),
+            *(bulk_header(len(value)), value, CRLF),
+            *(PXAT, bulk_header(len(when)), when, CRLF),
+        )
     )
 
 
 def encode_del(key: bytes) -> bytes:
-    return b"*2\r\n$3\r\nDEL\r\n$%d\r\n%b\r\n" % (len(key), key)
+    return b"".join((DEL_HEAD, bulk_header(len(key)), key, CRLF))
 
 
 class DamagedRecordError(Exception):

@@ -19,9 +19,15 @@ _STATUS_CACHE: dict[str, bytes] = {}
 #: ``bytes.join``, 325 against 34 us of CPU for 1 MiB.)
 LARGE_BULK = 1024
 #: Bulk string headers (``$<length>\r\n``) for the usual short lengths, made once: a header
-#: from this table joined with the value costs half as much as ``%``-formatting both.
-_BULK_HEADERS = tuple(b"$%d\r\n" % size for size in range(LARGE_BULK))
+#: from this table joined with the value costs half as much as ``%``-formatting both. (The
+#: log's records are built the same way.)
+BULK_HEADERS = tuple(b"$%d\r\n" % size for size in range(LARGE_BULK))
 CRLF = b"\r\n"
+
+
+def bulk_header(size: int) -> bytes:
+    """``$<size>\r\n``."""
+    return BULK_HEADERS[size] if size < LARGE_BULK else b"$%d\r\n" % size
 
 
 def format_float(value: float) -> bytes:
@@ -42,7 +48,7 @@ def encode_reply(reply: Reply, proto: int = 2) -> bytes:
     if type(reply) is bytes:
         size = len(reply)
         return b"".join(
-            (_BULK_HEADERS[size] if size < LARGE_BULK else b"$%d\r\n" % size, reply, CRLF)
+            (BULK_HEADERS[size] if size < LARGE_BULK else b"$%d\r\n" % size, reply, CRLF)
         )
     if type(reply) is Status:
         cached = _STATUS_CACHE.get(reply.text)
