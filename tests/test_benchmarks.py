@@ -351,3 +351,14 @@ def test_bare_server_answers_get_and_set(tmp_path: Path) -> None:
     finally:
         server.terminate()
         assert server.wait(timeout=30) == 0
+
+
+def test_instructions_per_request_cancel_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One repeat and three differ by two repeats' requests; start-up and set-up cancel out."""
+    from benchmarks import instructions
+    from benchmarks.micro import CASES
+
+    requests = CASES["p16-get"][1]
+    counts = {1: 5_000_000 + 14_000 * requests, 3: 5_000_000 + 3 * 14_000 * requests}
+    monkeypatch.setattr(instructions, "collected", lambda case, repeat, options: counts[repeat])
+    assert instructions.per_request("p16-get", []) == 14_000
