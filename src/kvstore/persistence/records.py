@@ -19,9 +19,9 @@ SET_PXAT_HEAD = b"*5\r\n$3\r\nSET\r\n"
 PXAT = b"$4\r\nPXAT\r\n"
 DEL_HEAD = b"*2\r\n$3\r\nDEL\r\n"
 
-# Records are joined from a head, bulk headers from protocol's table and the data: %-formatting
-# them cost about 3,500 instructions per SET record against about 700 (callgrind), and ``%b``
-# copies a long payload ten times slower than a join.
+# Records are joined from a head, bulk headers from protocol's table and the data rather than
+# %-formatted: a pipelined SET costs about 500 instructions fewer (callgrind), and ``%b`` copies
+# a long payload ten times slower than a join.
 
 
 def encode_set(key: bytes, value: bytes, deadline: int | None) -> bytes:

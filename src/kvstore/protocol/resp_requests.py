@@ -107,6 +107,7 @@ class RequestParser:
         return len(self._buffer) + self._long_collected()
 
     def _long_collected(self) -> int:
+        """Bytes of the long argument being collected received so far (with any of its CRLF)."""
         if self._long_parts is None:
             return 0
         return self._bulk_len + 2 - self._long_missing
