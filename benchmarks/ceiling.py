@@ -16,19 +16,15 @@ import argparse
 import datetime
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from benchmarks import figures, machine, redis_benchmark
 from benchmarks.compare import DEFAULT_OUTPUT
 from benchmarks.servers import (
-    ROOT,
     Capabilities,
-    Server,
     ServerSet,
     cpu_seconds,
-    free_port,
     kvstore_help,
     pairings,
     redis_tools_available,
@@ -36,16 +32,6 @@ from benchmarks.servers import (
 from benchmarks.stats import Spread, paired_ratios
 
 KINDS = ("redis", "bare", "kvstore")
-
-
-def _bare_server(server_set: ServerSet) -> Server:
-    directory = Path(tempfile.mkdtemp(prefix="kvstore-bench-bare-"))
-    port = free_port()
-    argv = [sys.executable, str(ROOT / "benchmarks" / "bare_server.py"), "--port", str(port)]
-    server = Server("bare", argv, directory, port)
-    server_set.servers.append(server)  # stopped and deleted with the others
-    server.start()
-    return server
 
 
 def _medians(rounds: dict[str, list[float]]) -> dict[str, Any]:
@@ -73,7 +59,7 @@ def run(rounds: int, patterns: list[str], mode: figures.Mode) -> dict[str, Any]:
     try:
         servers = {
             "redis": server_set.start("redis", memory),
-            "bare": _bare_server(server_set),
+            "bare": server_set.start("bare", memory),
             "kvstore": server_set.start("kvstore", memory),
         }
         for figure in figures.figures_for(mode, patterns):

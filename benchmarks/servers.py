@@ -19,6 +19,7 @@ from benchmarks import wire
 
 ROOT = Path(__file__).resolve().parent.parent
 KVSTORE = ROOT / "server"
+BARE_SERVER = ROOT / "benchmarks" / "bare_server.py"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -100,7 +101,7 @@ def pairings(caps: Capabilities) -> list[Pairing]:
 class Server:
     """One running server process; its output goes to ``server.log`` in its directory."""
 
-    kind: str  # "redis" or "kvstore"
+    kind: str  # "redis", "kvstore" or "bare" (benchmarks.bare_server)
     argv: list[str]
     directory: Path
     port: int
@@ -199,7 +200,9 @@ class ServerSet:
     def create(self, kind: str, pairing: Pairing) -> Server:
         directory = Path(tempfile.mkdtemp(prefix=f"kvstore-bench-{kind}-"))
         port = free_port()
-        if kind == "redis":
+        if kind == "bare":  # benchmarks.ceiling's reference server: no settings to pair
+            argv = [sys.executable, str(BARE_SERVER), "--port", str(port)]
+        elif kind == "redis":
             argv = [
                 "redis-server",
                 "--port", str(port),

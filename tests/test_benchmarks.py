@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from benchmarks import figures, report, targets, wire
 from benchmarks.redis_benchmark import BenchmarkError, Workload, parse_csv
-from benchmarks.servers import Capabilities, free_port, pairings
+from benchmarks.servers import BARE_SERVER, Capabilities, free_port, pairings
 from benchmarks.stats import Comparison, Spread, paired_ratios, quartiles
 
 from conftest import ROOT, wait_for
@@ -335,7 +335,7 @@ def test_bare_server_answers_get_and_set(tmp_path: Path) -> None:
     """The ceiling's reference server does what redis-benchmark asks of it, and no more."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "bare_server.py"), "--port", str(port)],
+        [sys.executable, str(BARE_SERVER), "--port", str(port)],
         stdout=subprocess.PIPE,
         text=True,
     )
