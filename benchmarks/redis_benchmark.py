@@ -14,6 +14,8 @@ import io
 import subprocess
 from dataclasses import dataclass
 
+from benchmarks import children
+
 #: How long one redis-benchmark run may take before it counts as failed.
 RUN_TIMEOUT = 300.0
 
@@ -97,20 +99,13 @@ def parse_csv(text: str) -> dict[str, TestResult]:
 def run(port: int, workload: Workload) -> dict[str, TestResult]:
     """One redis-benchmark run; every requested test must appear in its output."""
     try:
-        result = subprocess.run(
-            workload.argv(port),
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        returncode, stdout, stderr = children.run(workload.argv(port), timeout=RUN_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise BenchmarkError(f"redis-benchmark took longer than {RUN_TIMEOUT}s") from None
-    output = result.stdout + result.stderr
-    if result.returncode != 0:
-        raise BenchmarkError(f"redis-benchmark exited with {result.returncode}: {output[-300:]}")
-    results = parse_csv(result.stdout)
+    output = stdout + stderr
+    if returncode != 0:
+        raise BenchmarkError(f"redis-benchmark exited with {returncode}: {output[-300:]}")
+    results = parse_csv(stdout)
     absent = [test for test in workload.tests if test.upper() not in results]
     if absent:
         raise BenchmarkError(f"redis-benchmark printed no row for {absent}: {output[-300:]}")

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import wire
+from benchmarks import children, wire
 
 ROOT = Path(__file__).resolve().parent.parent
 KVSTORE = ROOT / "server"
@@ -124,7 +124,7 @@ class Server:
         """Start the process, in its own session so a Ctrl-C reaches only the harness."""
         log = (self.directory / "server.log").open("ab")
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(
+        self.proc = children.spawn(
             self.argv,
             cwd=self.directory,
             stdin=subprocess.DEVNULL,

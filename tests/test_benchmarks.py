@@ -362,3 +362,29 @@ def test_instructions_per_request_cancel_start_up(monkeypatch: pytest.MonkeyPatc
     counts = {1: 5_000_000 + 14_000 * requests, 3: 5_000_000 + 3 * 14_000 * requests}
     monkeypatch.setattr(instructions, "collected", lambda case, repeat, options: counts[repeat])
     assert instructions.per_request("p16-get", []) == 14_000
+
+
+def test_children_start_with_the_usual_signal_mask_and_the_parent_keeps_its_own() -> None:
+    from benchmarks import children
+
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    code = (
+        "import signal; print(sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])))"
+    )
+    returncode, stdout, _ = children.run([sys.executable, "-c", code], timeout=60)
+    assert returncode == 0
+    blocked_in_child = json.loads(stdout)
+    assert int(signal.SIGINT) not in blocked_in_child
+    assert int(signal.SIGTERM) not in blocked_in_child
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+
+
+def test_a_child_that_outlives_its_time_out_is_killed(tmp_path: Path) -> None:
+    from benchmarks import children
+
+    marker = tmp_path / "pid"
+    code = f"import os, time; open({str(marker)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    with pytest.raises(subprocess.TimeoutExpired):
+        children.run([sys.executable, "-c", code], timeout=2)
+    pid = int(marker.read_text())
+    assert not Path(f"/proc/{pid}").exists()
