@@ -124,14 +124,15 @@ class Server:
         """Start the process, in its own session so a Ctrl-C reaches only the harness."""
         log = (self.directory / "server.log").open("ab")
         self.started_at = time.monotonic()
-        self.proc = children.spawn(
-            self.argv,
-            cwd=self.directory,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with children.stop_signals_held():  # stored before a Ctrl-C can interrupt
+            self.proc = children.popen(
+                self.argv,
+                cwd=self.directory,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         log.close()
 
     def wait_until(self, check: wire.Check, what: str, timeout: float = START_TIMEOUT) -> None:

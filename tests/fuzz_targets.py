@@ -81,9 +81,10 @@ def hiredis_request_parser(data: bytes, cut: int = 7, limits: RequestLimits = SM
     if not hiredis_available():
         return
     expected = _run_request_parser(RequestParser(limits), [data])
+    comparable = not has_broken_line_end(data)
     for pieces in ([data], chunks(data, cut)):
         got = _run_request_parser(HiredisRequestParser(limits), pieces)
-        if has_broken_line_end(data):
+        if not comparable:
             continue  # _run_request_parser has checked every frame's shape
         if expected[1] is None:
             assert got == expected

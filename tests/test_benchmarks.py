@@ -388,3 +388,18 @@ def test_a_child_that_outlives_its_time_out_is_killed(tmp_path: Path) -> None:
         children.run([sys.executable, "-c", code], timeout=2)
     pid = int(marker.read_text())
     assert not Path(f"/proc/{pid}").exists()
+
+
+def test_a_stop_signal_waits_for_the_held_block_then_raises() -> None:
+    from benchmarks import children
+
+    stored: list[str] = []
+
+    def launch() -> None:
+        with children.stop_signals_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            stored.append("the child's Popen")  # what launch() stores before it may raise
+
+    with pytest.raises(KeyboardInterrupt):
+        launch()
+    assert stored == ["the child's Popen"]
