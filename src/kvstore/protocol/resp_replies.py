@@ -46,7 +46,7 @@ def encode_reply(reply: Reply, proto: int = 2) -> bytes:
     """Encode one reply for a connection speaking RESP ``proto`` (2 or 3)."""
     # Ordered by how often each kind is returned; ``type(...) is`` keeps bool out of int.
     if type(reply) is bytes:
-        size = len(reply)
+        size = len(reply)  # bulk_header(size), inlined: the most common reply saves a call
         return b"".join(
             (BULK_HEADERS[size] if size < LARGE_BULK else b"$%d\r\n" % size, reply, CRLF)
         )
