@@ -117,6 +117,8 @@ def test_a_signal_stops_in_order(server_factory: Factory, tmp_path: Path, signum
     assert exit_code(server) == 0
     tail = lines_after(server, "stop requested")
     assert "server stopped" in tail[-1]
+    name = signal.Signals(signum).name
+    assert any(f"received {name}, shutting down" in line for line in server.log)
     assert (tmp_path / SNAPSHOT).exists()
     again = server_factory("--dir", str(tmp_path))
     assert client(again).get("kept") == b"value"

@@ -324,4 +324,10 @@ class Server:
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self.request_stop)
+            loop.add_signal_handler(signum, self._on_signal, signum)
+
+    def _on_signal(self, signum: int) -> None:
+        # Name the signal: a container's or service manager's stop is then told from a crash.
+        if not self._stopping.is_set():
+            log.info("received %s, shutting down", signal.Signals(signum).name)
+        self.request_stop()
