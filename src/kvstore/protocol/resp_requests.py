@@ -54,6 +54,9 @@ class RequestDecoder(Protocol):
     error: ProtocolError | None
     limits: RequestLimits
 
+    @property
+    def pending(self) -> int: ...
+
     def feed(self, data: bytes) -> list[Frame]: ...
 
 
@@ -325,6 +328,12 @@ class HiredisRequestParser:
         self._exact.limits = value
         # A chunk this long could hold a frame over the limits: parse it exactly.
         self._largest_safe_chunk = min(value.max_bulk_len, 4 * value.max_args)
+
+    @property
+    def pending(self) -> int:
+        """Bytes received but not yet part of a complete frame: hiredis keeps none between
+        reads (a read that ends inside a frame goes to the exact parser)."""
+        return self._exact.pending
 
     def feed(self, data: bytes) -> list[Frame]:
         if self._in_exact:

@@ -23,7 +23,7 @@ from kvstore.persistence.journal import LogJournal
 from kvstore.protocol import RequestLimits, hiredis_available
 from kvstore.server.connection import ClientConnection
 from kvstore.server.control import Control
-from kvstore.server.guards import RateLimitedLog, fit_maxclients
+from kvstore.server.guards import RateLimitedLog, fit_maxclients, release_free_memory
 from kvstore.server.metrics import MetricsServer
 from kvstore.server.metrics_text import CONTENT_TYPE, page_of
 from kvstore.server.protection import RefusalLog, is_loopback_peer, is_protected
@@ -33,6 +33,10 @@ log = logging.getLogger("kvstore.server")
 
 #: How often expired keys nobody reads are reclaimed (Redis's default hz is 10).
 EXPIRE_CYCLE_SECONDS = 0.1
+#: Unfinished requests dropped (their clients left) worth handing memory back to the system for,
+#: and how often at most: the cost of doing it grows with the heap.
+RELEASE_AFTER_BYTES = 1024 * 1024
+RELEASE_INTERVAL_SECONDS = 1.0
 #: How long a graceful shutdown waits for connections to flush before cutting them.
 SHUTDOWN_GRACE_SECONDS = 5.0
 
@@ -83,6 +87,9 @@ class Server:
         #: stamp their reads with it at the cost of one attribute read.
         self.now = 0.0
         self._next_idle_sweep = 0.0
+        #: Bytes of unfinished requests whose clients left, since memory was last released.
+        self.dropped_request_bytes = 0
+        self._next_release = 0.0
         self.output_disconnections = 0
         self._log_full = RateLimitedLog(logging.WARNING)
         self._log_http = RateLimitedLog(logging.WARNING)
@@ -277,6 +284,10 @@ class Server:
             self._close_idle()
         self.state.db.expire_cycle()
         self.dispatcher.sample_ops()
+        if self.dropped_request_bytes >= RELEASE_AFTER_BYTES and self.now >= self._next_release:
+            self.dropped_request_bytes = 0
+            self._next_release = self.now + RELEASE_INTERVAL_SECONDS
+            release_free_memory()
         self._schedule_expire_cycle()
 
     def request_stop(self, save: bool | None = None) -> None:

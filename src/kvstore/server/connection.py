@@ -106,6 +106,16 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.unregister(self)
+        if self._resp_parser is not None:
+            self._server.dropped_request_bytes += self._resp_parser.pending
+        # ``_feed`` holds a bound method, a cycle through this object: only the cyclic garbage
+        # collector would free it, and with it the parser's partial request (up to the query
+        # buffer limit), which a client sending bytes alone never prompts it to do. Dropping
+        # both here gives the memory back as the client leaves.
+        self._feed = _ignore
+        self._resp_parser = None
+        self._line_parser = None
+        self._text_head = b""
         if not self.closed.done():
             self.closed.set_result(None)
 
@@ -193,8 +203,9 @@ class ClientConnection(asyncio.Protocol):
 
     def _feed_resp_before_auth(self, data: bytes) -> None:
         self._feed_resp(data)
-        if self.session.authenticated:  # from now on, the usual limits and the usual path
-            cast(RequestDecoder, self._resp_parser).limits = self._limits_after_auth
+        parser = self._resp_parser
+        if self.session.authenticated and parser is not None:  # the usual limits and path now
+            parser.limits = self._limits_after_auth
             self._feed = self._feed_resp
 
     def _feed_text(self, data: bytes) -> None:

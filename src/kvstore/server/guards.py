@@ -4,9 +4,12 @@ into a flood of log lines."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import re
 import time
+from collections.abc import Callable
 
 try:
     import resource
@@ -48,6 +51,29 @@ def fit_maxclients(wanted: int) -> int:
         "unlimited" if hard == resource.RLIM_INFINITY else hard,
     )
     return allowed
+
+
+_malloc_trim: Callable[[int], int] | None = None
+_trim_looked_up = False
+
+
+def release_free_memory() -> None:
+    """Hand the allocator's free pages back to the system (glibc's ``malloc_trim``).
+
+    A long argument is collected from the reads that carried it, and glibc serves those from its
+    heap; once freed, the pages stay in the process for the next ones (other allocations end up
+    between them, so the heap cannot shrink). Elsewhere than glibc, nothing is done. The cost
+    grows with the heap (tens of milliseconds for a few GB of keys), so callers space it out."""
+    global _malloc_trim, _trim_looked_up
+    if not _trim_looked_up:
+        _trim_looked_up = True
+        name = ctypes.util.find_library("c")
+        try:
+            _malloc_trim = None if name is None else ctypes.CDLL(name).malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = None
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 # An HTTP request line ("GET / HTTP/1.1": methods are upper case, the version ends the line), or
