@@ -128,6 +128,22 @@ def test_empty_and_null_requests_are_skipped(make: ParserFactory, empty: bytes) 
     assert run(make(None), byte_by_byte(data)) == expected
 
 
+@pytest.mark.parametrize("make", PARSERS, ids=parser_ids)
+def test_empty_lines_between_requests_are_skipped(make: ParserFactory) -> None:
+    # As Redis reads them (empty inline requests); redis-cli --pipe ends its input with one.
+    data = b"\r\n" + GOOD + b"\r\n\n" + encode_request([b"PING"]) + b"\r\n\r\n" + GOOD
+    expected = ([*GOOD_FRAMES, [b"PING"], *GOOD_FRAMES], None)
+    assert run(make(None), [data]) == expected
+    assert run(make(None), byte_by_byte(data)) == expected
+    parser = make(None)
+    assert parser.feed(GOOD + b"\r") == GOOD_FRAMES  # a CR alone: is it an empty line?
+    assert parser.error is None
+    assert parser.pending == 1
+    assert parser.feed(b"\n") == []
+    assert parser.error is None
+    assert parser.pending == 0
+
+
 def test_pending_and_boundary_report_the_partial_frame() -> None:
     parser = RequestParser()
     assert parser.at_boundary
@@ -276,7 +292,10 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
     "top-level-set": (b"~1\r\n$1\r\na\r\n", "Protocol error: expected '*', got '~'"),
     "top-level-simple": (b"+PING\r\n", "Protocol error: expected '*', got '+'"),
     "top-level-integer": (b":1\r\n", "Protocol error: expected '*', got ':'"),
-    "stray-crlf": (b"\r\n", "Protocol error: expected '*', got '\r'"),
+    # Bytes a message cannot show as themselves are escaped (Redis would blank a CR out).
+    "stray-cr": (b"\rx\r\n", "Protocol error: expected '*', got '\\r'"),
+    "nul": (b"\x00\r\n", "Protocol error: expected '*', got '\\x00'"),
+    "crlf-for-a-bulk": (b"*1\r\n\r\n", "Protocol error: expected '$', got '\\r'"),
 }
 
 
@@ -374,6 +393,9 @@ _junk = st.one_of(
             b"*-1\r\n",
             b"*0\r\n",
             b"*1\r\n",
+            b"\r\n",
+            b"\n",
+            b"\r",
             b"*2\r\n$1\r\na\r\n",
             b"$-1\r\n",
             b"+OK\r\n",

@@ -60,6 +60,14 @@ class RequestDecoder(Protocol):
     def feed(self, data: bytes) -> list[Frame]: ...
 
 
+def shown_byte(byte: int) -> str:
+    """A byte as an error message shows it: itself when printable, else an escape (``\\r``,
+    ``\\x00``), so that a CR or LF (which Redis blanks out of an error line) stays visible."""
+    if 0x20 <= byte < 0x7F:
+        return chr(byte)
+    return {0x0D: "\\r", 0x0A: "\\n", 0x09: "\\t"}.get(byte, f"\\x{byte:02x}")
+
+
 def parse_length(raw: bytes | bytearray) -> int | None:
     """Parse a canonical decimal integer as Redis's ``string2ll`` does: no sign but ``-``,
     no leading zeros, no blanks. Return None if ``raw`` is not one."""
@@ -225,7 +233,19 @@ class RequestParser:
                 frame_start = pos
                 marker = buf[pos]
                 if marker != 0x2A:  # '*'
-                    raise ProtocolError(f"Protocol error: expected '*', got '{chr(marker)}'")
+                    # An empty line between requests is skipped: Redis reads it as an empty
+                    # inline request (redis-cli --pipe sends one before its closing ECHO).
+                    if marker == 0x0A:
+                        pos += 1
+                        continue
+                    if marker == 0x0D:
+                        if pos + 1 == size:  # is it a CRLF? wait for the next byte
+                            self._need = 2
+                            return pos
+                        if buf[pos + 1] == 0x0A:
+                            pos += 2
+                            continue
+                    raise ProtocolError(f"Protocol error: expected '*', got '{shown_byte(marker)}'")
                 header = self._header(buf, pos, "mbulk")
                 if header is None:
                     return frame_start
@@ -247,7 +267,9 @@ class RequestParser:
                         return pos
                     marker = buf[pos]
                     if marker != 0x24:  # '$'
-                        raise ProtocolError(f"Protocol error: expected '$', got '{chr(marker)}'")
+                        raise ProtocolError(
+                            f"Protocol error: expected '$', got '{shown_byte(marker)}'"
+                        )
                     header = self._header(buf, pos, "bulk")
                     if header is None:
                         return pos
