@@ -94,6 +94,15 @@ class Server:
         self._log_full = RateLimitedLog(logging.WARNING)
         self._log_http = RateLimitedLog(logging.WARNING)
         self._log_output = RateLimitedLog(logging.WARNING)
+        self._log_protocol = RateLimitedLog(logging.INFO)
+        self._log_idle = RateLimitedLog(logging.INFO)
+        self._rate_limited_logs = (
+            self._log_full,
+            self._log_http,
+            self._log_output,
+            self._log_protocol,
+            self._log_idle,
+        )
         self.memory_guard: MemoryGuard | None = None
         if config.maxmemory:
             self._limit_memory()
@@ -148,6 +157,9 @@ class Server:
             self.config.client_output_buffer_limit,
         )
 
+    def protocol_error(self, addr: str) -> None:
+        self._log_protocol("closing %s: protocol error", addr)
+
     def _close_idle(self) -> None:
         """Close clients that sent nothing for ``--timeout`` seconds (checked once a second)."""
         if self.now < self._next_idle_sweep:
@@ -155,7 +167,9 @@ class Server:
         self._next_idle_sweep = self.now + 1.0
         oldest = self.now - self.config.timeout
         for connection in [c for c in self.connections if c.last_read < oldest]:
-            log.info("closing %s: idle for over %ds", connection.session.addr, self.config.timeout)
+            self._log_idle(
+                "closing %s: idle for over %ds", connection.session.addr, self.config.timeout
+            )
             connection.close()
 
     def unregister(self, connection: ClientConnection) -> None:
@@ -284,6 +298,8 @@ class Server:
             self._close_idle()
         self.state.db.expire_cycle()
         self.dispatcher.sample_ops()
+        for limited in self._rate_limited_logs:
+            limited.flush()
         if self.dropped_request_bytes >= RELEASE_AFTER_BYTES and self.now >= self._next_release:
             self.dropped_request_bytes = 0
             self._next_release = self.now + RELEASE_INTERVAL_SECONDS
@@ -330,6 +346,8 @@ class Server:
                     connection.abort()
         if self.persistence is not None:
             self.persistence.close(snapshot=self.save_on_stop is not False)
+        for limited in self._rate_limited_logs:
+            limited.flush(force=True)
         log.info("server stopped")
 
     def install_signal_handlers(self) -> None:

@@ -8,7 +8,6 @@ knows what a command does.
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
@@ -30,8 +29,6 @@ from kvstore.server.protection import DENIED, limits_before_auth
 
 if TYPE_CHECKING:
     from kvstore.server.app import Server
-
-log = logging.getLogger("kvstore.server")
 
 #: Pending output past which the client's input is no longer read, until it catches up.
 OUTPUT_HIGH_WATER = 256 * 1024
@@ -256,7 +253,7 @@ class ClientConnection(asyncio.Protocol):
         return True
 
     def _close_with_error(self, message: bytes) -> None:
-        log.info("closing %s: protocol error", self.session.addr)
+        self._server.protocol_error(self.session.addr)
         self._send(message, close=True)
 
     def _send(self, payload: bytes, close: bool = False) -> None:
