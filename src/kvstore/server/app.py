@@ -183,6 +183,8 @@ class Server:
         if self.config.parser == "hiredis" and not hiredis_available():
             raise StartupError("--parser hiredis: the hiredis package is not installed")
         self.maxclients = fit_maxclients(self.config.maxclients)
+        # CONFIG GET and INFO report the limit enforced, as Redis does, not the one asked for.
+        self.config.maxclients = self.maxclients
         self.now = asyncio.get_running_loop().time()
         tls_context: ssl.SSLContext | None = None
         if self.config.tls_port:
