@@ -6,6 +6,7 @@ Every property runs against both parsers. :class:`HiredisRequestParser` must beh
 
 from __future__ import annotations
 
+import gc
 import itertools
 from collections.abc import Callable, Iterable
 
@@ -142,6 +143,24 @@ def test_empty_lines_between_requests_are_skipped(make: ParserFactory) -> None:
     assert parser.feed(b"\n") == []
     assert parser.error is None
     assert parser.pending == 0
+
+
+def test_the_parser_keeps_no_request_it_has_returned_or_refused() -> None:
+    # A connection's parser lives as long as the connection: holding a long value it returned
+    # (SET then DEL) or refused would keep that memory for nothing.
+    parser = RequestParser(RequestLimits(max_query_buffer=1_000_000))
+    data = encode_request([b"SET", b"k", b"v" * 200_000])
+    frames: list[Frame] = []
+    for start in range(0, len(data), 10_000):
+        frames += parser.feed(data[start : start + 10_000])
+    assert len(frames) == 1
+    assert parser not in gc.get_referrers(frames[0])
+    head = b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$600000\r\n" + b"v" * 600_000 + b"\r\n$900000\r\n"
+    unfinished = [head, *[b"v" * 100_000] * 5]
+    assert run(parser, unfinished) == ([], "Protocol error: query buffer limit exceeded")
+    assert parser.pending == 0
+    assert parser.discarded > 1_000_000  # what was thrown away, for the memory accounting
+    assert not any(len(arg) == 600_000 for arg in parser._args)
 
 
 def test_pending_and_boundary_report_the_partial_frame() -> None:

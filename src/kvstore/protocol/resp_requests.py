@@ -57,6 +57,9 @@ class RequestDecoder(Protocol):
     @property
     def pending(self) -> int: ...
 
+    @property
+    def discarded(self) -> int: ...
+
     def feed(self, data: bytes) -> list[Frame]: ...
 
 
@@ -111,11 +114,17 @@ class RequestParser:
         # growing a buffer with each read and slicing the value out of it copied it three times.
         self._long_parts: list[bytes] | None = None
         self._long_missing = 0
+        self._discarded = 0
 
     @property
     def pending(self) -> int:
         """Bytes received but not yet part of a complete frame."""
         return len(self._buffer) + self._long_collected()
+
+    @property
+    def discarded(self) -> int:
+        """Bytes of an unfinished request thrown away when it passed the query buffer limit."""
+        return self._discarded
 
     def _long_collected(self) -> int:
         """Bytes of the long argument being collected received so far (with any of its CRLF)."""
@@ -140,6 +149,7 @@ class RequestParser:
             if not self._remaining:
                 frames.append(self._args)
                 self._args = []
+                self._counted_frame = None
             if not rest:
                 return frames
             data = rest
@@ -171,6 +181,7 @@ class RequestParser:
         args = self._args
         if not args:
             self._counted_bytes = 0
+            self._counted_frame = None  # a completed request's arguments are not the parser's
         elif self._counted_frame is not args:
             self._counted_frame = args
             self._counted_args = self._counted_bytes = 0
@@ -180,8 +191,11 @@ class RequestParser:
         pending = len(self._buffer) + self._long_collected()
         if pending + self._counted_bytes > self.limits.max_query_buffer:
             self.error = ProtocolError("Protocol error: query buffer limit exceeded")
+            self._discarded = pending + self._counted_bytes
             self._buffer = bytearray()
             self._long_parts = None
+            self._args = []
+            self._counted_frame = None
 
     def _collect_long(self, data: bytes) -> bytes | None:
         """Add a read to the long argument being collected. Once the argument and its CRLF are
@@ -356,6 +370,10 @@ class HiredisRequestParser:
         """Bytes received but not yet part of a complete frame: hiredis keeps none between
         reads (a read that ends inside a frame goes to the exact parser)."""
         return self._exact.pending
+
+    @property
+    def discarded(self) -> int:
+        return self._exact.discarded
 
     def feed(self, data: bytes) -> list[Frame]:
         if self._in_exact:

@@ -103,8 +103,9 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.unregister(self)
-        if self._resp_parser is not None:
-            self._server.dropped_request_bytes += self._resp_parser.pending
+        parser = self._resp_parser
+        if parser is not None:
+            self._server.dropped_request_bytes += parser.pending + parser.discarded
         # ``_feed`` holds a bound method, a cycle through this object: only the cyclic garbage
         # collector would free it, and with it the parser's partial request (up to the query
         # buffer limit), which a client sending bytes alone never prompts it to do. Dropping
