@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
 
-from conftest import ServerProcess, read_exactly, read_to_eof, wait_for
+from conftest import SERVER, ServerProcess, free_port, read_exactly, read_to_eof, wait_for
 from hostile_support import exchange, send_until_closed
 from kvstore.config import ConfigError, load_config, parse_size
 from kvstore.protocol import RequestParser, encode_request, hiredis_available
@@ -77,6 +79,42 @@ def test_maxclients_is_lowered_to_the_open_files_limit(server_factory: Factory) 
     assert any("maxclients lowered" in line for line in server.log)
 
 
+def test_config_get_and_info_report_the_lowered_maxclients() -> None:
+    # As Redis: under ``ulimit -n 100`` the 10000 asked for becomes 100 - 32 reserved = 68,
+    # and CONFIG GET and INFO say 68, the number the server enforces.
+    lower_then_exec = (
+        "import os, resource, sys; "
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100)); "
+        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", lower_then_exec, str(SERVER), "--port", str(port), "--no-persist"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    server = ServerProcess(proc, port)
+    server.wait_ready()
+    try:
+        assert any("maxclients lowered from 10000 to 68" in line for line in server.log)
+        with server.connect() as sock:
+            exchange(
+                sock,
+                encode_request([b"CONFIG", b"GET", b"maxclients"]),
+                b"*2\r\n$10\r\nmaxclients\r\n$2\r\n68\r\n",
+            )
+            sock.sendall(encode_request([b"INFO", b"clients"]))
+            header = b""
+            while not header.endswith(b"\r\n"):
+                header += read_exactly(sock, 1)
+            info = read_exactly(sock, int(header[1:-2]) + 2)
+        assert b"\r\nmaxclients:68\r\n" in info
+    finally:
+        server.stop()
+
+
 def test_bulk_length_limit(server_factory: Factory) -> None:
     server = server_factory("--proto-max-bulk-len", "1mb")
     with server.connect() as sock:
@@ -137,7 +175,10 @@ def test_idle_clients_are_closed_after_timeout(server_factory: Factory) -> None:
     with server.connect() as idle:
         exchange(idle, PING, b"+PONG\r\n")
         assert read_to_eof(idle, timeout=30) == b""
-    assert any("idle for over 1s" in line for line in server.log)
+    # Logged before the close, but read from the server's stderr by another thread.
+    wait_for(
+        lambda: any("idle for over 1s" in line for line in server.log), 10, "the idle log line"
+    )
 
 
 def test_no_timeout_by_default(server_factory: Factory) -> None:

@@ -68,6 +68,7 @@ def _clients(session: Session) -> InfoFields:
     sessions = session.server.sessions.values()
     return {
         "connected_clients": len(sessions),
+        "maxclients": int(session.server.settings().get("maxclients", "0")),
         "blocked_clients": 0,
         "tracking_clients": 0,
         "watching_clients": sum(1 for s in sessions if s.watch is not None and s.watch.keys),

@@ -23,7 +23,7 @@ from kvstore.persistence.journal import LogJournal
 from kvstore.protocol import RequestLimits, hiredis_available
 from kvstore.server.connection import ClientConnection
 from kvstore.server.control import Control
-from kvstore.server.guards import RateLimitedLog, fit_maxclients
+from kvstore.server.guards import RateLimitedLog, fit_maxclients, release_free_memory
 from kvstore.server.metrics import MetricsServer
 from kvstore.server.metrics_text import CONTENT_TYPE, page_of
 from kvstore.server.protection import RefusalLog, is_loopback_peer, is_protected
@@ -33,6 +33,10 @@ log = logging.getLogger("kvstore.server")
 
 #: How often expired keys nobody reads are reclaimed (Redis's default hz is 10).
 EXPIRE_CYCLE_SECONDS = 0.1
+#: Unfinished requests dropped (their clients left) worth handing memory back to the system for,
+#: and how often at most: the cost of doing it grows with the heap.
+RELEASE_AFTER_BYTES = 1024 * 1024
+RELEASE_INTERVAL_SECONDS = 1.0
 #: How long a graceful shutdown waits for connections to flush before cutting them.
 SHUTDOWN_GRACE_SECONDS = 5.0
 
@@ -83,10 +87,22 @@ class Server:
         #: stamp their reads with it at the cost of one attribute read.
         self.now = 0.0
         self._next_idle_sweep = 0.0
+        #: Bytes of unfinished requests whose clients left, since memory was last released.
+        self.dropped_request_bytes = 0
+        self._next_release = 0.0
         self.output_disconnections = 0
         self._log_full = RateLimitedLog(logging.WARNING)
         self._log_http = RateLimitedLog(logging.WARNING)
         self._log_output = RateLimitedLog(logging.WARNING)
+        self._log_protocol = RateLimitedLog(logging.INFO)
+        self._log_idle = RateLimitedLog(logging.INFO)
+        self._rate_limited_logs = (
+            self._log_full,
+            self._log_http,
+            self._log_output,
+            self._log_protocol,
+            self._log_idle,
+        )
         self.memory_guard: MemoryGuard | None = None
         if config.maxmemory:
             self._limit_memory()
@@ -141,6 +157,9 @@ class Server:
             self.config.client_output_buffer_limit,
         )
 
+    def protocol_error(self, addr: str) -> None:
+        self._log_protocol("closing %s: protocol error", addr)
+
     def _close_idle(self) -> None:
         """Close clients that sent nothing for ``--timeout`` seconds (checked once a second)."""
         if self.now < self._next_idle_sweep:
@@ -148,7 +167,9 @@ class Server:
         self._next_idle_sweep = self.now + 1.0
         oldest = self.now - self.config.timeout
         for connection in [c for c in self.connections if c.last_read < oldest]:
-            log.info("closing %s: idle for over %ds", connection.session.addr, self.config.timeout)
+            self._log_idle(
+                "closing %s: idle for over %ds", connection.session.addr, self.config.timeout
+            )
             connection.close()
 
     def unregister(self, connection: ClientConnection) -> None:
@@ -162,6 +183,8 @@ class Server:
         if self.config.parser == "hiredis" and not hiredis_available():
             raise StartupError("--parser hiredis: the hiredis package is not installed")
         self.maxclients = fit_maxclients(self.config.maxclients)
+        # CONFIG GET and INFO report the limit enforced, as Redis does, not the one asked for.
+        self.config.maxclients = self.maxclients
         self.now = asyncio.get_running_loop().time()
         tls_context: ssl.SSLContext | None = None
         if self.config.tls_port:
@@ -277,6 +300,12 @@ class Server:
             self._close_idle()
         self.state.db.expire_cycle()
         self.dispatcher.sample_ops()
+        for limited in self._rate_limited_logs:
+            limited.flush()
+        if self.dropped_request_bytes >= RELEASE_AFTER_BYTES and self.now >= self._next_release:
+            self.dropped_request_bytes = 0
+            self._next_release = self.now + RELEASE_INTERVAL_SECONDS
+            release_free_memory()
         self._schedule_expire_cycle()
 
     def request_stop(self, save: bool | None = None) -> None:
@@ -319,6 +348,8 @@ class Server:
                     connection.abort()
         if self.persistence is not None:
             self.persistence.close(snapshot=self.save_on_stop is not False)
+        for limited in self._rate_limited_logs:
+            limited.flush(force=True)
         log.info("server stopped")
 
     def install_signal_handlers(self) -> None:

@@ -8,7 +8,6 @@ knows what a command does.
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
@@ -30,8 +29,6 @@ from kvstore.server.protection import DENIED, limits_before_auth
 
 if TYPE_CHECKING:
     from kvstore.server.app import Server
-
-log = logging.getLogger("kvstore.server")
 
 #: Pending output past which the client's input is no longer read, until it catches up.
 OUTPUT_HIGH_WATER = 256 * 1024
@@ -106,6 +103,17 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.unregister(self)
+        parser = self._resp_parser
+        if parser is not None:
+            self._server.dropped_request_bytes += parser.pending + parser.discarded
+        # ``_feed`` holds a bound method, a cycle through this object: only the cyclic garbage
+        # collector would free it, and with it the parser's partial request (up to the query
+        # buffer limit), which a client sending bytes alone never prompts it to do. Dropping
+        # both here gives the memory back as the client leaves.
+        self._feed = _ignore
+        self._resp_parser = None
+        self._line_parser = None
+        self._text_head = b""
         if not self.closed.done():
             self.closed.set_result(None)
 
@@ -193,8 +201,9 @@ class ClientConnection(asyncio.Protocol):
 
     def _feed_resp_before_auth(self, data: bytes) -> None:
         self._feed_resp(data)
-        if self.session.authenticated:  # from now on, the usual limits and the usual path
-            cast(RequestDecoder, self._resp_parser).limits = self._limits_after_auth
+        parser = self._resp_parser
+        if self.session.authenticated and parser is not None:  # the usual limits and path now
+            parser.limits = self._limits_after_auth
             self._feed = self._feed_resp
 
     def _feed_text(self, data: bytes) -> None:
@@ -245,7 +254,7 @@ class ClientConnection(asyncio.Protocol):
         return True
 
     def _close_with_error(self, message: bytes) -> None:
-        log.info("closing %s: protocol error", self.session.addr)
+        self._server.protocol_error(self.session.addr)
         self._send(message, close=True)
 
     def _send(self, payload: bytes, close: bool = False) -> None:
