@@ -28,6 +28,7 @@ import heapq
 import os
 import random
 import sys
+import time
 from collections.abc import Callable, Iterable
 
 from kvstore.config import MAXMEMORY_POLICIES
@@ -135,6 +136,17 @@ class EvictingKeyspace(Keyspace):
         self._stamps.clear()
 
     def expire_cycle(self, max_keys: int = 200) -> int:
+        self._housekeeping()
+        return super().expire_cycle(max_keys)
+
+    def active_expire_cycle(
+        self, budget: float, timer: Callable[[], float] = time.monotonic
+    ) -> bool:
+        self._housekeeping()
+        return super().active_expire_cycle(budget, timer)
+
+    def _housekeeping(self) -> None:
+        """Once per expiry cycle: the access clock, and tables shrunk back after deletions."""
         self.lru_clock = self.clock()
         self._all.compact(self._data, len(self._data))
         self._volatile.compact(self._expires, len(self._expires))
@@ -154,7 +166,6 @@ class EvictingKeyspace(Keyspace):
         # than the keyspace does, as eviction can leave many.
         if len(self._deadlines) > len(self._expires) + len(self._expires) // 4 + 1024:
             self._drop_stale_deadlines()
-        return super().expire_cycle(max_keys)
 
     def _drop_stale_deadlines(self) -> None:
         """Rebuild the deadline heap from its live entries, keeping their tuples: building new
