@@ -241,7 +241,9 @@ class MemoryGuard:
     the estimated process memory is under the limit, and says no when that is impossible.
 
     Estimated process memory = the resident size measured when the server started (the
-    interpreter, its modules, the event loop) + the keyspace's ``used_memory``.
+    interpreter, its modules, the event loop) + the keyspace's ``used_memory`` + the clients'
+    buffers (``clients``, kept up to date by the server), as Redis counts them: a client that
+    does not read its replies takes room from the keys.
     """
 
     def __init__(self, db: EvictingKeyspace, maxmemory: int, baseline: int) -> None:
@@ -249,15 +251,16 @@ class MemoryGuard:
         self.maxmemory = maxmemory
         self.baseline = baseline
         self.budget = maxmemory - baseline
+        self.clients = 0
 
     def used_memory(self) -> int:
         """The estimated size of the process."""
-        return self.baseline + self.db.used_memory + self.db.table_extra
+        return self.baseline + self.db.used_memory + self.db.table_extra + self.clients
 
     def make_room(self) -> bool:
         """Evict until under the limit; False if still over it (no key may be evicted)."""
         db = self.db
-        budget = self.budget - db.table_extra
+        budget = self.budget - db.table_extra - self.clients
         if db.used_memory <= budget:
             return True
         if db.policy == "noeviction":

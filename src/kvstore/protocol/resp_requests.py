@@ -56,6 +56,11 @@ class RequestDecoder(Protocol):
 
     def feed(self, data: bytes) -> list[Frame]: ...
 
+    @property
+    def pending(self) -> int:
+        """Bytes received but not yet part of a complete frame."""
+        ...
+
 
 def parse_length(raw: bytes | bytearray) -> int | None:
     """Parse a canonical decimal integer as Redis's ``string2ll`` does: no sign but ``-``,
@@ -325,6 +330,11 @@ class HiredisRequestParser:
         self._exact.limits = value
         # A chunk this long could hold a frame over the limits: parse it exactly.
         self._largest_safe_chunk = min(value.max_bulk_len, 4 * value.max_args)
+
+    @property
+    def pending(self) -> int:
+        # A chunk that ends inside a frame is always handed to the exact parser.
+        return self._exact.pending if self._in_exact else 0
 
     def feed(self, data: bytes) -> list[Frame]:
         if self._in_exact:

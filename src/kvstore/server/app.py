@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from kvstore.commands import COMMANDS, VERSION, Dispatcher, ServerState
 from kvstore.commands.memory import guarded_table
-from kvstore.config import ServerConfig
+from kvstore.config import ServerConfig, parse_output_limit
 from kvstore.eviction import (
     EvictingKeyspace,
     MemoryGuard,
@@ -90,7 +90,8 @@ class Server:
         #: stamp their reads with it at the cost of one attribute read.
         self.now = 0.0
         self._next_idle_sweep = 0.0
-        self.output_disconnections = 0
+        self._next_clients_sweep = 0.0
+        self.output_limit = parse_output_limit(config.client_output_buffer_limit)
         self._log_full = RateLimitedLog(logging.WARNING)
         self._log_http = RateLimitedLog(logging.WARNING)
         self._log_output = RateLimitedLog(logging.WARNING)
@@ -138,15 +139,31 @@ class Server:
             addr,
         )
 
-    def output_overflow(self, addr: str, pending: int) -> None:
-        self.output_disconnections += 1
+    def output_overflow(self, addr: str, pending: int, limit: str) -> None:
+        self.state.output_limit_disconnections += 1
         self._log_output(
             "closed %s: %d bytes of replies it does not read passed "
-            "--client-output-buffer-limit (%d)",
+            "client-output-buffer-limit (%s)",
             addr,
             pending,
-            self.config.client_output_buffer_limit,
+            limit,
         )
+
+    def add_clients_memory(self, delta: int) -> None:
+        """A connection's buffers grew or shrank by ``delta`` bytes since it last said."""
+        total = self.state.clients_memory + delta
+        self.state.clients_memory = total
+        if self.memory_guard is not None:
+            self.memory_guard.clients = total
+
+    def _sweep_clients(self) -> None:
+        """Once a second: count every client's buffers afresh (replies drain without telling
+        anyone) and apply the soft output limit to clients that stopped sending requests."""
+        if self.now < self._next_clients_sweep:
+            return
+        self._next_clients_sweep = self.now + 1.0
+        for connection in list(self.connections):
+            connection.check_output()
 
     def _close_idle(self) -> None:
         """Close clients that sent nothing for ``--timeout`` seconds (checked once a second)."""
@@ -282,6 +299,7 @@ class Server:
         self.now = asyncio.get_running_loop().time()
         if self.config.timeout:
             self._close_idle()
+        self._sweep_clients()
         if self.state.db.active_expire_cycle(EXPIRE_SLOW_BUDGET):
             self._schedule_fast_expire()
         self.dispatcher.sample_ops()
