@@ -105,6 +105,8 @@ def test_the_soft_limit_cuts_a_client_that_never_reads(
         )
         # A client that reads gets its value.
         exchange(sock, encode_request([b"GET", b"big"]), b"$%d\r\n%b\r\n" % (MB, VALUE))
+        exchange(sock, encode_request([b"CONFIG", b"RESETSTAT"]), b"+OK\r\n")
+        assert info(sock, b"stats")["client_output_buffer_limit_disconnections"] == "0"
 
 
 def test_config_set_changes_the_limit_of_connected_clients(server_factory: Factory) -> None:
