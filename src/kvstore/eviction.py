@@ -142,8 +142,9 @@ class EvictingKeyspace(Keyspace):
     def active_expire_cycle(
         self, budget: float, timer: Callable[[], float] = time.monotonic
     ) -> bool:
-        self._housekeeping()
-        return super().active_expire_cycle(budget, timer)
+        start = timer()
+        self._housekeeping()  # its time counts against the cycle's slice
+        return super().active_expire_cycle(budget - (timer() - start), timer)
 
     def _housekeeping(self) -> None:
         """Once per expiry cycle: the access clock, and tables shrunk back after deletions."""
@@ -151,12 +152,13 @@ class EvictingKeyspace(Keyspace):
         self._all.compact(self._data, len(self._data))
         self._volatile.compact(self._expires, len(self._expires))
         # A dict's table never shrinks on deletion: after a mass eviction it would hold its
-        # peak size, counted against the limit, and squeeze out the keys that remain.
+        # peak size, counted against the limit, and squeeze out the keys that remain. One
+        # table per cycle: after a mass expiry all three qualify, and each copy stalls the loop.
         if _oversized(self._data):
             self._data = dict(self._data)
-        if _oversized(self._expires):
+        elif _oversized(self._expires):
             self._expires = dict(self._expires)
-        if _oversized(self._stamps):
+        elif _oversized(self._stamps):
             self._stamps = dict(self._stamps)
         self.table_extra = sum(
             max(0, sys.getsizeof(table) - TABLE_SHARE * len(table))
