@@ -91,6 +91,8 @@ class Server:
         self.now = 0.0
         self._next_idle_sweep = 0.0
         self._next_clients_sweep = 0.0
+        self._sweep_queue: list[ClientConnection] = []
+        self._sweep_chunk = 1
         self.output_limit = parse_output_limit(config.client_output_buffer_limit)
         self._log_full = RateLimitedLog(logging.WARNING)
         self._log_http = RateLimitedLog(logging.WARNING)
@@ -158,12 +160,17 @@ class Server:
 
     def _sweep_clients(self) -> None:
         """Once a second: count every client's buffers afresh (replies drain without telling
-        anyone) and apply the soft output limit to clients that stopped sending requests."""
-        if self.now < self._next_clients_sweep:
-            return
-        self._next_clients_sweep = self.now + 1.0
-        for connection in list(self.connections):
-            connection.check_output()
+        anyone) and apply the soft output limit to clients that stopped sending requests. A
+        tenth of the clients per cycle, as Redis's clientsCron, so many clients cost no stall."""
+        queue = self._sweep_queue
+        if not queue:
+            if self.now < self._next_clients_sweep:
+                return
+            self._next_clients_sweep = self.now + 1.0
+            queue = self._sweep_queue = list(self.connections)
+            self._sweep_chunk = len(queue) // 10 + 1
+        for _ in range(min(self._sweep_chunk, len(queue))):
+            queue.pop().check_output()
 
     def _close_idle(self) -> None:
         """Close clients that sent nothing for ``--timeout`` seconds (checked once a second)."""
