@@ -35,7 +35,7 @@ def test_sizes_read_like_redis() -> None:
         with pytest.raises(ValueError, match=f"^{re.escape(bad)}$"):
             parse_size(bad)
     config = load_config(["--maxmemory", "1gb", "--client-output-buffer-limit", "64mb"], {})
-    assert (config.maxmemory, config.client_output_buffer_limit) == (1024**3, 64 * 1024**2)
+    assert (config.maxmemory, config.client_output_buffer_limit) == (1024**3, "normal 67108864 0 0")
     with pytest.raises(ConfigError, match="maxclients"):
         load_config(["--maxclients", "0"], {})
     with pytest.raises(ConfigError, match="expected a size"):

@@ -46,6 +46,9 @@ class LogJournal:
         self.log = appendlog
         self.loop = loop
         self.after_flush = after_flush
+        #: Called when the log cannot be written, before refusing writes: True if it freed
+        #: space (gave up a snapshot being written), so the write is tried again at once.
+        self.free_space: Callable[[OSError], bool] = lambda exc: False
         self.refusal: ReplyError | None = None
         #: Records are buffered: replies must wait for the next flush.
         self.pending = False
@@ -138,14 +141,28 @@ class LogJournal:
                 self.log.append(data)
             except PartialWriteError as exc:
                 self._stalled = data[exc.written :]
-                self._fail(exc)
-                return
+                if not (self.free_space(exc) and self._write_stalled()):
+                    self._fail(exc)
+                    return
             except OSError as exc:  # the fsync of ``always``
                 self._fail(exc)
                 return
         self._release()
         if check_size:
             self.after_flush()
+
+    def _write_stalled(self) -> bool:
+        """Try the bytes that did not reach the log again; True if they all did now."""
+        try:
+            self.log.append(self._stalled)
+        except PartialWriteError as exc:
+            self._stalled = self._stalled[exc.written :]
+            return False
+        except OSError:  # the fsync of ``always``: the bytes are written
+            self._stalled = b""
+            return False
+        self._stalled = b""
+        return True
 
     def fsync_failed(self, exc: OSError) -> None:
         """The everysec thread's fsync failed (called on the loop)."""

@@ -55,7 +55,9 @@ class RequestDecoder(Protocol):
     limits: RequestLimits
 
     @property
-    def pending(self) -> int: ...
+    def pending(self) -> int:
+        """Bytes received but not yet part of a complete frame."""
+        ...
 
     @property
     def discarded(self) -> int: ...
