@@ -267,3 +267,23 @@ def test_compaction_under_load_keeps_the_same_table(
     total = sum(path.stat().st_size for path in tmp_path.iterdir())
     assert total < 200_000  # compacted: 4,000 writes would take far more
     assert not os.path.exists(tmp_path / "appendonly.1.log")
+
+
+# -- start-up without hiredis ----------------------------------------------------------------
+
+
+def test_without_hiredis_the_snapshot_is_loaded_once(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "hiredis.py").write_text('raise ImportError("hidden by the test")\n')
+    data = tmp_path / "data"
+    data.mkdir()
+    items = [(b"k%d" % i, b"v", None) for i in range(100)]
+    (data / "snapshot.kvs").write_bytes(snapshot.encode(items, 1, 0))
+    (data / "appendonly.1.log").write_bytes(records.encode_set(b"extra", b"1", None))
+    path = os.pathsep.join(filter(None, [str(shim), os.environ.get("PYTHONPATH")]))
+    server = server_factory("--dir", str(data), *VARIANTS["pure"], env={"PYTHONPATH": path})
+    assert sum("loaded 100 keys" in line for line in server.log) == 1, server.log
+    assert client(server).dbsize() == 101

@@ -15,6 +15,7 @@ from kvstore.keyspace import Keyspace
 from kvstore.persistence import records, snapshot
 from kvstore.persistence.disk import Disk
 from kvstore.persistence.log import list_logs
+from kvstore.protocol import hiredis_available
 
 log = logging.getLogger("kvstore.persistence")
 
@@ -46,6 +47,9 @@ class Recovered:
 
 def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Recovered:
     """Load the directory into ``db`` (empty). ``fast``: try hiredis on the logs first."""
+    # Decided once, before the snapshot is loaded: a fast replay that cannot run at all must
+    # not send the whole load round again.
+    fast = fast and hiredis_available()
     snapshot_path = os.path.join(directory, SNAPSHOT_NAME)
     for name in os.listdir(directory):
         if name.startswith(SNAPSHOT_NAME + TEMP_SUFFIX):
