@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
@@ -212,6 +213,7 @@ def test_a_bad_snapshot_checksum_refuses_to_start(server_factory: Factory, tmp_p
     data[60] ^= 0xFF
     path = tmp_path / "snapshot.kvs"
     path.write_bytes(bytes(data))
+    (tmp_path / "appendonly.1.log").write_bytes(b"")
     result = run_server("--dir", str(tmp_path))
     assert result.returncode == 2
     assert str(path) in result.stderr
@@ -287,3 +289,135 @@ def test_without_hiredis_the_snapshot_is_loaded_once(
     server = server_factory("--dir", str(data), *VARIANTS["pure"], env={"PYTHONPATH": path})
     assert sum("loaded 100 keys" in line for line in server.log) == 1, server.log
     assert client(server).dbsize() == 101
+
+
+# -- every refusal names a repair that works -------------------------------------------------
+
+SNAPSHOT_ITEMS = [(b"s%d" % i, b"value %d" % i, None) for i in range(10)]
+AFTER = records.encode_set(b"after", b"1", None)
+
+
+def snapshot_then_log(directory: Path, damage: Callable[[bytearray], bytes]) -> None:
+    """A snapshot naming log 2 (damaged as told) and log 2 holding one later write."""
+    data = bytearray(snapshot.encode(SNAPSHOT_ITEMS, 2, 0))
+    (directory / "snapshot.kvs").write_bytes(damage(data))
+    (directory / "appendonly.2.log").write_bytes(AFTER)
+
+
+def snapshot_only(directory: Path) -> None:
+    (directory / "snapshot.kvs").write_bytes(snapshot.encode(SNAPSHOT_ITEMS, 2, 0))
+
+
+def flip(offset: int, bit: int = 0) -> Callable[[bytearray], bytes]:
+    def damage(data: bytearray) -> bytes:
+        data[offset] ^= 1 << bit
+        return bytes(data)
+
+    return damage
+
+
+def written(directory: Path, logs: dict[int, bytes]) -> None:
+    for seq, data in logs.items():
+        (directory / f"appendonly.{seq}.log").write_bytes(data)
+
+
+ALL_SNAPSHOT_KEYS = {key.decode() for key, _, _ in SNAPSHOT_ITEMS}
+#: name -> (make the damaged directory, keys that must be there after the repair)
+REFUSALS: dict[str, tuple[Callable[[Path], None], set[str]]] = {
+    "snapshot magic": (lambda d: snapshot_then_log(d, flip(0)), ALL_SNAPSHOT_KEYS | {"after"}),
+    "snapshot version": (lambda d: snapshot_then_log(d, flip(7)), ALL_SNAPSHOT_KEYS | {"after"}),
+    # A next-log number too new would make the server delete log 2 as covered.
+    "snapshot next log": (
+        lambda d: snapshot_then_log(d, flip(9, 3)),
+        ALL_SNAPSHOT_KEYS | {"after"},
+    ),
+    "snapshot count": (lambda d: snapshot_then_log(d, flip(31)), ALL_SNAPSHOT_KEYS | {"after"}),
+    "snapshot value": (lambda d: snapshot_then_log(d, flip(52)), ALL_SNAPSHOT_KEYS | {"after"}),
+    "snapshot cut short": (
+        lambda d: snapshot_then_log(d, lambda data: bytes(data[:-30])),
+        ALL_SNAPSHOT_KEYS - {"s9"} | {"after"},
+    ),
+    "snapshot empty": (lambda d: snapshot_then_log(d, lambda data: b""), {"after"}),
+    "garbage in a log": (
+        lambda d: written(d, {1: FIRST + b"garbage!" + LAST}),
+        {"first"},
+    ),
+    "older log cut short": (
+        lambda d: written(d, {1: FIRST + LAST[:9], 2: AFTER}),
+        {"first", "after"},
+    ),
+    "log after the snapshot missing": (
+        snapshot_only,
+        ALL_SNAPSHOT_KEYS,
+    ),
+    "log between logs missing": (lambda d: written(d, {1: FIRST, 3: AFTER}), {"first", "after"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_every_refusal_names_a_repair_that_works(
+    server_factory: Factory, tmp_path: Path, case: str
+) -> None:
+    make, kept = REFUSALS[case]
+    make(tmp_path)
+    result = run_server("--dir", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "refusing to start" in lines[0]
+    target = lines[0].rsplit("kvstore-check --fix ", 1)[1]
+    report = run_check(target)
+    assert report.returncode == 1, report.stdout
+    assert "ok" not in report.stdout.split(":")[-1]
+    fixed = run_check("--fix", target)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert run_check(str(tmp_path)).returncode == 0
+    r = client(server_factory("--dir", str(tmp_path)))
+    assert {key.decode() for key in cast(list[bytes], r.keys("*"))} == kept
+
+
+def test_a_missing_log_after_save_and_sigkill_is_refused(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    server = server_factory("--dir", str(tmp_path))
+    r = client(server)
+    r.set("first", "1")
+    assert r.save() is True
+    r.set("second", "2")
+    kill(server)
+    log = the_log(tmp_path)
+    log.unlink()
+    result = run_server("--dir", str(tmp_path))
+    assert result.returncode == 2
+    assert str(log) in result.stderr
+    assert f"kvstore-check --fix {tmp_path}" in result.stderr
+    report = run_check(str(tmp_path))
+    assert (report.returncode, f"{log}: missing") == (
+        1,
+        report.stdout.split("\n")[1][: len(str(log)) + 9],
+    )
+    fixed = run_check("--fix", str(tmp_path))
+    assert fixed.returncode == 0
+    assert "accepting that loss" in fixed.stdout
+    r = client(server_factory("--dir", str(tmp_path)))
+    assert (r.get("first"), r.get("second")) == (b"1", None)
+
+
+def test_check_tells_files_apart_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "snapshot.kvs"
+    path.write_bytes(b"")
+    report = run_check(str(path))
+    assert report.returncode == 1
+    assert "log ok" not in report.stdout
+    other = tmp_path / "copy.bin"
+    other.write_bytes(snapshot.encode(SNAPSHOT_ITEMS, 1, 0))
+    result = run_check(str(other))
+    assert result.returncode == 2
+    assert "cannot tell from its name" in result.stderr
+
+
+def test_check_fix_refuses_a_directory_in_use(server_factory: Factory, tmp_path: Path) -> None:
+    server_factory("--dir", str(tmp_path))
+    result = run_check("--fix", str(tmp_path))
+    assert result.returncode == 2
+    assert "stop it first" in result.stderr
