@@ -421,3 +421,90 @@ def test_check_fix_refuses_a_directory_in_use(server_factory: Factory, tmp_path:
     result = run_check("--fix", str(tmp_path))
     assert result.returncode == 2
     assert "stop it first" in result.stderr
+
+
+# -- checksums in the log --------------------------------------------------------------------
+
+
+def batches(data: bytes) -> list[int]:
+    """Where each checksum record (each batch) of a log begins."""
+    starts, pos = [], 0
+    while pos < len(data):
+        assert data.startswith(records.FRAME_START, pos)
+        starts.append(pos)
+        length = int(data[pos + len(records.FRAME_START) + 5 : pos + records.FRAME_SIZE - 16])
+        pos += records.FRAME_SIZE + length
+    return starts
+
+
+def three_writes_then_sigkill(server_factory: Factory, directory: Path) -> bytes:
+    server = server_factory("--dir", str(directory))
+    r = client(server)
+    for key in ("one", "two", "three"):  # one batch each: each waits for its reply
+        r.set(key, f"value of {key}")
+    kill(server)
+    return the_log(directory).read_bytes()
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_a_flipped_byte_inside_a_value_is_found_and_repaired(
+    server_factory: Factory, tmp_path: Path, variant: str
+) -> None:
+    data = three_writes_then_sigkill(server_factory, tmp_path)
+    starts = batches(data)
+    assert len(starts) == 3
+    size = starts[2] - starts[1] - records.FRAME_SIZE
+    damaged = bytearray(data)
+    where = data.index(b"value of two")
+    damaged[where + 3] ^= 0x01  # "valte of two": a well-formed record, a wrong value
+    path = the_log(tmp_path)
+    path.write_bytes(bytes(damaged))
+
+    result = run_server("--dir", str(tmp_path), *VARIANTS[variant])
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    problem = f"checksum mismatch in the batch of {size} bytes at offset {starts[1]}"
+    assert problem in lines[0]
+    assert lines[0].endswith(f"kvstore-check --fix {path}")
+    report = run_check(str(path))
+    assert report.returncode == 1
+    assert f"{problem}; 1 records before it are intact" in report.stdout
+    assert run_check("--fix", str(path)).returncode == 0
+    assert path.read_bytes() == data[: starts[1]]
+    r = client(server_factory("--dir", str(tmp_path), *VARIANTS[variant]))
+    assert (r.get("one"), r.get("two"), r.get("three")) == (b"value of one", None, None)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_a_torn_last_batch_is_truncated_with_a_warning(
+    server_factory: Factory, tmp_path: Path, variant: str
+) -> None:
+    data = three_writes_then_sigkill(server_factory, tmp_path)
+    last = batches(data)[-1]
+    for cut in (last + 5, last + records.FRAME_SIZE + 3, len(data) - 1):
+        the_log(tmp_path).write_bytes(data[:cut])
+        server = server_factory("--dir", str(tmp_path), *VARIANTS[variant])
+        warning = next(line for line in server.log if "cut short" in line)
+        assert f"offset {last}" in warning
+        assert (client(server).get("two"), client(server).get("three")) == (b"value of two", None)
+        kill(server)
+        assert the_log(tmp_path).read_bytes() == data[:last]
+
+
+def test_a_log_from_before_checksums_loads_and_grows_with_them(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    path = write_log(tmp_path, FIRST, LAST)
+    server = server_factory("--dir", str(tmp_path))
+    r = client(server)
+    assert (r.get("first"), r.get("last")) == (b"1", b"value")
+    r.set("new", "checked")
+    kill(server)
+    data = path.read_bytes()
+    assert data.startswith(FIRST + LAST + records.FRAME_START)
+    assert run_check(str(path)).returncode == 0
+    for variant in sorted(VARIANTS):
+        server = server_factory("--dir", str(tmp_path), *VARIANTS[variant])
+        assert (client(server).get("first"), client(server).get("new")) == (b"1", b"checked")
+        kill(server)

@@ -95,10 +95,13 @@ def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Reco
             )
         with open(path, "rb") as file:
             data = file.read()
-        result = records.replay(data, db) if fast else records.scan(data, db)
-        if result is None:  # something odd: start again, with the careful scanner throughout
+        try:
+            result = records.replay(data, db) if fast else None
+        except records.StartOverError:  # something odd: start again, carefully throughout
             db.clear()
             return recover(disk, directory, db, fast=False)
+        if result is None:  # not applied: the careful scanner says what is wrong, if anything
+            result = records.scan(data, db)
         if result.damage is not None:
             raise refuse(path, result.damage.offset, result.damage.reason)
         if result.truncated:
