@@ -354,13 +354,10 @@ REFUSALS: dict[str, tuple[Callable[[Path], None], set[str]]] = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(REFUSALS))
-def test_every_refusal_names_a_repair_that_works(
-    server_factory: Factory, tmp_path: Path, case: str
-) -> None:
-    make, kept = REFUSALS[case]
-    make(tmp_path)
-    result = run_server("--dir", str(tmp_path))
+def refuse_then_repair(directory: Path) -> str:
+    """The server refuses the directory with one line naming a repair, which is then run
+    (after kvstore-check without --fix reports the damage); the repaired path."""
+    result = run_server("--dir", str(directory))
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -368,9 +365,29 @@ def test_every_refusal_names_a_repair_that_works(
     target = lines[0].rsplit("kvstore-check --fix ", 1)[1]
     report = run_check(target)
     assert report.returncode == 1, report.stdout
-    assert "ok" not in report.stdout.split(":")[-1]
+    assert not report.stdout.rstrip().endswith("ok"), report.stdout
     fixed = run_check("--fix", target)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    return target
+
+
+def test_an_empty_snapshot_alone_is_repaired_in_two_steps(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    (tmp_path / "snapshot.kvs").write_bytes(b"")
+    assert refuse_then_repair(tmp_path) == str(tmp_path / "snapshot.kvs")
+    # The repaired snapshot names log 1, which is not there: the writes after it are lost.
+    assert refuse_then_repair(tmp_path) == str(tmp_path)
+    assert client(server_factory("--dir", str(tmp_path))).dbsize() == 0
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_every_refusal_names_a_repair_that_works(
+    server_factory: Factory, tmp_path: Path, case: str
+) -> None:
+    make, kept = REFUSALS[case]
+    make(tmp_path)
+    refuse_then_repair(tmp_path)
     assert run_check(str(tmp_path)).returncode == 0
     r = client(server_factory("--dir", str(tmp_path)))
     assert {key.decode() for key in cast(list[bytes], r.keys("*"))} == kept
