@@ -69,7 +69,8 @@ def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Reco
                 missing = os.path.join(directory, log_name(header.next_log))
                 raise RecoveryError(
                     f"{missing} is missing: it holds the writes after {snapshot_path}; refusing "
-                    f"to start without them. To start without them: kvstore-check --fix {directory}"
+                    "to start without them. To start anyway, accepting their loss: "
+                    f"kvstore-check --fix {directory}"
                 )
             snapshot.load(data, db, header)
         except snapshot.SnapshotDamagedError as damage:
@@ -91,7 +92,7 @@ def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Reco
             missing = os.path.join(directory, log_name(expected))
             raise RecoveryError(
                 f"{missing} is missing (found {path}); refusing to start without the writes "
-                f"it held. To start without them: kvstore-check --fix {directory}"
+                f"it held. To start anyway, accepting their loss: kvstore-check --fix {directory}"
             )
         with open(path, "rb") as file:
             data = file.read()
