@@ -4,6 +4,7 @@ table it came from, and the barrier refusing writes while a (simulated) disk fai
 from __future__ import annotations
 
 import asyncio
+import itertools
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -524,3 +525,20 @@ def test_any_flipped_bit_is_found_and_nothing_of_its_batch_applied(
     records.scan(b"".join(frames[:hit]), before)
     assert table(db) == table(before)
     assert_replay_agrees(bytes(data))
+
+
+@settings(max_examples=200, deadline=None)
+@given(entries, st.data())
+def test_salvage_keeps_every_record_before_a_flipped_byte(
+    data: dict[bytes, tuple[bytes, int | None]], draw: st.DataObject
+) -> None:
+    items = [(k, v, d) for k, (v, d) in data.items()]
+    encoded = bytearray(snapshot.encode(items, 3, NOW))
+    index = draw.draw(st.integers(0, len(encoded) - 1))
+    encoded[index] ^= 1 << draw.draw(st.integers(0, 7))
+    ends = list(itertools.accumulate((16 + len(k) + len(v) for k, v, _ in items), initial=32))
+    intact = sum(1 for end in ends[1:] if end <= index)  # the records wholly before the flip
+    found = snapshot.salvage(bytes(encoded))
+    assert found.items[:intact] == items[:intact]
+    if index >= ends[-1] or index < 32:  # the header or the trailer: every record parses
+        assert found.items == items
