@@ -21,6 +21,7 @@ from kvstore.persistence.records import (
     SET_HEAD,
     encode_del,
     encode_set,
+    frame,
 )
 from kvstore.protocol.replies import ReplyError
 from kvstore.protocol.resp_replies import BULK_HEADERS as HEADERS
@@ -133,6 +134,8 @@ class LogJournal:
         self.pending = False
         data = b"".join(self._buffer)
         self._buffer.clear()
+        if data:
+            data = frame(data)  # one checksum per write(2): the records' damage is detectable
         if self.failure is not None:
             self._stalled += data
             return

@@ -50,6 +50,7 @@ class Persistence:
         self.policy = config.appendfsync
         self.growth_percent = config.auto_aof_rewrite_percentage
         self.min_size = config.auto_aof_rewrite_min_size
+        self.parser = config.parser
         self.db = db
         self.disk = disk or Disk()
         #: Monotonic seconds, for the back-off after failures (injectable for tests).
@@ -84,7 +85,8 @@ class Persistence:
         self._lock_directory()
         # A write past RLIMIT_FSIZE must fail with EFBIG (then MISCONF), not kill the server.
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        recovered = recover(self.disk, self.directory, self.db)
+        # --parser python: the standard library only, for the logs too.
+        recovered = recover(self.disk, self.directory, self.db, fast=self.parser != "python")
         self.log = AppendLog(self.disk, self.directory, recovered.seq, self.policy)
         self.disk.fsync_dir(self.directory)
         self.snapshot_size = recovered.snapshot_size
