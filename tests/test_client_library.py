@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import pytest
 
 import kvstore
-from conftest import ROOT, ServerProcess, free_port, wait_for
+from conftest import ROOT, ServerProcess, closed_port, wait_for
 from kvstore.client import Address, AddressError, parse_address
 from kvstore.client.core import ParserChoice
 from kvstore.client.errors import RESPONSE_ERRORS, response_error
@@ -311,10 +311,10 @@ def test_pipeline_with_block_discards_unexecuted_calls(client: kvstore.Client, k
 
 
 def test_connect_failure_raises_connection_error(parser: ParserChoice) -> None:
-    port = free_port()  # nothing listens there
-    client = kvstore.Client(f"127.0.0.1:{port}", parser=parser)
-    with pytest.raises(kvstore.ConnectionError) as failure:
-        client.ping()
+    with closed_port() as port:  # nothing listens there
+        client = kvstore.Client(f"127.0.0.1:{port}", parser=parser)
+        with pytest.raises(kvstore.ConnectionError) as failure:
+            client.ping()
     assert str(failure.value) == f"cannot connect to 127.0.0.1:{port} (Connection refused)"
     assert isinstance(failure.value, builtins.ConnectionError)
     assert not client.connected
@@ -535,13 +535,11 @@ def test_async_tasks_share_a_client(server: ServerProcess, parser: ParserChoice,
 
 
 def test_async_connect_failure(parser: ParserChoice) -> None:
-    port = free_port()
-
     async def scenario() -> None:
         client = kvstore.AsyncClient(f"127.0.0.1:{port}", parser=parser)
         await client.get("k")
 
-    with pytest.raises(kvstore.ConnectionError) as failure:
+    with closed_port() as port, pytest.raises(kvstore.ConnectionError) as failure:
         run(scenario())
     assert str(failure.value).startswith(f"cannot connect to 127.0.0.1:{port} (")
 

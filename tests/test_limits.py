@@ -64,7 +64,7 @@ def test_maxclients(server_factory: Factory) -> None:
     exchange(replacement[0], b"", b"+PONG\r\n")
     for sock in admitted + replacement:
         sock.close()
-    assert any("max number of clients (3) reached" in line for line in server.log)
+    server.wait_for_log("max number of clients (3) reached")
 
 
 def test_maxclients_is_lowered_to_the_open_files_limit(server_factory: Factory) -> None:
@@ -74,7 +74,7 @@ def test_maxclients_is_lowered_to_the_open_files_limit(server_factory: Factory) 
     if hard == resource.RLIM_INFINITY or hard > 10_000_000:
         pytest.skip("no finite hard limit on open files")
     server = server_factory("--maxclients", str(hard + 1000))
-    assert any("maxclients lowered" in line for line in server.log)
+    server.wait_for_log("maxclients lowered")
 
 
 def test_bulk_length_limit(server_factory: Factory) -> None:
@@ -119,11 +119,7 @@ def test_output_buffer_limit_cuts_a_client_that_does_not_read(server_factory: Fa
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         with contextlib.suppress(OSError):
             sock.sendall(encode_request([b"GET", b"big"]) * 200)
-        wait_for(
-            lambda: any("client-output-buffer-limit" in line for line in server.log),
-            30,
-            "the output-limit log line",
-        )
+        server.wait_for_log("client-output-buffer-limit", timeout=30)
         received = len(read_to_eof(sock, timeout=30))
         assert received < 50 * len(value)
     with server.connect() as sock:  # a client that reads gets its big value
@@ -137,7 +133,7 @@ def test_idle_clients_are_closed_after_timeout(server_factory: Factory) -> None:
     with server.connect() as idle:
         exchange(idle, PING, b"+PONG\r\n")
         assert read_to_eof(idle, timeout=30) == b""
-    assert any("idle for over 1s" in line for line in server.log)
+    server.wait_for_log("idle for over 1s")
 
 
 def test_no_timeout_by_default(server_factory: Factory) -> None:
