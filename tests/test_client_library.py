@@ -387,18 +387,29 @@ def test_close_from_another_thread_unblocks_a_command() -> None:
 
 
 def test_threads_share_a_client(client: kvstore.Client, key: str) -> None:
+    # Checked here, not in the threads: pytest only warns about a thread's exception.
+    replies: dict[str, object] = {}
+    errors: list[BaseException] = []
+
     def worker(index: int) -> None:
-        for n in range(50):
-            name = f"{key}:{index}:{n}"
-            client.set(name, name)
-            assert client.get(name) == name.encode()
+        try:
+            for n in range(50):
+                name = f"{key}:{index}:{n}"
+                client.set(name, name)
+                replies[name] = client.get(name)
+        except BaseException as exc:
+            errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert client.exists(*(f"{key}:{i}:{n}" for i in range(8) for n in range(50))) == 400
+    assert not [thread for thread in threads if thread.is_alive()], "threads still running"
+    assert errors == []
+    names = [f"{key}:{i}:{n}" for i in range(8) for n in range(50)]
+    assert replies == {name: name.encode() for name in names}
+    assert client.exists(*names) == 400
 
 
 def test_ipv6_address(server_factory: Callable[..., ServerProcess], parser: ParserChoice) -> None:
