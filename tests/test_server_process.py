@@ -36,6 +36,19 @@ def test_help_lists_every_option() -> None:
     assert "KVSTORE_PORT" in result.stdout
 
 
+def test_help_shows_the_defaults() -> None:
+    help_text = " ".join(run_server("--help").stdout.split())  # argparse wraps lines
+    for shown in (
+        "TCP port to listen on (default: 5000; env KVSTORE_PORT)",
+        "(default: 127.0.0.1; env KVSTORE_BIND)",
+        "(default: ./data; env KVSTORE_DIR)",
+        "(default: everysec; env KVSTORE_APPENDFSYNC)",
+        "(default: 10000; env KVSTORE_MAXCLIENTS)",
+        "(default: 0; env KVSTORE_MAXMEMORY)",
+    ):
+        assert shown in help_text
+
+
 def test_version() -> None:
     result = run_server("--version")
     assert result.returncode == 0
