@@ -7,16 +7,18 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from benchmarks import figures, report, targets, wire
+from benchmarks import figures, report, servers, targets, wire
 from benchmarks.redis_benchmark import BenchmarkError, Workload, parse_csv
 from benchmarks.servers import (
-    BARE_SERVER,
     Capabilities,
+    Pairing,
+    ServerSet,
     free_port,
     pairings,
     redis_tools_available,
@@ -351,26 +353,44 @@ def test_ceiling_smoke_run_compares_three_servers(tmp_path: Path) -> None:
     assert list(tmp_path.glob("kvstore-bench-*")) == []
 
 
-def test_bare_server_answers_get_and_set(tmp_path: Path) -> None:
+def _memory_pairing() -> Pairing:
+    return {p.name: p for p in pairings(Capabilities(True, True, True))}["memory"]
+
+
+def test_bare_server_answers_get_and_set() -> None:
     """The ceiling's reference server does what redis-benchmark asks of it, and no more."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, str(BARE_SERVER), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    server_set = ServerSet(Capabilities(True, True, True), maxclients=100)
     try:
-        assert server.stdout is not None
-        assert "listening" in server.stdout.readline()
-        with wire.connect(port) as sock:
+        server = server_set.start("bare", _memory_pairing())
+        with wire.connect(server.port) as sock:
             assert wire.call(sock, "SET", "k", "v") == b"OK"
             assert wire.call(sock, "GET", "k") == b"v"
             assert wire.call(sock, "GET", "missing") is None
             with pytest.raises(wire.ServerReplyError):
                 wire.call(sock, "INCR", "k")
+        assert server.stop() == 0
     finally:
-        server.terminate()
-        assert server.wait(timeout=30) == 0
+        server_set.close()
+
+
+def test_a_server_whose_port_was_taken_starts_on_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as holder:  # the port another process took after free_port chose it
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        picks = [taken]
+        monkeypatch.setattr(servers, "free_port", lambda: picks.pop() if picks else free_port())
+        server_set = ServerSet(Capabilities(True, True, True), maxclients=100)
+        try:
+            server = server_set.start("kvstore", _memory_pairing())
+            assert server.port != taken
+            with wire.connect(server.port) as sock:
+                assert wire.call(sock, "PING") == b"PONG"
+            assert len(server_set.servers) == 1
+        finally:
+            server_set.close()
 
 
 def test_instructions_per_request_cancel_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
