@@ -51,46 +51,49 @@ def test_closed_port_refuses_connections() -> None:
 
 
 def fake_server(script: str) -> ServerProcess:
-    """A process that writes ``script``'s lines to stderr, read like a server's log."""
+    """A process read like a server: it says it listens, then runs ``script`` once a line
+    comes on its stdin (``go``), writing its log lines to stderr."""
+    ready = "import sys\nprint('listening on', file=sys.stderr, flush=True)\nsys.stdin.readline()\n"
     proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", ready + script],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     server = ServerProcess(proc, 0)
     server.wait_ready()
     return server
 
 
+def go(server: ServerProcess) -> None:
+    assert server.proc.stdin is not None
+    server.proc.stdin.write("go\n")
+    server.proc.stdin.flush()
+
+
 def test_wait_for_log_waits_for_a_line_written_later() -> None:
     # The line is written only once the test has looked for it and not found it.
     server = fake_server(
-        "import sys\n"
-        "print('listening on', file=sys.stderr, flush=True)\n"
-        "sys.stdin.readline()\n"
-        "print('the late line', file=sys.stderr, flush=True)\n"
-        "sys.stdin.readline()\n"
+        "print('the late line', file=sys.stderr, flush=True)\nsys.stdin.readline()\n"
     )
     try:
         assert not any("the late line" in line for line in server.log)
-        assert server.proc.stdin is not None
-        server.proc.stdin.write("go\n")
-        server.proc.stdin.flush()
+        go(server)
         assert server.wait_for_log("the late line") == "the late line"
     finally:
         server.stop()
 
 
 def test_wait_for_log_fails_at_once_when_the_server_ended_without_the_line() -> None:
-    server = fake_server("import sys\nprint('listening on', file=sys.stderr, flush=True)\n")
+    server = fake_server("")
+    go(server)
     server.finish_log()
     with pytest.raises(AssertionError, match="ended without logging 'never'"):
         server.wait_for_log("never", timeout=600)
 
 
 def test_finish_log_holds_every_line_of_an_ended_server() -> None:
-    server = fake_server(
-        "import sys\n"
-        "print('listening on', file=sys.stderr, flush=True)\n"
-        "for i in range(20000): print(i, file=sys.stderr)\n"
-    )
+    server = fake_server("for i in range(20000): print(i, file=sys.stderr)\n")
+    go(server)
     assert server.finish_log()[-1] == "19999"
     assert len(server.log) == 20001
