@@ -182,10 +182,11 @@ class ServerProcess:
         seconds, or at once if the server ended without writing it."""
         deadline = time.monotonic() + timeout
         while True:
+            ended = self._reader is not None and not self._reader.is_alive()  # before the scan
             found = next((line for line in list(self.log) if text in line), None)
             if found is not None:
                 return found
-            if self._reader is not None and not self._reader.is_alive():
+            if ended:
                 raise AssertionError(f"the server ended without logging {text!r}:\n{self.text}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"no log line with {text!r} in {timeout}s:\n{self.text}")
