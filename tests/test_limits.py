@@ -12,7 +12,15 @@ from collections.abc import Callable
 
 import pytest
 
-from conftest import SERVER, ServerProcess, free_port, read_exactly, read_to_eof, wait_for
+from conftest import (
+    SERVER,
+    ServerProcess,
+    free_port,
+    read_exactly,
+    read_to_eof,
+    retry_bind,
+    wait_for,
+)
 from hostile_support import exchange, send_until_closed
 from kvstore.config import ConfigError, load_config, parse_size
 from kvstore.protocol import RequestParser, encode_request, hiredis_available
@@ -66,7 +74,7 @@ def test_maxclients(server_factory: Factory) -> None:
     exchange(replacement[0], b"", b"+PONG\r\n")
     for sock in admitted + replacement:
         sock.close()
-    assert any("max number of clients (3) reached" in line for line in server.log)
+    server.wait_for_log("max number of clients (3) reached")
 
 
 def test_maxclients_is_lowered_to_the_open_files_limit(server_factory: Factory) -> None:
@@ -76,7 +84,7 @@ def test_maxclients_is_lowered_to_the_open_files_limit(server_factory: Factory) 
     if hard == resource.RLIM_INFINITY or hard > 10_000_000:
         pytest.skip("no finite hard limit on open files")
     server = server_factory("--maxclients", str(hard + 1000))
-    assert any("maxclients lowered" in line for line in server.log)
+    server.wait_for_log("maxclients lowered")
 
 
 def test_config_get_and_info_report_the_lowered_maxclients() -> None:
@@ -87,18 +95,31 @@ def test_config_get_and_info_report_the_lowered_maxclients() -> None:
         "resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100)); "
         "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
     )
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", lower_then_exec, str(SERVER), "--port", str(port), "--no-persist"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    server = ServerProcess(proc, port)
-    server.wait_ready()
+
+    def start() -> ServerProcess:
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                lower_then_exec,
+                str(SERVER),
+                "--no-persist",
+                "--port",
+                str(port),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started = ServerProcess(proc, port)
+        started.wait_ready()
+        return started
+
+    server = retry_bind(start)
     try:
-        assert any("maxclients lowered from 10000 to 68" in line for line in server.log)
+        server.wait_for_log("maxclients lowered from 10000 to 68")
         with server.connect() as sock:
             exchange(
                 sock,
@@ -157,11 +178,7 @@ def test_output_buffer_limit_cuts_a_client_that_does_not_read(server_factory: Fa
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         with contextlib.suppress(OSError):
             sock.sendall(encode_request([b"GET", b"big"]) * 200)
-        wait_for(
-            lambda: any("client-output-buffer-limit" in line for line in server.log),
-            30,
-            "the output-limit log line",
-        )
+        server.wait_for_log("client-output-buffer-limit", timeout=30)
         received = len(read_to_eof(sock, timeout=30))
         assert received < 50 * len(value)
     with server.connect() as sock:  # a client that reads gets its big value
@@ -175,10 +192,7 @@ def test_idle_clients_are_closed_after_timeout(server_factory: Factory) -> None:
     with server.connect() as idle:
         exchange(idle, PING, b"+PONG\r\n")
         assert read_to_eof(idle, timeout=30) == b""
-    # Logged before the close, but read from the server's stderr by another thread.
-    wait_for(
-        lambda: any("idle for over 1s" in line for line in server.log), 10, "the idle log line"
-    )
+    server.wait_for_log("idle for over 1s")
 
 
 def test_no_timeout_by_default(server_factory: Factory) -> None:

@@ -118,6 +118,12 @@ def test_resp_protocol_errors(
         assert read_exactly(check, 12) == b"$6\r\nbefore\r\n"
 
 
+def test_a_resp3_boolean_after_a_frame_is_refused(server: ServerProcess) -> None:
+    # hiredis reads "#f" as false, which its reader also returns for "nothing complete yet".
+    answer = send_bad(server, encode_request([b"PING"]) + b"#f\r\n")
+    assert answer == b"+PONG\r\n-ERR Protocol error: expected '*', got '#'\r\n"
+
+
 def test_many_bad_clients_at_once(server: ServerProcess, bystanders: list[Bystander]) -> None:
     bad_socks = [server.connect() for _ in range(20)]
     for i, sock in enumerate(bad_socks):

@@ -15,7 +15,7 @@ from typing import cast
 import pytest
 import redis
 
-from conftest import ROOT, SERVER, VARIANTS, ServerProcess, free_port, wait_for
+from conftest import ROOT, VARIANTS, ServerProcess, run_server_to_exit, wait_for
 from kvstore.persistence import records, snapshot
 
 CHECK = ROOT / "kvstore-check"
@@ -28,17 +28,11 @@ def client(server: ServerProcess) -> redis.Redis:
 
 def kill(server: ServerProcess) -> None:
     server.proc.send_signal(signal.SIGKILL)
-    server.proc.wait()
+    server.finish_log()
 
 
 def run_server(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SERVER), "--port", str(free_port()), *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return run_server_to_exit(*args, timeout=30)
 
 
 def run_check(*args: str) -> subprocess.CompletedProcess[str]:
@@ -258,8 +252,8 @@ def test_compaction_under_load_keeps_the_same_table(
     saves = r.lastsave()
     assert saves
     wait_for(lambda: sum("snapshot written" in line for line in server.log) >= 2, 10, "compactions")
-    assert not any("Traceback" in line or " ERROR " in line for line in server.log)
     kill(server)  # no shutdown snapshot: recovery uses the compacted files
+    assert not any("Traceback" in line or " ERROR " in line for line in server.log)
     r = client(server_factory("--dir", str(tmp_path), *options))
     assert r.dbsize() == len(model)
     pipe = r.pipeline(transaction=False)

@@ -373,6 +373,17 @@ def _convert(item: dataclasses.Field[Any], raw: str, source: str) -> Any:
     return raw
 
 
+def _shown_default(item: dataclasses.Field[Any]) -> str:
+    """``default: X; `` for --help, or nothing for a switch or an empty default."""
+    default = item.default
+    if item.default_factory is not dataclasses.MISSING:
+        default = item.default_factory()
+    if isinstance(default, bool) or default in ("", []):
+        return ""
+    text = " ".join(default) if isinstance(default, list) else str(default)
+    return f"default: {text}; "
+
+
 def build_parser(prog: str = "kvstore-server") -> argparse.ArgumentParser:
     parser = _Parser(
         prog=prog,
@@ -381,7 +392,8 @@ def build_parser(prog: str = "kvstore-server") -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     for item in dataclasses.fields(ServerConfig):
-        help_text = f"{item.metadata['help']} (env {ServerConfig.env_name(item.name)})"
+        env = ServerConfig.env_name(item.name)
+        help_text = f"{item.metadata['help']} ({_shown_default(item)}env {env})"
         flag = ServerConfig.flag_name(item.name)
         if item.default is dataclasses.MISSING:  # a list
             parser.add_argument(flag, nargs="+", metavar="ADDRESS", help=help_text)

@@ -322,15 +322,17 @@ class RequestParser:
 
 # What hiredis turns into bytes or a list of them though a request must not contain it, after
 # a line end: a simple string, a verbatim string, a big number, a set, a push, an attribute,
-# a map (whose keys would pass for arguments). Values can hold these bytes too; a match only
-# sends the chunk down the exact path. (After a bulk string whose two line-end bytes are not
-# CRLF, which both parsers skip unread as Redis does, this cannot see such a header: there
-# the two paths may differ, and either answers or refuses a request its sender garbled.)
-_SUSPECT = re.compile(rb"\r\n[+=(~>|%]")
+# a map (whose keys would pass for arguments); and a boolean, whose "false" its reader also
+# returns for "no complete reply yet", so it would vanish. Values can hold these bytes too; a
+# match only sends the chunk down the exact path. (After a bulk string whose two line-end
+# bytes are not CRLF, which both parsers skip unread as Redis does, this cannot see such a
+# header: there the two paths may differ, and either answers or refuses a request its sender
+# garbled.)
+_SUSPECT = re.compile(rb"\r\n[+=(~>|%#]")
 #: Every byte but those _SUSPECT looks for after a line end: deleting these from a chunk leaves
 #: nothing when none of them occurs anywhere, which one pass of ``translate`` tells at about
 #: half the cost of the regular expression's search (measured with callgrind).
-_NOT_SUSPECT = bytes(byte for byte in range(256) if byte not in b"+=(~>|%")
+_NOT_SUSPECT = bytes(byte for byte in range(256) if byte not in b"+=(~>|%#")
 #: Below this size, a chunk (one short request, say) is searched at once: there the two cost
 #: about the same, so trying translate first would only add to the search.
 _TRANSLATE_FIRST = 256
