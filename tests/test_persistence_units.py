@@ -505,6 +505,19 @@ def test_batches_with_checksums_replay_as_their_records(batches: list[list[bytes
     assert list(records.iter_records(framed)) == list(records.iter_records(plain))
 
 
+def test_a_damaged_length_before_whole_batches_is_damage_not_a_torn_tail() -> None:
+    # The first batch's length made to run past the end of the file: the whole batch behind
+    # it shows no crash cut this log, so refusing (with the repair named) beats truncating.
+    batch = records.frame(records.encode_set(b"k", b"v", None))
+    data = bytearray(batch + batch)
+    data[data.index(b"$10\r\n") + 5] = ord("9")  # the first digit of the first batch's length
+    result = records.scan(bytes(data), frozen_db())
+    assert result.damage is not None
+    assert result.good_end == 0
+    assert not result.truncated
+    assert_replay_agrees(bytes(data))
+
+
 @settings(max_examples=300, deadline=None)
 @given(batches_of_records.filter(lambda batches: len(batches) > 0), st.data())
 def test_any_flipped_bit_is_found_and_nothing_of_its_batch_applied(

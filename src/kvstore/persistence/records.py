@@ -87,6 +87,23 @@ def _frame_sound(data: bytes, pos: int, length: int) -> bool:
     return b"%08x" % crc == data[start - 10 : start - 2]
 
 
+def _sound_frame_after(data: bytes, pos: int) -> bool:
+    """A whole batch with a sound checksum starts after ``pos``. A batch whose length runs past
+    the end of the file is a torn tail only if none does: a crash cuts the last batch, while a
+    damaged length in an earlier one leaves later batches whole behind it."""
+    at = data.find(FRAME_START, pos + 1)
+    while at >= 0:
+        length = _frame_length(data, at)
+        if (
+            length is not None
+            and at + FRAME_SIZE + length <= len(data)
+            and _frame_sound(data, at, length)
+        ):
+            return True
+        at = data.find(FRAME_START, at + 1)
+    return False
+
+
 def _could_be_cut_frame(rest: bytes) -> bool:
     """``rest`` (the end of a file) is the start of a checksum record."""
     for got, want in zip(rest, _FRAME_TEMPLATE, strict=False):
@@ -208,6 +225,8 @@ def _scan_batch(data: bytes, pos: int, db: Keyspace | None) -> int:
         raise DamagedRecordError(pos, "bad checksum record")
     end = pos + FRAME_SIZE + length
     if end > len(data):
+        if _sound_frame_after(data, pos):
+            raise DamagedRecordError(pos, f"a batch length ({length}) past later batches")
         raise _CutShortError
     if not _frame_sound(data, pos, length):
         raise DamagedRecordError(pos, f"checksum mismatch in the batch of {length} bytes")
@@ -280,6 +299,8 @@ def _check_frames(data: bytes, pos: int) -> tuple[int, int] | None:
             return None
         end = pos + FRAME_SIZE + length
         if end > size:
+            if _sound_frame_after(data, pos):
+                return None  # a damaged length, not a torn tail: scan() says where
             return pos, batches  # the last batch cut short
         if not _frame_sound(data, pos, length):
             return None
