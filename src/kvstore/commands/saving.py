@@ -16,7 +16,13 @@ def _persistence(session: Session) -> PersistenceControl:
     return persistence
 
 
-@command("save", 1, "admin noscript", group="server", summary="Write a snapshot now.")
+@command(
+    "save",
+    1,
+    "admin noscript no_async_loading no_multi",
+    group="server",
+    summary="Write a snapshot now.",
+)
 def save(session: Session, args: Args) -> Reply:
     return _persistence(session).save()
 
