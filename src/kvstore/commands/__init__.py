@@ -1,6 +1,7 @@
 """The command table and the dispatcher that both wire protocols run requests through."""
 
 from kvstore.commands import (  # noqa: F401 - each module fills the command table
+    bits,
     commandstats,
     connection,
     counters,

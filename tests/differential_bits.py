@@ -1,0 +1,73 @@
+"""The differential test's entries for the bit commands (SETBIT, GETBIT, BITCOUNT, BITPOS,
+BITOP, BITFIELD, BITFIELD_RO) and LCS; ``differential_requests.py`` joins them to the others.
+
+Offsets written stay small (the last valid bit offset, 2^32 - 1, would make both servers
+allocate 512 MiB); offsets past the limit, negative ones and the ``#`` form's overflow are all
+offered, as they are refused before anything is allocated.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from differential_table import INT64_MAX, INT64_MIN, Entry, _words, key, keys
+
+_TOO_FAR = [b"4294967296", b"%d" % INT64_MAX, b"#144115188075855872", b"#%d" % INT64_MAX]
+_NOT_OFFSETS = [b"-1", b"x", b"", b"-0", b"01", b"#", b"#x", b"1.5"]
+#: Bit offsets to write: small ones (within a few bytes), and every kind refused.
+write_offset = st.one_of(
+    st.integers(0, 40).map(lambda n: b"%d" % n),
+    st.sampled_from(_TOO_FAR + _NOT_OFFSETS),
+)
+#: Bit offsets to read: the written ones, and far ones (reads allocate nothing).
+read_offset = st.one_of(write_offset, st.sampled_from([b"4294967295", b"1000000"]))
+#: BITFIELD's ``#N`` offsets (N times the width), small ones and overflowing ones.
+hashed_offset = st.one_of(
+    st.integers(0, 5).map(lambda n: b"#%d" % n),
+    st.sampled_from([b"#-1", b"#288230376151711744", b"#%d" % INT64_MAX]),
+)
+bit = st.sampled_from([b"0", b"1", b"2", b"-1", b"x", b"01"])
+#: BITCOUNT/BITPOS range ends: small, negative, huge, and not numbers.
+range_end = st.one_of(
+    st.integers(-20, 20).map(lambda n: b"%d" % n),
+    st.sampled_from([b"%d" % INT64_MAX, b"%d" % INT64_MIN, b"x", b""]),
+)
+unit = st.sampled_from([b"BIT", b"BYTE", b"bit", b"Byte", b"bits", b""])
+range_args = st.one_of(
+    st.just([]),
+    _words(range_end),
+    _words(range_end, range_end),
+    _words(range_end, range_end, unit),
+    _words(range_end, range_end, unit, unit),
+)
+field_type = st.sampled_from(
+    [b"i1", b"u1", b"i8", b"u8", b"i5", b"u3", b"i16", b"u16", b"i64", b"u63"]
+    + [b"u64", b"i65", b"i0", b"x8", b"I8", b"i", b"i08", b"u-1", b""]
+)
+field_value = st.one_of(
+    st.integers(-300, 300).map(lambda n: b"%d" % n),
+    st.sampled_from([b"%d" % n for n in (INT64_MAX, INT64_MIN, 2**62, -(2**62), 2**31)]),
+    st.sampled_from([b"x", b"1.5", b""]),
+)
+_field_offset = st.one_of(write_offset, hashed_offset)
+bitfield_op = st.one_of(
+    _words(st.sampled_from([b"GET", b"get"]), field_type, st.one_of(read_offset, hashed_offset)),
+    _words(st.sampled_from([b"SET", b"set"]), field_type, _field_offset, field_value),
+    _words(st.sampled_from([b"INCRBY", b"IncrBy"]), field_type, _field_offset, field_value),
+    _words(st.just(b"OVERFLOW"), st.sampled_from([b"WRAP", b"sat", b"FAIL", b"Fail", b"bad"])),
+    st.sampled_from([[b"GET", b"u8"], [b"bogus"], [b"SET", b"i8", b"0"], [b"OVERFLOW"]]),
+)
+bitfield_args = st.tuples(key, st.lists(bitfield_op, max_size=4)).map(
+    lambda t: [t[0], *(word for op in t[1] for word in op)]
+)
+_bitop_words = st.sampled_from([b"AND", b"or", b"Xor", b"NOT", b"not", b"NAND", b""])
+
+BIT_TABLE: dict[str, Entry] = {
+    "setbit": Entry(4, _words(key, write_offset, bit)),
+    "getbit": Entry(3, _words(key, read_offset)),
+    "bitcount": Entry(-2, st.tuples(key, range_args).map(lambda t: [t[0], *t[1]])),
+    "bitpos": Entry(-3, st.tuples(key, bit, range_args).map(lambda t: [t[0], t[1], *t[2]])),
+    "bitop": Entry(-4, st.tuples(_bitop_words, key, keys).map(lambda t: [t[0], t[1], *t[2]])),
+    "bitfield": Entry(-2, bitfield_args),
+    "bitfield_ro": Entry(-2, bitfield_args),
+}
