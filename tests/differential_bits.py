@@ -33,7 +33,7 @@ range_end = st.one_of(
     st.sampled_from([b"%d" % INT64_MAX, b"%d" % INT64_MIN, b"x", b""]),
 )
 unit = st.sampled_from([b"BIT", b"BYTE", b"bit", b"Byte", b"bits", b""])
-range_args = st.one_of(
+range_args: st.SearchStrategy[list[bytes]] = st.one_of(
     st.just([]),
     _words(range_end),
     _words(range_end, range_end),
@@ -41,8 +41,7 @@ range_args = st.one_of(
     _words(range_end, range_end, unit, unit),
 )
 field_type = st.sampled_from(
-    [b"i1", b"u1", b"i8", b"u8", b"i5", b"u3", b"i16", b"u16", b"i64", b"u63"]
-    + [b"u64", b"i65", b"i0", b"x8", b"I8", b"i", b"i08", b"u-1", b""]
+    [*b"i1 u1 i8 u8 i5 u3 i16 u16 i64 u63 u64 i65 i0 x8 I8 i i08 u-1".split(), b""]
 )
 field_value = st.one_of(
     st.integers(-300, 300).map(lambda n: b"%d" % n),
@@ -60,6 +59,17 @@ bitfield_op = st.one_of(
 bitfield_args = st.tuples(key, st.lists(bitfield_op, max_size=4)).map(
     lambda t: [t[0], *(word for op in t[1] for word in op)]
 )
+_lcs_options = st.lists(
+    st.sampled_from(
+        [
+            *([word] for word in b"LEN IDX idx WITHMATCHLEN MINMATCHLEN bogus".split()),
+            [b"MINMATCHLEN", b"2"],
+            [b"minmatchlen", b"-1"],
+            [b"MINMATCHLEN", b"x"],
+        ]
+    ),
+    max_size=3,
+).map(lambda groups: [word for group in groups for word in group])
 _bitop_words = st.sampled_from([b"AND", b"or", b"Xor", b"NOT", b"not", b"NAND", b""])
 
 BIT_TABLE: dict[str, Entry] = {
@@ -70,4 +80,5 @@ BIT_TABLE: dict[str, Entry] = {
     "bitop": Entry(-4, st.tuples(_bitop_words, key, keys).map(lambda t: [t[0], t[1], *t[2]])),
     "bitfield": Entry(-2, bitfield_args),
     "bitfield_ro": Entry(-2, bitfield_args),
+    "lcs": Entry(-3, st.tuples(key, key, _lcs_options).map(lambda t: [t[0], t[1], *t[2]])),
 }
