@@ -1,5 +1,6 @@
 """The differential test's entries for the bit commands (SETBIT, GETBIT, BITCOUNT, BITPOS,
-BITOP, BITFIELD, BITFIELD_RO) and LCS; ``differential_requests.py`` joins them to the others.
+BITOP, BITFIELD, BITFIELD_RO), LCS, OBJECT and TOUCH (``differential_requests.py`` joins them
+to the others).
 
 Offsets written stay small (the last valid bit offset, 2^32 - 1, would make both servers
 allocate 512 MiB); offsets past the limit, negative ones and the ``#`` form's overflow are all
@@ -70,6 +71,14 @@ _lcs_options = st.lists(
     ),
     max_size=3,
 ).map(lambda groups: [word for group in groups for word in group])
+#: OBJECT's subcommands but IDLETIME (seconds since the last access: kvstore tracks accesses
+#: only under an ``-lru`` policy; see test_objects.py), well-formed or not.
+_object_args = st.one_of(
+    st.tuples(st.sampled_from([b"ENCODING", b"encoding", b"REFCOUNT", b"FREQ"]), key).map(list),
+    st.sampled_from(
+        [[b"HELP"], [b"help", b"x"], [b"ENCODING"], [b"bogus", b"k1"], [b"REFCOUNT", b"k1", b"x"]]
+    ),
+)
 _bitop_words = st.sampled_from([b"AND", b"or", b"Xor", b"NOT", b"not", b"NAND", b""])
 
 BIT_TABLE: dict[str, Entry] = {
@@ -80,5 +89,7 @@ BIT_TABLE: dict[str, Entry] = {
     "bitop": Entry(-4, st.tuples(_bitop_words, key, keys).map(lambda t: [t[0], t[1], *t[2]])),
     "bitfield": Entry(-2, bitfield_args),
     "bitfield_ro": Entry(-2, bitfield_args),
+    "object": Entry(-2, _object_args),
+    "touch": Entry(-2, keys),
     "lcs": Entry(-3, st.tuples(key, key, _lcs_options).map(lambda t: [t[0], t[1], *t[2]])),
 }

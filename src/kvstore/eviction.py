@@ -177,6 +177,12 @@ class EvictingKeyspace(Keyspace):
         heapq.heapify(heap)
         self._deadlines = heap
 
+    def idle_ms(self, key: bytes) -> int | None:
+        """Milliseconds since ``key`` was last read or written, to the access clock's
+        resolution (OBJECT IDLETIME); None unless an ``-lru`` policy stamps accesses."""
+        stamp = self._stamps.get(key) if self._lru else None
+        return None if stamp is None else max(0, self.clock() - stamp)
+
     # -- eviction --------------------------------------------------------------------------
 
     def pick_victim(self) -> bytes | None:

@@ -11,6 +11,7 @@ from kvstore.commands import (  # noqa: F401 - each module fills the command tab
     keys,
     latency,
     lcs,
+    objects,
     saving,
     scan,
     slowlog,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kvstore.commands.context import Session
+from kvstore.commands.objects import RAW, edited, encoding_of
 from kvstore.commands.substrings import MAX_STRING_LENGTH
 from kvstore.commands.table import SYNTAX_ERROR, Args, command, parse_int
 from kvstore.protocol.replies import Reply, ReplyError
@@ -57,10 +58,18 @@ def _grown(value: bytes | None, bit_offset: int) -> bytearray:
 
 
 def _store(session: Session, key: bytes, buffer: bytearray, existed: bool) -> None:
+    value = edited(bytes(buffer))  # Redis edits the value in place: raw, whatever it holds
     if existed:
-        session.db.set_keep_deadline(key, bytes(buffer))
+        session.db.set_keep_deadline(key, value)
     else:
-        session.db.set(key, bytes(buffer))
+        session.db.set(key, value)
+
+
+def _unshare(session: Session, key: bytes, value: bytes) -> None:
+    """A bit write that changed nothing: Redis still makes the value ``raw`` (an object of
+    its own), without counting a change."""
+    if encoding_of(value) != RAW:
+        session.db.swap_equal(key, edited(b"".join((value, b""))))
 
 
 @command(
@@ -84,6 +93,8 @@ def setbit(session: Session, args: Args) -> Reply:
         buffer = _grown(old, offset)
         buffer[byte] = (buffer[byte] & ~(1 << shift)) | (on << shift)
         _store(session, key, buffer, old is not None)
+    else:
+        _unshare(session, key, old)
     return was
 
 
@@ -254,7 +265,7 @@ def bitop(session: Session, args: Args) -> Reply:
             result |= number
         else:
             result ^= number
-    db.set(target, result.to_bytes(length, "big"))
+    db.set(target, edited(result.to_bytes(length, "big")))
     return length
 
 
@@ -387,6 +398,8 @@ def _bitfield(session: Session, args: Args, read_only: bool) -> Reply:
             changed = True
     if changed:
         _store(session, key, buffer, old is not None)
+    elif old is not None:
+        _unshare(session, key, old)
     return replies
 
 

@@ -10,6 +10,7 @@ from fractions import Fraction
 
 from kvstore.commands import long_double
 from kvstore.commands.context import Session
+from kvstore.commands.objects import EMBSTR, edited
 from kvstore.commands.table import INT64_MAX, INT64_MIN, Args, command, parse_int
 from kvstore.protocol.replies import Reply, ReplyError
 
@@ -106,5 +107,6 @@ def incrbyfloat(session: Session, args: Args) -> Reply:
     except long_double.InfiniteError:
         raise ReplyError(NOT_FINITE) from None
     text = long_double.format_human(total)
+    text = edited(text, EMBSTR)  # Redis keeps the result as text, never as an integer
     _store(session, key, text, current is not None)
     return text

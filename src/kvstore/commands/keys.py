@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kvstore.commands.context import Session
 from kvstore.commands.glob import compile_glob
+from kvstore.commands.objects import copied
 from kvstore.commands.table import SYNTAX_ERROR, Args, command, parse_int
 from kvstore.protocol.replies import OK, Reply, ReplyError, Status
 
@@ -157,7 +158,7 @@ def copy(session: Session, args: Args) -> Reply:
         return 0
     if not replace and db.contains(target):
         return 0
-    db.set(target, value, db.deadline(source))
+    db.set(target, copied(value), db.deadline(source))
     return 1
 
 

@@ -7,6 +7,7 @@ is allocated. Editing a value keeps the key's expiry.
 from __future__ import annotations
 
 from kvstore.commands.context import Session
+from kvstore.commands.objects import edited
 from kvstore.commands.table import Args, command, parse_int
 from kvstore.protocol.replies import Reply, ReplyError
 from kvstore.protocol.resp_requests import RequestLimits
@@ -36,7 +37,7 @@ def append(session: Session, args: Args) -> Reply:
         db.set(key, suffix)
         return len(suffix)
     _check_length(len(old) + len(suffix))
-    value = old + suffix
+    value = edited(old + suffix)  # edited in place in Redis: raw, whatever it holds
     db.set_keep_deadline(key, value)
     return len(value)
 
@@ -98,9 +99,10 @@ def setrange(session: Session, args: Args) -> Reply:
         return 0 if old is None else len(old)
     _check_length(offset + len(patch))
     if old is None:
-        db.set(key, bytes(offset) + patch)
-        return offset + len(patch)
-    padding = bytes(max(offset - len(old), 0))
-    value = old[:offset] + padding + patch + old[offset + len(patch) :]
-    db.set_keep_deadline(key, value)
+        value = edited(bytes(offset) + patch)  # raw in Redis, whatever it holds
+        db.set(key, value)
+    else:
+        padding = bytes(max(offset - len(old), 0))
+        value = edited(old[:offset] + padding + patch + old[offset + len(patch) :])
+        db.set_keep_deadline(key, value)
     return len(value)
