@@ -1,6 +1,10 @@
 """The differential test's entries for the bit commands (SETBIT, GETBIT, BITCOUNT, BITPOS,
-BITOP, BITFIELD, BITFIELD_RO), LCS, OBJECT and TOUCH (``differential_requests.py`` joins them
-to the others).
+BITOP, BITFIELD, BITFIELD_RO), LCS, OBJECT, TOUCH, DUMP and RESTORE (``differential_requests.py``
+joins them to the others).
+
+RESTORE's payloads are made by kvstore's own DUMP encoder from values like the other commands'
+(Redis must accept every one of them, or the replies differ), then some are damaged: a flipped
+byte, a cut, a later RDB version, another type.
 
 Offsets written stay small (the last valid bit offset, 2^32 - 1, would make both servers
 allocate 512 MiB); offsets past the limit, negative ones and the ``#`` form's overflow are all
@@ -11,7 +15,61 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from differential_table import INT64_MAX, INT64_MIN, Entry, _words, key, keys
+from differential_table import _NOW_S, INT64_MAX, INT64_MIN, Entry, _words, key, keys, value
+from kvstore.commands.dump import crc64, payload
+
+
+def _sealed(body: bytes) -> bytes:
+    return body + crc64(body).to_bytes(8, "little")
+
+
+def _damaged(whole: bytes, how: int) -> bytes:
+    body = whole[:-8]
+    if how == 0:  # a flipped byte: the checksum no longer matches
+        return bytes([whole[0] ^ 1]) + whole[1:]
+    if how == 1:  # cut short
+        return whole[: len(whole) // 2]
+    if how == 2:  # a later RDB version, checksum right
+        return _sealed(body[:-2] + b"\x0b\x00")
+    if how == 3:  # another type (a list), checksum right
+        return _sealed(b"\x01" + body[1:])
+    return _sealed(body[:-3] + body[-2:])  # the value one byte short, checksum right
+
+
+_long_value = st.sampled_from([b"a" * 30, b"ab" * 40, b"0123456789" * 5, b"x" * 21, b"%d" % 2**40])
+dump_payload = st.one_of(
+    st.one_of(value, _long_value).map(payload),
+    st.tuples(st.one_of(value, _long_value).map(payload), st.integers(0, 4)).map(
+        lambda t: _damaged(*t)
+    ),
+    st.sampled_from([b"", b"short", b"\x00" * 10]),
+)
+restore_options = st.lists(
+    st.sampled_from(
+        [
+            [b"REPLACE"],
+            [b"replace"],
+            [b"ABSTTL"],
+            [b"IDLETIME", b"5"],
+            [b"FREQ", b"3"],
+            [b"FREQ", b"256"],
+            [b"IDLETIME", b"-1"],
+            [b"IDLETIME"],
+            [b"bogus"],
+        ]
+    ),
+    max_size=3,
+).map(lambda groups: [word for group in groups for word in group])
+#: RESTORE's TTL: none, far ahead (relative), far ahead and long past (absolute with ABSTTL,
+#: which also reads the relative ones as long past), refused ones.
+restore_ttl = st.sampled_from(
+    [
+        *b"0 0 100000000 1 -1 x".split(),
+        b"",
+        b"%d" % ((_NOW_S + 86_400) * 1000),
+        b"%d" % INT64_MAX,
+    ]
+)
 
 _TOO_FAR = [b"4294967296", b"%d" % INT64_MAX, b"#144115188075855872", b"#%d" % INT64_MAX]
 _NOT_OFFSETS = [b"-1", b"x", b"", b"-0", b"01", b"#", b"#x", b"1.5"]
@@ -91,5 +149,12 @@ BIT_TABLE: dict[str, Entry] = {
     "bitfield_ro": Entry(-2, bitfield_args),
     "object": Entry(-2, _object_args),
     "touch": Entry(-2, keys),
+    "dump": Entry(2, _words(key)),
+    "restore": Entry(
+        -4,
+        st.tuples(key, restore_ttl, dump_payload, restore_options).map(
+            lambda t: [t[0], t[1], t[2], *t[3]]
+        ),
+    ),
     "lcs": Entry(-3, st.tuples(key, key, _lcs_options).map(lambda t: [t[0], t[1], *t[2]])),
 }

@@ -5,6 +5,7 @@ from kvstore.commands import (  # noqa: F401 - each module fills the command tab
     commandstats,
     connection,
     counters,
+    dump,
     expiry,
     info,
     info_sections,
