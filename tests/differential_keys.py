@@ -159,4 +159,62 @@ KEY_TABLE: dict[str, Entry] = {
     # -- the server
     "time": Entry(1, NONE, clock),
     "info": Entry(-1, _info_sections, info_shape),
+    "reset": Entry(1, NONE),
+    # LATENCY with the monitor off (Redis's default), as kvstore always runs: DOCTOR's words
+    # and HELP's lines are each server's own.
+    "latency": Entry(
+        -2,
+        st.sampled_from(
+            [
+                [b"LATEST"],
+                [b"HISTORY", b"command"],
+                [b"RESET"],
+                [b"reset", b"command", b"x"],
+                [b"GRAPH", b"command"],
+                [b"GRAPH"],
+                [b"LATEST", b"x"],
+                [b"bogus"],
+            ]
+        ),
+    ),
+    # FUNCTION and SCRIPT with nothing loaded: kvstore runs no scripts (HELP, STATS and LOAD
+    # of a real library differ; see test_scripting.py).
+    "function": Entry(
+        -2,
+        st.sampled_from(
+            [
+                [b"FLUSH"],
+                [b"flush", b"ASYNC"],
+                [b"FLUSH", b"SYNC"],
+                [b"FLUSH", b"x"],
+                [b"FLUSH", b"a", b"b"],
+                [b"LIST"],
+                [b"LIST", b"WITHCODE"],
+                [b"DUMP"],
+                [b"LIST", b"LIBRARYNAME", b"x*"],
+                [b"LIST", b"LIBRARYNAME"],
+                [b"LIST", b"x"],
+                [b"DELETE", b"lib"],
+                [b"KILL"],
+                [b"LOAD", b"return 1"],
+                [b"bogus"],
+                [b"STATS", b"x"],
+            ]
+        ),
+    ),
+    "script": Entry(
+        -2,
+        st.sampled_from(
+            [
+                [b"FLUSH"],
+                [b"FLUSH", b"ASYNC"],
+                [b"flush", b"x"],
+                [b"EXISTS", b"a", b"b"],
+                [b"EXISTS"],
+                [b"KILL"],
+                [b"bogus"],
+                [b"KILL", b"x"],
+            ]
+        ),
+    ),
 }
