@@ -9,6 +9,7 @@ from kvstore.commands import (  # noqa: F401 - each module fills the command tab
     expiry,
     info,
     info_sections,
+    introspection,
     keys,
     latency,
     lcs,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from kvstore.commands.context import Session
 from kvstore.commands.objects import RAW, edited, encoding_of
 from kvstore.commands.substrings import MAX_STRING_LENGTH
-from kvstore.commands.table import SYNTAX_ERROR, Args, command, parse_int
+from kvstore.commands.table import SYNTAX_ERROR, Args, KeySpec, command, parse_int
 from kvstore.protocol.replies import Reply, ReplyError
 
 BAD_OFFSET = "ERR bit offset is not an integer or out of range"
@@ -79,6 +79,7 @@ def _unshare(session: Session, key: bytes, value: bytes) -> None:
     group="bitmap",
     summary="Set or clear the bit at an offset of a key's value; reply the bit's old value.",
     keys=(1, 1, 1),
+    key_specs="RW access update",
 )
 def setbit(session: Session, args: Args) -> Reply:
     offset = _bit_offset(args[2])
@@ -240,6 +241,7 @@ _BITOPS = (b"and", b"or", b"xor", b"not")
     group="bitmap",
     summary="Store the bitwise AND, OR, XOR of keys' values, or the NOT of one, in a key.",
     keys=(2, -1, 1),
+    key_specs=(KeySpec(("OW", "update"), 2), KeySpec(("RO", "access"), 3, -1)),
 )
 def bitop(session: Session, args: Args) -> Reply:
     operation = args[1].lower()
@@ -410,6 +412,13 @@ def _bitfield(session: Session, args: Args, read_only: bool) -> Reply:
     group="bitmap",
     summary="Read, set and increment integer fields of any width at any bit offset of a value.",
     keys=(1, 1, 1),
+    key_specs=(
+        KeySpec(
+            ("RW", "access", "update", "variable_flags"),
+            1,
+            notes="This command allows both access and modification of the key",
+        ),
+    ),
 )
 def bitfield(session: Session, args: Args) -> Reply:
     return _bitfield(session, args, read_only=False)

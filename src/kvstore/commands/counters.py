@@ -42,6 +42,7 @@ def _increment(session: Session, key: bytes, by: int) -> Reply:
     group="string",
     summary="Add 1 to the integer value of a key.",
     keys=(1, 1, 1),
+    key_specs="RW access update",
 )
 def incr(session: Session, args: Args) -> Reply:
     return _increment(session, args[1], 1)
@@ -54,6 +55,7 @@ def incr(session: Session, args: Args) -> Reply:
     group="string",
     summary="Subtract 1 from the integer value of a key.",
     keys=(1, 1, 1),
+    key_specs="RW access update",
 )
 def decr(session: Session, args: Args) -> Reply:
     return _increment(session, args[1], -1)
@@ -66,6 +68,7 @@ def decr(session: Session, args: Args) -> Reply:
     group="string",
     summary="Add an integer to the integer value of a key.",
     keys=(1, 1, 1),
+    key_specs="RW access update",
 )
 def incrby(session: Session, args: Args) -> Reply:
     return _increment(session, args[1], parse_int(args[2]))
@@ -78,6 +81,7 @@ def incrby(session: Session, args: Args) -> Reply:
     group="string",
     summary="Subtract an integer from the integer value of a key.",
     keys=(1, 1, 1),
+    key_specs="RW access update",
 )
 def decrby(session: Session, args: Args) -> Reply:
     by = parse_int(args[2])
@@ -93,6 +97,7 @@ def decrby(session: Session, args: Args) -> Reply:
     group="string",
     summary="Add a floating-point number to the value of a key.",
     keys=(1, 1, 1),
+    key_specs="RW access update",
 )
 def incrbyfloat(session: Session, args: Args) -> Reply:
     key = args[1]

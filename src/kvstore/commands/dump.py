@@ -173,6 +173,7 @@ def load(data: bytes) -> bytes | None:
     group="generic",
     summary="Serialize a key's value as Redis's DUMP does (nil for a missing key).",
     keys=(1, 1, 1),
+    tips="nondeterministic_output",
 )
 def dump(session: Session, args: Args) -> Reply:
     value = session.db.get(args[1])
@@ -214,6 +215,8 @@ def _restore_options(args: Args) -> tuple[bool, bool]:
     group="generic",
     summary="Create a key from a DUMP payload, optionally replacing it, with a time to live.",
     keys=(1, 1, 1),
+    key_specs="OW update",
+    acl="dangerous",
 )
 def restore(session: Session, args: Args) -> Reply:
     replace, absolute = _restore_options(args)

@@ -200,6 +200,8 @@ def object_(session: Session, args: Args) -> Reply:
     group="generic",
     summary="Count the given keys that exist, marking them accessed.",
     keys=(1, -1, 1),
+    key_specs="RO",
+    tips="request_policy:multi_shard response_policy:agg_sum",
 )
 def touch(session: Session, args: Args) -> Reply:
     get = session.db.get

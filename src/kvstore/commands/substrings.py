@@ -28,6 +28,7 @@ def _check_length(length: int) -> None:
     group="string",
     summary="Append a string to the value of a key; create the key if needed.",
     keys=(1, 1, 1),
+    key_specs="RW insert",
 )
 def append(session: Session, args: Args) -> Reply:
     db = session.db
@@ -49,6 +50,7 @@ def append(session: Session, args: Args) -> Reply:
     group="string",
     summary="The length of the value of a key (0 if it does not exist).",
     keys=(1, 1, 1),
+    key_specs="RO",
 )
 def strlen(session: Session, args: Args) -> Reply:
     value = session.db.get(args[1])
