@@ -17,6 +17,7 @@ import pytest
 from conftest import ServerProcess, free_port
 from kvstore.config import load_config
 from kvstore.server.app import Server
+from kvstore.server.assembly import assemble
 from kvstore.server.protection import DENIED, RefusalLog, is_loopback_peer, is_protected
 
 
@@ -85,9 +86,11 @@ def run_with_server(
     argv: list[str], scenario: Callable[[Server], Awaitable[None]], remote: bool = True
 ) -> None:
     async def main() -> None:
-        server = Server(load_config(["--port", str(free_port()), "--no-persist", *argv], {}))
+        server = await assemble(
+            load_config(["--port", str(free_port()), "--no-persist", *argv], {})
+        )
         if remote:
-            server.is_loopback = lambda peername: False
+            server.admission.is_loopback = lambda peername: False
         await server.start()
         try:
             await scenario(server)

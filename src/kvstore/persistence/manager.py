@@ -19,7 +19,7 @@ import time
 from kvstore.config import ServerConfig
 from kvstore.keyspace import Keyspace
 from kvstore.persistence.disk import Disk
-from kvstore.persistence.journal import LogJournal
+from kvstore.persistence.journal import FlushListener, LogJournal
 from kvstore.persistence.log import AppendLog, list_logs
 from kvstore.persistence.recovery import SNAPSHOT_NAME, TEMP_SUFFIX, RecoveryError, recover
 from kvstore.persistence.rewrite import ForkedSnapshot, write_temp
@@ -29,7 +29,15 @@ log = logging.getLogger("kvstore.persistence")
 
 
 class Persistence:
-    def __init__(self, config: ServerConfig, db: Keyspace, disk: Disk | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        db: Keyspace,
+        disk: Disk | None = None,
+        listener: FlushListener | None = None,
+    ) -> None:
+        #: Told when the log's records are durable (the server: it holds replies till then).
+        self.listener = listener
         self.directory = os.path.abspath(config.dir)
         self.policy = config.appendfsync
         self.growth_percent = config.auto_aof_rewrite_percentage
@@ -73,7 +81,7 @@ class Persistence:
         if recovered.snapshot_time_ms is not None:
             self.last_save_s = recovered.snapshot_time_ms // 1000
         self.dirty_at_save = self.db.dirty
-        self.journal = LogJournal(self.db, self.log, loop, self.maybe_compact)
+        self.journal = LogJournal(self.db, self.log, loop, self.maybe_compact, self.listener)
         if self.policy == "everysec":
             self._start_fsync_thread(loop)
 
@@ -112,6 +120,10 @@ class Persistence:
         except (OSError, ReplyError) as exc:
             reason = exc.message if isinstance(exc, ReplyError) else exc.strerror or exc
             log.error("cannot finish the data files at shutdown: %s", reason)
+
+    def flush(self) -> None:
+        """Write what the log buffers now (at shutdown: the replies waiting for it go out)."""
+        self.journal.flush(check_size=False)
 
     def set_fsync_policy(self, policy: str) -> None:
         """CONFIG SET appendfsync: switch the policy, starting or stopping the fsync thread."""
