@@ -222,6 +222,38 @@ def test_flags_configure_the_log(tmp_path: Path) -> None:
         server.stop()
 
 
+@pytest.mark.parametrize("maxmemory", [(), ("--maxmemory", "1gb")], ids=["", "maxmemory"])
+def test_flags_configure_the_log_that_runs(maxmemory: tuple[str, ...]) -> None:
+    """The slow log's flags reach the dispatcher that serves, with --maxmemory too (whose
+    guarded command table once came with a dispatcher of its own, unconfigured)."""
+    logging_all = start_server(
+        "--no-persist", "--slowlog-log-slower-than", "0", "--slowlog-max-len", "5", *maxmemory
+    )
+    untimed = start_server(
+        "--no-persist", "--slowlog-log-slower-than", "-1", "--slowlog-max-len", "5", *maxmemory
+    )
+    try:
+        for server in (logging_all, untimed):
+            conn = RespConnection("127.0.0.1", server.port)
+            try:
+                got = conn.call([b"CONFIG", b"GET", b"slowlog-max-len"])
+                assert [part.text for part in got.parts] == [b"slowlog-max-len", b"5"]
+                for i in range(20):
+                    conn.call([b"SET", b"k%d" % i, b"v"])
+                length = conn.call([b"SLOWLOG", b"LEN"]).raw
+                text = conn.call([b"INFO", b"commandstats"]).text.decode()
+            finally:
+                conn.close()
+            if server is logging_all:
+                assert length == b":5\r\n"  # every command logged, the newest 5 kept
+            else:
+                assert length == b":0\r\n"
+                assert "cmdstat_set:calls=20,usec=0,usec_per_call=0.00," in text
+    finally:
+        logging_all.stop()
+        untimed.stop()
+
+
 def test_options_parse() -> None:
     config = load_config(["--slowlog-log-slower-than", "-1", "--slowlog-max-len", "7"], {})
     assert (config.slowlog_log_slower_than, config.slowlog_max_len) == (-1, 7)
