@@ -118,8 +118,10 @@ class LogJournal:
                 "write command %s has no key positions: its effect is not logged", command.name
             )
         self._seen = db.dirty
-        if not self.pending:
-            self._schedule_flush()
+        if not self.pending:  # _schedule_flush, inlined: this is every write's path
+            self.pending = True
+            self.loop.call_soon(self.flush)
+            self.listener.records_buffered()
 
     def record_deleted(self, key: bytes) -> None:
         self._buffer.append(encode_del(key))
