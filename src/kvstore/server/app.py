@@ -118,9 +118,6 @@ class Server:
         self.state.stats.sample_ops()
         self._schedule_expire_cycle()
 
-    def request_stop(self, save: bool | None = None) -> None:
-        self.stop(save)
-
     def close_listeners(self) -> None:
         for listener in self._listeners:
             listener.close()
