@@ -16,7 +16,7 @@ from kvstore.persistence import Persistence
 from kvstore.server.connection import ClientConnection
 from kvstore.server.context import ConnectionContext
 from kvstore.server.control import StopRequest
-from kvstore.server.listeners import Listener, StartupError, close_listeners
+from kvstore.server.listeners import BACKLOG, Listener, StartupError, close_listeners
 from kvstore.server.metrics import MetricsServer
 from kvstore.server.metrics_text import CONTENT_TYPE, page_of
 
@@ -62,6 +62,7 @@ class Server:
     async def start(self) -> None:
         """Serve the metrics page (if asked for), accept clients, start the periodic cycle."""
         loop = asyncio.get_running_loop()
+        self.registry.now = loop.time()  # before the first client is accepted
         try:
             if self.config.metrics_port:
                 await self._start_metrics()
@@ -69,7 +70,10 @@ class Server:
             for listener in self._bound:
                 self._listeners.append(
                     await loop.create_server(
-                        lambda: ClientConnection(context), sock=listener.sock, ssl=listener.tls
+                        lambda: ClientConnection(context),
+                        sock=listener.sock,
+                        ssl=listener.tls,
+                        backlog=BACKLOG,  # asyncio listens again, with this backlog
                     )
                 )
         except BaseException:
@@ -78,7 +82,6 @@ class Server:
             if self.persistence is not None:
                 self.persistence.close(snapshot=False)
             raise
-        self.registry.now = loop.time()
         self._schedule_expire_cycle()
 
     async def _start_metrics(self) -> None:
