@@ -66,6 +66,7 @@ class LogJournal:
         appendlog: AppendLog,
         loop: asyncio.AbstractEventLoop,
         after_flush: Callable[[], None] = lambda: None,
+        *,
         listener: FlushListener | None = None,
     ) -> None:
         self.db = db

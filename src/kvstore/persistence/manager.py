@@ -81,7 +81,9 @@ class Persistence:
         if recovered.snapshot_time_ms is not None:
             self.last_save_s = recovered.snapshot_time_ms // 1000
         self.dirty_at_save = self.db.dirty
-        self.journal = LogJournal(self.db, self.log, loop, self.maybe_compact, self.listener)
+        self.journal = LogJournal(
+            self.db, self.log, loop, self.maybe_compact, listener=self.listener
+        )
         if self.policy == "everysec":
             self._start_fsync_thread(loop)
 
