@@ -2,7 +2,9 @@
 # Run:   docker run -d -p 5000:5000 -e KVSTORE_PASSWORD=... -v kvstore-data:/data kvstore
 # See docs/deploy.md for protected mode, the password and the volume.
 
-# The base image: any Debian-based Python 3.10+ image (the same one serves both stages).
+# The base image (the same one serves both stages): Debian-based, with python3 (3.10+) and pip
+# 22.3+, e.g. python:3.12-slim or Debian 12 with python3-pip and python3-venv. No compiler is
+# needed, and none reaches the image: only the venv leaves the build stage.
 ARG PYTHON_IMAGE=python:3.12-slim
 
 # -- build: install kvstore and its `fast` extra (uvloop, hiredis: binary wheels) into a venv --
@@ -10,8 +12,8 @@ FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN python -m venv --without-pip /opt/kvstore \
-    && python -m pip --python /opt/kvstore/bin/python install --no-cache-dir \
+RUN python3 -m venv --without-pip /opt/kvstore \
+    && python3 -m pip --python /opt/kvstore/bin/python install --no-cache-dir \
         --disable-pip-version-check ".[fast]"
 
 # -- runtime: the base image, the venv, a non-root user and the data volume ------------------
@@ -33,9 +35,10 @@ USER kvstore
 WORKDIR /data
 VOLUME /data
 EXPOSE 5000
-# The client reads the password from KVSTORE_PASSWORD, as the server does.
-HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-    CMD kvstore "127.0.0.1:${KVSTORE_PORT:-5000}" ping | grep -q PONG || exit 1
+# PING on the port and password the server was started with (flags, variables or --config),
+# read from its process: kvstore.cli.health.
+HEALTHCHECK --interval=10s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["/opt/kvstore/bin/python", "-m", "kvstore.cli.health"]
 # SIGTERM (docker stop) stops gracefully: replies flushed, log fsynced, snapshot written.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["kvstore-server"]

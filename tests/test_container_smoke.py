@@ -8,20 +8,21 @@ import pytest
 
 from conftest import ROOT
 
+SKIP = "container-smoke: SKIP: "
 
-@pytest.mark.timeout(900)  # only a machine that can build spends long here
-def test_container_smoke_passes_or_skips_clearly() -> None:
+
+# A build with a cached or local base takes seconds; a pull is bounded by the script (180 s).
+@pytest.mark.timeout(600)
+def test_container_smoke() -> None:
     done = subprocess.run(
         [str(ROOT / "scripts" / "container-smoke")],
         capture_output=True,
         text=True,
-        timeout=880,
+        timeout=580,
         check=False,
     )
     last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    if done.returncode == 0 and last.startswith(SKIP):
+        pytest.skip(last.removeprefix(SKIP))
     assert done.returncode == 0, done.stdout + done.stderr
-    if last.startswith("container-smoke: SKIP"):
-        assert "neither docker nor podman can build here" in last
-        assert "docker:" in last  # the reason is given
-    else:
-        assert last.startswith("container-smoke: PASS"), done.stdout
+    assert last.startswith("container-smoke: PASS"), done.stdout + done.stderr

@@ -26,14 +26,15 @@ def run(r: redis.Redis, *args: str) -> object:
 
 
 def exit_code(server: ServerProcess) -> int:
-    return server.proc.wait(timeout=15)
+    """The exit code of a server that is ending, once its whole log has been read."""
+    server.finish_log(timeout=15)
+    return server.proc.returncode
 
 
 def lines_after(server: ServerProcess, marker: str) -> list[str]:
-    server.proc.wait(timeout=15)
-    assert server.proc.stderr is not None
-    start = next(i for i, line in enumerate(server.log) if marker in line)
-    return server.log[start:]
+    log = server.finish_log(timeout=15)
+    start = next(i for i, line in enumerate(log) if marker in line)
+    return log[start:]
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -117,6 +118,8 @@ def test_a_signal_stops_in_order(server_factory: Factory, tmp_path: Path, signum
     assert exit_code(server) == 0
     tail = lines_after(server, "stop requested")
     assert "server stopped" in tail[-1]
+    name = signal.Signals(signum).name
+    assert any(f"received {name}, shutting down" in line for line in server.log)
     assert (tmp_path / SNAPSHOT).exists()
     again = server_factory("--dir", str(tmp_path))
     assert client(again).get("kept") == b"value"
@@ -146,7 +149,7 @@ def test_a_second_signal_exits_at_once(server_factory: Factory) -> None:
         stuck.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" * 50)
         wait_for(lambda: r.info("stats")["keyspace_hits"] >= 50, 10, "the GETs to run")
         server.proc.send_signal(signal.SIGTERM)
-        wait_for(lambda: any("stop requested" in line for line in server.log), 10, "the stop")
+        server.wait_for_log("stop requested")
         assert server.proc.poll() is None  # still waiting for the stuck client
         server.proc.send_signal(signal.SIGTERM)
         assert exit_code(server) == 1

@@ -18,6 +18,7 @@ from conftest import ServerProcess, free_port
 from kvstore.config import load_config
 from kvstore.server.app import Server
 from kvstore.server.assembly import assemble
+from kvstore.server.listeners import StartupError
 from kvstore.server.protection import DENIED, RefusalLog, is_loopback_peer, is_protected
 
 
@@ -85,13 +86,25 @@ def test_denied_line_names_both_fixes() -> None:
 def run_with_server(
     argv: list[str], scenario: Callable[[Server], Awaitable[None]], remote: bool = True
 ) -> None:
+    async def start() -> Server:
+        for _ in range(20):  # again on another port if another process took this one first
+            port = free_port()
+            try:
+                server = await assemble(
+                    load_config(["--port", str(port), "--no-persist", *argv], {})
+                )
+            except StartupError as exc:
+                if "address already in use" not in str(exc):
+                    raise
+                continue
+            if remote:
+                server.admission.is_loopback = lambda peername: False
+            await server.start()
+            return server
+        raise AssertionError("no free port to listen on")
+
     async def main() -> None:
-        server = await assemble(
-            load_config(["--port", str(free_port()), "--no-persist", *argv], {})
-        )
-        if remote:
-            server.admission.is_loopback = lambda peername: False
-        await server.start()
+        server = await start()
         try:
             await scenario(server)
         finally:

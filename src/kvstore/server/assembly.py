@@ -20,7 +20,7 @@ import ssl
 
 from kvstore.commands import COMMANDS, CommandStats, Dispatcher, ServerState
 from kvstore.commands.memory import guarded_table
-from kvstore.config import ServerConfig
+from kvstore.config import ServerConfig, parse_output_limit
 from kvstore.config_runtime import RuntimeConfig
 from kvstore.eviction import EvictingKeyspace, MemoryGuard, pin_mmap_threshold, resident_bytes
 from kvstore.keyspace import Keyspace
@@ -45,6 +45,8 @@ async def assemble(config: ServerConfig) -> Server:
     if config.parser == "hiredis" and not hiredis_available():
         raise StartupError("--parser hiredis: the hiredis package is not installed")
     maxclients = fit_maxclients(config.maxclients)
+    # CONFIG GET and INFO report the limit enforced, as Redis does, not the one asked for.
+    config.maxclients = maxclients
     admission = Admission(is_protected(config.protected_mode == "yes", bool(config.requirepass)))
     listeners = bind_listeners(config, _tls_context(config))
     for listener in listeners:
@@ -79,13 +81,21 @@ async def assemble(config: ServerConfig) -> Server:
         persistence=persistence,
         control=Control(runtime, stop),
     )
+    registry = Registry(
+        state, maxclients, parse_output_limit(config.client_output_buffer_limit), guard
+    )
     install_hooks(
-        runtime, state=state, dispatcher=dispatcher, admission=admission, persistence=persistence
+        runtime,
+        state=state,
+        dispatcher=dispatcher,
+        admission=admission,
+        registry=registry,
+        persistence=persistence,
     )
     context = ConnectionContext(
         state=state,
         dispatcher=dispatcher,
-        registry=Registry(state, maxclients, config.client_output_buffer_limit),
+        registry=registry,
         admission=admission,
         request_limits=RequestLimits(
             max_bulk_len=config.proto_max_bulk_len,
@@ -93,7 +103,6 @@ async def assemble(config: ServerConfig) -> Server:
             max_query_buffer=config.client_query_buffer_limit,
         ),
         use_hiredis=config.parser == "hiredis" or (config.parser == "auto" and hiredis_available()),
-        output_limit=config.client_output_buffer_limit or 1 << 62,
         held=held,
     )
     return Server(config, context=context, listeners=listeners, persistence=persistence, stop=stop)

@@ -10,7 +10,6 @@ connection's own pending output and written when the log holds them (see
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 from collections.abc import Callable
 from typing import cast
@@ -31,8 +30,6 @@ from kvstore.server.context import ConnectionContext
 from kvstore.server.guards import MAX_CLIENTS_REPLY, looks_like_http
 from kvstore.server.held import HeldReplies
 from kvstore.server.protection import DENIED, limits_before_auth
-
-log = logging.getLogger("kvstore.server")
 
 #: Pending output past which the client's input is no longer read, until it catches up.
 OUTPUT_HIGH_WATER = 256 * 1024
@@ -72,8 +69,11 @@ class ClientConnection(asyncio.Protocol):
         #: The registry's coarse clock at the last read: the idle sweep closes clients whose
         #: value is too old (``--timeout``).
         self.last_read = context.registry.now
-        self._output_limit = context.output_limit
         self._text_head = b""
+        #: This client's buffers as last added to the server's ``clients_memory``.
+        self._counted = 0
+        #: The server's clock when the output passed the soft limit (None: under it).
+        self._soft_since: float | None = None
 
     # -- asyncio callbacks ---------------------------------------------------------------------
 
@@ -108,7 +108,22 @@ class ClientConnection(asyncio.Protocol):
         return False  # close once the replies already written are flushed
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._registry.unregister(self)
+        registry = self._registry
+        registry.unregister(self)
+        parser = self._resp_parser
+        if parser is not None:
+            registry.dropped_request_bytes += parser.pending + parser.discarded
+        # ``_feed`` holds a bound method, a cycle through this object: only the cyclic garbage
+        # collector would free it, and with it the parser's partial request (up to the query
+        # buffer limit), which a client sending bytes alone never prompts it to do. Dropping
+        # both here gives the memory back as the client leaves.
+        self._feed = _ignore
+        self._resp_parser = None
+        self._line_parser = None
+        self._text_head = b""
+        if self._counted:
+            registry.add_clients_memory(-self._counted)
+            self._counted = 0
         if not self.closed.done():
             self.closed.set_result(None)
 
@@ -195,8 +210,9 @@ class ClientConnection(asyncio.Protocol):
 
     def _feed_resp_before_auth(self, data: bytes) -> None:
         self._feed_resp(data)
-        if self.session.authenticated:  # from now on, the usual limits and the usual path
-            cast(RequestDecoder, self._resp_parser).limits = self._limits_after_auth
+        parser = self._resp_parser
+        if self.session.authenticated and parser is not None:  # the usual limits and path now
+            parser.limits = self._limits_after_auth
             self._feed = self._feed_resp
 
     def _feed_text(self, data: bytes) -> None:
@@ -234,20 +250,48 @@ class ClientConnection(asyncio.Protocol):
         self._send(b"".join(replies))
         return self._output_over_limit()
 
+    def check_output(self) -> None:
+        """Count this client's buffers into the server's memory and apply the output limits
+        (the server's periodic sweep)."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._output_over_limit()
+
     def _output_over_limit(self) -> bool:
-        """Disconnect the client if its unsent replies have passed the output limit: it is not
-        reading them, and the server must not hold them for it."""
+        """Disconnect the client if its unsent replies have passed the output limit (hard, or
+        soft for long enough): it is not reading them, and the server must not hold them for
+        it. Either way its buffers are counted as the server's memory."""
         transport = cast(asyncio.Transport, self._transport)
         pending = transport.get_write_buffer_size()
-        if pending <= self._output_limit:
+        held = self._held
+        if held is not None:  # replies waiting for the log count too
+            pending += sum(len(payload) for payload, _ in held)
+        parser = self._resp_parser
+        buffered = pending + (parser.pending if parser is not None else 0)
+        registry = self._registry
+        if buffered != self._counted:
+            registry.add_clients_memory(buffered - self._counted)
+            self._counted = buffered
+        limit = registry.output_limit
+        if limit.hard and pending > limit.hard:
+            which = f"hard limit {limit.hard}"
+        elif limit.soft and pending > limit.soft:
+            now = registry.now
+            if self._soft_since is None:
+                self._soft_since = now
+                return False
+            if now - self._soft_since <= limit.soft_seconds:
+                return False
+            which = f"soft limit {limit.soft} for over {limit.soft_seconds}s"
+        else:
+            self._soft_since = None
             return False
         self._feed = self._discard
-        self._registry.output_overflow(self.session.addr, pending)
+        registry.output_overflow(self.session.addr, pending, which)
         transport.abort()
         return True
 
     def _close_with_error(self, message: bytes) -> None:
-        log.info("closing %s: protocol error", self.session.addr)
+        self._registry.protocol_error(self.session.addr)
         self._send(message, close=True)
 
     def _send(self, payload: bytes, close: bool = False) -> None:

@@ -21,14 +21,13 @@ class ConnectionContext:
     state: ServerState
     #: Runs every request (the one dispatcher, configured once).
     dispatcher: Dispatcher
-    #: Admits and forgets connections, and logs clients turned away or cut off.
+    #: Admits and forgets connections, counts their memory, holds the output limit, and logs
+    #: clients turned away or cut off.
     registry: Registry
     #: Protected mode: whether a new client may stay.
     admission: Admission
     request_limits: RequestLimits
     #: Parse RESP with hiredis (else the pure-Python parser).
     use_hiredis: bool
-    #: ``--client-output-buffer-limit`` in bytes (no limit: a huge number).
-    output_limit: int
     #: Where replies wait for the log; None with persistence off.
     held: HeldReplies | None

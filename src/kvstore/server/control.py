@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable, Sequence
 
 from kvstore.commands import Dispatcher, ServerState
-from kvstore.config import ServerConfig
+from kvstore.config import ServerConfig, parse_output_limit
 from kvstore.config_runtime import RuntimeConfig
 from kvstore.persistence import Persistence
 from kvstore.server.protection import Admission, is_protected
+from kvstore.server.registry import Registry
 
 log = logging.getLogger("kvstore.server")
 
@@ -28,6 +30,13 @@ class StopRequest:
         self.event = asyncio.Event()
         #: None snapshots when persistence is on (as a signal does); False skips it.
         self.save: bool | None = None
+
+    def signal(self, signum: int) -> None:
+        """SIGTERM or SIGINT: stop as SHUTDOWN does, naming the signal (a container's or
+        service manager's stop is then told from a crash)."""
+        if not self.event.is_set():
+            log.info("received %s, shutting down", signal.Signals(signum).name)
+        self()
 
     def __call__(self, save: bool | None = None) -> None:
         if self.event.is_set():
@@ -61,6 +70,7 @@ def install_hooks(
     state: ServerState,
     dispatcher: Dispatcher,
     admission: Admission,
+    registry: Registry,
     persistence: Persistence | None,
 ) -> None:
     def log_level(config: ServerConfig) -> None:
@@ -84,6 +94,10 @@ def install_hooks(
             persistence.growth_percent = config.auto_aof_rewrite_percentage
             persistence.min_size = config.auto_aof_rewrite_min_size
 
+    def output_limit(config: ServerConfig) -> None:
+        # Applies to every client at its next write or the next sweep, as with Redis.
+        registry.output_limit = parse_output_limit(config.client_output_buffer_limit)
+
     def slowlog(config: ServerConfig) -> None:
         dispatcher.configure_slowlog(config.slowlog_log_slower_than, config.slowlog_max_len)
 
@@ -95,3 +109,4 @@ def install_hooks(
     runtime.on_change("appendfsync", appendfsync)
     runtime.on_change("auto_aof_rewrite_percentage", compaction)
     runtime.on_change("auto_aof_rewrite_min_size", compaction)
+    runtime.on_change("client_output_buffer_limit", output_limit)
