@@ -11,7 +11,7 @@ from command_support import FakeClock
 from conftest import ServerProcess
 from kvstore.commands import Dispatcher, ServerState, Session
 from kvstore.eviction import EvictingKeyspace
-from kvstore.protocol.replies import ReplyError
+from kvstore.protocol.replies import ReplyError, Status
 from redis_compare import RedisPair, start_kvstore_for_comparison, start_reference_redis
 from test_client_support import RedisServer
 
@@ -106,6 +106,10 @@ def test_idletime_under_an_lru_policy_counts_from_the_last_access() -> None:
     clock.now += 3_000
     assert run(b"OBJECT", b"IDLETIME", b"k") == 3
     assert run(b"OBJECT", b"IDLETIME", b"nosuchkey") is None
+    payload = run(b"DUMP", b"k")
+    assert isinstance(payload, bytes)
+    assert run(b"RESTORE", b"old", b"0", payload, b"IDLETIME", b"100") == Status("OK")
+    assert run(b"OBJECT", b"IDLETIME", b"old") == 100
     # Shared integers are not used under an LRU policy, as in Redis.
     run(b"SET", b"n", b"5")
     assert run(b"OBJECT", b"REFCOUNT", b"n") == 1

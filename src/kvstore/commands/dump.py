@@ -15,7 +15,8 @@ that precedes it. A string's RDB encoding is its type byte (0) and then, as Redi
 Values longer than :data:`COMPRESS_LIMIT` are written uncompressed (any Redis reads them):
 compressing in Python costs about a microsecond a byte, which would hold every client up.
 RESTORE reads every string encoding, LZF included, and refuses payloads of other types (a
-list, a hash...) with Redis's ``Bad data format``: kvstore keeps strings only.
+list, a hash...) with Redis's ``Bad data format``: kvstore keeps strings only. Its IDLETIME
+sets the key's last access under an ``-lru`` policy (the only time kvstore tracks accesses).
 """
 
 from __future__ import annotations
@@ -180,10 +181,11 @@ def dump(session: Session, args: Args) -> Reply:
     return None if value is None else payload(value)
 
 
-def _restore_options(args: Args) -> tuple[bool, bool]:
-    """REPLACE and ABSTTL; IDLETIME and FREQ are checked (one or the other) and ignored."""
-    replace = absolute = False
-    idle = freq = False
+def _restore_options(args: Args) -> tuple[bool, bool, int | None]:
+    """REPLACE, ABSTTL and IDLETIME (seconds, or None); FREQ is checked (IDLETIME or FREQ,
+    not both) and ignored: kvstore has no LFU policy."""
+    replace = absolute = freq = False
+    idle: int | None = None
     i = 4
     while i < len(args):
         option = args[i].lower()
@@ -193,11 +195,11 @@ def _restore_options(args: Args) -> tuple[bool, bool]:
         elif option == b"absttl":
             absolute = True
         elif option == b"idletime" and more and not freq:
-            if parse_int(args[i + 1]) < 0:
+            idle = parse_int(args[i + 1])
+            if idle < 0:
                 raise ReplyError("ERR Invalid IDLETIME value, must be >= 0")
-            idle = True
             i += 1
-        elif option == b"freq" and more and not idle:
+        elif option == b"freq" and more and idle is None:
             if not 0 <= parse_int(args[i + 1]) <= 255:
                 raise ReplyError("ERR Invalid FREQ value, must be >= 0 and <= 255")
             freq = True
@@ -205,7 +207,7 @@ def _restore_options(args: Args) -> tuple[bool, bool]:
         else:
             raise ReplyError(SYNTAX_ERROR)
         i += 1
-    return replace, absolute
+    return replace, absolute, idle
 
 
 @command(
@@ -219,7 +221,7 @@ def _restore_options(args: Args) -> tuple[bool, bool]:
     acl="dangerous",
 )
 def restore(session: Session, args: Args) -> Reply:
-    replace, absolute = _restore_options(args)
+    replace, absolute, idle = _restore_options(args)
     db = session.db
     key = args[1]
     if not replace and db.contains(key):
@@ -242,4 +244,7 @@ def restore(session: Session, args: Args) -> Reply:
             db.delete(key)
         return OK
     db.set(key, value, ttl or None)
+    set_idle = getattr(db, "set_idle_ms", None)  # an evicting keyspace under an -lru policy
+    if idle is not None and set_idle is not None:
+        set_idle(key, min(idle, INT64_MAX // 1000) * 1000)
     return OK
