@@ -47,6 +47,9 @@ RAW, EMBSTR, INT = "raw", "embstr", "int"
 #: very object wherever it goes (RENAME and COPY carry it along, as Redis keeps the encoding).
 _marks: dict[int, tuple[bytes, str]] = {}
 _prune_at = 1024
+#: At most this many marks (about 100 bytes each, not counted in ``used_memory``): past it,
+#: further edited values report the encoding their bytes imply.
+MAX_MARKS = 1 << 16
 
 
 def edited(value: bytes, encoding: str = RAW) -> bytes:
@@ -57,15 +60,20 @@ def edited(value: bytes, encoding: str = RAW) -> bytes:
     global _prune_at
     if not value or len(value) > EMBSTR_LIMIT:
         return value  # the empty value is never edited; a longer one is raw anyway
-    if len(value) == 1 and (b"_" + value)[1:] is value:
-        value = b"".join((value, b""))
-    _marks[id(value)] = (value, encoding)
     if len(_marks) >= _prune_at:
         # Drop the marks of values nothing else holds any more (replaced or deleted): the
         # mark's tuple, the loop variable and getrefcount's argument are the only references.
         for ident in [i for i, (v, _) in _marks.items() if sys.getrefcount(v) <= 3]:
             del _marks[ident]
-        _prune_at = max(1024, 2 * len(_marks))
+        # The next look after as many new marks again (a full table is looked at no more
+        # often than every MAX_MARKS edits, so the scans cost O(1) an edit).
+        _prune_at = len(_marks) + max(1024, len(_marks))
+    if len(_marks) >= MAX_MARKS:
+        _prune_at -= 1  # counts edits down to the next look while the table is full
+        return value
+    if len(value) == 1 and (b"_" + value)[1:] is value:
+        value = b"".join((value, b""))
+    _marks[id(value)] = (value, encoding)
     return value
 
 
