@@ -9,7 +9,7 @@ import pytest
 
 from command_support import FakeClock
 from conftest import ServerProcess
-from kvstore.commands import Dispatcher, ServerState, Session
+from kvstore.commands import Dispatcher, ServerState, Session, objects
 from kvstore.eviction import EvictingKeyspace
 from kvstore.protocol.replies import ReplyError, Status
 from redis_compare import RedisPair, start_kvstore_for_comparison, start_reference_redis
@@ -124,3 +124,14 @@ def test_without_an_lru_policy_idletime_is_zero_and_freq_refused() -> None:
     freq = dispatcher.execute(session, [b"OBJECT", b"FREQ", b"k"])
     assert isinstance(freq, ReplyError)
     assert "LFU maxmemory policy is not selected" in freq.message
+
+
+def test_marks_of_values_no_one_holds_are_dropped() -> None:
+    held = [objects.edited(b"held%d" % i) for i in range(10)]
+    for i in range(5000):
+        objects.edited(b"gone%d" % i)  # stored nowhere: dropped at the next look
+    assert all(objects.encoding_of(value) == "raw" for value in held)
+    assert len(objects._marks) < 2100
+    assert objects.encoding_of(b"12") == "int"
+    assert objects.encoding_of(b"x" * 44) == "embstr"
+    assert objects.encoding_of(b"x" * 45) == "raw"
