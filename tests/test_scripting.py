@@ -11,6 +11,8 @@ import pytest
 
 from conftest import ServerProcess
 from differential_support import RespConnection
+from kvstore.commands import Dispatcher, ServerState, Session
+from kvstore.protocol.replies import ReplyError, Status
 from redis_compare import RedisPair, start_kvstore_for_comparison, start_reference_redis
 from test_client_support import RedisServer
 
@@ -123,3 +125,14 @@ def test_info_server_and_replication_fields(servers: tuple[RedisServer, ServerPr
         name: theirs[name] for name in replication
     }
     assert re.fullmatch(r"[0-9a-f]{40}", ours["master_replid"])
+
+
+def test_reset_asks_for_the_password_again() -> None:
+    session = Session(ServerState(requirepass=b"secret"))
+    dispatcher = Dispatcher()
+    assert dispatcher.execute(session, [b"AUTH", b"secret"]) == Status("OK")
+    assert dispatcher.execute(session, [b"GET", b"k"]) is None
+    assert dispatcher.execute(session, [b"RESET"]) == Status("RESET")
+    assert dispatcher.execute(session, [b"GET", b"k"]) == ReplyError(
+        "NOAUTH Authentication required."
+    )
