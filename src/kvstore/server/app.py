@@ -9,6 +9,7 @@ import signal
 import ssl
 from collections.abc import Callable
 
+from kvstore import build
 from kvstore.commands import COMMANDS, VERSION, Dispatcher, ServerState
 from kvstore.commands.memory import guarded_table
 from kvstore.config import ServerConfig
@@ -21,6 +22,7 @@ from kvstore.eviction import (
 from kvstore.persistence import Persistence, RecoveryError
 from kvstore.persistence.journal import LogJournal
 from kvstore.protocol import RequestLimits, hiredis_available
+from kvstore.protocol.parsers import parser_in_use
 from kvstore.server.connection import ClientConnection
 from kvstore.server.control import Control
 from kvstore.server.guards import RateLimitedLog, fit_maxclients
@@ -56,9 +58,9 @@ class Server:
         self.state.dispatcher = self.dispatcher
         self.dispatcher.configure_slowlog(config.slowlog_log_slower_than, config.slowlog_max_len)
         self.metrics: MetricsServer | None = None  # --metrics-port: the Prometheus endpoint
-        self.use_hiredis = config.parser == "hiredis" or (
-            config.parser == "auto" and hiredis_available()
-        )
+        #: The request parser: hiredis, compiled or python (kvstore.protocol.parsers).
+        self.parser = parser_in_use(config.parser)
+        self.use_hiredis = self.parser == "hiredis"
         self.connections: set[ClientConnection] = set()
         self.addresses: list[str] = []
         self._listeners: list[asyncio.Server] = []
@@ -255,7 +257,6 @@ class Server:
 
     def banner(self) -> str:
         loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
-        parser = "hiredis" if self.use_hiredis else "python"
         where = [", ".join(self.addresses)] if self.addresses else []
         if self.tls_addresses:
             where.append("TLS on " + ", ".join(self.tls_addresses))
@@ -263,7 +264,8 @@ class Server:
         access = "password required" if self.state.requirepass else "no password"
         return (
             f"kvstore {VERSION} listening on {'; '.join(where)} "
-            f"(event loop: {loop}, parser: {parser}, persistence: {persistence}, "
+            f"(build: {build.BUILD}, event loop: {loop}, parser: {self.parser}, "
+            f"persistence: {persistence}, "
             f"protected mode: {'on' if self.protected else 'off'}, {access})"
         )
 
