@@ -6,6 +6,9 @@ Unlike a timing, the count is the same run after run whatever else the machine i
 change of a few per cent on the request path shows::
 
     .venv/bin/python -m benchmarks.instructions p16-get c1-set [--no-persist] [--no-uvloop]
+        [--parser auto|python|hiredis] [--pure]
+
+(``--parser python`` is kvstore's own parser: compiled in the compiled build, unless ``--pure``.)
 
 (About half a minute per case; valgrind is Debian's package of that name.)
 """
@@ -13,6 +16,7 @@ change of a few per cent on the request path shows::
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -26,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
-def collected(case: str, repeat: int, options: list[str]) -> int:
+def collected(case: str, repeat: int, options: list[str], pure: bool = False) -> int:
     """Instructions callgrind counted for one run of the micro-benchmark."""
     with tempfile.TemporaryDirectory() as directory:
         result = subprocess.run(
@@ -39,6 +43,7 @@ def collected(case: str, repeat: int, options: list[str]) -> int:
             capture_output=True,
             text=True,
             check=False,
+            env={**os.environ, "KVSTORE_PURE": "1" if pure else "0"},
         )
     match = _COLLECTED.search(result.stderr)
     if result.returncode != 0 or match is None:
@@ -46,9 +51,10 @@ def collected(case: str, repeat: int, options: list[str]) -> int:
     return int(match.group(1))
 
 
-def per_request(case: str, options: list[str]) -> int:
+def per_request(case: str, options: list[str], pure: bool = False) -> int:
     requests = CASES[case][1]
-    return (collected(case, 3, options) - collected(case, 1, options)) // (2 * requests)
+    more, fewer = collected(case, 3, options, pure), collected(case, 1, options, pure)
+    return (more - fewer) // (2 * requests)
 
 
 def main() -> int:
@@ -56,15 +62,23 @@ def main() -> int:
     parser.add_argument("cases", nargs="+", choices=sorted(CASES), metavar="CASE")
     parser.add_argument("--no-persist", action="store_true", help="run without the log")
     parser.add_argument("--no-uvloop", action="store_true", help="run on asyncio's own loop")
+    parser.add_argument(
+        "--parser", default="auto", choices=("auto", "python", "hiredis"), help="request parser"
+    )
+    parser.add_argument("--pure", action="store_true", help="run the pure build (KVSTORE_PURE)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is needed (Debian: valgrind)")
         return 2
-    options = ([] if args.no_uvloop else ["--uvloop"]) + (
-        ["--no-persist"] if args.no_persist else []
+    options = (
+        ([] if args.no_uvloop else ["--uvloop"])
+        + (["--no-persist"] if args.no_persist else [])
+        + ["--parser", args.parser]
     )
     for case in args.cases:
-        print(f"{case:10} {per_request(case, options):8,} instructions/request", flush=True)
+        print(
+            f"{case:10} {per_request(case, options, args.pure):8,} instructions/request", flush=True
+        )
     return 0
 
 
