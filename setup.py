@@ -11,6 +11,7 @@ The compiled modules are optional. Without Cython, without a C compiler, or with
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import sys
@@ -23,10 +24,23 @@ from setuptools.command.build_ext import build_ext
 ROOT = Path(__file__).resolve().parent
 #: Where the sources are copied, under their compiled names, and where the C files are written.
 STAGING = Path("build") / "cython"
-#: The compiled name of each pure module (a file under src/, without its suffix).
-COMPILED = {
-    "kvstore._speedups.resp_requests": "src/kvstore/protocol/resp_requests",
-}
+
+
+def _twins() -> dict[str, str]:
+    """``kvstore.build.TWINS`` (each pure module and its compiled name), read from the source:
+    the one list of what is compiled."""
+    tree = ast.parse((ROOT / "src" / "kvstore" / "build.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "TWINS" for target in node.targets
+        ):
+            twins: dict[str, str] = ast.literal_eval(node.value)
+            return twins
+    raise RuntimeError("src/kvstore/build.py has no TWINS")
+
+
+#: The compiled name of each pure module, and its source under src/ (without its suffix).
+COMPILED = {twin: "src/" + pure.replace(".", "/") for pure, twin in _twins().items()}
 DIRECTIVES = {
     "language_level": 3,
     # The .pxd files alone give C types: an annotation (``data: bytes``) stays a hint, as in
