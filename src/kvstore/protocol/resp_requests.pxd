@@ -55,6 +55,7 @@ cdef class RequestParser:
         marker=int,
         args=list,
         octets="const unsigned char[:]",
-        whole=bytes,
+        chars="const char *",
+        sliced_as_bytes=bint,
     )
     cdef Py_ssize_t _parse(self, object buf, list frames) except -1

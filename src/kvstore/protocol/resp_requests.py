@@ -256,10 +256,11 @@ class RequestParser:
         pos = 0
         frame_start = 0
         args = self._args
-        # The same bytes under other names, for the compiled build: ``octets``, a typed
-        # memoryview, is read in C; ``whole``, typed bytes, is sliced in C.
+        # The same bytes under other names, for the compiled build: ``octets`` (a typed
+        # memoryview there) is read in C, and ``chars`` (a char pointer there) sliced in C.
         octets = buf
-        whole = buf if type(buf) is bytes else None
+        chars = buf
+        sliced_as_bytes = type(buf) is bytes
         while pos < size:
             if self._remaining == 0:
                 frame_start = pos
@@ -308,8 +309,8 @@ class RequestParser:
                         return size
                     self._need = self._bulk_len + 2  # counted from ``pos``, kept unconsumed
                     return pos
-                if whole is not None:  # a bytes slice is the argument
-                    args.append(whole[pos:end])
+                if sliced_as_bytes:  # a slice of bytes is the argument
+                    args.append(chars[pos:end])
                 elif self._bulk_len < LARGE_ARGUMENT:
                     args.append(bytes(buf[pos:end]))
                 else:  # a bytearray slice is a copy: copy a long value once, not twice
