@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
@@ -28,7 +29,8 @@ TWINS = {
 _PACKAGE = Path(__file__).resolve().parent
 
 
-def pure_forced(environ: os._Environ[str] | dict[str, str] | None = None) -> bool:
+def pure_forced(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``KVSTORE_PURE`` forces the pure build."""
     value = (os.environ if environ is None else environ).get(PURE_ENV, "")
     return value.strip().lower() in _TRUE
 
