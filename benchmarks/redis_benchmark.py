@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import subprocess
 from dataclasses import dataclass
 
@@ -91,6 +92,13 @@ def parse_csv(text: str) -> dict[str, TestResult]:
             values = {name: float(fields[column]) for name, column in _COLUMNS.items()}
         except ValueError:
             raise BenchmarkError(f"non-numeric redis-benchmark CSV row {row!r}") from None
+        if not math.isfinite(values["rps"]) or values["rps"] <= 0:
+            # redis-benchmark times a run in whole milliseconds: one that ends within the first
+            # prints inf (0 requests: nan), which would make every ratio meaningless.
+            raise BenchmarkError(
+                f"redis-benchmark measured no duration or no requests (rps {row[1]!r}): "
+                "the run was too short; give it more requests"
+            )
         name = fields["test"].upper()
         results[name] = TestResult(test=name, **values)
     return results

@@ -29,6 +29,21 @@ PERSIST_FLAGS = ("--dir", "--appendfsync")
 NO_PERSIST_FLAG = "--no-persist"
 
 
+#: What each kind of server writes to its log once it listens: a PING alone could be answered
+#: by another process that took the port first.
+READY_LINES = {
+    "redis": "Ready to accept connections",
+    "kvstore": "listening on",
+    "bare": "listening on",
+}
+#: How many fresh ports ServerSet.start tries when another process takes the port first.
+START_ATTEMPTS = 5
+
+
+class PortTakenError(RuntimeError):
+    """The server could not bind its port: another process took it after free_port chose it."""
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -115,9 +130,13 @@ class Server:
         return self.proc.pid
 
     def start(self) -> None:
-        """Start the process and return once it answers PING."""
+        """Start the process and return once it says it listens and answers PING; raise
+        PortTakenError if it could not bind its port."""
         self.launch()
-        self.wait_until(lambda sock: wire.call(sock, "PING") == b"PONG", "PING")
+        ready = READY_LINES[self.kind]
+        self.wait_until(
+            lambda sock: ready in self.log_tail() and wire.call(sock, "PING") == b"PONG", "PING"
+        )
         self.ready_after = time.monotonic() - self.started_at
 
     def launch(self) -> None:
@@ -141,7 +160,10 @@ class Server:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc is None or self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited while starting:\n{self.log_tail()}")
+                tail = self.log_tail()
+                if "address already in use" in tail.lower():
+                    raise PortTakenError(f"{self.kind}: port {self.port} taken:\n{tail}")
+                raise RuntimeError(f"{self.kind} exited while starting:\n{tail}")
             try:
                 with wire.connect(self.port, timeout=5.0) as sock:
                     if check(sock):
@@ -223,9 +245,18 @@ class ServerSet:
         return server
 
     def start(self, kind: str, pairing: Pairing) -> Server:
-        server = self.create(kind, pairing)
-        server.start()
-        return server
+        """A server of ``kind`` started on a free port (another one if the first was taken)."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            server = self.create(kind, pairing)
+            try:
+                server.start()
+            except PortTakenError:
+                self.discard(server)
+                if attempt == START_ATTEMPTS:
+                    raise
+                continue
+            return server
+        raise AssertionError("unreachable")
 
     def discard(self, server: Server) -> None:
         server.stop()

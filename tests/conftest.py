@@ -4,7 +4,9 @@ replies off their sockets."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -15,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -40,10 +42,50 @@ os.environ["KVSTORE_DIR"] = os.path.join(_SCRATCH, "data")
 
 
 def free_port() -> int:
+    """A port free a moment ago. Another process may take it before a server binds it, so a
+    server started on it goes through ``retry_bind`` (``start_server`` does that itself)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port where nothing listens, for as long as the block runs: the socket holds
+    the port bound but does not listen, so connecting is refused and no server can take it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+class AddressInUseError(AssertionError):
+    """A server could not start because another process holds one of its ports."""
+
+    def __init__(self, message: str, port: int | None) -> None:
+        super().__init__(message)
+        self.port = port
+
+
+#: How the server names a port it cannot bind ("cannot listen on 127.0.0.1:5000: address
+#: already in use"; the metrics endpoint adds the OS's words).
+_IN_USE = re.compile(r":(\d+)\)?: .*address already in use", re.IGNORECASE)
+
+
+T = TypeVar("T")
+
+
+def retry_bind(start: Callable[[], T], timeout: float = START_TIMEOUT) -> T:
+    """``start()`` again while it raises AddressInUseError: it picks its ports (``free_port``) each
+    time, or waits for a fixed one to be released."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return start()
+        except AddressInUseError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -97,7 +139,9 @@ def read_to_eof(sock: socket.socket, timeout: float = 10.0) -> bytes:
 
 @dataclass
 class ServerProcess:
-    """A running ``./server``; its log lines are collected as they arrive."""
+    """A running ``./server``; its log lines are collected as they arrive, by a reader thread:
+    wait for a line with ``wait_for_log``, and call ``finish_log`` (``stop`` does) before reading
+    the whole log of a server that has ended."""
 
     proc: subprocess.Popen[str]
     port: int
@@ -106,6 +150,8 @@ class ServerProcess:
     #: The data directory start_server made for this server (removed when it stops).
     data_dir: str | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
+    _listening: bool = False
+    _reader: threading.Thread | None = None
 
     @property
     def address(self) -> str:
@@ -116,20 +162,56 @@ class ServerProcess:
         for line in self.proc.stderr:
             self.log.append(line.rstrip("\n"))
             if "listening on" in line:
+                self._listening = True
                 self._ready.set()
         self._ready.set()  # the process ended: stop waiting
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
-        threading.Thread(target=self._pump, daemon=True).start()
-        if not self._ready.wait(timeout) or self.proc.poll() is not None:
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+        # A server that failed closes its stderr before it can be seen to have exited.
+        if not self._ready.wait(timeout) or not self._listening or self.proc.poll() is not None:
             self.stop()
-            raise AssertionError("server did not start:\n" + "\n".join(self.log))
+            message = "server did not start:\n" + self.text
+            in_use = _IN_USE.search(self.text)
+            if in_use is not None:
+                raise AddressInUseError(message, int(in_use.group(1)))
+            raise AssertionError(message)
+
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
+        """The first log line containing ``text``, once it has arrived; fails after ``timeout``
+        seconds, or at once if the server ended without writing it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ended = self._reader is not None and not self._reader.is_alive()  # before the scan
+            found = next((line for line in list(self.log) if text in line), None)
+            if found is not None:
+                return found
+            if ended:
+                raise AssertionError(f"the server ended without logging {text!r}:\n{self.text}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no log line with {text!r} in {timeout}s:\n{self.text}")
+            time.sleep(0.01)
+
+    def finish_log(self, timeout: float = 10.0) -> list[str]:
+        """The whole log of a server that has ended, once the reader has taken every line."""
+        self.proc.wait(timeout)
+        if self._reader is not None:
+            self._reader.join(timeout)
+            assert not self._reader.is_alive(), "the log reader did not finish"
+        return self.log
+
+    @property
+    def text(self) -> str:
+        """The log lines read so far, as one text."""
+        return "\n".join(self.log)
 
     def connect(self) -> socket.socket:
         return socket.create_connection((self.host, self.port), timeout=10)
 
     def stop(self) -> int:
         code = stop_process(self.proc)
+        self.finish_log()
         if self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
         return code
@@ -138,7 +220,43 @@ class ServerProcess:
 def start_server(
     *args: str, port: int | None = None, env: dict[str, str] | None = None
 ) -> ServerProcess:
-    port = free_port() if port is None else port
+    """A server started and listening. With no ``port``, on a free one (another one if some other
+    process took it first); with one, waiting while another process holds it. Other ports in
+    ``args`` taken by another process raise AddressInUseError at once: see ``retry_bind``."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        chosen = free_port() if port is None else port
+        try:
+            return _start_server(args, chosen, env)
+        except AddressInUseError as exc:
+            if exc.port != chosen or time.monotonic() > deadline:
+                raise
+        if port is not None:
+            time.sleep(0.05)  # a fixed port: give its holder time to let it go
+
+
+def run_server_to_exit(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``./server`` on a free port expecting it to stop by itself (a start-up error): again
+    on another port if another process took that one first."""
+
+    def run() -> subprocess.CompletedProcess[str]:
+        port = free_port()
+        done = subprocess.run(
+            [sys.executable, str(SERVER), "--port", str(port), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        in_use = _IN_USE.search(done.stderr)
+        if in_use is not None and int(in_use.group(1)) == port:
+            raise AddressInUseError(done.stderr, port)
+        return done
+
+    return retry_bind(run)
+
+
+def _start_server(args: tuple[str, ...], port: int, env: dict[str, str] | None) -> ServerProcess:
     data_dir = None
     if "--dir" not in args and "--no-persist" not in args:
         data_dir = tempfile.mkdtemp(prefix="kvstore-data-", dir=_SCRATCH)

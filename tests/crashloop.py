@@ -110,7 +110,7 @@ def crash_rounds(
             thread.start()
             wait_for(lambda: model.acked >= target or not thread.is_alive(), 30, "writes")  # noqa: B023
             server.proc.send_signal(signal.SIGKILL)
-            server.proc.wait()
+            server.finish_log()
             thread.join(30)
             assert not thread.is_alive()
             if model.error is not None:

@@ -4,16 +4,25 @@ smoke run of the whole command against real servers. Nothing here asserts a spee
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from benchmarks import figures, report, targets, wire
+from benchmarks import figures, report, servers, targets, wire
 from benchmarks.redis_benchmark import BenchmarkError, Workload, parse_csv
-from benchmarks.servers import BARE_SERVER, Capabilities, free_port, pairings
+from benchmarks.servers import (
+    Capabilities,
+    Pairing,
+    ServerSet,
+    free_port,
+    pairings,
+    redis_tools_available,
+)
 from benchmarks.stats import Comparison, Spread, paired_ratios, quartiles
 
 from conftest import ROOT, wait_for
@@ -58,8 +67,11 @@ def test_parse_csv_names_tests_in_upper_case() -> None:
         '"test","rps"\n"SET","1.0"\n',  # an older redis-benchmark: no latency columns
         f'{HEADER}\n"SET","fast","1","1","1","1","1","1"\n',
         f'{HEADER}\n"SET","1.0","1"\n',
+        # a run shorter than redis-benchmark's 1 ms clock, and one of no requests
+        f'{HEADER}\n"GET","inf","0.185","0.064","0.183","0.303","0.303","0.303"\n',
+        f'{HEADER}\n"SET","-nan","1","1","1","1","1","1"\n',
     ],
-    ids=["empty", "error", "old-columns", "non-numeric", "short-row"],
+    ids=["empty", "error", "old-columns", "non-numeric", "short-row", "no-duration", "nan"],
 )
 def test_parse_csv_refuses_unusable_output(text: str) -> None:
     with pytest.raises(BenchmarkError):
@@ -156,7 +168,7 @@ def test_only_patterns_select_figures_and_modes_size_them() -> None:
     chosen = figures.figures_for(default, ["c1*", "v1m"])
     assert [f.name for f in chosen] == ["c1", "c10", "c1000", "v1m"]
     assert [f.name for f in figures.figures_for(smoke, ["c50"])] == ["c50"]
-    assert figures.figures_for(smoke, ["c50"])[0].requests == 300
+    assert figures.figures_for(smoke, ["c50"])[0].requests == 10_000
     large = figures.figures_for(figures.MODES["quick"], ["keys"])[0]
     assert large.prefill
     assert large.keyspace == 100_000
@@ -198,6 +210,12 @@ def test_update_readme_replaces_only_between_markers(tmp_path: Path) -> None:
 # -- the whole command ------------------------------------------------------------------------
 
 
+needs_redis_tools = pytest.mark.skipif(
+    not redis_tools_available(),
+    reason="redis-server and redis-benchmark are not installed (scripts/test installs them)",
+)
+
+
 def _harness(*args: str, tmp_path: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "benchmarks.compare", "--smoke", *args],
@@ -209,6 +227,7 @@ def _harness(*args: str, tmp_path: Path) -> subprocess.Popen[str]:
     )
 
 
+@needs_redis_tools
 def test_smoke_run_writes_results_with_ratios(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n{report.START_MARKER}\n{report.END_MARKER}\n")
@@ -233,7 +252,7 @@ def test_smoke_run_writes_results_with_ratios(tmp_path: Path) -> None:
         [figure] = pairing["figures"]
         assert figure["name"] == "c50"
         assert figure["error"] is None
-        assert figure["params"]["requests"] == 300
+        assert figure["params"]["requests"] == 10_000
         for test in ("SET", "GET"):
             metrics = figure["tests"][test]
             assert set(metrics) == {"rps", "mbps", "p50_ms", "p99_ms"}
@@ -281,6 +300,7 @@ def _children(pid: int) -> list[int]:
     return [int(child) for child in path.read_text().split()]
 
 
+@needs_redis_tools
 def test_interrupt_stops_the_servers_and_removes_their_directories(tmp_path: Path) -> None:
     harness = _harness("--output", str(tmp_path / "out"), "--rounds", "1000", tmp_path=tmp_path)
     assert harness.stderr is not None
@@ -305,6 +325,7 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+@needs_redis_tools
 def test_ceiling_smoke_run_compares_three_servers(tmp_path: Path) -> None:
     output = tmp_path / "ceiling.json"
     result = subprocess.run(
@@ -324,6 +345,7 @@ def test_ceiling_smoke_run_compares_three_servers(tmp_path: Path) -> None:
         for test in ("SET", "GET"):
             entry = figure[test]
             for kind in ("redis", "bare", "kvstore"):
+                assert math.isfinite(entry[kind]["median"])
                 assert entry[kind]["median"] > 0
             expected = entry["kvstore"]["median"] / entry["bare"]["median"]
             assert entry["kvstore/bare"]["median"] == pytest.approx(expected, rel=1e-3)
@@ -331,26 +353,44 @@ def test_ceiling_smoke_run_compares_three_servers(tmp_path: Path) -> None:
     assert list(tmp_path.glob("kvstore-bench-*")) == []
 
 
-def test_bare_server_answers_get_and_set(tmp_path: Path) -> None:
+def _memory_pairing() -> Pairing:
+    return {p.name: p for p in pairings(Capabilities(True, True, True))}["memory"]
+
+
+def test_bare_server_answers_get_and_set() -> None:
     """The ceiling's reference server does what redis-benchmark asks of it, and no more."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, str(BARE_SERVER), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    server_set = ServerSet(Capabilities(True, True, True), maxclients=100)
     try:
-        assert server.stdout is not None
-        assert "listening" in server.stdout.readline()
-        with wire.connect(port) as sock:
+        server = server_set.start("bare", _memory_pairing())
+        with wire.connect(server.port) as sock:
             assert wire.call(sock, "SET", "k", "v") == b"OK"
             assert wire.call(sock, "GET", "k") == b"v"
             assert wire.call(sock, "GET", "missing") is None
             with pytest.raises(wire.ServerReplyError):
                 wire.call(sock, "INCR", "k")
+        assert server.stop() == 0
     finally:
-        server.terminate()
-        assert server.wait(timeout=30) == 0
+        server_set.close()
+
+
+def test_a_server_whose_port_was_taken_starts_on_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as holder:  # the port another process took after free_port chose it
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        picks = [taken]
+        monkeypatch.setattr(servers, "free_port", lambda: picks.pop() if picks else free_port())
+        server_set = ServerSet(Capabilities(True, True, True), maxclients=100)
+        try:
+            server = server_set.start("kvstore", _memory_pairing())
+            assert server.port != taken
+            with wire.connect(server.port) as sock:
+                assert wire.call(sock, "PING") == b"PONG"
+            assert len(server_set.servers) == 1
+        finally:
+            server_set.close()
 
 
 def test_instructions_per_request_cancel_start_up(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import kvstore
-from conftest import CLIENT, ServerProcess, free_port
+from conftest import CLIENT, ServerProcess, closed_port
 from test_client_support import (
     RedisServer,
     assert_prints_like_redis_cli,
@@ -57,7 +57,8 @@ def test_host_without_port_uses_5000_and_host_port_form(fast_server: ServerProce
     run_client(fast_server.address, "set", "host-port", "v")
     result = run_client("127.0.0.1", str(fast_server.port), "get", "host-port")
     assert_result(result, b"v\n", b"", 0)
-    unreachable = run_client("127.0.0.1", str(free_port()), "get", "host-port")
+    with closed_port() as port:
+        unreachable = run_client("127.0.0.1", str(port), "get", "host-port")
     assert unreachable.returncode == 2
 
 
@@ -178,11 +179,11 @@ def test_passthrough_of_a_map_after_hello_3(fast_server: ServerProcess) -> None:
 
 
 def test_unreachable_server() -> None:
-    port = free_port()
-    result = run_client(f"127.0.0.1:{port}", "get", "k")
+    with closed_port() as port:
+        result = run_client(f"127.0.0.1:{port}", "get", "k")
+        interactive = run_client("127.0.0.1", str(port))
     message = f"error: cannot connect to 127.0.0.1:{port} (Connection refused)\n"
     assert_result(result, b"", message.encode(), 2)
-    interactive = run_client("127.0.0.1", str(port))
     assert_result(interactive, b"", message.encode(), 2)
 
 

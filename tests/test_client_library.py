@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import pytest
 
 import kvstore
-from conftest import ROOT, ServerProcess, free_port, wait_for
+from conftest import ROOT, ServerProcess, closed_port, wait_for
 from kvstore.client import Address, AddressError, parse_address
 from kvstore.client.core import ParserChoice
 from kvstore.client.errors import RESPONSE_ERRORS, response_error
@@ -311,10 +311,10 @@ def test_pipeline_with_block_discards_unexecuted_calls(client: kvstore.Client, k
 
 
 def test_connect_failure_raises_connection_error(parser: ParserChoice) -> None:
-    port = free_port()  # nothing listens there
-    client = kvstore.Client(f"127.0.0.1:{port}", parser=parser)
-    with pytest.raises(kvstore.ConnectionError) as failure:
-        client.ping()
+    with closed_port() as port:  # nothing listens there
+        client = kvstore.Client(f"127.0.0.1:{port}", parser=parser)
+        with pytest.raises(kvstore.ConnectionError) as failure:
+            client.ping()
     assert str(failure.value) == f"cannot connect to 127.0.0.1:{port} (Connection refused)"
     assert isinstance(failure.value, builtins.ConnectionError)
     assert not client.connected
@@ -387,18 +387,29 @@ def test_close_from_another_thread_unblocks_a_command() -> None:
 
 
 def test_threads_share_a_client(client: kvstore.Client, key: str) -> None:
+    # Checked here, not in the threads: pytest only warns about a thread's exception.
+    replies: dict[str, object] = {}
+    errors: list[BaseException] = []
+
     def worker(index: int) -> None:
-        for n in range(50):
-            name = f"{key}:{index}:{n}"
-            client.set(name, name)
-            assert client.get(name) == name.encode()
+        try:
+            for n in range(50):
+                name = f"{key}:{index}:{n}"
+                client.set(name, name)
+                replies[name] = client.get(name)
+        except BaseException as exc:
+            errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert client.exists(*(f"{key}:{i}:{n}" for i in range(8) for n in range(50))) == 400
+    assert not [thread for thread in threads if thread.is_alive()], "threads still running"
+    assert errors == []
+    names = [f"{key}:{i}:{n}" for i in range(8) for n in range(50)]
+    assert replies == {name: name.encode() for name in names}
+    assert client.exists(*names) == 400
 
 
 def test_ipv6_address(server_factory: Callable[..., ServerProcess], parser: ParserChoice) -> None:
@@ -535,13 +546,11 @@ def test_async_tasks_share_a_client(server: ServerProcess, parser: ParserChoice,
 
 
 def test_async_connect_failure(parser: ParserChoice) -> None:
-    port = free_port()
-
     async def scenario() -> None:
         client = kvstore.AsyncClient(f"127.0.0.1:{port}", parser=parser)
         await client.get("k")
 
-    with pytest.raises(kvstore.ConnectionError) as failure:
+    with closed_port() as port, pytest.raises(kvstore.ConnectionError) as failure:
         run(scenario())
     assert str(failure.value).startswith(f"cannot connect to 127.0.0.1:{port} (")
 

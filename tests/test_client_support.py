@@ -7,7 +7,6 @@ what ``redis-cli`` prints against it, and the library's authentication is checke
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -17,7 +16,15 @@ from pathlib import Path
 import pytest
 
 import kvstore
-from conftest import CLIENT, START_TIMEOUT, free_port, stop_process, wait_for
+from conftest import (
+    CLIENT,
+    START_TIMEOUT,
+    AddressInUseError,
+    free_port,
+    retry_bind,
+    stop_process,
+    wait_for,
+)
 
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
@@ -37,34 +44,44 @@ class RedisServer:
         stop_process(self.proc)
 
 
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def start_redis_server(workdir: Path, *args: str) -> RedisServer:
-    """A real redis-server on a free loopback port, persisting nothing; skip if absent."""
+    """A real redis-server on a free loopback port, persisting nothing; skip if absent. Started
+    again on another port if another process took the first one before it bound it."""
     if REDIS_SERVER is None:
         pytest.skip("redis-server is not installed")
+    return retry_bind(lambda: _start_redis_server(REDIS_SERVER, workdir, args))
+
+
+def _start_redis_server(program: str, workdir: Path, args: Sequence[str]) -> RedisServer:
     port = free_port()
+    # Its log says when it listens, or why it could not: a connection that succeeds could be
+    # to whatever process took the port.
+    logfile = workdir / f"redis-{port}.log"
     options = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     proc = subprocess.Popen(
-        [REDIS_SERVER, *options, "--dir", str(workdir), *args],
+        [program, *options, "--dir", str(workdir), "--logfile", str(logfile), *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     server = RedisServer(proc, port)
+
+    def log() -> str:
+        return logfile.read_text(errors="replace") if logfile.exists() else ""
+
     try:
-        wait_for(lambda: proc.poll() is not None or _accepts(port), START_TIMEOUT, "redis-server")
+        wait_for(
+            lambda: proc.poll() is not None or "Ready to accept connections" in log(),
+            START_TIMEOUT,
+            "redis-server",
+        )
     except AssertionError:
         server.stop()
         raise
     if proc.poll() is not None:
-        raise AssertionError(f"redis-server exited with {proc.returncode}")
+        if "Address already in use" in log():
+            raise AddressInUseError(log(), port)
+        raise AssertionError(f"redis-server exited with {proc.returncode}:\n{log()}")
     return server
 
 

@@ -56,6 +56,7 @@ STATE = (
     "_counted_bytes",
     "_long_parts",
     "_long_missing",
+    "_discarded",
 )
 
 SMALL = RequestLimits(max_bulk_len=64, max_args=8, max_query_buffer=256)
@@ -79,6 +80,7 @@ def _state(parser: Any) -> tuple[Any, ...]:
     error = parser.error
     return (
         parser.pending,
+        parser.discarded,
         parser.at_boundary,
         None if error is None else (type(error), str(error)),
         # Copies: the parser goes on changing its buffer and lists in place.

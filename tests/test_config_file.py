@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SERVER, free_port
+from conftest import SERVER, closed_port
 from kvstore.config import ConfigError, load_config
 
 
@@ -75,12 +75,13 @@ def test_a_missing_file_is_an_error(tmp_path: Path) -> None:
 
 def test_the_server_refuses_to_start_naming_the_unknown_key(tmp_path: Path) -> None:
     path = write(tmp_path, "prot = 5000\n")
-    done = subprocess.run(
-        [sys.executable, str(SERVER), "--port", str(free_port()), "--config", path],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    with closed_port() as port:  # held: the server stops before it binds a port
+        done = subprocess.run(
+            [sys.executable, str(SERVER), "--port", str(port), "--config", path],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     assert done.returncode == 2
     assert done.stderr.strip() == f"kvstore-server: error: {path}: unknown option 'prot'"

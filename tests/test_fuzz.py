@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fuzz_targets import TARGETS
-from kvstore.protocol import encode_request
+from kvstore.protocol import encode_request, hiredis_available
 from kvstore.protocol.replies import ReplyError, Status
 from kvstore.protocol.resp_replies import encode_reply
 
@@ -52,6 +52,8 @@ FUZZ_INPUT = st.one_of(st.binary(max_size=300), mutated())
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_fuzz_target(name: str) -> None:
+    if name == "request-hiredis" and not hiredis_available():
+        pytest.skip("hiredis is not installed (the 'fast' extra)")
     target: Callable[[bytes, int], None] = TARGETS[name]
 
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

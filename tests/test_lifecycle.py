@@ -27,14 +27,15 @@ def run(r: redis.Redis, *args: str) -> object:
 
 
 def exit_code(server: ServerProcess) -> int:
-    return server.proc.wait(timeout=15)
+    """The exit code of a server that is ending, once its whole log has been read."""
+    server.finish_log(timeout=15)
+    return server.proc.returncode
 
 
 def lines_after(server: ServerProcess, marker: str) -> list[str]:
-    server.proc.wait(timeout=15)
-    assert server.proc.stderr is not None
-    start = next(i for i, line in enumerate(server.log) if marker in line)
-    return server.log[start:]
+    log = server.finish_log(timeout=15)
+    start = next(i for i, line in enumerate(log) if marker in line)
+    return log[start:]
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -149,7 +150,7 @@ def test_a_second_signal_exits_at_once(server_factory: Factory) -> None:
         stuck.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" * 50)
         wait_for(lambda: r.info("stats")["keyspace_hits"] >= 50, 10, "the GETs to run")
         server.proc.send_signal(signal.SIGTERM)
-        wait_for(lambda: any("stop requested" in line for line in server.log), 10, "the stop")
+        server.wait_for_log("stop requested")
         assert server.proc.poll() is None  # still waiting for the stuck client
         server.proc.send_signal(signal.SIGTERM)
         assert exit_code(server) == 1

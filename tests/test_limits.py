@@ -6,11 +6,21 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
 
-from conftest import ServerProcess, read_exactly, read_to_eof, wait_for
+from conftest import (
+    SERVER,
+    ServerProcess,
+    free_port,
+    read_exactly,
+    read_to_eof,
+    retry_bind,
+    wait_for,
+)
 from hostile_support import exchange, send_until_closed
 from kvstore.config import ConfigError, load_config, parse_size
 from kvstore.protocol import RequestParser, encode_request, hiredis_available
@@ -33,7 +43,7 @@ def test_sizes_read_like_redis() -> None:
         with pytest.raises(ValueError, match=f"^{re.escape(bad)}$"):
             parse_size(bad)
     config = load_config(["--maxmemory", "1gb", "--client-output-buffer-limit", "64mb"], {})
-    assert (config.maxmemory, config.client_output_buffer_limit) == (1024**3, 64 * 1024**2)
+    assert (config.maxmemory, config.client_output_buffer_limit) == (1024**3, "normal 67108864 0 0")
     with pytest.raises(ConfigError, match="maxclients"):
         load_config(["--maxclients", "0"], {})
     with pytest.raises(ConfigError, match="expected a size"):
@@ -64,7 +74,7 @@ def test_maxclients(server_factory: Factory) -> None:
     exchange(replacement[0], b"", b"+PONG\r\n")
     for sock in admitted + replacement:
         sock.close()
-    assert any("max number of clients (3) reached" in line for line in server.log)
+    server.wait_for_log("max number of clients (3) reached")
 
 
 def test_maxclients_is_lowered_to_the_open_files_limit(server_factory: Factory) -> None:
@@ -74,7 +84,56 @@ def test_maxclients_is_lowered_to_the_open_files_limit(server_factory: Factory) 
     if hard == resource.RLIM_INFINITY or hard > 10_000_000:
         pytest.skip("no finite hard limit on open files")
     server = server_factory("--maxclients", str(hard + 1000))
-    assert any("maxclients lowered" in line for line in server.log)
+    server.wait_for_log("maxclients lowered")
+
+
+def test_config_get_and_info_report_the_lowered_maxclients() -> None:
+    # As Redis: under ``ulimit -n 100`` the 10000 asked for becomes 100 - 32 reserved = 68,
+    # and CONFIG GET and INFO say 68, the number the server enforces.
+    lower_then_exec = (
+        "import os, resource, sys; "
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100)); "
+        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+    )
+
+    def start() -> ServerProcess:
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                lower_then_exec,
+                str(SERVER),
+                "--no-persist",
+                "--port",
+                str(port),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started = ServerProcess(proc, port)
+        started.wait_ready()
+        return started
+
+    server = retry_bind(start)
+    try:
+        server.wait_for_log("maxclients lowered from 10000 to 68")
+        with server.connect() as sock:
+            exchange(
+                sock,
+                encode_request([b"CONFIG", b"GET", b"maxclients"]),
+                b"*2\r\n$10\r\nmaxclients\r\n$2\r\n68\r\n",
+            )
+            sock.sendall(encode_request([b"INFO", b"clients"]))
+            header = b""
+            while not header.endswith(b"\r\n"):
+                header += read_exactly(sock, 1)
+            info = read_exactly(sock, int(header[1:-2]) + 2)
+        assert b"\r\nmaxclients:68\r\n" in info
+    finally:
+        server.stop()
 
 
 def test_bulk_length_limit(server_factory: Factory) -> None:
@@ -119,11 +178,7 @@ def test_output_buffer_limit_cuts_a_client_that_does_not_read(server_factory: Fa
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         with contextlib.suppress(OSError):
             sock.sendall(encode_request([b"GET", b"big"]) * 200)
-        wait_for(
-            lambda: any("client-output-buffer-limit" in line for line in server.log),
-            30,
-            "the output-limit log line",
-        )
+        server.wait_for_log("client-output-buffer-limit", timeout=30)
         received = len(read_to_eof(sock, timeout=30))
         assert received < 50 * len(value)
     with server.connect() as sock:  # a client that reads gets its big value
@@ -137,7 +192,7 @@ def test_idle_clients_are_closed_after_timeout(server_factory: Factory) -> None:
     with server.connect() as idle:
         exchange(idle, PING, b"+PONG\r\n")
         assert read_to_eof(idle, timeout=30) == b""
-    assert any("idle for over 1s" in line for line in server.log)
+    server.wait_for_log("idle for over 1s")
 
 
 def test_no_timeout_by_default(server_factory: Factory) -> None:

@@ -23,8 +23,8 @@ def test_json_lines_from_start_to_stop(server_factory: Factory) -> None:
         r.get(f"k{i}")
     assert r.dbsize() == 50
     r.shutdown(nosave=True)
-    assert server.proc.wait(timeout=15) == 0
-    entries = [json.loads(line) for line in server.log]
+    entries = [json.loads(line) for line in server.finish_log(timeout=15)]
+    assert server.proc.returncode == 0
     for entry in entries:
         assert set(entry) == {"time", "level", "logger", "message"}
         assert entry["time"].endswith("+00:00")

@@ -81,7 +81,8 @@ def send_bad(server: ServerProcess, data: bytes) -> bytes:
 RESP_CASES: dict[str, tuple[bytes, str]] = {
     "not-an-array": (b"$3\r\nGET\r\n", "expected '*', got '$'"),
     "inline-after-resp": (b"PING\r\n", "expected '*', got 'P'"),
-    "stray-crlf": (b"\r\n", "expected '*', got ' '"),  # CR and LF become blanks
+    "stray-cr": (b"\rx", "expected '*', got '\\r'"),  # escaped: Redis would send a blank
+    "nul": (b"\x00", "expected '*', got '\\x00'"),
     "count-not-number": (b"*abc\r\n", "invalid multibulk length"),
     "count-leading-zero": (b"*01\r\n$1\r\na\r\n", "invalid multibulk length"),
     "count-huge": (b"*99999999\r\n", "invalid multibulk length"),
@@ -115,6 +116,12 @@ def test_resp_protocol_errors(
     with server.connect() as check:
         check.sendall(encode_request([b"GET", key]))
         assert read_exactly(check, 12) == b"$6\r\nbefore\r\n"
+
+
+def test_a_resp3_boolean_after_a_frame_is_refused(server: ServerProcess) -> None:
+    # hiredis reads "#f" as false, which its reader also returns for "nothing complete yet".
+    answer = send_bad(server, encode_request([b"PING"]) + b"#f\r\n")
+    assert answer == b"+PONG\r\n-ERR Protocol error: expected '*', got '#'\r\n"
 
 
 def test_many_bad_clients_at_once(server: ServerProcess, bystanders: list[Bystander]) -> None:
@@ -160,6 +167,16 @@ def test_text_junk_is_an_error_not_a_disconnect(
         assert lines[3] == b"PONG"
     for bystander in bystanders:
         bystander.finish()
+
+
+def test_empty_lines_between_resp_requests_are_skipped(server: ServerProcess) -> None:
+    ping = encode_request([b"PING"])
+    with server.connect() as sock:
+        sock.sendall(ping + b"\r\n" + ping + b"\n\r\n" + ping)
+        assert read_exactly(sock, 21) == b"+PONG\r\n" * 3
+        sock.sendall(b"\r")  # a CR alone in its packet, then its LF
+        sock.sendall(b"\n" + ping)
+        assert read_exactly(sock, 7) == b"+PONG\r\n"
 
 
 def test_client_vanishing_mid_request(server: ServerProcess, bystanders: list[Bystander]) -> None:

@@ -4,15 +4,21 @@ over a socket and parsed strictly with prometheus_client's parser; and the HTTP 
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import SERVER, ServerProcess, free_port, read_to_eof, start_server, wait_for
+from conftest import (
+    ServerProcess,
+    free_port,
+    read_to_eof,
+    retry_bind,
+    run_server_to_exit,
+    start_server,
+    wait_for,
+)
 from kvstore import __version__
 from kvstore.server.metrics import MAX_CONNECTIONS, MAX_REQUEST_BYTES, respond
 
@@ -48,8 +54,11 @@ def scrape(port: int) -> Samples:
 
 @pytest.fixture(scope="module")
 def metered() -> Iterator[tuple[ServerProcess, int]]:
-    metrics_port = free_port()
-    server = start_server("--metrics-port", str(metrics_port))
+    def start() -> tuple[ServerProcess, int]:
+        metrics_port = free_port()
+        return start_server("--metrics-port", str(metrics_port)), metrics_port
+
+    server, metrics_port = retry_bind(start)
     assert any(f"metrics on http://127.0.0.1:{metrics_port}/metrics" in x for x in server.log)
     yield server, metrics_port
     server.stop()
@@ -156,14 +165,7 @@ def test_off_by_default_and_a_taken_port_is_a_startup_error() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        args = ["--port", str(free_port()), "--no-persist", "--metrics-port", str(port)]
-        done = subprocess.run(
-            [sys.executable, str(SERVER), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_server_to_exit("--no-persist", "--metrics-port", str(port))
     assert done.returncode == 2
     assert f"cannot serve metrics on 127.0.0.1:{port}" in done.stderr
 

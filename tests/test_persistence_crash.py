@@ -54,7 +54,7 @@ def test_a_real_write_error_refuses_writes_then_recovers(
     resource.prlimit(server.proc.pid, resource.RLIMIT_FSIZE, (size + 100, unlimited[1]))
     # This write's record does not fit: its reply waits until the record is in the log.
     writer.sock.sendall(encode_request([b"SET", b"big", b"x" * 500]))
-    wait_for(lambda: any("refusing writes" in line for line in server.log), 10, "the failure")
+    server.wait_for_log("refusing writes")
     refused = prober.call(b"SET", b"k", b"v")
     assert isinstance(refused, ReplyError)
     assert refused.message.startswith("MISCONF ")
@@ -64,14 +64,13 @@ def test_a_real_write_error_refuses_writes_then_recovers(
     with pytest.raises(BlockingIOError):
         writer.sock.recv(100)  # not acknowledged while the disk fails
     writer.sock.setblocking(True)
-    assert sum("refusing writes" in line for line in server.log) == 1
 
     resource.prlimit(server.proc.pid, resource.RLIMIT_FSIZE, unlimited)
     wait_for(lambda: prober.call(b"SET", b"after", b"2") == b"OK", 10, "writes accepted again")
     assert roundtrip_pending(writer) == b"OK"
-    assert any("writable again" in line for line in server.log)
+    server.wait_for_log("writable again")
     server.proc.send_signal(signal.SIGKILL)
-    server.proc.wait()
+    assert sum("refusing writes" in line for line in server.finish_log()) == 1
     restarted = server_factory("--dir", str(tmp_path))
     again = Conn(restarted)
     for key, value in {b"before": b"1", b"big": b"x" * 500, b"after": b"2"}.items():

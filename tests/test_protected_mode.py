@@ -16,7 +16,7 @@ import pytest
 
 from conftest import ServerProcess, free_port
 from kvstore.config import load_config
-from kvstore.server.app import Server
+from kvstore.server.app import Server, StartupError
 from kvstore.server.protection import DENIED, RefusalLog, is_loopback_peer, is_protected
 
 
@@ -84,11 +84,23 @@ def test_denied_line_names_both_fixes() -> None:
 def run_with_server(
     argv: list[str], scenario: Callable[[Server], Awaitable[None]], remote: bool = True
 ) -> None:
+    async def start() -> Server:
+        for _ in range(20):  # again on another port if another process took this one first
+            port = free_port()
+            server = Server(load_config(["--port", str(port), "--no-persist", *argv], {}))
+            if remote:
+                server.is_loopback = lambda peername: False
+            try:
+                await server.start()
+            except StartupError as exc:
+                if "address already in use" not in str(exc):
+                    raise
+                continue
+            return server
+        raise AssertionError("no free port to listen on")
+
     async def main() -> None:
-        server = Server(load_config(["--port", str(free_port()), "--no-persist", *argv], {}))
-        if remote:
-            server.is_loopback = lambda peername: False
-        await server.start()
+        server = await start()
         try:
             await scenario(server)
         finally:

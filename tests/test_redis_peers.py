@@ -186,6 +186,26 @@ def test_pipelined_raw_requests_answered_in_order(server: ServerProcess) -> None
         assert read_exactly(sock, len(want)) == want
 
 
+def test_redis_cli_pipe(server: ServerProcess) -> None:
+    # Mass insertion: redis-cli sends the input, then an empty line and an ECHO whose reply
+    # tells it every reply has come back.
+    key = new_key().encode()
+    requests = [encode_request([b"SET", key + b":%d" % i, b"%d" % i]) for i in range(1000)]
+    requests.append(encode_request([b"GET", b"no-such-key-" + key]))
+    result = subprocess.run(
+        ["redis-cli", "-h", server.host, "-p", str(server.port), "--pipe"],
+        input=b"".join(requests),
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert b"errors: 0, replies: 1001" in result.stdout
+    with server.connect() as sock:
+        sock.sendall(encode_request([b"GET", key + b":999"]))
+        assert read_exactly(sock, 9) == b"$3\r\n999\r\n"
+
+
 def test_resp3_after_hello(server: ServerProcess) -> None:
     with server.connect() as sock:
         sock.sendall(encode_request([b"GET", b"no-such-key"]))

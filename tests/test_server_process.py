@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from conftest import SERVER, ServerProcess, free_port
+from conftest import SERVER, ServerProcess, closed_port
 from kvstore.protocol import encode_request
 
 
@@ -34,6 +34,19 @@ def test_help_lists_every_option() -> None:
     for flag in ("--bind", "--port", "--log-level", "--event-loop", "--parser"):
         assert flag in result.stdout
     assert "KVSTORE_PORT" in result.stdout
+
+
+def test_help_shows_the_defaults() -> None:
+    help_text = " ".join(run_server("--help").stdout.split())  # argparse wraps lines
+    for shown in (
+        "TCP port to listen on (default: 5000; env KVSTORE_PORT)",
+        "(default: 127.0.0.1; env KVSTORE_BIND)",
+        "(default: ./data; env KVSTORE_DIR)",
+        "(default: everysec; env KVSTORE_APPENDFSYNC)",
+        "(default: 10000; env KVSTORE_MAXCLIENTS)",
+        "(default: 0; env KVSTORE_MAXMEMORY)",
+    ):
+        assert shown in help_text
 
 
 def test_version() -> None:
@@ -79,19 +92,14 @@ def test_address_in_use_is_one_line_and_exit_2(
 def test_environment_sets_the_port_and_a_flag_wins(
     server_factory: Callable[..., ServerProcess],
 ) -> None:
-    from conftest import start_server
-
-    env_port = free_port()
-    flag_port = free_port()
-    # start_server passes --port; the environment's port must lose to it.
-    server = start_server(port=flag_port, env={"KVSTORE_PORT": str(env_port)})
-    try:
-        assert f"127.0.0.1:{flag_port}" in "\n".join(server.log)
+    # The server passes --port; the environment's port, held where no server can bind it,
+    # must lose to it.
+    with closed_port() as env_port:
+        server = server_factory(env={"KVSTORE_PORT": str(env_port)})
+        assert f"127.0.0.1:{server.port}" in server.text
         with server.connect() as sock:
             sock.sendall(b"set k v\n")
             assert sock.recv(100) == b"OK"
-    finally:
-        server.stop()
 
 
 def test_banner_names_the_loop_and_parser(server_factory: Callable[..., ServerProcess]) -> None:
@@ -120,7 +128,7 @@ def test_signal_stops_gracefully_with_exit_0(
         server.proc.send_signal(signum)
         assert server.proc.wait(timeout=15) == 0
         assert sock.recv(100) == b""  # the server closed the connection
-    assert any("server stopped" in line for line in server.log)
+    assert any("server stopped" in line for line in server.finish_log())
 
 
 def test_two_thousand_clients_at_once(fast_server: ServerProcess) -> None:

@@ -21,7 +21,15 @@ import pytest
 import redis
 
 import kvstore
-from conftest import SERVER, ServerProcess, free_port, read_exactly, start_server
+from conftest import (
+    SERVER,
+    ServerProcess,
+    closed_port,
+    free_port,
+    read_exactly,
+    retry_bind,
+    start_server,
+)
 from test_client_support import REDIS_CLI, run_client
 
 OPENSSL = shutil.which("openssl")
@@ -99,15 +107,19 @@ class TLSServer:
         return f"127.0.0.1:{self.tls_port}"
 
 
-def start_tls_server(certs: Certificates, *args: str) -> TLSServer:
-    tls_port = free_port()
-    process = start_server(
-        "--tls-port", str(tls_port),
-        "--tls-cert-file", str(certs.server_cert),
-        "--tls-key-file", str(certs.server_key),
-        *args,
-    )  # fmt: skip
-    return TLSServer(process, tls_port)
+def start_tls_server(certs: Certificates, *args: str, port: int | None = None) -> TLSServer:
+    def start() -> TLSServer:
+        tls_port = free_port()
+        process = start_server(
+            "--tls-port", str(tls_port),
+            "--tls-cert-file", str(certs.server_cert),
+            "--tls-key-file", str(certs.server_key),
+            *args,
+            port=port,
+        )  # fmt: skip
+        return TLSServer(process, tls_port)
+
+    return retry_bind(start)
 
 
 @pytest.fixture(scope="module")
@@ -167,12 +179,12 @@ def test_plain_client_on_the_tls_port_is_not_served(tls_server: TLSServer) -> No
 
 
 def test_plain_port_off(certs: Certificates) -> None:
-    server = start_tls_server(certs, "--port", "0")
+    # The port the plain listener would have had is held: the server would fail to bind it.
+    with closed_port() as plain:
+        server = start_tls_server(certs, "--port", "0", port=plain)
     try:
         log = "\n".join(server.process.log)
         assert f"listening on TLS on {server.tls_address} (" in log
-        with socket.socket() as probe:  # the port the plain listener would have had is free
-            probe.bind(("127.0.0.1", server.process.port))
         with kvstore.Client(server.tls_address, tls=True, ca_certs=str(certs.ca)) as client:
             assert client.ping()
     finally:
@@ -190,7 +202,7 @@ def test_plain_port_off(certs: Certificates) -> None:
         ),
         (
             [
-                "--tls-port", str(free_port()),
+                "--tls-port", "6390",
                 "--tls-cert-file", "/nonexistent.crt",
                 "--tls-key-file", "/nonexistent.key",
             ],
@@ -199,13 +211,14 @@ def test_plain_port_off(certs: Certificates) -> None:
     ],
 )  # fmt: skip
 def test_bad_tls_options_stop_the_server_with_one_line(argv: list[str], message: str) -> None:
-    result = subprocess.run(
-        [sys.executable, str(SERVER), "--port", str(free_port()), *argv],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    with closed_port() as port:  # held: the server stops before it binds a port
+        result = subprocess.run(
+            [sys.executable, str(SERVER), "--port", str(port), *argv],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1
@@ -374,14 +387,17 @@ def test_redis_py_with_a_client_certificate(certs: Certificates, mutual_server: 
 def test_tls_with_a_password(
     certs: Certificates, server_factory: Callable[..., ServerProcess]
 ) -> None:
-    tls_port = free_port()
-    server_factory(
-        "--tls-port", str(tls_port),
-        "--tls-cert-file", str(certs.server_cert),
-        "--tls-key-file", str(certs.server_key),
-        "--requirepass", "pw",
-    )  # fmt: skip
-    address = f"127.0.0.1:{tls_port}"
+    def start() -> int:
+        tls_port = free_port()
+        server_factory(
+            "--tls-port", str(tls_port),
+            "--tls-cert-file", str(certs.server_cert),
+            "--tls-key-file", str(certs.server_key),
+            "--requirepass", "pw",
+        )  # fmt: skip
+        return tls_port
+
+    address = f"127.0.0.1:{retry_bind(start)}"
     with kvstore.Client(address, tls=True, ca_certs=str(certs.ca), password="pw") as client:
         assert client.ping()
     with pytest.raises(kvstore.AuthenticationError):
@@ -389,18 +405,19 @@ def test_tls_with_a_password(
 
 
 def test_a_key_that_does_not_match_stops_the_server_with_one_line(certs: Certificates) -> None:
-    result = subprocess.run(
-        [
-            sys.executable, str(SERVER), "--port", str(free_port()),
-            "--tls-port", str(free_port()),
-            "--tls-cert-file", str(certs.server_cert),
-            "--tls-key-file", str(certs.client_key),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )  # fmt: skip
+    with closed_port() as port, closed_port() as tls_port:  # held: never bound
+        result = subprocess.run(
+            [
+                sys.executable, str(SERVER), "--port", str(port),
+                "--tls-port", str(tls_port),
+                "--tls-cert-file", str(certs.server_cert),
+                "--tls-key-file", str(certs.client_key),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"kvstore-server: error: cannot load the TLS certificate {certs.server_cert} with the "

@@ -13,7 +13,7 @@ import argparse
 import dataclasses
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -36,15 +36,19 @@ def _option(
     runtime: bool = False,
     in_file: bool = True,
     size: bool = False,
+    normalize: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
     """A field's metadata: its help, its choices, whether ``CONFIG SET`` may change it (runtime),
-    whether the TOML file may set it (in_file) and whether it reads as a size (``100mb``)."""
+    whether the TOML file may set it (in_file), whether it reads as a size (``100mb``) and, for
+    text in a syntax of its own, the function that checks it and writes it the one way
+    (``ValueError`` saying what is wrong)."""
     return {
         "help": help,
         "choices": choices,
         "runtime": runtime,
         "in_file": in_file,
         "size": size,
+        "normalize": normalize,
     }
 
 
@@ -69,6 +73,58 @@ def parse_size(raw: str) -> int:
     if unit is None or not digits.isdigit():
         raise ValueError(raw)
     return int(digits) * unit
+
+
+@dataclass(frozen=True)
+class OutputLimit:
+    """``client-output-buffer-limit`` for normal clients: disconnect one whose unsent output
+    passes ``hard`` bytes, or stays over ``soft`` bytes for more than ``soft_seconds`` (0: no
+    such limit)."""
+
+    hard: int
+    soft: int
+    soft_seconds: int
+
+
+#: Client classes of Redis's syntax; only ``normal`` clients exist here, the others are accepted
+#: (a configuration written for Redis loads) and ignored.
+_CLIENT_CLASSES = ("normal", "replica", "slave", "pubsub")
+
+
+def parse_output_limit(text: str) -> OutputLimit:
+    """Redis's ``<class> <hard> <soft> <soft-seconds>`` (repeated per class), or a bare size as
+    the hard limit of normal clients."""
+    words = text.split()
+    syntax = "expected 'normal <hard> <soft> <soft-seconds>' or a size"
+    if len(words) == 1:
+        try:
+            return OutputLimit(parse_size(words[0]), 0, 0)
+        except ValueError:
+            raise ValueError(syntax) from None
+    if not words or len(words) % 4:
+        raise ValueError(syntax)
+    found: OutputLimit | None = None
+    for start in range(0, len(words), 4):
+        kind, hard, soft, seconds = words[start : start + 4]
+        if kind.lower() not in _CLIENT_CLASSES:
+            raise ValueError(f"unknown client class {kind!r}")
+        try:
+            limit = OutputLimit(parse_size(hard), parse_size(soft), int(seconds))
+        except ValueError:
+            raise ValueError(f"bad limits for {kind}: {hard} {soft} {seconds}") from None
+        if limit.soft_seconds < 0:
+            raise ValueError(f"bad limits for {kind}: {hard} {soft} {seconds}")
+        if kind.lower() == "normal":
+            found = limit
+    if found is None:
+        raise ValueError("no limit given for the normal class")
+    return found
+
+
+def normalize_output_limit(text: str) -> str:
+    """The setting as ``CONFIG GET`` shows it: ``normal <hard> <soft> <seconds>``, in bytes."""
+    limit = parse_output_limit(text)
+    return f"normal {limit.hard} {limit.soft} {limit.soft_seconds}"
 
 
 #: What a write does at ``--maxmemory`` (the eviction module implements each).
@@ -214,11 +270,14 @@ class ServerConfig:
         default=1024 * 1024 * 1024,
         metadata=_option("most bytes of one unfinished request a client may send", size=True),
     )
-    client_output_buffer_limit: int = field(
-        default=1024 * 1024 * 1024,
+    client_output_buffer_limit: str = field(
+        default="normal 268435456 67108864 60",
         metadata=_option(
-            "disconnect a client whose unread replies pass this many bytes (0: no limit)",
-            size=True,
+            "disconnect a client whose unread replies pass <hard> bytes, or stay over <soft> "
+            "bytes for more than <soft-seconds>, as 'normal <hard> <soft> <soft-seconds>' "
+            "(sizes like 256mb; 0: no such limit); a bare size sets the hard limit alone",
+            runtime=True,
+            normalize=normalize_output_limit,
         ),
     )
     maxmemory: int = field(
@@ -312,7 +371,24 @@ def _convert(item: dataclasses.Field[Any], raw: str, source: str) -> Any:
     choices = item.metadata.get("choices")
     if choices and raw not in choices:
         raise ConfigError(f"{source}: expected one of {', '.join(choices)}, got {raw!r}")
+    normalize = item.metadata.get("normalize")
+    if normalize is not None:
+        try:
+            return normalize(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}, got {raw!r}") from None
     return raw
+
+
+def _shown_default(item: dataclasses.Field[Any]) -> str:
+    """``default: X; `` for --help, or nothing for a switch or an empty default."""
+    default = item.default
+    if item.default_factory is not dataclasses.MISSING:
+        default = item.default_factory()
+    if isinstance(default, bool) or default in ("", []):
+        return ""
+    text = " ".join(default) if isinstance(default, list) else str(default)
+    return f"default: {text}; "
 
 
 def build_parser(prog: str = "kvstore-server") -> argparse.ArgumentParser:
@@ -323,7 +399,8 @@ def build_parser(prog: str = "kvstore-server") -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     for item in dataclasses.fields(ServerConfig):
-        help_text = f"{item.metadata['help']} (env {ServerConfig.env_name(item.name)})"
+        env = ServerConfig.env_name(item.name)
+        help_text = f"{item.metadata['help']} ({_shown_default(item)}env {env})"
         flag = ServerConfig.flag_name(item.name)
         if item.default is dataclasses.MISSING:  # a list
             parser.add_argument(flag, nargs="+", metavar="ADDRESS", help=help_text)

@@ -28,6 +28,7 @@ import heapq
 import os
 import random
 import sys
+import time
 from collections.abc import Callable, Iterable
 
 from kvstore.config import MAXMEMORY_POLICIES
@@ -135,16 +136,29 @@ class EvictingKeyspace(Keyspace):
         self._stamps.clear()
 
     def expire_cycle(self, max_keys: int = 200) -> int:
+        self._housekeeping()
+        return super().expire_cycle(max_keys)
+
+    def active_expire_cycle(
+        self, budget: float, timer: Callable[[], float] = time.monotonic
+    ) -> bool:
+        start = timer()
+        self._housekeeping()  # its time counts against the cycle's slice
+        return super().active_expire_cycle(budget - (timer() - start), timer)
+
+    def _housekeeping(self) -> None:
+        """Once per expiry cycle: the access clock, and tables shrunk back after deletions."""
         self.lru_clock = self.clock()
         self._all.compact(self._data, len(self._data))
         self._volatile.compact(self._expires, len(self._expires))
         # A dict's table never shrinks on deletion: after a mass eviction it would hold its
-        # peak size, counted against the limit, and squeeze out the keys that remain.
+        # peak size, counted against the limit, and squeeze out the keys that remain. One
+        # table per cycle: after a mass expiry all three qualify, and each copy stalls the loop.
         if _oversized(self._data):
             self._data = dict(self._data)
-        if _oversized(self._expires):
+        elif _oversized(self._expires):
             self._expires = dict(self._expires)
-        if _oversized(self._stamps):
+        elif _oversized(self._stamps):
             self._stamps = dict(self._stamps)
         self.table_extra = sum(
             max(0, sys.getsizeof(table) - TABLE_SHARE * len(table))
@@ -154,7 +168,6 @@ class EvictingKeyspace(Keyspace):
         # than the keyspace does, as eviction can leave many.
         if len(self._deadlines) > len(self._expires) + len(self._expires) // 4 + 1024:
             self._drop_stale_deadlines()
-        return super().expire_cycle(max_keys)
 
     def _drop_stale_deadlines(self) -> None:
         """Rebuild the deadline heap from its live entries, keeping their tuples: building new
@@ -230,7 +243,9 @@ class MemoryGuard:
     the estimated process memory is under the limit, and says no when that is impossible.
 
     Estimated process memory = the resident size measured when the server started (the
-    interpreter, its modules, the event loop) + the keyspace's ``used_memory``.
+    interpreter, its modules, the event loop) + the keyspace's ``used_memory`` + the clients'
+    buffers (``clients``, kept up to date by the server), as Redis counts them: a client that
+    does not read its replies takes room from the keys.
     """
 
     def __init__(self, db: EvictingKeyspace, maxmemory: int, baseline: int) -> None:
@@ -238,15 +253,16 @@ class MemoryGuard:
         self.maxmemory = maxmemory
         self.baseline = baseline
         self.budget = maxmemory - baseline
+        self.clients = 0
 
     def used_memory(self) -> int:
         """The estimated size of the process."""
-        return self.baseline + self.db.used_memory + self.db.table_extra
+        return self.baseline + self.db.used_memory + self.db.table_extra + self.clients
 
     def make_room(self) -> bool:
         """Evict until under the limit; False if still over it (no key may be evicted)."""
         db = self.db
-        budget = self.budget - db.table_extra
+        budget = self.budget - db.table_extra - self.clients
         if db.used_memory <= budget:
             return True
         if db.policy == "noeviction":

@@ -36,6 +36,13 @@ ENTRY_OVERHEAD = 148
 #: Estimated bytes for a key's deadline: the expiry dict slot, an int and a heap entry.
 EXPIRY_OVERHEAD = 150
 
+#: The active expiry cycle deletes due keys in batches of this many (Redis samples 20 keys a
+#: loop) and goes on while a batch finds more than this percent of its keys expired.
+ACTIVE_EXPIRE_BATCH = 20
+ACTIVE_EXPIRE_STALE_PERCENT = 10
+#: Batches between two looks at the time budget: about 80 keys, well within the fast cycle.
+ACTIVE_EXPIRE_TIMER_EVERY = 4
+
 
 class Watch:
     """The keys one client WATCHes; ``dirty`` once any of them has changed since.
@@ -241,7 +248,34 @@ class Keyspace:
 
     def expire_cycle(self, max_keys: int = 200) -> int:
         """Delete up to ``max_keys`` keys whose deadline has passed; return how many."""
+        removed = self._expire_due(self.clock(), max_keys)
+        self._trim_deadlines()
+        return removed
+
+    def active_expire_cycle(
+        self, budget: float, timer: Callable[[], float] = time.monotonic
+    ) -> bool:
+        """Reclaim expired keys for at most about ``budget`` seconds of ``timer``, in batches,
+        as long as a batch finds more than a tenth of its keys expired (Redis's
+        activeExpireCycle): little work when few keys are due, a whole time slice when many
+        are. True if the time ran out with expired keys left (the caller may come back soon)."""
+        start = timer()
         now = self.clock()
+        batches = 0
+        timed_out = False
+        while True:
+            removed = self._expire_due(now, ACTIVE_EXPIRE_BATCH)
+            if removed * 100 <= ACTIVE_EXPIRE_BATCH * ACTIVE_EXPIRE_STALE_PERCENT:
+                break
+            batches += 1
+            if batches % ACTIVE_EXPIRE_TIMER_EVERY == 0 and timer() - start >= budget:
+                timed_out = True
+                break
+        self._trim_deadlines()
+        return timed_out
+
+    def _expire_due(self, now: int, max_keys: int) -> int:
+        """Delete up to ``max_keys`` keys whose deadline is ``now`` or before; return how many."""
         heap = self._deadlines
         expires = self._expires
         removed = 0
@@ -253,9 +287,11 @@ class Keyspace:
                 self._remove(key)
                 self.expired_keys += 1
                 removed += 1
-        if len(heap) > 2 * len(expires) + 1024:
-            self._rebuild_deadlines()
         return removed
+
+    def _trim_deadlines(self) -> None:
+        if len(self._deadlines) > 2 * len(self._expires) + 1024:
+            self._rebuild_deadlines()
 
     def _expire_if_due(self, key: bytes) -> bool:
         deadline = self._expires.get(key)

@@ -96,6 +96,7 @@ def reset_stats(state: ServerState) -> None:
     db = state.db
     db.hits = db.misses = db.expired_keys = db.evicted_keys = 0
     state.total_connections = state.rejected_connections = 0
+    state.output_limit_disconnections = 0
 
 
 def _config_resetstat(session: Session, args: Args) -> Reply:

@@ -33,6 +33,11 @@ class ServerState:
     total_connections: int = 0
     #: Connections turned away because ``--maxclients`` were already connected.
     rejected_connections: int = 0
+    #: Bytes the clients' buffers hold (unsent replies, unparsed requests), as last counted
+    #: by the server; part of ``used_memory``.
+    clients_memory: int = 0
+    #: Clients disconnected for passing ``client-output-buffer-limit``.
+    output_limit_disconnections: int = 0
     #: The password clients must give with AUTH (or HELLO AUTH); ``None``: no password.
     requirepass: bytes | None = None
     #: The dispatcher serving this state (set by the server): EXEC runs its queue through it,

@@ -73,6 +73,7 @@ def _clients(session: Session) -> InfoFields:
     sessions = session.server.sessions.values()
     return {
         "connected_clients": len(sessions),
+        "maxclients": int(session.server.settings().get("maxclients", "0")),
         "blocked_clients": 0,
         "tracking_clients": 0,
         "watching_clients": sum(1 for s in sessions if s.watch is not None and s.watch.keys),
@@ -82,12 +83,15 @@ def _clients(session: Session) -> InfoFields:
 
 @info_section("memory")
 def _memory(session: Session) -> InfoFields:
-    used = session.db.used_memory
+    clients = session.server.clients_memory
+    used = session.db.used_memory + clients
     fields: dict[str, str | int] = {"used_memory": used, "used_memory_human": human_bytes(used)}
     rss = resident_bytes()
     if rss is not None:
         fields["used_memory_rss"] = rss
         fields["used_memory_rss_human"] = human_bytes(rss)
+    fields["mem_clients_slaves"] = 0
+    fields["mem_clients_normal"] = clients
     settings = session.server.settings()
     maxmemory = int(settings.get("maxmemory", "0") or 0)
     fields["maxmemory"] = maxmemory
@@ -112,6 +116,7 @@ def _stats(session: Session) -> InfoFields:
         "keyspace_hits": db.hits,
         "keyspace_misses": db.misses,
         "total_error_replies": 0 if dispatcher is None else dispatcher.errors,
+        "client_output_buffer_limit_disconnections": state.output_limit_disconnections,
     }
 
 

@@ -21,6 +21,7 @@ from kvstore.persistence.records import (
     SET_HEAD,
     encode_del,
     encode_set,
+    frame,
 )
 from kvstore.protocol.replies import ReplyError
 from kvstore.protocol.resp_replies import BULK_HEADERS as HEADERS
@@ -46,6 +47,9 @@ class LogJournal:
         self.log = appendlog
         self.loop = loop
         self.after_flush = after_flush
+        #: Called when the log cannot be written, before refusing writes: True if it freed
+        #: space (gave up a snapshot being written), so the write is tried again at once.
+        self.free_space: Callable[[OSError], bool] = lambda exc: False
         self.refusal: ReplyError | None = None
         #: Records are buffered: replies must wait for the next flush.
         self.pending = False
@@ -130,6 +134,8 @@ class LogJournal:
         self.pending = False
         data = b"".join(self._buffer)
         self._buffer.clear()
+        if data:
+            data = frame(data)  # one checksum per write(2): the records' damage is detectable
         if self.failure is not None:
             self._stalled += data
             return
@@ -138,14 +144,28 @@ class LogJournal:
                 self.log.append(data)
             except PartialWriteError as exc:
                 self._stalled = data[exc.written :]
-                self._fail(exc)
-                return
+                if not (self.free_space(exc) and self._write_stalled()):
+                    self._fail(exc)
+                    return
             except OSError as exc:  # the fsync of ``always``
                 self._fail(exc)
                 return
         self._release()
         if check_size:
             self.after_flush()
+
+    def _write_stalled(self) -> bool:
+        """Try the bytes that did not reach the log again; True if they all did now."""
+        try:
+            self.log.append(self._stalled)
+        except PartialWriteError as exc:
+            self._stalled = self._stalled[exc.written :]
+            return False
+        except OSError:  # the fsync of ``always``: the bytes are written
+            self._stalled = b""
+            return False
+        self._stalled = b""
+        return True
 
     def fsync_failed(self, exc: OSError) -> None:
         """The everysec thread's fsync failed (called on the loop)."""

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 
 from kvstore.config import ServerConfig
 from kvstore.keyspace import Keyspace
@@ -27,15 +29,32 @@ from kvstore.protocol.replies import OK, Reply, ReplyError, Status
 
 log = logging.getLogger("kvstore.persistence")
 
+#: After a failed snapshot the automatic compaction waits this long before trying again,
+#: doubling with each failure in a row up to the cap (a full disk is not fixed in a second;
+#: Redis likewise delays the rewrite after failures, up to an hour).
+RETRY_FIRST_SECONDS = 10.0
+RETRY_MAX_SECONDS = 600.0
+#: Errors of the live log that a snapshot being written may cause by taking the disk's space.
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
 
 class Persistence:
-    def __init__(self, config: ServerConfig, db: Keyspace, disk: Disk | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        db: Keyspace,
+        disk: Disk | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.directory = os.path.abspath(config.dir)
         self.policy = config.appendfsync
         self.growth_percent = config.auto_aof_rewrite_percentage
         self.min_size = config.auto_aof_rewrite_min_size
+        self.parser = config.parser
         self.db = db
         self.disk = disk or Disk()
+        #: Monotonic seconds, for the back-off after failures (injectable for tests).
+        self.clock = clock
         self.snapshot_path = os.path.join(self.directory, SNAPSHOT_NAME)
         # Per process: a child orphaned by a crash may still write its own.
         self.temp_path = f"{self.snapshot_path}{TEMP_SUFFIX}.{os.getpid()}"
@@ -52,6 +71,8 @@ class Persistence:
         self._job: ForkedSnapshot | None = None
         #: Another snapshot asked for while one was being written: start it after.
         self._scheduled = False
+        #: Snapshots failed in a row; the automatic compaction waits until ``_retry_after``.
+        self.failures = 0
         self._retry_after = 0.0
         self._job_dirty = 0
         self._job_started = 0.0
@@ -64,7 +85,8 @@ class Persistence:
         self._lock_directory()
         # A write past RLIMIT_FSIZE must fail with EFBIG (then MISCONF), not kill the server.
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        recovered = recover(self.disk, self.directory, self.db)
+        # --parser python: the standard library only, for the logs too.
+        recovered = recover(self.disk, self.directory, self.db, fast=self.parser != "python")
         self.log = AppendLog(self.disk, self.directory, recovered.seq, self.policy)
         self.disk.fsync_dir(self.directory)
         self.snapshot_size = recovered.snapshot_size
@@ -74,6 +96,7 @@ class Persistence:
             self.last_save_s = recovered.snapshot_time_ms // 1000
         self.dirty_at_save = self.db.dirty
         self.journal = LogJournal(self.db, self.log, loop, self.maybe_compact)
+        self.journal.free_space = self._free_space_for_log
         if self.policy == "everysec":
             self._start_fsync_thread(loop)
 
@@ -137,8 +160,8 @@ class Persistence:
     def maybe_compact(self) -> None:
         if self._job is not None or self.growth_percent <= 0:
             return
-        if self._retry_after and time.monotonic() < self._retry_after:
-            return  # the last attempt could not fork
+        if self._retry_after and self.clock() < self._retry_after:
+            return  # backing off after a failed attempt
         size = self.snapshot_size + self.older_logs_size + self.log.size
         if size >= self.min_size and size * 100 >= self.base_size * (100 + self.growth_percent):
             log.info(
@@ -180,7 +203,7 @@ class Persistence:
         except OSError as exc:  # fork: out of memory or processes
             log.error("cannot start writing a snapshot: %s", exc.strerror or exc)
             self.last_snapshot_ok = False
-            self._retry_after = time.monotonic() + 60
+            self._back_off()
             raise ReplyError("ERR cannot start a background snapshot; see the server log") from None
         self._job = job
 
@@ -193,14 +216,48 @@ class Persistence:
                 ok = False
         if ok:
             self.dirty_at_save = dirty
+            self.failures = 0
+            self._retry_after = 0.0
         else:
-            log.error("writing the snapshot failed; the logs are kept")
             self._discard_temp()
+            wait = self._back_off()
+            log.error(
+                "writing the snapshot failed; the logs are kept (automatic compaction "
+                "paused for %ds after %d failure(s) in a row)",
+                wait,
+                self.failures,
+            )
         self.last_snapshot_ok = ok
         self.last_snapshot_seconds = round(time.monotonic() - started)
         if self._scheduled and self._job is None and self.journal.failure is None:
             self._scheduled = False
             self._start_job()
+
+    def _back_off(self) -> float:
+        """Count a failure; the automatic compaction waits longer after each in a row."""
+        self.failures += 1
+        wait: float = min(
+            RETRY_FIRST_SECONDS * 2.0 ** min(self.failures - 1, 30), RETRY_MAX_SECONDS
+        )
+        self._retry_after = self.clock() + wait
+        return wait
+
+    def _free_space_for_log(self, exc: OSError) -> bool:
+        """The live log could not be written: if the disk is full and a snapshot is being
+        written, give up the snapshot (its temp file holds the space) so the log can go on.
+        True if space was freed and the write is worth trying again at once."""
+        if exc.errno not in _DISK_FULL or self._job is None:
+            return False
+        log.warning(
+            "the disk is full while writing a snapshot: abandoning the snapshot to keep the "
+            "append-only log writable"
+        )
+        job, self._job = self._job, None
+        job.cancel()
+        self._discard_temp()
+        self.last_snapshot_ok = False
+        self._back_off()
+        return True
 
     def _install(self, next_log: int) -> None:
         """Rename the written temp snapshot into place and drop the logs it covers."""
@@ -284,6 +341,7 @@ class Persistence:
             "aof_last_rewrite_time_sec": self.last_snapshot_seconds,
             "aof_last_bgrewrite_status": status,
             "aof_rewrites": self.snapshots,
+            "aof_rewrites_consecutive_failures": self.failures,
             "aof_last_write_status": "ok" if self.journal.failure is None else "err",
             "aof_last_write_error": self.journal.failure or "",
             "aof_current_size": self.current_size(),

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from kvstore.keyspace import Keyspace
 from kvstore.persistence import records, snapshot
 from kvstore.persistence.disk import Disk
-from kvstore.persistence.log import list_logs
+from kvstore.persistence.log import list_logs, log_name
+from kvstore.protocol import hiredis_available
 
 log = logging.getLogger("kvstore.persistence")
 
@@ -46,6 +47,9 @@ class Recovered:
 
 def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Recovered:
     """Load the directory into ``db`` (empty). ``fast``: try hiredis on the logs first."""
+    # Decided once, before the snapshot is loaded: a fast replay that cannot run at all must
+    # not send the whole load round again.
+    fast = fast and hiredis_available()
     snapshot_path = os.path.join(directory, SNAPSHOT_NAME)
     for name in os.listdir(directory):
         if name.startswith(SNAPSHOT_NAME + TEMP_SUFFIX):
@@ -53,16 +57,26 @@ def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Reco
     base: int | None = None
     snapshot_size = 0
     snapshot_time: int | None = None
+    logs = list_logs(directory)
     if os.path.exists(snapshot_path):
         with open(snapshot_path, "rb") as file:
             data = file.read()
         try:
-            header = snapshot.load(data, db)
+            header = snapshot.verify(data)
+            if not any(seq >= header.next_log for seq, _ in logs):
+                # The snapshot's log is created before the snapshot is: it cannot be missing
+                # unless it was lost, and with it every write acknowledged after the snapshot.
+                missing = os.path.join(directory, log_name(header.next_log))
+                raise RecoveryError(
+                    f"{missing} is missing: it holds the writes after {snapshot_path}; refusing "
+                    "to start without them. To start anyway, accepting their loss: "
+                    f"kvstore-check --fix {directory}"
+                )
+            snapshot.load(data, db, header)
         except snapshot.SnapshotDamagedError as damage:
             raise refuse(snapshot_path, damage.offset, damage.reason) from None
         base, snapshot_size, snapshot_time = header.next_log, len(data), header.created_ms
         log.info("loaded %d keys from %s", len(db), snapshot_path)
-    logs = list_logs(directory)
     if base is None:
         base = logs[0][0] if logs else 1
     for seq, path in logs:
@@ -75,14 +89,20 @@ def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Reco
     for index, (seq, path) in enumerate(active):
         expected = base + index
         if seq != expected:
-            missing = os.path.join(directory, f"appendonly.{expected}.log")
-            raise RecoveryError(f"{missing} is missing (found {path}); refusing to start")
+            missing = os.path.join(directory, log_name(expected))
+            raise RecoveryError(
+                f"{missing} is missing (found {path}); refusing to start without the writes "
+                f"it held. To start anyway, accepting their loss: kvstore-check --fix {directory}"
+            )
         with open(path, "rb") as file:
             data = file.read()
-        result = records.replay(data, db) if fast else records.scan(data, db)
-        if result is None:  # something odd: start again, with the careful scanner throughout
+        try:
+            result = records.replay(data, db) if fast else None
+        except records.StartOverError:  # something odd: start again, carefully throughout
             db.clear()
             return recover(disk, directory, db, fast=False)
+        if result is None:  # not applied: the careful scanner says what is wrong, if anything
+            result = records.scan(data, db)
         if result.damage is not None:
             raise refuse(path, result.damage.offset, result.damage.reason)
         if result.truncated:

@@ -146,9 +146,11 @@ def records(data: bytes, header: Header) -> Iterator[tuple[bytes, bytes, int | N
         raise SnapshotDamagedError(pos, "bytes after the last record")
 
 
-def load(data: bytes, db: Keyspace) -> Header:
-    """Fill ``db`` from a verified snapshot; return its header."""
-    header = verify(data)
+def load(data: bytes, db: Keyspace, header: Header | None = None) -> Header:
+    """Fill ``db`` from a snapshot (verified here unless its ``header`` is given, from
+    :func:`verify`); return its header."""
+    if header is None:
+        header = verify(data)
     set_key = db.set
     now = db.clock()
     for key, value, deadline in records(data, header):
@@ -157,13 +159,46 @@ def load(data: bytes, db: Keyspace) -> Header:
     return header
 
 
-def salvage(data: bytes) -> tuple[Header, list[tuple[bytes, bytes, int | None]], int | None]:
-    """The records that still parse from a damaged snapshot, and where parsing stopped."""
-    header = read_header(data)
+@dataclass
+class Salvage:
+    """What can still be read from a damaged snapshot."""
+
+    #: The header's fields, when its magic and version are right (else None: not to be trusted).
+    header: Header | None
+    items: list[tuple[bytes, bytes, int | None]]
+    #: Where the records stop making sense (None: they run cleanly to the end).
+    stopped: int | None
+
+
+def salvage(data: bytes) -> Salvage:
+    """The records that still parse from a damaged snapshot, whatever its header says: they
+    run from the end of the header to the trailer (or the end of a file cut short)."""
+    header: Header | None = None
+    if len(data) >= _PREAMBLE.size:
+        magic, version, next_log, created_ms, count = _PREAMBLE.unpack_from(data)
+        if magic == MAGIC and version == VERSION:
+            header = Header(next_log, created_ms, count)
+    else:
+        return Salvage(None, [], 0 if data else None)
+    limit = len(data)
+    if limit >= _PREAMBLE.size + _TRAILER.size and data[limit - 8 : limit - 4] == END:
+        limit -= _TRAILER.size
+    pos = _PREAMBLE.size
     kept: list[tuple[bytes, bytes, int | None]] = []
-    try:
-        for item in records(data, header):
-            kept.append(item)
-    except SnapshotDamagedError as damage:
-        return header, kept, damage.offset
-    return header, kept, None
+    while pos < limit:
+        if pos + 16 > limit:
+            return Salvage(header, kept, pos)
+        key_len, value_len, deadline = _RECORD.unpack_from(data, pos)
+        start = pos + 16
+        end = start + key_len + value_len
+        if end > limit or deadline < -1:
+            return Salvage(header, kept, pos)
+        kept.append(
+            (
+                data[start : start + key_len],
+                data[start + key_len : end],
+                None if deadline == -1 else deadline,
+            )
+        )
+        pos = end
+    return Salvage(header, kept, None)

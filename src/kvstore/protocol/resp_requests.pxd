@@ -28,6 +28,7 @@ cdef class RequestParser:
     cdef readonly Py_ssize_t _counted_bytes
     cdef readonly list _long_parts
     cdef readonly Py_ssize_t _long_missing
+    cdef readonly Py_ssize_t _discarded
 
     cdef Py_ssize_t _long_collected(self)
 

@@ -54,7 +54,23 @@ class RequestDecoder(Protocol):
     error: ProtocolError | None
     limits: RequestLimits
 
+    @property
+    def pending(self) -> int:
+        """Bytes received but not yet part of a complete frame."""
+        ...
+
+    @property
+    def discarded(self) -> int: ...
+
     def feed(self, data: bytes) -> list[Frame]: ...
+
+
+def shown_byte(byte: int) -> str:
+    """A byte as an error message shows it: itself when printable, else an escape (``\\r``,
+    ``\\x00``), so that a CR or LF (which Redis blanks out of an error line) stays visible."""
+    if 0x20 <= byte < 0x7F:
+        return chr(byte)
+    return {0x0D: "\\r", 0x0A: "\\n", 0x09: "\\t"}.get(byte, f"\\x{byte:02x}")
 
 
 #: What :func:`_length_at` returns for bytes that are not a canonical decimal (no 18-digit
@@ -122,11 +138,17 @@ class RequestParser:
         # growing a buffer with each read and slicing the value out of it copied it three times.
         self._long_parts: list[bytes] | None = None
         self._long_missing = 0
+        self._discarded = 0
 
     @property
     def pending(self) -> int:
         """Bytes received but not yet part of a complete frame."""
         return len(self._buffer) + self._long_collected()
+
+    @property
+    def discarded(self) -> int:
+        """Bytes of an unfinished request thrown away when it passed the query buffer limit."""
+        return self._discarded
 
     def _long_collected(self) -> int:
         """Bytes of the long argument being collected received so far (with any of its CRLF)."""
@@ -151,6 +173,7 @@ class RequestParser:
             if not self._remaining:
                 frames.append(self._args)
                 self._args = []
+                self._counted_frame = None
             if not rest:
                 return frames
             data = rest
@@ -182,6 +205,7 @@ class RequestParser:
         args = self._args
         if not args:
             self._counted_bytes = 0
+            self._counted_frame = None  # a completed request's arguments are not the parser's
         elif self._counted_frame is not args:
             self._counted_frame = args
             self._counted_args = self._counted_bytes = 0
@@ -191,8 +215,11 @@ class RequestParser:
         pending = len(self._buffer) + self._long_collected()
         if pending + self._counted_bytes > self.limits.max_query_buffer:
             self.error = ProtocolError("Protocol error: query buffer limit exceeded")
+            self._discarded = pending + self._counted_bytes
             self._buffer = bytearray()
             self._long_parts = None
+            self._args = []
+            self._counted_frame = None
 
     def _collect_long(self, data: bytes) -> bytes | None:
         """Add a read to the long argument being collected. Once the argument and its CRLF are
@@ -266,7 +293,19 @@ class RequestParser:
                 frame_start = pos
                 marker = octets[pos]
                 if marker != 0x2A:  # '*'
-                    raise ProtocolError(f"Protocol error: expected '*', got '{chr(marker)}'")
+                    # An empty line between requests is skipped: Redis reads it as an empty
+                    # inline request (redis-cli --pipe sends one before its closing ECHO).
+                    if marker == 0x0A:
+                        pos += 1
+                        continue
+                    if marker == 0x0D:
+                        if pos + 1 == size:  # is it a CRLF? wait for the next byte
+                            self._need = 2
+                            return pos
+                        if octets[pos + 1] == 0x0A:
+                            pos += 2
+                            continue
+                    raise ProtocolError(f"Protocol error: expected '*', got '{shown_byte(marker)}'")
                 count = self._header(buf, octets, pos, "mbulk")
                 if count == NOT_A_LENGTH:
                     return frame_start
@@ -288,7 +327,9 @@ class RequestParser:
                         return pos
                     marker = octets[pos]
                     if marker != 0x24:  # '$'
-                        raise ProtocolError(f"Protocol error: expected '$', got '{chr(marker)}'")
+                        raise ProtocolError(
+                            f"Protocol error: expected '$', got '{shown_byte(marker)}'"
+                        )
                     length = self._header(buf, octets, pos, "bulk")
                     if length == NOT_A_LENGTH:
                         return pos
@@ -309,8 +350,8 @@ class RequestParser:
                         return size
                     self._need = self._bulk_len + 2  # counted from ``pos``, kept unconsumed
                     return pos
-                if sliced_as_bytes:  # a slice of bytes is the argument
-                    args.append(chars[pos:end])
+                if sliced_as_bytes:  # a slice of bytes is the argument (mypy: buf is bytes)
+                    args.append(chars[pos:end])  # type: ignore[arg-type]
                 elif self._bulk_len < LARGE_ARGUMENT:
                     args.append(bytes(buf[pos:end]))
                 else:  # a bytearray slice is a copy: copy a long value once, not twice
@@ -327,15 +368,17 @@ class RequestParser:
 
 # What hiredis turns into bytes or a list of them though a request must not contain it, after
 # a line end: a simple string, a verbatim string, a big number, a set, a push, an attribute,
-# a map (whose keys would pass for arguments). Values can hold these bytes too; a match only
-# sends the chunk down the exact path. (After a bulk string whose two line-end bytes are not
-# CRLF, which both parsers skip unread as Redis does, this cannot see such a header: there
-# the two paths may differ, and either answers or refuses a request its sender garbled.)
-_SUSPECT = re.compile(rb"\r\n[+=(~>|%]")
+# a map (whose keys would pass for arguments); and a boolean, whose "false" its reader also
+# returns for "no complete reply yet", so it would vanish. Values can hold these bytes too; a
+# match only sends the chunk down the exact path. (After a bulk string whose two line-end
+# bytes are not CRLF, which both parsers skip unread as Redis does, this cannot see such a
+# header: there the two paths may differ, and either answers or refuses a request its sender
+# garbled.)
+_SUSPECT = re.compile(rb"\r\n[+=(~>|%#]")
 #: Every byte but those _SUSPECT looks for after a line end: deleting these from a chunk leaves
 #: nothing when none of them occurs anywhere, which one pass of ``translate`` tells at about
 #: half the cost of the regular expression's search (measured with callgrind).
-_NOT_SUSPECT = bytes(byte for byte in range(256) if byte not in b"+=(~>|%")
+_NOT_SUSPECT = bytes(byte for byte in range(256) if byte not in b"+=(~>|%#")
 #: Below this size, a chunk (one short request, say) is searched at once: there the two cost
 #: about the same, so trying translate first would only add to the search.
 _TRANSLATE_FIRST = 256
@@ -371,6 +414,16 @@ class HiredisRequestParser:
         self._exact.limits = value
         # A chunk this long could hold a frame over the limits: parse it exactly.
         self._largest_safe_chunk = min(value.max_bulk_len, 4 * value.max_args)
+
+    @property
+    def pending(self) -> int:
+        """Bytes received but not yet part of a complete frame: hiredis keeps none between
+        reads (a read that ends inside a frame goes to the exact parser)."""
+        return self._exact.pending
+
+    @property
+    def discarded(self) -> int:
+        return self._exact.discarded
 
     def feed(self, data: bytes) -> list[Frame]:
         if self._in_exact:

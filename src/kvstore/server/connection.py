@@ -8,7 +8,6 @@ knows what a command does.
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
@@ -30,8 +29,6 @@ from kvstore.server.protection import DENIED, limits_before_auth
 
 if TYPE_CHECKING:
     from kvstore.server.app import Server
-
-log = logging.getLogger("kvstore.server")
 
 #: Pending output past which the client's input is no longer read, until it catches up.
 OUTPUT_HIGH_WATER = 256 * 1024
@@ -68,8 +65,11 @@ class ClientConnection(asyncio.Protocol):
         #: The server's coarse clock at the last read: the idle sweep closes clients whose
         #: value is too old (``--timeout``).
         self.last_read = server.now
-        self._output_limit = server.config.client_output_buffer_limit or 1 << 62
         self._text_head = b""
+        #: This client's buffers as last added to the server's ``clients_memory``.
+        self._counted = 0
+        #: The server's clock when the output passed the soft limit (None: under it).
+        self._soft_since: float | None = None
 
     # -- asyncio callbacks ---------------------------------------------------------------------
 
@@ -106,6 +106,20 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.unregister(self)
+        parser = self._resp_parser
+        if parser is not None:
+            self._server.dropped_request_bytes += parser.pending + parser.discarded
+        # ``_feed`` holds a bound method, a cycle through this object: only the cyclic garbage
+        # collector would free it, and with it the parser's partial request (up to the query
+        # buffer limit), which a client sending bytes alone never prompts it to do. Dropping
+        # both here gives the memory back as the client leaves.
+        self._feed = _ignore
+        self._resp_parser = None
+        self._line_parser = None
+        self._text_head = b""
+        if self._counted:
+            self._server.add_clients_memory(-self._counted)
+            self._counted = 0
         if not self.closed.done():
             self.closed.set_result(None)
 
@@ -193,8 +207,9 @@ class ClientConnection(asyncio.Protocol):
 
     def _feed_resp_before_auth(self, data: bytes) -> None:
         self._feed_resp(data)
-        if self.session.authenticated:  # from now on, the usual limits and the usual path
-            cast(RequestDecoder, self._resp_parser).limits = self._limits_after_auth
+        parser = self._resp_parser
+        if self.session.authenticated and parser is not None:  # the usual limits and path now
+            parser.limits = self._limits_after_auth
             self._feed = self._feed_resp
 
     def _feed_text(self, data: bytes) -> None:
@@ -232,20 +247,49 @@ class ClientConnection(asyncio.Protocol):
         self._send(b"".join(replies))
         return self._output_over_limit()
 
+    def check_output(self) -> None:
+        """Count this client's buffers into the server's memory and apply the output limits
+        (the server's periodic sweep)."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._output_over_limit()
+
     def _output_over_limit(self) -> bool:
-        """Disconnect the client if its unsent replies have passed the output limit: it is not
-        reading them, and the server must not hold them for it."""
+        """Disconnect the client if its unsent replies have passed the output limit (hard, or
+        soft for long enough): it is not reading them, and the server must not hold them for
+        it. Either way its buffers are counted as the server's memory."""
         transport = cast(asyncio.Transport, self._transport)
         pending = transport.get_write_buffer_size()
-        if pending <= self._output_limit:
+        journal = self._journal
+        if journal is not None and journal.held:  # replies waiting for the log count too
+            held = journal.held.get(transport)
+            if held:
+                pending += sum(len(payload) for payload, _ in held)
+        parser = self._resp_parser
+        buffered = pending + (parser.pending if parser is not None else 0)
+        if buffered != self._counted:
+            self._server.add_clients_memory(buffered - self._counted)
+            self._counted = buffered
+        limit = self._server.output_limit
+        if limit.hard and pending > limit.hard:
+            which = f"hard limit {limit.hard}"
+        elif limit.soft and pending > limit.soft:
+            now = self._server.now
+            if self._soft_since is None:
+                self._soft_since = now
+                return False
+            if now - self._soft_since <= limit.soft_seconds:
+                return False
+            which = f"soft limit {limit.soft} for over {limit.soft_seconds}s"
+        else:
+            self._soft_since = None
             return False
         self._feed = self._discard
-        self._server.output_overflow(self.session.addr, pending)
+        self._server.output_overflow(self.session.addr, pending, which)
         transport.abort()
         return True
 
     def _close_with_error(self, message: bytes) -> None:
-        log.info("closing %s: protocol error", self.session.addr)
+        self._server.protocol_error(self.session.addr)
         self._send(message, close=True)
 
     def _send(self, payload: bytes, close: bool = False) -> None:

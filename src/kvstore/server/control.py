@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from kvstore.config import ServerConfig
+from kvstore.config import ServerConfig, parse_output_limit
 from kvstore.config_runtime import RuntimeConfig
 from kvstore.server.protection import is_protected
 
@@ -60,6 +60,10 @@ def install_hooks(runtime: RuntimeConfig, server: Server) -> None:
             server.persistence.growth_percent = config.auto_aof_rewrite_percentage
             server.persistence.min_size = config.auto_aof_rewrite_min_size
 
+    def output_limit(config: ServerConfig) -> None:
+        # Applies to every client at its next write or the next sweep, as with Redis.
+        server.output_limit = parse_output_limit(config.client_output_buffer_limit)
+
     def slowlog(config: ServerConfig) -> None:
         server.dispatcher.configure_slowlog(config.slowlog_log_slower_than, config.slowlog_max_len)
 
@@ -71,3 +75,4 @@ def install_hooks(runtime: RuntimeConfig, server: Server) -> None:
     runtime.on_change("appendfsync", appendfsync)
     runtime.on_change("auto_aof_rewrite_percentage", compaction)
     runtime.on_change("auto_aof_rewrite_min_size", compaction)
+    runtime.on_change("client_output_buffer_limit", output_limit)

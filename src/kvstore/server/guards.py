@@ -4,9 +4,12 @@ into a flood of log lines."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import re
 import time
+from collections.abc import Callable
 
 try:
     import resource
@@ -50,6 +53,29 @@ def fit_maxclients(wanted: int) -> int:
     return allowed
 
 
+_malloc_trim: Callable[[int], int] | None = None
+_trim_looked_up = False
+
+
+def release_free_memory() -> None:
+    """Hand the allocator's free pages back to the system (glibc's ``malloc_trim``).
+
+    A long argument is collected from the reads that carried it, and glibc serves those from its
+    heap; once freed, the pages stay in the process for the next ones (other allocations end up
+    between them, so the heap cannot shrink). Elsewhere than glibc, nothing is done. The cost
+    grows with the heap (tens of milliseconds for a few GB of keys), so callers space it out."""
+    global _malloc_trim, _trim_looked_up
+    if not _trim_looked_up:
+        _trim_looked_up = True
+        name = ctypes.util.find_library("c")
+        try:
+            _malloc_trim = None if name is None else ctypes.CDLL(name).malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = None
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
 # An HTTP request line ("GET / HTTP/1.1": methods are upper case, the version ends the line), or
 # the words Redis also refuses, "POST" and "Host:" (any case). The text protocol's "get KEY" is
 # lower case or has no version at its end, so it never matches.
@@ -68,22 +94,44 @@ def looks_like_http(first_line: bytes) -> bool:
 
 
 class RateLimitedLog:
-    """Log at most one line per ``interval`` seconds for one kind of event, counting the rest
-    into the next line, so an attack that repeats itself cannot fill the disk."""
+    """Log at most one line per ``interval`` seconds for one kind of event, so an attack that
+    repeats itself cannot fill the disk. The events not logged are counted: the next line
+    logged says how many (``... (N similar messages suppressed)``), and :meth:`flush` logs the
+    last of them with the count once the interval is over, so a burst's size is never lost.
+    Each line logged stands for itself and the N it names."""
 
-    def __init__(self, level: int, interval: float = 10.0) -> None:
+    def __init__(
+        self, level: int, interval: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.level = level
         self.interval = interval
-        self._next = 0.0
-        self._suppressed = 0
+        self._clock = clock
+        self._next = float("-inf")
+        self.suppressed = 0
+        self._last: tuple[str, tuple[object, ...]] = ("", ())
 
     def __call__(self, message: str, *args: object) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if now < self._next:
-            self._suppressed += 1
+            self.suppressed += 1
+            self._last = (message, args)
             return
+        self._emit(now, message, args, self.suppressed)
+
+    def flush(self, force: bool = False) -> None:
+        """Log the last event not logged, with the count of the others, if the interval is over
+        (or ``force``: at shutdown). Cheap when there is nothing to do."""
+        if not self.suppressed:
+            return
+        now = self._clock()
+        if force or now >= self._next:
+            message, args = self._last
+            self._emit(now, message, args, self.suppressed - 1)
+
+    def _emit(self, now: float, message: str, args: tuple[object, ...], others: int) -> None:
         self._next = now + self.interval
-        if self._suppressed:
-            message += f" ({self._suppressed} more like it not logged)"
-            self._suppressed = 0
+        self.suppressed = 0
+        self._last = ("", ())
+        if others:
+            message += f" ({others} similar messages suppressed)"
         log.log(self.level, message, *args)

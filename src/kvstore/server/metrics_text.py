@@ -78,7 +78,7 @@ SIMPLE_FIGURES = (
     ("kvstore_evicted_keys_total", "counter", "stats", "evicted_keys",
      "Keys removed to stay within maxmemory."),
     ("kvstore_memory_used_bytes", "gauge", "memory", "used_memory",
-     "Estimated size of the keys and values."),
+     "Estimated size of the keys and values, and of the clients' buffers."),
     ("kvstore_memory_rss_bytes", "gauge", "memory", "used_memory_rss",
      "Resident set size of the server process (0: unknown)."),
     ("kvstore_persistence_enabled", "gauge", "persistence", "aof_enabled",
