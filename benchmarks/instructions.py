@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
-def collected(case: str, repeat: int, options: list[str], pure: bool = False) -> int:
+def collected(case: str, repeat: int, options: list[str]) -> int:
     """Instructions callgrind counted for one run of the micro-benchmark."""
     with tempfile.TemporaryDirectory() as directory:
         result = subprocess.run(
@@ -43,7 +43,6 @@ def collected(case: str, repeat: int, options: list[str], pure: bool = False) ->
             capture_output=True,
             text=True,
             check=False,
-            env={**os.environ, "KVSTORE_PURE": "1" if pure else "0"},
         )
     match = _COLLECTED.search(result.stderr)
     if result.returncode != 0 or match is None:
@@ -51,10 +50,9 @@ def collected(case: str, repeat: int, options: list[str], pure: bool = False) ->
     return int(match.group(1))
 
 
-def per_request(case: str, options: list[str], pure: bool = False) -> int:
+def per_request(case: str, options: list[str]) -> int:
     requests = CASES[case][1]
-    more, fewer = collected(case, 3, options, pure), collected(case, 1, options, pure)
-    return (more - fewer) // (2 * requests)
+    return (collected(case, 3, options) - collected(case, 1, options)) // (2 * requests)
 
 
 def main() -> int:
@@ -67,6 +65,7 @@ def main() -> int:
     )
     parser.add_argument("--pure", action="store_true", help="run the pure build (KVSTORE_PURE)")
     args = parser.parse_args()
+    os.environ["KVSTORE_PURE"] = "1" if args.pure else "0"  # the runs inherit it
     if shutil.which("valgrind") is None:
         print("valgrind is needed (Debian: valgrind)")
         return 2
@@ -76,9 +75,7 @@ def main() -> int:
         + ["--parser", args.parser]
     )
     for case in args.cases:
-        print(
-            f"{case:10} {per_request(case, options, args.pure):8,} instructions/request", flush=True
-        )
+        print(f"{case:10} {per_request(case, options):8,} instructions/request", flush=True)
     return 0
 
 
