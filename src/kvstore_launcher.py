@@ -28,8 +28,8 @@ LOG = "kvstore-prepare.log"
 _TRUE = ("1", "yes", "true", "on")
 
 #: What each missing piece costs, measured with benchmarks.micro (docs/builds.md).
-COST_PURE = "single requests about 1.2x slower"
-COST_STDLIB = "about 2x slower"
+COST_PURE = "about 1.1 to 1.3x slower"
+COST_STDLIB = "about 2 to 3x slower"
 
 
 def launch(script: str, program: str) -> None:
