@@ -15,7 +15,7 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from kvstore.commands import Dispatcher, ServerState, Session
+from kvstore.commands import CommandStats, Dispatcher, ServerState, Session
 from kvstore.protocol import encode_reply, make_request_parser
 
 WORKLOADS = {
@@ -44,11 +44,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--slowlog-off", action="store_true", help="as --slowlog-log-slower-than -1: untimed"
     )
     options = parser.parse_args(argv)
-    state = ServerState()
-    dispatcher = state.dispatcher = Dispatcher()
-    if options.slowlog_off:
-        dispatcher.configure_slowlog(-1)
-    session = Session(state)
+    stats = CommandStats()
+    dispatcher = Dispatcher(
+        stats=stats, slowlog_log_slower_than=-1 if options.slowlog_off else 10_000
+    )
+    session = Session(ServerState(stats=stats, runner=dispatcher))
     execute = dispatcher.execute
     execute(session, WORKLOADS["set"])
     request_parser = make_request_parser(use_hiredis=False)

@@ -27,6 +27,7 @@ from typing import Any
 from kvstore.config import ServerConfig
 from kvstore.protocol.resp_requests import encode_request
 from kvstore.server.app import Server
+from kvstore.server.assembly import assemble
 from kvstore.server.connection import ClientConnection
 
 
@@ -105,9 +106,9 @@ async def _setup(
         no_persist=not persist,
         parser=parser,
     )
-    server = Server(config)
+    server = await assemble(config)
     await server.start()
-    connection = ClientConnection(server)
+    connection = ClientConnection(server.context)
     transport = FakeTransport()
     connection.connection_made(transport)
     return server, connection, transport
@@ -122,12 +123,12 @@ def run_case(
         setup = _chunks(_requests(b"SET", 1000, value), 100)
         for chunk in setup:
             connection.data_received(chunk)
-        if server.journal is not None:
-            server.journal.flush()
+        if server.persistence is not None:
+            server.persistence.flush()
     chunks = _chunks(_requests(command, count, value), per_chunk)
     if size > 65536:
         chunks = _split_large(chunks, 256 * 1024)
-    journal = server.journal
+    journal = None if server.persistence is None else server.persistence.journal
     feed = connection.data_received
 
     def once() -> None:

@@ -74,8 +74,7 @@ class Node:
         else:
             self.persistence = Persistence(config, self.db, disk, clock=clock)
         self.persistence.open(self.loop)
-        self.dispatcher = Dispatcher()
-        self.dispatcher.journal = self.persistence.journal
+        self.dispatcher = Dispatcher(journal=self.persistence.journal)
         self.session = Session(ServerState(db=self.db))
         self.directory = directory
 

@@ -22,7 +22,7 @@ def test_any_spelling_of_a_name_runs_the_command() -> None:
     for spelling in (b"ping", b"PING", b"Ping", b"pInG"):
         assert dispatcher.execute(session, [spelling]) == PONG
     assert dispatcher.calls["ping"] == 4
-    assert dispatcher.total_calls == 4
+    assert dispatcher.stats.total_calls == 4
 
 
 def test_a_command_added_later_is_found_and_counted() -> None:
@@ -34,4 +34,4 @@ def test_a_command_added_later_is_found_and_counted() -> None:
     assert dispatcher.execute(session, [b"later"]) == b"later"
     assert dispatcher.execute(session, [b"FIRST"]) == b"FIRST"
     assert dispatcher.calls == {"first": 1, "later": 2}
-    assert dispatcher.errors == 0
+    assert dispatcher.stats.errors == 0

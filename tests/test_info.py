@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from conftest import ServerProcess, read_exactly, wait_for
-from kvstore.commands import Dispatcher, ServerState, Session
+from kvstore.commands import ServerState, Session
 from kvstore.commands.info import _SECTIONS, InfoFields, info_section, render_info
 from kvstore.commands.info_sections import human_bytes
 from kvstore.protocol import encode_request
@@ -219,7 +219,6 @@ def test_text_protocol_info(fast_server: ServerProcess) -> None:
 
 def test_other_modules_add_sections_and_fields() -> None:
     state = ServerState()
-    state.dispatcher = Dispatcher()
     session = Session(state)
     registered = dict(_SECTIONS)
     try:

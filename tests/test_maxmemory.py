@@ -36,10 +36,9 @@ def filled(policy: str, count: int = 1000, deadlines: bool = False) -> EvictingK
 
 def test_evicted_keys_are_reported_and_counted() -> None:
     db = filled("allkeys-random")
-    evicted: list[bytes] = []
-    db.on_evict = evicted.append
     guard = MemoryGuard(db, db.used_memory // 2, 0)
     assert guard.make_room()
+    evicted = db.evicted
     assert db.used_memory <= guard.maxmemory
     assert db.evicted_keys == len(evicted) > 0
     assert not any(db.contains(key) for key in evicted)
@@ -57,9 +56,8 @@ def test_noeviction_refuses() -> None:
 @pytest.mark.parametrize("policy", ["volatile-lru", "volatile-random", "volatile-ttl"])
 def test_volatile_policies_evict_only_keys_with_a_deadline(policy: str) -> None:
     db = filled(policy, deadlines=True)
-    evicted: list[bytes] = []
-    db.on_evict = evicted.append
     assert MemoryGuard(db, db.used_memory * 3 // 4, 0).make_room()
+    evicted = list(db.evicted)
     assert evicted
     assert all(int(key[1:]) % 2 for key in evicted)
     # Asked for more than the volatile keys hold: they all go, and the guard says no.
@@ -70,9 +68,8 @@ def test_volatile_policies_evict_only_keys_with_a_deadline(policy: str) -> None:
 
 def test_volatile_ttl_prefers_the_nearest_deadline() -> None:
     db = filled("volatile-ttl", deadlines=True)
-    evicted: list[bytes] = []
-    db.on_evict = evicted.append
     MemoryGuard(db, db.used_memory - 50 * 400, 0).make_room()
+    evicted = db.evicted
     mean = sum(int(key[1:]) for key in evicted) / len(evicted)
     assert mean < 400  # deadlines grow with the key's number: the early ones go first
 
@@ -85,9 +82,8 @@ def test_lru_prefers_keys_not_read_lately() -> None:
     db.expire_cycle()  # advances the coarse access clock
     for i in range(500):  # read the first half again
         assert db.get(b"k%d" % i) is not None
-    evicted: list[bytes] = []
-    db.on_evict = evicted.append
     MemoryGuard(db, db.used_memory * 3 // 4, 0).make_room()
+    evicted = db.evicted
     recently_read = sum(int(key[1:]) < 500 for key in evicted)
     assert recently_read < len(evicted) // 10
 

@@ -1,5 +1,6 @@
 """Persistence in-process: the record scanner, the snapshot format, replaying a log into the
-table it came from, and the barrier refusing writes while a (simulated) disk fails."""
+table it came from, and the barrier refusing writes while a (simulated) disk fails, with real
+connections holding their replies until the log holds the writes."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from kvstore.commands import Dispatcher, ServerState, Session
 from kvstore.commands.saving import info_when_off
-from kvstore.config import ConfigError, ServerConfig, load_config
+from kvstore.config import ConfigError, OutputLimit, ServerConfig, load_config
 from kvstore.keyspace import Keyspace
 from kvstore.persistence import Persistence, records, snapshot
 from kvstore.persistence import journal as journal_module
@@ -24,7 +25,14 @@ from kvstore.persistence.disk import Disk
 from kvstore.persistence.journal import LogJournal
 from kvstore.persistence.log import AppendLog
 from kvstore.persistence.recovery import RecoveryError, recover
+from kvstore.protocol import RequestLimits
 from kvstore.protocol.replies import OK, ReplyError
+from kvstore.protocol.resp_requests import encode_request
+from kvstore.server.connection import ClientConnection
+from kvstore.server.context import ConnectionContext
+from kvstore.server.held import HeldReplies
+from kvstore.server.protection import Admission
+from kvstore.server.registry import Registry
 
 NOW = 1_700_000_000_000
 
@@ -149,19 +157,41 @@ commands = st.one_of(
 
 
 class Harness:
-    """A dispatcher with a journal on a real log file, run without a server."""
+    """A dispatcher with a journal on a real log file, and connections on fake transports,
+    run without a server."""
 
     def __init__(self, directory: str, disk: Disk | None = None, policy: str = "always") -> None:
         self.loop = asyncio.new_event_loop()
         self.db = frozen_db()
         self.log = AppendLog(disk or Disk(), directory, 1, policy)
-        self.journal = LogJournal(self.db, self.log, self.loop)
-        self.dispatcher = Dispatcher()
-        self.dispatcher.journal = self.journal
-        self.session = Session(ServerState(db=self.db))
+        self.held = HeldReplies()
+        self.journal = LogJournal(self.db, self.log, self.loop, listener=self.held)
+        self.dispatcher = Dispatcher(journal=self.journal)
+        self.state = ServerState(db=self.db, runner=self.dispatcher)
+        self.session = Session(self.state)
 
     def run(self, *args: bytes) -> object:
         return self.dispatcher.execute(self.session, list(args))
+
+    def connect(self, transport: FakeTransport) -> ClientConnection:
+        """A connection as the server makes one (call before anything is pending: the loop
+        runs to make it)."""
+        context = ConnectionContext(
+            state=self.state,
+            dispatcher=self.dispatcher,
+            registry=Registry(self.state, 100, OutputLimit(0, 0, 0), None),
+            admission=Admission(False),
+            request_limits=RequestLimits(),
+            use_hiredis=False,
+            held=self.held,
+        )
+
+        async def made() -> ClientConnection:
+            connection = ClientConnection(context)
+            connection.connection_made(cast(asyncio.Transport, transport))
+            return connection
+
+        return self.loop.run_until_complete(made())
 
     def close(self) -> None:
         self.log.close()
@@ -210,6 +240,19 @@ class FakeTransport:
     def close(self) -> None:
         pass
 
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return ("127.0.0.1", 1234) if name in ("peername", "sockname") else default
+
+
+def send(connection: ClientConnection, *args: bytes) -> None:
+    connection.data_received(encode_request(list(args)))
+
 
 @pytest.fixture
 def flaky(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Harness, FlakyDisk]]:
@@ -226,11 +269,10 @@ def test_a_failing_disk_refuses_writes_holds_replies_and_recovers(
     harness, disk = flaky
     writer, reader = FakeTransport(), FakeTransport()
     journal = harness.journal
-    transport = cast(asyncio.Transport, writer)
+    writing, reading = harness.connect(writer), harness.connect(reader)
 
-    harness.run(b"SET", b"k", b"1")
-    assert journal.must_hold(transport)
-    journal.hold(transport, b"+OK\r\n", False)
+    send(writing, b"SET", b"k", b"1")
+    assert writer.written == []  # held: the record waits for the flush
     disk.failing = True
     journal.flush()
     assert writer.written == []  # not acknowledged: the record is not in the file
@@ -238,16 +280,17 @@ def test_a_failing_disk_refuses_writes_holds_replies_and_recovers(
     assert isinstance(refusal, ReplyError)
     assert refusal.message.startswith("MISCONF ")
     assert "No space left on device" in refusal.message
-    assert harness.run(b"GET", b"k") == b"1"  # reads go on
-    assert not journal.must_hold(cast(asyncio.Transport, reader))
-    assert journal.must_hold(transport)
+    send(reading, b"GET", b"k")
+    assert reader.written == [b"$1\r\n1\r\n"]  # reads go on, answered at once elsewhere
+    send(writing, b"GET", b"k")
+    assert writer.written == []  # behind the held reply, in order
     harness.run(b"SET", b"k", b"3")
     errors = [r for r in caplog.records if "refusing writes" in r.getMessage()]
     assert len(errors) == 1  # said once, not per command
 
     disk.failing = False
     harness.loop.run_until_complete(_until(lambda: journal.refusal is None))
-    assert writer.written == [b"+OK\r\n"]
+    assert writer.written == [b"+OK\r\n", b"$1\r\n1\r\n"]
     assert not isinstance(harness.run(b"SET", b"k", b"4"), ReplyError)
     journal.flush()
     replayed = frozen_db()
@@ -276,8 +319,7 @@ def test_info_fields_follow_the_saves(tmp_path: Path) -> None:
     persistence = Persistence(ServerConfig(dir=str(tmp_path), appendfsync="always"), db)
     try:
         persistence.open(loop)
-        dispatcher = Dispatcher()
-        dispatcher.journal = persistence.journal
+        dispatcher = Dispatcher(journal=persistence.journal)
         session = Session(ServerState(db=db))
         info = persistence.info()
         assert list(info)[:3] == [
@@ -343,10 +385,9 @@ def test_always_replies_after_one_fsync_shared_by_the_iteration(tmp_path: Path) 
     harness = Harness(str(tmp_path), RecordingDisk(events), policy="always")
     try:
         first, second = EventTransport(events, "a"), EventTransport(events, "b")
-        for transport, key in ((first, b"a"), (second, b"b")):
-            harness.run(b"SET", key, b"v")
-            assert harness.journal.must_hold(cast(asyncio.Transport, transport))
-            harness.journal.hold(cast(asyncio.Transport, transport), b"+OK\r\n", False)
+        connections = [harness.connect(first), harness.connect(second)]
+        for connection, key in zip(connections, (b"a", b"b"), strict=True):
+            send(connection, b"SET", key, b"v")
         assert events == []  # nothing written, nothing answered yet
         harness.loop.run_until_complete(asyncio.sleep(0))  # the scheduled flush runs
         assert events == ["write", "fsync", "reply a", "reply b"]
@@ -362,9 +403,8 @@ def test_a_failing_fsync_with_always_acknowledges_nothing_until_it_works(
     disk = RecordingDisk(events, fail_fsync=True)
     harness = Harness(str(tmp_path), disk, policy="always")
     try:
-        transport = EventTransport(events, "a")
-        harness.run(b"SET", b"k", b"v")
-        harness.journal.hold(cast(asyncio.Transport, transport), b"+OK\r\n", False)
+        connection = harness.connect(EventTransport(events, "a"))
+        send(connection, b"SET", b"k", b"v")
         harness.journal.flush()
         assert events == ["write"]
         assert harness.journal.refusal is not None

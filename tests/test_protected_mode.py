@@ -16,7 +16,9 @@ import pytest
 
 from conftest import ServerProcess, free_port
 from kvstore.config import load_config
-from kvstore.server.app import Server, StartupError
+from kvstore.server.app import Server
+from kvstore.server.assembly import assemble
+from kvstore.server.listeners import StartupError
 from kvstore.server.protection import DENIED, RefusalLog, is_loopback_peer, is_protected
 
 
@@ -87,15 +89,17 @@ def run_with_server(
     async def start() -> Server:
         for _ in range(20):  # again on another port if another process took this one first
             port = free_port()
-            server = Server(load_config(["--port", str(port), "--no-persist", *argv], {}))
-            if remote:
-                server.is_loopback = lambda peername: False
             try:
-                await server.start()
+                server = await assemble(
+                    load_config(["--port", str(port), "--no-persist", *argv], {})
+                )
             except StartupError as exc:
                 if "address already in use" not in str(exc):
                     raise
                 continue
+            if remote:
+                server.admission.is_loopback = lambda peername: False
+            await server.start()
             return server
         raise AssertionError("no free port to listen on")
 

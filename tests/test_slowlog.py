@@ -12,10 +12,10 @@ import pytest
 
 from conftest import ServerProcess, start_server
 from differential_support import Reply, RespConnection
-from kvstore.commands import Dispatcher, ServerState, Session
+from kvstore.commands import CommandStats, Dispatcher, ServerState, Session
 from kvstore.commands.commandstats import reset_stats
 from kvstore.commands.info import render_info
-from kvstore.commands.slowlog import SlowLog, shown_args
+from kvstore.commands.stats import SlowLog, shown_args
 from kvstore.config import ConfigError, load_config
 from kvstore.protocol import ReplyError, Status
 from test_client_support import RedisServer, start_redis_server
@@ -24,15 +24,20 @@ LOG_EVERYTHING = ("--slowlog-log-slower-than", "0", "--slowlog-max-len", "5")
 
 
 def session_with(slower_than_us: int = 0, max_len: int = 128) -> Session:
-    state = ServerState()
-    state.dispatcher = Dispatcher()
-    state.dispatcher.configure_slowlog(slower_than_us, max_len)
-    return Session(state, addr="127.0.0.1:1234")
+    stats = CommandStats()
+    dispatcher = Dispatcher(
+        stats=stats, slowlog_log_slower_than=slower_than_us, slowlog_max_len=max_len
+    )
+    return Session(ServerState(stats=stats, runner=dispatcher), addr="127.0.0.1:1234")
+
+
+def dispatcher_of(session: Session) -> Dispatcher:
+    assert isinstance(session.server.runner, Dispatcher)
+    return session.server.runner
 
 
 def run(session: Session, *args: bytes) -> object:
-    assert session.server.dispatcher is not None
-    return session.server.dispatcher.execute(session, list(args))
+    return dispatcher_of(session).execute(session, list(args))
 
 
 # -- in process --------------------------------------------------------------------------------
@@ -217,6 +222,38 @@ def test_flags_configure_the_log(tmp_path: Path) -> None:
         server.stop()
 
 
+@pytest.mark.parametrize("maxmemory", [(), ("--maxmemory", "1gb")], ids=["", "maxmemory"])
+def test_flags_configure_the_log_that_runs(maxmemory: tuple[str, ...]) -> None:
+    """The slow log's flags reach the dispatcher that serves, with --maxmemory too (whose
+    guarded command table once came with a dispatcher of its own, unconfigured)."""
+    logging_all = start_server(
+        "--no-persist", "--slowlog-log-slower-than", "0", "--slowlog-max-len", "5", *maxmemory
+    )
+    untimed = start_server(
+        "--no-persist", "--slowlog-log-slower-than", "-1", "--slowlog-max-len", "5", *maxmemory
+    )
+    try:
+        for server in (logging_all, untimed):
+            conn = RespConnection("127.0.0.1", server.port)
+            try:
+                got = conn.call([b"CONFIG", b"GET", b"slowlog-max-len"])
+                assert [part.text for part in got.parts] == [b"slowlog-max-len", b"5"]
+                for i in range(20):
+                    conn.call([b"SET", b"k%d" % i, b"v"])
+                length = conn.call([b"SLOWLOG", b"LEN"]).raw
+                text = conn.call([b"INFO", b"commandstats"]).text.decode()
+            finally:
+                conn.close()
+            if server is logging_all:
+                assert length == b":5\r\n"  # every command logged, the newest 5 kept
+            else:
+                assert length == b":0\r\n"
+                assert "cmdstat_set:calls=20,usec=0,usec_per_call=0.00," in text
+    finally:
+        logging_all.stop()
+        untimed.stop()
+
+
 def test_options_parse() -> None:
     config = load_config(["--slowlog-log-slower-than", "-1", "--slowlog-max-len", "7"], {})
     assert (config.slowlog_log_slower_than, config.slowlog_max_len) == (-1, 7)
@@ -235,7 +272,6 @@ def test_with_the_log_off_commands_are_not_timed() -> None:
     session = session_with(-1)
     run(session, b"set", b"k", b"v")
     assert "cmdstat_set:calls=1,usec=0," in render_info(session, [b"commandstats"])
-    assert session.server.dispatcher is not None
-    session.server.dispatcher.configure_slowlog(0)  # on again, at run time
+    dispatcher_of(session).configure_slowlog(0)  # on again, at run time
     run(session, b"set", b"k", b"v")
     assert run(session, b"slowlog", b"len") == 1

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from kvstore.config_file import as_text, read_toml
-from kvstore.config_security import PASSWORD_ENV, resolve_security
+from kvstore.config_security import PASSWORD_ENV, check_tls, resolve_password
 
 ENV_PREFIX = "KVSTORE_"
 #: What ``CONFIG GET requirepass`` shows when a password is set.
@@ -451,7 +451,10 @@ def load_config(
     if config.slowlog_max_len < 0:
         raise ConfigError("--slowlog-max-len cannot be negative")
     try:
-        resolve_security(config, flags, environ)
+        config.requirepass, config.requirepass_file = resolve_password(
+            config.requirepass, config.requirepass_file, flags, environ
+        )
+        check_tls(config.port, config.tls_port, config.tls_cert_file, config.tls_key_file)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if not config.bind:

@@ -80,10 +80,8 @@ class Keyspace:
         #: Changes so far (sets, deletions, deadlines): the log skips commands that changed
         #: nothing, and INFO counts changes since the last snapshot.
         self.dirty = 0
-        # Eviction under --maxmemory (kvstore.eviction): keys removed to make room are counted
-        # and reported one by one, so a log of changes can record them as deletions.
+        #: Keys removed to make room under --maxmemory (kvstore.eviction).
         self.evicted_keys = 0
-        self.on_evict: Callable[[bytes], None] | None = None
 
     def __len__(self) -> int:
         return len(self._data)

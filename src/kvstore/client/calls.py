@@ -6,10 +6,11 @@ running it blocks, returns an awaitable, or queues it in a pipeline.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
+T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
 #: A key: ``str`` is encoded as UTF-8.
@@ -47,3 +48,27 @@ def encode_arg(value: Arg) -> bytes:
 def raw(reply: Any) -> Any:
     """The reply as the parser produced it."""
     return reply
+
+
+# -- what runs a call: the three kinds of object the command methods are read from -----------
+
+
+class RunsCalls(Protocol):
+    """Runs a call and returns its result: the blocking client."""
+
+    def _run_call(self, call: Call[T]) -> T: ...
+
+
+class AwaitsCalls(Protocol):
+    """Runs a call when awaited: the asyncio client."""
+
+    def _run_call(self, call: Call[T]) -> Awaitable[T]: ...
+
+
+QueuesT = TypeVar("QueuesT", bound="QueuesCalls")
+
+
+class QueuesCalls(Protocol):
+    """Queues a call and returns itself, so calls chain: a pipeline."""
+
+    def _run_call(self: QueuesT, call: Call[Any]) -> QueuesT: ...

@@ -4,27 +4,31 @@ Each command is a function that builds a :class:`~kvstore.client.calls.Call`; th
 :class:`Command` descriptor turns it into a method whose type depends on the class it is read
 from: on :class:`~kvstore.client.sync_client.Client` it returns the result, on
 :class:`~kvstore.client.async_client.AsyncClient` an awaitable of it, and on a pipeline it
-queues the call and returns the pipeline. Each class supplies ``_run_call``; the method list is
-:class:`Commands`, and it exists once.
+queues the call and returns the pipeline. Each class supplies ``_run_call``, and the method's
+type follows from its shape (the protocols of :mod:`kvstore.client.calls`), so this module
+needs none of those classes; the method list is :class:`Commands`, and it exists once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from kvstore.client.calls import Arg, Call, Key, encode_arg, raw
+from kvstore.client.calls import (
+    Arg,
+    AwaitsCalls,
+    Call,
+    Key,
+    QueuesT,
+    RunsCalls,
+    encode_arg,
+    raw,
+)
 from kvstore.client.errors import ProtocolError
-
-if TYPE_CHECKING:
-    from kvstore.client.async_client import AsyncClient
-    from kvstore.client.pipeline import PipelineBase
-    from kvstore.client.sync_client import Client
 
 P = ParamSpec("P")
 T = TypeVar("T")
-PipelineT = TypeVar("PipelineT", bound="PipelineBase")
 
 
 class Command(Generic[P, T]):
@@ -42,13 +46,13 @@ class Command(Generic[P, T]):
     def __get__(self, instance: None, owner: type[Any]) -> Command[P, T]: ...
 
     @overload
-    def __get__(self, instance: Client, owner: type[Any]) -> Callable[P, T]: ...
+    def __get__(self, instance: RunsCalls, owner: type[Any]) -> Callable[P, T]: ...
 
     @overload
-    def __get__(self, instance: AsyncClient, owner: type[Any]) -> Callable[P, Awaitable[T]]: ...
+    def __get__(self, instance: AwaitsCalls, owner: type[Any]) -> Callable[P, Awaitable[T]]: ...
 
     @overload
-    def __get__(self, instance: PipelineT, owner: type[Any]) -> Callable[P, PipelineT]: ...
+    def __get__(self, instance: QueuesT, owner: type[Any]) -> Callable[P, QueuesT]: ...
 
     def __get__(self, instance: Any, owner: type[Any]) -> Any:
         if instance is None:

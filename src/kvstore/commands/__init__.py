@@ -18,12 +18,14 @@ from kvstore.commands import (  # noqa: F401 - each module fills the command tab
 )
 from kvstore.commands.context import VERSION, ServerState, Session
 from kvstore.commands.dispatch import Dispatcher
+from kvstore.commands.stats import CommandStats
 from kvstore.commands.table import COMMANDS, Command, UnknownCommandError
 
 __all__ = [
     "COMMANDS",
     "VERSION",
     "Command",
+    "CommandStats",
     "Dispatcher",
     "ServerState",
     "Session",

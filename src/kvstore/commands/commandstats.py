@@ -1,7 +1,8 @@
 """Per-command and per-error counters: INFO commandstats and errorstats, and resetting them.
 
 The dispatcher keeps the raw counters (calls, time, rejections and failures per command, error
-replies per error code); this module turns them into figures that INFO and the metrics page
+replies per error code) in :class:`~kvstore.commands.stats.CommandStats`, which the server state
+shares; this module turns them into figures that INFO and the metrics page
 both read (:func:`command_figures`, :func:`error_figures`), so the two never disagree.
 """
 
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 from kvstore.commands.connection import _CONFIG
 from kvstore.commands.context import ServerState, Session
 from kvstore.commands.info import InfoFields, info_section
-from kvstore.commands.stats import OpsMeter
 from kvstore.commands.table import Args
 from kvstore.protocol.replies import OK, Reply
 
@@ -33,18 +33,16 @@ class CommandFigures:
 def command_figures(state: ServerState) -> list[CommandFigures]:
     """Every command that was called, rejected or failed since the start (or the last reset),
     by name."""
-    dispatcher = state.dispatcher
-    if dispatcher is None:
-        return []
-    called = {name for name, count in dispatcher.calls.items() if count}
-    names = called | set(dispatcher.rejected) | set(dispatcher.failed)
+    stats = state.stats
+    called = {name for name, count in stats.calls.items() if count}
+    names = called | set(stats.rejected) | set(stats.failed)
     return [
         CommandFigures(
             name,
-            dispatcher.calls.get(name, 0),
-            dispatcher.run_ns.get(name, 0) // 1000,
-            dispatcher.rejected[name],
-            dispatcher.failed[name],
+            stats.calls.get(name, 0),
+            stats.run_ns.get(name, 0) // 1000,
+            stats.rejected[name],
+            stats.failed[name],
         )
         for name in sorted(names)
     ]
@@ -52,8 +50,7 @@ def command_figures(state: ServerState) -> list[CommandFigures]:
 
 def error_figures(state: ServerState) -> dict[str, int]:
     """Error replies by error code (the first word: ``ERR``, ``WRONGTYPE``...)."""
-    dispatcher = state.dispatcher
-    return {} if dispatcher is None else dict(sorted(dispatcher.error_codes.items()))
+    return dict(sorted(state.stats.error_codes.items()))
 
 
 @info_section("commandstats", default=False)
@@ -80,19 +77,7 @@ def reset_stats(state: ServerState) -> None:
     """What ``CONFIG RESETSTAT`` resets, as in Redis: command and error statistics, the
     keyspace hit, miss, expiry and eviction counts, connections received and the command rate.
     The slow log stays (``SLOWLOG RESET`` empties it)."""
-    dispatcher = state.dispatcher
-    if dispatcher is not None:
-        # Every command keeps its entry in ``calls`` (the dispatcher counts with a plain ``+=``).
-        dispatcher.calls = dict.fromkeys(dispatcher.calls, 0)
-        dispatcher.run_ns = dict.fromkeys(dispatcher.run_ns, 0)
-        for counter in (
-            dispatcher.rejected,
-            dispatcher.failed,
-            dispatcher.error_codes,
-        ):
-            counter.clear()
-        dispatcher.errors = 0
-        dispatcher.ops = OpsMeter()
+    state.stats.reset()
     db = state.db
     db.hits = db.misses = db.expired_keys = db.evicted_keys = 0
     state.total_connections = state.rejected_connections = 0

@@ -5,15 +5,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from kvstore import __version__
-from kvstore.commands.journal import PersistenceControl
+from kvstore.commands.ports import PersistenceControl, Runner, ServerControl
+from kvstore.commands.stats import CommandStats
 from kvstore.keyspace import Keyspace, Watch, wall_clock_ms
-
-if TYPE_CHECKING:
-    from kvstore.commands.control import ServerControl
-    from kvstore.commands.dispatch import Dispatcher
 
 VERSION = __version__
 
@@ -23,7 +19,9 @@ _session_ids = itertools.count(1)
 @dataclass
 class ServerState:
     """State shared by every connection: the table, the registry of sessions, settings that
-    commands read (``CONFIG GET``) and counters."""
+    commands read (``CONFIG GET``), counters, and what commands reach above their layer.
+
+    The server's assembly builds it once, with everything in place; nothing is set later."""
 
     db: Keyspace = field(default_factory=Keyspace)
     sessions: dict[int, Session] = field(default_factory=dict)
@@ -40,12 +38,14 @@ class ServerState:
     output_limit_disconnections: int = 0
     #: The password clients must give with AUTH (or HELLO AUTH); ``None``: no password.
     requirepass: bytes | None = None
-    #: The dispatcher serving this state (set by the server): EXEC runs its queue through it,
-    #: INFO reads its counters.
-    dispatcher: Dispatcher | None = None
+    #: The counters the dispatcher keeps (the same object): INFO, SLOWLOG and the metrics
+    #: page read them.
+    stats: CommandStats = field(default_factory=CommandStats)
+    #: The dispatcher serving this state: EXEC runs its queue through it.
+    runner: Runner[Session] | None = None
     #: SAVE, BGSAVE and friends reach persistence through this (None with it off).
     persistence: PersistenceControl | None = None
-    #: SHUTDOWN and CONFIG SET reach the running server through this (set by the server).
+    #: SHUTDOWN and CONFIG SET reach the running server through this.
     control: ServerControl | None = None
 
 

@@ -1,29 +1,18 @@
 """SHUTDOWN, CONFIG SET and CONFIG RESETSTAT: commands that act on the running server.
 
-The commands reach the server through :class:`ServerControl`, installed by the server as
-``ServerState.control`` (as persistence is installed as ``ServerState.persistence``); without
-one (a bare dispatcher in tests) these commands are refused.
+The commands reach the server through a :class:`~kvstore.commands.ports.ServerControl`, given
+to ``ServerState.control`` by the server's assembly (as persistence is given to
+``ServerState.persistence``); without one (a bare dispatcher in tests) these commands are
+refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
-
 from kvstore.commands.context import Session
+from kvstore.commands.ports import ServerControl
 from kvstore.commands.table import SYNTAX_ERROR, Args, command
 from kvstore.config_runtime import SettingRefusedError, UnknownSettingError
 from kvstore.protocol.replies import OK, Reply, ReplyError
-
-
-class ServerControl(Protocol):
-    """What these commands ask of the server."""
-
-    def shutdown(self, save: bool | None) -> None:
-        """Stop gracefully, as on SIGTERM; ``save``: True/False forces/skips the snapshot."""
-
-    def config_set(self, pairs: Sequence[tuple[str, str]]) -> None:
-        """Change options at run time (see :class:`kvstore.config_runtime.RuntimeConfig`)."""
 
 
 def _control(session: Session) -> ServerControl:

@@ -7,14 +7,11 @@ send, so a bad request costs its sender an error reply and nothing else.
 from __future__ import annotations
 
 import logging
-import time
-from collections import Counter
 from time import perf_counter_ns
 
 from kvstore.commands.context import Session
-from kvstore.commands.journal import Journal
-from kvstore.commands.slowlog import SlowLog
-from kvstore.commands.stats import OpsMeter
+from kvstore.commands.ports import Journal
+from kvstore.commands.stats import DEFAULT_MAX_LEN, DEFAULT_SLOWER_THAN_US, CommandStats
 from kvstore.commands.table import (
     COMMANDS,
     Args,
@@ -33,38 +30,40 @@ log = logging.getLogger("kvstore.commands")
 
 
 class Dispatcher:
-    def __init__(self, table: dict[bytes, Command] | None = None) -> None:
+    """Runs requests through ``table`` (the command table by default), counting into
+    ``stats`` and recording writes in ``journal`` (None: persistence off).
+
+    Built once, with everything it needs; only :meth:`configure_slowlog` changes it later
+    (CONFIG SET).
+    """
+
+    def __init__(
+        self,
+        table: dict[bytes, Command] | None = None,
+        *,
+        stats: CommandStats | None = None,
+        journal: Journal | None = None,
+        slowlog_log_slower_than: int = DEFAULT_SLOWER_THAN_US,
+        slowlog_max_len: int = DEFAULT_MAX_LEN,
+    ) -> None:
         self.table = COMMANDS if table is None else table
         #: The table under the names clients usually send, lower and upper case, so most
         #: look-ups skip ``lower()``; any other spelling falls back to ``table``.
         self._by_name = {**{name.upper(): cmd for name, cmd in self.table.items()}, **self.table}
-        #: Calls per command name. A plain dict with every name present, as ``+= 1`` on a
-        #: Counter (a dict subclass) costs three times as much.
-        self.calls: dict[str, int] = dict.fromkeys([cmd.name for cmd in self.table.values()], 0)
-        self.errors = 0
-        self.ops = OpsMeter()
-        #: The append-only log (None with persistence off): see :mod:`kvstore.commands.journal`.
-        self.journal: Journal | None = None
-        # Statistics for INFO commandstats/errorstats and the metrics page (commandstats.py);
-        # only run_ns is touched on the success path.
-        #: Time spent per command, in nanoseconds; every name present, as in ``calls``.
-        self.run_ns: dict[str, int] = dict.fromkeys(self.calls, 0)
-        self.rejected: Counter[str] = Counter()  # refused before running (arity, NOAUTH...)
-        self.failed: Counter[str] = Counter()  # ran and answered an error
-        self.error_codes: Counter[str] = Counter()  # error replies by code (ERR, WRONGTYPE...)
-        self.slowlog = SlowLog()
+        self.stats = CommandStats() if stats is None else stats
+        for command in self.table.values():
+            self.stats.track(command.name)
+        #: The append-only log (None with persistence off): see :mod:`kvstore.commands.ports`.
+        self.journal = journal
+        # The counters touched on the success path, held here so each costs one attribute
+        # read (the very dicts of ``stats``: CONFIG RESETSTAT zeroes them in place).
+        self.calls = self.stats.calls
+        self.run_ns = self.stats.run_ns
+        self.slowlog = self.stats.slowlog
         #: Whether commands are timed: off only with the slow log off (see configure_slowlog).
         self.timing = True
         self.slow_ns = self.slowlog.threshold_ns  # read per command: one attribute, not two
-
-    @property
-    def total_calls(self) -> int:
-        """Commands run (a queued command counts when EXEC runs it)."""
-        return sum(self.calls.values())
-
-    def sample_ops(self) -> None:
-        """Sample the command rate for INFO; the server calls this every 100 ms."""
-        self.ops.sample(time.monotonic_ns() // 1_000_000, self.total_calls)
+        self.configure_slowlog(slowlog_log_slower_than, slowlog_max_len)
 
     def configure_slowlog(
         self, slower_than_us: int | None = None, max_len: int | None = None
@@ -78,16 +77,18 @@ class Dispatcher:
             self.timing = slower_than_us >= 0
 
     def _rejected(self, command: Command | None, error: ReplyError) -> ReplyError:
-        self.errors += 1
-        self.error_codes[error.code] += 1
+        stats = self.stats
+        stats.errors += 1
+        stats.error_codes[error.code] += 1
         if command is not None:
-            self.rejected[command.name] += 1
+            stats.rejected[command.name] += 1
         return error
 
     def _failed(self, command: Command, error: ReplyError) -> ReplyError:
-        self.errors += 1
-        self.error_codes[error.code] += 1
-        self.failed[command.name] += 1
+        stats = self.stats
+        stats.errors += 1
+        stats.error_codes[error.code] += 1
+        stats.failed[command.name] += 1
         return error
 
     def execute(self, session: Session, args: Args) -> Reply:
@@ -96,8 +97,7 @@ class Dispatcher:
             command = self.table.get(args[0].lower())
             if command is None:
                 return self._rejected(None, refuse(session, "", UnknownCommandError(args)))
-            self.calls.setdefault(command.name, 0)  # registered after this dispatcher was made
-            self.run_ns.setdefault(command.name, 0)
+            self.stats.track(command.name)  # registered after this dispatcher was made
         name = command.name
         arity = command.arity
         if (len(args) != arity) if arity >= 0 else (len(args) < -arity):  # arity_accepts, inlined
@@ -135,16 +135,16 @@ class Dispatcher:
                 elapsed = perf_counter_ns() - started
                 self.run_ns[name] += elapsed
                 if elapsed >= self.slow_ns:
-                    self.slowlog.record(session, args, elapsed)
+                    self.slowlog.record(args, elapsed, session.addr, session.name)
 
     def _queue(self, session: Session, command: Command, args: Args) -> Reply:
         """Queue a command inside MULTI, or refuse it (and doom the transaction)."""
         if "no_multi" in command.flags:  # SHUTDOWN: as Redis, refused and dooms the EXEC
-            self.errors += 1
+            self.stats.errors += 1
             return refuse(session, command.name, NOT_IN_MULTI)
         refusal = subcommand_refusal(args)  # an unknown subcommand is refused at once
         if refusal is not None:
-            self.errors += 1
+            self.stats.errors += 1
             return refuse(session, command.name, refusal)
         assert session.queued is not None
         session.queued.append(args)

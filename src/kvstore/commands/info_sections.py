@@ -104,18 +104,18 @@ def _memory(session: Session) -> InfoFields:
 @info_section("stats")
 def _stats(session: Session) -> InfoFields:
     state = session.server
-    dispatcher = state.dispatcher
+    stats = state.stats
     db = session.db
     return {
         "total_connections_received": state.total_connections,
         "rejected_connections": state.rejected_connections,
-        "total_commands_processed": 0 if dispatcher is None else dispatcher.total_calls,
-        "instantaneous_ops_per_sec": 0 if dispatcher is None else dispatcher.ops.per_second(),
+        "total_commands_processed": stats.total_calls,
+        "instantaneous_ops_per_sec": stats.ops.per_second(),
         "expired_keys": db.expired_keys,
         "evicted_keys": db.evicted_keys,
         "keyspace_hits": db.hits,
         "keyspace_misses": db.misses,
-        "total_error_replies": 0 if dispatcher is None else dispatcher.errors,
+        "total_error_replies": stats.errors,
         "client_output_buffer_limit_disconnections": state.output_limit_disconnections,
     }
 

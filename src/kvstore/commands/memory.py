@@ -2,7 +2,8 @@
 
 The guard is woven into a copy of the command table when the server starts with a limit, so a
 server without one (and every read command) runs exactly the handlers it would otherwise: the
-cost of the feature is zero where it is off.
+cost of the feature is zero where it is off. Keys evicted to make room are handed to the log
+as deletions here, before the command runs, or a restart would revive them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from kvstore.commands.context import Session
+from kvstore.commands.ports import Journal
 from kvstore.commands.table import Args, Command, Handler
 from kvstore.eviction import MemoryGuard
 from kvstore.protocol.replies import Reply, ReplyError
@@ -17,23 +19,36 @@ from kvstore.protocol.replies import Reply, ReplyError
 OOM_MESSAGE = "OOM command not allowed when used memory > 'maxmemory'."
 
 
-def _guarded(handler: Handler, guard: MemoryGuard, may_grow: bool) -> Handler:
+def _guarded(
+    handler: Handler, guard: MemoryGuard, may_grow: bool, journal: Journal | None
+) -> Handler:
+    evicted = guard.db.evicted
+
     def run(session: Session, args: Args) -> Reply:
-        if not guard.make_room() and may_grow:
+        room = guard.make_room()
+        if evicted:
+            if journal is not None:
+                for key in evicted:
+                    journal.record_deleted(key)
+            evicted.clear()
+        if not room and may_grow:
             raise ReplyError(OOM_MESSAGE)
         return handler(session, args)
 
     return run
 
 
-def guarded_table(table: dict[bytes, Command], guard: MemoryGuard) -> dict[bytes, Command]:
-    """A copy of ``table`` whose write commands first make room under ``guard``; those flagged
-    ``denyoom`` (they may grow memory) are refused with Redis's OOM error when no room can be
-    made. Other writes (DEL, FLUSHDB) still run: they free memory."""
+def guarded_table(
+    table: dict[bytes, Command], guard: MemoryGuard, journal: Journal | None = None
+) -> dict[bytes, Command]:
+    """A copy of ``table`` whose write commands first make room under ``guard`` (the keys
+    evicted go to ``journal`` as deletions); those flagged ``denyoom`` (they may grow memory)
+    are refused with Redis's OOM error when no room can be made. Other writes (DEL, FLUSHDB)
+    still run: they free memory."""
     guarded: dict[bytes, Command] = {}
     for name, command in table.items():
         if "write" in command.flags or "denyoom" in command.flags:
-            handler = _guarded(command.handler, guard, "denyoom" in command.flags)
+            handler = _guarded(command.handler, guard, "denyoom" in command.flags, journal)
             guarded[name] = dataclasses.replace(command, handler=handler)
         else:
             guarded[name] = command

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kvstore.commands.context import Session
 from kvstore.commands.info import info_section
-from kvstore.commands.journal import PersistenceControl
+from kvstore.commands.ports import PersistenceControl
 from kvstore.commands.table import SYNTAX_ERROR, Args, command
 from kvstore.protocol.replies import Reply, ReplyError
 

@@ -1,8 +1,21 @@
-"""Server-wide statistics that need sampling over time (INFO's instantaneous rates)."""
+"""The counters the dispatcher keeps and INFO reads: calls, time and errors per command, the
+command rate, and the slow log.
+
+The dispatcher writes them (:class:`CommandStats`, made once by the server's assembly and
+shared with :class:`~kvstore.commands.context.ServerState`); INFO commandstats, errorstats and
+stats, SLOWLOG, CONFIG RESETSTAT and the metrics page read them here, never through the
+dispatcher. Entries of the slow log are laid out as Redis 7 replies them.
+"""
 
 from __future__ import annotations
 
-from collections import deque
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kvstore.protocol.replies import Reply
 
 #: Samples averaged, as Redis does: 16 samples 100 ms apart, so the rate of the last 1.6 s.
 OPS_SAMPLES = 16
@@ -27,3 +40,151 @@ class OpsMeter:
         """The average rate over the samples held, 0 before there are any."""
         rates = self._rates
         return round(sum(rates) / len(rates)) if rates else 0
+
+
+class CommandStats:
+    """Counters for INFO commandstats/errorstats/stats and the metrics page; the slow log.
+
+    ``calls`` and ``run_ns`` hold every command's name (the dispatcher counts with a plain
+    ``+=`` on them, and keeps references to these very dicts): :meth:`reset` zeroes them in
+    place.
+    """
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        #: Calls per command name. A plain dict with every name present, as ``+= 1`` on a
+        #: Counter (a dict subclass) costs three times as much.
+        self.calls: dict[str, int] = dict.fromkeys(names, 0)
+        #: Time spent per command, in nanoseconds; every name present, as in ``calls``.
+        self.run_ns: dict[str, int] = dict.fromkeys(self.calls, 0)
+        self.rejected: Counter[str] = Counter()  # refused before running (arity, NOAUTH...)
+        self.failed: Counter[str] = Counter()  # ran and answered an error
+        self.error_codes: Counter[str] = Counter()  # error replies by code (ERR, WRONGTYPE...)
+        self.errors = 0
+        self.ops = OpsMeter()
+        self.slowlog = SlowLog()
+
+    def track(self, name: str) -> None:
+        """Make room for a command's counters (one registered after these were made)."""
+        self.calls.setdefault(name, 0)
+        self.run_ns.setdefault(name, 0)
+
+    @property
+    def total_calls(self) -> int:
+        """Commands run (a queued command counts when EXEC runs it)."""
+        return sum(self.calls.values())
+
+    def sample_ops(self) -> None:
+        """Sample the command rate for INFO; the server calls this every 100 ms."""
+        self.ops.sample(time.monotonic_ns() // 1_000_000, self.total_calls)
+
+    def reset(self) -> None:
+        """What ``CONFIG RESETSTAT`` zeroes here: everything but the slow log."""
+        self.calls.update(dict.fromkeys(self.calls, 0))
+        self.run_ns.update(dict.fromkeys(self.run_ns, 0))
+        self.rejected.clear()
+        self.failed.clear()
+        self.error_codes.clear()
+        self.errors = 0
+        self.ops = OpsMeter()
+
+
+#: Redis's defaults: slowlog-log-slower-than (microseconds) and slowlog-max-len.
+DEFAULT_SLOWER_THAN_US = 10_000
+DEFAULT_MAX_LEN = 128
+#: Redis's limits on what an entry keeps of a command: this many arguments, this many bytes each.
+MAX_ARGS = 32
+MAX_ARG_BYTES = 128
+#: A threshold no command reaches: the log is off.
+NEVER = sys.maxsize
+REDACTED = b"(redacted)"
+
+
+@dataclass(frozen=True)
+class SlowEntry:
+    id: int
+    unix_time: int
+    duration_us: int
+    args: list[bytes]
+    addr: bytes
+    name: bytes
+
+    def reply(self) -> Reply:
+        return [
+            self.id,
+            self.unix_time,
+            self.duration_us,
+            list(self.args),
+            self.addr,
+            self.name,
+        ]
+
+
+def shown_args(args: list[bytes]) -> list[bytes]:
+    """What an entry keeps of ``args``: at most 32 (the last saying how many more there were),
+    each cut at 128 bytes (saying how many more bytes there were); passwords redacted."""
+    args = _redacted(args)
+    kept = len(args) if len(args) <= MAX_ARGS else MAX_ARGS - 1
+    shown = [arg if len(arg) <= MAX_ARG_BYTES else _cut(arg) for arg in args[:kept]]
+    if kept < len(args):
+        shown.append(b"... (%d more arguments)" % (len(args) - kept))
+    return shown
+
+
+def _cut(arg: bytes) -> bytes:
+    return b"%s... (%d more bytes)" % (arg[:MAX_ARG_BYTES], len(arg) - MAX_ARG_BYTES)
+
+
+def _redacted(args: list[bytes]) -> list[bytes]:
+    """``args`` with any password replaced, as Redis shows AUTH and HELLO ... AUTH."""
+    name = args[0].lower()
+    if name == b"auth":
+        return [args[0], *(REDACTED for _ in args[1:])]
+    if name == b"hello":
+        for index, arg in enumerate(args):
+            if arg.lower() == b"auth":
+                hidden = args[index + 1 : index + 3]
+                return [*args[: index + 1], *(REDACTED for _ in hidden), *args[index + 3 :]]
+    return args
+
+
+class SlowLog:
+    """The newest ``max_len`` slow commands; ids keep counting across RESET, as in Redis."""
+
+    def __init__(
+        self, slower_than_us: int = DEFAULT_SLOWER_THAN_US, max_len: int = DEFAULT_MAX_LEN
+    ) -> None:
+        self.entries: deque[SlowEntry] = deque(maxlen=max(max_len, 0))
+        self.next_id = 0
+        #: The dispatcher compares each command's duration with this (nanoseconds).
+        self.threshold_ns = NEVER
+        self.configure(slower_than_us, max_len)
+
+    def configure(self, slower_than_us: int | None = None, max_len: int | None = None) -> None:
+        """Change the threshold (microseconds; negative: off; 0: every command) or the length,
+        at run time (CONFIG SET can call this)."""
+        if slower_than_us is not None:
+            self.threshold_ns = NEVER if slower_than_us < 0 else slower_than_us * 1000
+        if max_len is not None and max_len != self.entries.maxlen:
+            self.entries = deque(self.entries, maxlen=max(max_len, 0))
+
+    @property
+    def slower_than_us(self) -> int:
+        return -1 if self.threshold_ns == NEVER else self.threshold_ns // 1000
+
+    def record(self, args: list[bytes], duration_ns: int, addr: str, name: bytes) -> None:
+        if args[0].lower() == b"exec":
+            return  # its commands are logged one by one, as in Redis
+        self.entries.appendleft(
+            SlowEntry(
+                self.next_id,
+                time.time_ns() // 1_000_000_000,
+                duration_ns // 1000,
+                shown_args(args),
+                addr.encode(),
+                name,
+            )
+        )
+        self.next_id += 1
+
+    def reset(self) -> None:
+        self.entries.clear()

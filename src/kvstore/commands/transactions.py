@@ -79,10 +79,10 @@ def exec_(session: Session, args: Args) -> Reply:
         raise ReplyError(EXEC_ABORTED)
     if changed:
         return NIL_ARRAY
-    dispatcher = session.server.dispatcher
-    if dispatcher is None:
+    runner = session.server.runner
+    if runner is None:
         raise RuntimeError("no dispatcher attached to the server state")
-    execute = dispatcher.execute
+    execute = runner.execute
     return [execute(session, queued_args) for queued_args in queued]
 
 

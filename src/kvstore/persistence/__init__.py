@@ -1,7 +1,8 @@
 """Durability: an append-only log of every write, snapshots, recovery and compaction.
 
-The server creates a :class:`Persistence` and installs its journal as the dispatcher's hook;
-nothing below this package imports it. See ``docs/persistence.md``.
+The server's assembly creates a :class:`Persistence`, telling it whom to tell when the log's
+records are durable, and hands its journal to the dispatcher; nothing below this package
+imports it. See ``docs/persistence.md``.
 """
 
 from kvstore.persistence.manager import Persistence

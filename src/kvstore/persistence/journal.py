@@ -1,9 +1,11 @@
-"""The log as the dispatcher and the connections see it: records, the durability barrier, and
-refusing writes (MISCONF) while the disk fails.
+"""The log as the dispatcher sees it: records, the durability barrier, and refusing writes
+(MISCONF) while the disk fails.
 
 Records gathered while one loop iteration runs commands are written together by one
-``flush`` scheduled with ``call_soon``; replies sent meanwhile are held and released after it
-(after its fsync with ``always``), so no client hears of a write before it is in the log.
+``flush`` scheduled with ``call_soon``. The journal tells its :class:`FlushListener` (the
+server) when records start to wait and when a flush made them durable (written, and fsynced
+with ``always``): the server holds the replies sent meanwhile and releases them then, so no
+client hears of a write before it is in the log. The journal never sees a reply.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
-from kvstore.commands.table import Args, Command
+from kvstore.commands.ports import LoggedCommand
 from kvstore.keyspace import Keyspace
 from kvstore.persistence.disk import PartialWriteError
 from kvstore.persistence.log import AppendLog
@@ -35,6 +38,28 @@ FLUSH_COMMANDS = frozenset({"flushdb", "flushall"})
 RETRY_SECONDS = 1.0
 
 
+class FlushListener(Protocol):
+    """Who must know when the records are durable: the server, holding replies till then."""
+
+    def records_buffered(self) -> None:
+        """Records wait for the flush scheduled now: replies sent from now on must wait too."""
+
+    def records_flushed(self, durable: bool) -> None:
+        """The flush ran. ``durable``: every record so far is in the file (and fsynced with
+        ``always``), so every reply held may go. False: the disk failed; what is held stays
+        held (and no new write runs: they are refused) until a retry succeeds."""
+
+
+class Unheard:
+    """A listener for a journal whose writers hold nothing (tools, tests)."""
+
+    def records_buffered(self) -> None:
+        pass
+
+    def records_flushed(self, durable: bool) -> None:
+        pass
+
+
 class LogJournal:
     def __init__(
         self,
@@ -42,19 +67,21 @@ class LogJournal:
         appendlog: AppendLog,
         loop: asyncio.AbstractEventLoop,
         after_flush: Callable[[], None] = lambda: None,
+        *,
+        listener: FlushListener | None = None,
+        free_space: Callable[[OSError], bool] = lambda exc: False,
     ) -> None:
         self.db = db
         self.log = appendlog
         self.loop = loop
         self.after_flush = after_flush
+        self.listener = Unheard() if listener is None else listener
         #: Called when the log cannot be written, before refusing writes: True if it freed
         #: space (gave up a snapshot being written), so the write is tried again at once.
-        self.free_space: Callable[[OSError], bool] = lambda exc: False
+        self.free_space = free_space
         self.refusal: ReplyError | None = None
-        #: Records are buffered: replies must wait for the next flush.
+        #: Records are buffered: a flush is scheduled.
         self.pending = False
-        #: Replies waiting for their writes to reach the log, per connection, in order.
-        self.held: dict[asyncio.Transport, list[tuple[bytes, bool]]] = {}
         self.failure: str | None = None
         self._buffer: list[bytes] = []
         self._stalled = b""  # logged bytes that have not reached the file yet
@@ -63,7 +90,7 @@ class LogJournal:
 
     # -- the dispatcher's hooks -----------------------------------------------------------------
 
-    def record(self, command: Command, args: Args) -> None:
+    def record(self, command: LoggedCommand, args: list[bytes]) -> None:
         db = self.db
         if db.dirty == self._seen:
             return  # nothing changed
@@ -97,40 +124,28 @@ class LogJournal:
                 "write command %s has no key positions: its effect is not logged", command.name
             )
         self._seen = db.dirty
-        if not self.pending:
+        if not self.pending:  # _schedule_flush, inlined: this is every write's path
             self.pending = True
             self.loop.call_soon(self.flush)
+            self.listener.records_buffered()
 
     def record_deleted(self, key: bytes) -> None:
         self._buffer.append(encode_del(key))
         self._seen = self.db.dirty
         if not self.pending:
-            self.pending = True
-            self.loop.call_soon(self.flush)
+            self._schedule_flush()
 
-    # -- the connections' side ------------------------------------------------------------------
-
-    def must_hold(self, transport: asyncio.Transport) -> bool:
-        return self.pending or (bool(self.held) and transport in self.held)
-
-    def hold(self, transport: asyncio.Transport, payload: bytes, close: bool) -> None:
-        self.held.setdefault(transport, []).append((payload, close))
-
-    def _release(self) -> None:
-        held, self.held = self.held, {}
-        for transport, replies in held.items():
-            for payload, close in replies:
-                if transport.is_closing():
-                    break
-                transport.write(payload)
-                if close:
-                    transport.close()
+    def _schedule_flush(self) -> None:
+        self.pending = True
+        self.loop.call_soon(self.flush)
+        self.listener.records_buffered()
 
     # -- the barrier ----------------------------------------------------------------------------
 
     def flush(self, check_size: bool = True) -> None:
-        """Write the buffered records (and fsync with ``always``), then release the replies;
-        then, unless told not to, let the owner decide whether the log needs compacting."""
+        """Write the buffered records (and fsync with ``always``), then tell the listener they
+        are durable; then, unless told not to, let the owner decide whether the log needs
+        compacting."""
         self.pending = False
         data = b"".join(self._buffer)
         self._buffer.clear()
@@ -138,6 +153,7 @@ class LogJournal:
             data = frame(data)  # one checksum per write(2): the records' damage is detectable
         if self.failure is not None:
             self._stalled += data
+            self.listener.records_flushed(False)
             return
         if data:
             try:
@@ -146,11 +162,13 @@ class LogJournal:
                 self._stalled = data[exc.written :]
                 if not (self.free_space(exc) and self._write_stalled()):
                     self._fail(exc)
+                    self.listener.records_flushed(False)
                     return
             except OSError as exc:  # the fsync of ``always``
                 self._fail(exc)
+                self.listener.records_flushed(False)
                 return
-        self._release()
+        self.listener.records_flushed(True)
         if check_size:
             self.after_flush()
 
@@ -205,7 +223,5 @@ class LogJournal:
         log.warning("the append-only log is writable again: accepting writes")
         self.failure = None
         self.refusal = None
-        self._release()
-        if self._buffer and not self.pending:
-            self.pending = True
-            self.loop.call_soon(self.flush)
+        if not self.pending:  # else the flush scheduled writes the buffer, then tells
+            self.listener.records_flushed(True)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from kvstore.config import ServerConfig
 from kvstore.keyspace import Keyspace
 from kvstore.persistence.disk import Disk
-from kvstore.persistence.journal import LogJournal
+from kvstore.persistence.journal import FlushListener, LogJournal
 from kvstore.persistence.log import AppendLog, list_logs
 from kvstore.persistence.recovery import SNAPSHOT_NAME, TEMP_SUFFIX, RecoveryError, recover
 from kvstore.persistence.rewrite import ForkedSnapshot, write_temp
@@ -45,7 +45,10 @@ class Persistence:
         db: Keyspace,
         disk: Disk | None = None,
         clock: Callable[[], float] = time.monotonic,
+        listener: FlushListener | None = None,
     ) -> None:
+        #: Told when the log's records are durable (the server: it holds replies till then).
+        self.listener = listener
         self.directory = os.path.abspath(config.dir)
         self.policy = config.appendfsync
         self.growth_percent = config.auto_aof_rewrite_percentage
@@ -95,8 +98,14 @@ class Persistence:
         if recovered.snapshot_time_ms is not None:
             self.last_save_s = recovered.snapshot_time_ms // 1000
         self.dirty_at_save = self.db.dirty
-        self.journal = LogJournal(self.db, self.log, loop, self.maybe_compact)
-        self.journal.free_space = self._free_space_for_log
+        self.journal = LogJournal(
+            self.db,
+            self.log,
+            loop,
+            self.maybe_compact,
+            listener=self.listener,
+            free_space=self._free_space_for_log,
+        )
         if self.policy == "everysec":
             self._start_fsync_thread(loop)
 
@@ -135,6 +144,10 @@ class Persistence:
         except (OSError, ReplyError) as exc:
             reason = exc.message if isinstance(exc, ReplyError) else exc.strerror or exc
             log.error("cannot finish the data files at shutdown: %s", reason)
+
+    def flush(self) -> None:
+        """Write what the log buffers now (at shutdown: the replies waiting for it go out)."""
+        self.journal.flush(check_size=False)
 
     def set_fsync_policy(self, policy: str) -> None:
         """CONFIG SET appendfsync: switch the policy, starting or stopping the fsync thread."""

@@ -2,7 +2,9 @@
 
 Callbacks stay synchronous and short: each chunk received is parsed into whole requests, every
 request is run through the dispatcher, and all their replies leave in one write. Nothing here
-knows what a command does.
+knows what a command does. While the log has records waiting, replies are kept as the
+connection's own pending output and written when the log holds them (see
+:mod:`kvstore.server.held`).
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
-from kvstore.commands import Dispatcher, ServerState, Session
+from kvstore.commands import Session
 from kvstore.protocol import ReplyError, RequestLimits, encode_reply, make_request_parser
 from kvstore.protocol.resp_requests import RequestDecoder
 from kvstore.protocol.text import (
@@ -24,11 +26,10 @@ from kvstore.protocol.text import (
     parse_request,
     render_text,
 )
+from kvstore.server.context import ConnectionContext
 from kvstore.server.guards import MAX_CLIENTS_REPLY, looks_like_http
+from kvstore.server.held import HeldReplies
 from kvstore.server.protection import DENIED, limits_before_auth
-
-if TYPE_CHECKING:
-    from kvstore.server.app import Server
 
 #: Pending output past which the client's input is no longer read, until it catches up.
 OUTPUT_HIGH_WATER = 256 * 1024
@@ -50,21 +51,24 @@ def _ignore(data: bytes) -> None:
 
 
 class ClientConnection(asyncio.Protocol):
-    def __init__(self, server: Server) -> None:
-        self._server = server
-        self._dispatcher: Dispatcher = server.dispatcher
-        self._state: ServerState = server.state
+    def __init__(self, context: ConnectionContext) -> None:
+        self._context = context
+        self._dispatcher = context.dispatcher
+        self._registry = context.registry
         self._transport: asyncio.Transport | None = None
-        self.session: Session = Session(server.state)
+        self.session: Session = Session(context.state)
         self._resp_parser: RequestDecoder | None = None
         self._line_parser: LineParser | None = None
         self._limits_after_auth = RequestLimits()
         self._feed: Callable[[bytes], None] = self._detect
-        self.closed = asyncio.get_running_loop().create_future()
-        self._journal = server.journal
-        #: The server's coarse clock at the last read: the idle sweep closes clients whose
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        #: Where replies wait for the log (None with persistence off), and the replies this
+        #: connection keeps meanwhile, each with whether to close after it (None: none kept).
+        self._gate = context.held
+        self._held: list[tuple[bytes, bool]] | None = None
+        #: The registry's coarse clock at the last read: the idle sweep closes clients whose
         #: value is too old (``--timeout``).
-        self.last_read = server.now
+        self.last_read = context.registry.now
         self._text_head = b""
         #: This client's buffers as last added to the server's ``clients_memory``.
         self._counted = 0
@@ -83,19 +87,18 @@ class ClientConnection(asyncio.Protocol):
         peername = transport.get_extra_info("peername")
         self.session.addr = _address(peername)
         self.session.laddr = _address(transport.get_extra_info("sockname"))
-        if self._server.protected and not self._server.is_loopback(peername):
-            self._server.refusals.refused(self.session.addr)
+        if self._context.admission.refuses(peername, self.session.addr):
             self._feed = _ignore  # nothing it sends is run
             self._transport.write(DENIED)
             self._transport.close()
             return
-        if not self._server.register(self):
+        if not self._registry.register(self):
             self._feed = self._discard
             self._transport.write(MAX_CLIENTS_REPLY)
             self._transport.close()
 
     def data_received(self, data: bytes) -> None:
-        self.last_read = self._server.now
+        self.last_read = self._registry.now
         self._feed(data)
 
     def _discard(self, data: bytes) -> None:
@@ -105,10 +108,11 @@ class ClientConnection(asyncio.Protocol):
         return False  # close once the replies already written are flushed
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._server.unregister(self)
+        registry = self._registry
+        registry.unregister(self)
         parser = self._resp_parser
         if parser is not None:
-            self._server.dropped_request_bytes += parser.pending + parser.discarded
+            registry.dropped_request_bytes += parser.pending + parser.discarded
         # ``_feed`` holds a bound method, a cycle through this object: only the cyclic garbage
         # collector would free it, and with it the parser's partial request (up to the query
         # buffer limit), which a client sending bytes alone never prompts it to do. Dropping
@@ -118,7 +122,7 @@ class ClientConnection(asyncio.Protocol):
         self._line_parser = None
         self._text_head = b""
         if self._counted:
-            self._server.add_clients_memory(-self._counted)
+            registry.add_clients_memory(-self._counted)
             self._counted = 0
         if not self.closed.done():
             self.closed.set_result(None)
@@ -138,8 +142,9 @@ class ClientConnection(asyncio.Protocol):
         """The first byte decides: ``*`` starts RESP, anything else the text protocol."""
         if data[:1] == b"*":
             self.session.transport = "resp"
+            context = self._context
             self._resp_parser = make_request_parser(
-                self._server.request_limits, use_hiredis=self._server.use_hiredis
+                context.request_limits, use_hiredis=context.use_hiredis
             )
             self._feed = self._feed_resp
             if not self.session.authenticated:  # small requests only, until AUTH succeeds
@@ -161,7 +166,7 @@ class ClientConnection(asyncio.Protocol):
             return
         self._text_head = b""
         if looks_like_http(head[: end if end >= 0 else 200].rstrip(b"\r")):
-            self._server.refuse_http(self.session.addr)
+            self._registry.refuse_http(self.session.addr)
             self._feed = self._discard
             cast(asyncio.Transport, self._transport).abort()
             return
@@ -193,11 +198,9 @@ class ClientConnection(asyncio.Protocol):
                         return
                     out = []
                     size = 0
-            journal = self._journal
-            if journal is not None and (
-                journal.pending or (journal.held and transport in journal.held)
-            ):  # must_hold, inlined
-                journal.hold(transport, b"".join(out), False)
+            gate = self._gate
+            if gate is not None and (gate.waiting or self._held is not None):  # _must_hold
+                self._hold(b"".join(out), False)
             else:
                 transport.write(b"".join(out))
                 if size > OUTPUT_LOW_WATER and self._output_over_limit():
@@ -259,21 +262,20 @@ class ClientConnection(asyncio.Protocol):
         it. Either way its buffers are counted as the server's memory."""
         transport = cast(asyncio.Transport, self._transport)
         pending = transport.get_write_buffer_size()
-        journal = self._journal
-        if journal is not None and journal.held:  # replies waiting for the log count too
-            held = journal.held.get(transport)
-            if held:
-                pending += sum(len(payload) for payload, _ in held)
+        held = self._held
+        if held is not None:  # replies waiting for the log count too
+            pending += sum(len(payload) for payload, _ in held)
         parser = self._resp_parser
         buffered = pending + (parser.pending if parser is not None else 0)
+        registry = self._registry
         if buffered != self._counted:
-            self._server.add_clients_memory(buffered - self._counted)
+            registry.add_clients_memory(buffered - self._counted)
             self._counted = buffered
-        limit = self._server.output_limit
+        limit = registry.output_limit
         if limit.hard and pending > limit.hard:
             which = f"hard limit {limit.hard}"
         elif limit.soft and pending > limit.soft:
-            now = self._server.now
+            now = registry.now
             if self._soft_since is None:
                 self._soft_since = now
                 return False
@@ -284,24 +286,49 @@ class ClientConnection(asyncio.Protocol):
             self._soft_since = None
             return False
         self._feed = self._discard
-        self._server.output_overflow(self.session.addr, pending, which)
+        registry.output_overflow(self.session.addr, pending, which)
         transport.abort()
         return True
 
     def _close_with_error(self, message: bytes) -> None:
-        self._server.protocol_error(self.session.addr)
+        self._registry.protocol_error(self.session.addr)
         self._send(message, close=True)
 
     def _send(self, payload: bytes, close: bool = False) -> None:
         """Write ``payload`` (then close), after the log holds the writes it answers."""
         transport = cast(asyncio.Transport, self._transport)
-        journal = self._journal
-        if journal is not None and journal.must_hold(transport):
-            journal.hold(transport, payload, close)
+        gate = self._gate
+        if gate is not None and (gate.waiting or self._held is not None):
+            self._hold(payload, close)
             return
         transport.write(payload)
         if close:
             transport.close()
+
+    # -- replies waiting for the log ---------------------------------------------------------
+
+    def _hold(self, payload: bytes, close: bool) -> None:
+        """Keep ``payload`` until the log holds the writes it answers (and the replies kept
+        before it are written)."""
+        held = self._held
+        if held is None:
+            self._held = [(payload, close)]
+            cast(HeldReplies, self._gate).hold(self)
+        else:
+            held.append((payload, close))
+
+    def release_held(self) -> None:
+        """The log holds every write answered so far: write what was kept, in order."""
+        held, self._held = self._held, None
+        transport = self._transport
+        if held is None or transport is None:
+            return
+        for payload, close in held:
+            if transport.is_closing():
+                break
+            transport.write(payload)
+            if close:
+                transport.close()
 
     # -- shutdown ----------------------------------------------------------------------------
 

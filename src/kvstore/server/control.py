@@ -1,71 +1,105 @@
-"""The server as commands see it (SHUTDOWN, CONFIG SET) and the hooks applying run-time changes.
+"""The server as commands see it (SHUTDOWN, CONFIG SET), the stop request, and the hooks that
+apply run-time changes.
 
 Each option marked ``runtime=True`` in :mod:`kvstore.config` gets a hook here that makes the
-running server act on its new value at once.
+running server act on its new value at once; the hooks are given the parts they change, not
+the server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import signal
+from collections.abc import Callable, Sequence
 
+from kvstore.commands import Dispatcher, ServerState
 from kvstore.config import ServerConfig, parse_output_limit
 from kvstore.config_runtime import RuntimeConfig
-from kvstore.server.protection import is_protected
-
-if TYPE_CHECKING:
-    from kvstore.server.app import Server
+from kvstore.persistence import Persistence
+from kvstore.server.protection import Admission, is_protected
+from kvstore.server.registry import Registry
 
 log = logging.getLogger("kvstore.server")
 
 
-class Control:
-    """Installed as ``ServerState.control``: see ``kvstore.commands.control.ServerControl``."""
+class StopRequest:
+    """A graceful stop asked for (a signal, SHUTDOWN), and SHUTDOWN's choice of snapshot."""
 
-    def __init__(self, server: Server) -> None:
-        self._server = server
-        self.runtime = RuntimeConfig(server.config)
-        install_hooks(self.runtime, server)
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        #: None snapshots when persistence is on (as a signal does); False skips it.
+        self.save: bool | None = None
+
+    def signal(self, signum: int) -> None:
+        """SIGTERM or SIGINT: stop as SHUTDOWN does, naming the signal (a container's or
+        service manager's stop is then told from a crash)."""
+        if not self.event.is_set():
+            log.info("received %s, shutting down", signal.Signals(signum).name)
+        self()
+
+    def __call__(self, save: bool | None = None) -> None:
+        if self.event.is_set():
+            log.warning("second stop signal: exiting at once")
+            raise SystemExit(1)
+        log.info("stop requested: closing connections")
+        self.save = save
+        self.event.set()
+
+
+class Control:
+    """Given to ``ServerState.control``: see ``kvstore.commands.ports.ServerControl``."""
+
+    def __init__(self, runtime: RuntimeConfig, stop: Callable[[bool | None], None]) -> None:
+        self.runtime = runtime
+        self._stop = stop
 
     def shutdown(self, save: bool | None) -> None:
         mode = {None: "", True: " SAVE", False: " NOSAVE"}[save]
         log.info("SHUTDOWN%s received", mode)
-        self._server.request_stop(save)
+        self._stop(save)
 
     def config_set(self, pairs: Sequence[tuple[str, str]]) -> None:
         self.runtime.set(pairs)
         log.info("CONFIG SET %s", ", ".join(name for name, _ in pairs))
 
 
-def install_hooks(runtime: RuntimeConfig, server: Server) -> None:
+def install_hooks(
+    runtime: RuntimeConfig,
+    *,
+    state: ServerState,
+    dispatcher: Dispatcher,
+    admission: Admission,
+    registry: Registry,
+    persistence: Persistence | None,
+) -> None:
     def log_level(config: ServerConfig) -> None:
         logging.getLogger().setLevel(config.log_level.upper())
 
     def protection(config: ServerConfig) -> None:
-        server.protected = is_protected(config.protected_mode == "yes", bool(config.requirepass))
+        admission.protected = is_protected(config.protected_mode == "yes", bool(config.requirepass))
 
     def password(config: ServerConfig) -> None:
         # New connections must authenticate; those already in stay in, as with Redis.
         config.requirepass_file = ""
-        server.state.requirepass = config.requirepass.encode() or None
+        state.requirepass = config.requirepass.encode() or None
         protection(config)
 
     def appendfsync(config: ServerConfig) -> None:
-        if server.persistence is not None:
-            server.persistence.set_fsync_policy(config.appendfsync)
+        if persistence is not None:
+            persistence.set_fsync_policy(config.appendfsync)
 
     def compaction(config: ServerConfig) -> None:
-        if server.persistence is not None:
-            server.persistence.growth_percent = config.auto_aof_rewrite_percentage
-            server.persistence.min_size = config.auto_aof_rewrite_min_size
+        if persistence is not None:
+            persistence.growth_percent = config.auto_aof_rewrite_percentage
+            persistence.min_size = config.auto_aof_rewrite_min_size
 
     def output_limit(config: ServerConfig) -> None:
         # Applies to every client at its next write or the next sweep, as with Redis.
-        server.output_limit = parse_output_limit(config.client_output_buffer_limit)
+        registry.output_limit = parse_output_limit(config.client_output_buffer_limit)
 
     def slowlog(config: ServerConfig) -> None:
-        server.dispatcher.configure_slowlog(config.slowlog_log_slower_than, config.slowlog_max_len)
+        dispatcher.configure_slowlog(config.slowlog_log_slower_than, config.slowlog_max_len)
 
     runtime.on_change("log_level", log_level)
     runtime.on_change("slowlog_log_slower_than", slowlog)

@@ -12,7 +12,8 @@ from typing import Any
 from kvstore import build
 from kvstore.commands import VERSION
 from kvstore.config import ConfigError, ServerConfig, load_config, wants_version
-from kvstore.server.app import Server, StartupError
+from kvstore.server.assembly import assemble
+from kvstore.server.listeners import StartupError
 from kvstore.server.logs import configure_logging
 
 log = logging.getLogger("kvstore.server")
@@ -35,7 +36,7 @@ def _runner(config: ServerConfig) -> Callable[[Coroutine[Any, Any, None]], None]
 
 
 async def _serve(config: ServerConfig) -> None:
-    server = Server(config)
+    server = await assemble(config)
     await server.start()
     server.install_signal_handlers()
     log.info("%s", server.banner())

@@ -133,7 +133,7 @@ def render_metrics(state: ServerState, session: Session) -> str:
             ({"mode": "user"}, float(cpu["used_cpu_user"])),
         ],
     )
-    slowlog = 0 if state.dispatcher is None else len(state.dispatcher.slowlog.entries)
+    slowlog = len(state.stats.slowlog.entries)
     page.one("kvstore_slowlog_length", "gauge", "Entries in the slow log.", slowlog)
     _commands(page, state)
     return page.text()

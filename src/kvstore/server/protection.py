@@ -93,3 +93,24 @@ class RefusalLog:
         )
         self._unlogged = 0
         self._next_log = now + self._interval
+
+
+class Admission:
+    """Protected mode as the connections apply it, on the server's side of each new one.
+
+    ``protected`` changes at run time (CONFIG SET requirepass or protected-mode);
+    ``is_loopback`` is the decision, replaceable in tests that cannot reach a non-loopback
+    address.
+    """
+
+    def __init__(self, protected: bool) -> None:
+        self.protected = protected
+        self.is_loopback: Callable[[object], bool] = is_loopback_peer
+        self.refusals = RefusalLog()
+
+    def refuses(self, peername: object, addr: str) -> bool:
+        """Whether a client connecting from ``peername`` is turned away (and logged so)."""
+        if self.protected and not self.is_loopback(peername):
+            self.refusals.refused(addr)
+            return True
+        return False

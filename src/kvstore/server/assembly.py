@@ -1,0 +1,159 @@
+"""The one place the server is built: every part made once, from the configuration.
+
+:func:`assemble` binds the listening sockets, builds the keyspace (one that can evict, under
+``--maxmemory``), opens persistence (recovering the data into the keyspace), builds the command
+table (guarded under ``--maxmemory``), the statistics, the one dispatcher (configured once),
+the server state commands see, the controls of SHUTDOWN and CONFIG SET, and the context each
+connection is given; then hands them to a :class:`~kvstore.server.app.Server`. No part is
+replaced or patched afterwards: CONFIG SET changes values through the hooks installed here.
+
+A SET arrives at a connection, which runs it through the dispatcher: the handler changes the
+keyspace, then the dispatcher has the journal record it. The journal's flush makes it durable
+and tells the held-replies gate, which has the connections write the replies they kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+
+from kvstore.commands import COMMANDS, CommandStats, Dispatcher, ServerState
+from kvstore.commands.memory import guarded_table
+from kvstore.config import ServerConfig, parse_output_limit
+from kvstore.config_runtime import RuntimeConfig
+from kvstore.eviction import EvictingKeyspace, MemoryGuard, pin_mmap_threshold, resident_bytes
+from kvstore.keyspace import Keyspace
+from kvstore.persistence import Persistence, RecoveryError
+from kvstore.protocol import RequestLimits, hiredis_available
+from kvstore.protocol.parsers import parser_in_use
+from kvstore.server.app import Server
+from kvstore.server.context import ConnectionContext
+from kvstore.server.control import Control, StopRequest, install_hooks
+from kvstore.server.guards import fit_maxclients
+from kvstore.server.held import HeldReplies
+from kvstore.server.listeners import StartupError, bind_listeners, close_listeners
+from kvstore.server.protection import Admission, is_loopback_peer, is_protected
+from kvstore.server.registry import Registry
+from kvstore.server.tls import TLSSetupError, server_context
+
+log = logging.getLogger("kvstore.server")
+
+
+async def assemble(config: ServerConfig) -> Server:
+    """Build the server for ``config`` on the running loop, ready to :meth:`~Server.start`;
+    StartupError (one line) when it cannot be."""
+    if config.parser == "hiredis" and not hiredis_available():
+        raise StartupError("--parser hiredis: the hiredis package is not installed")
+    maxclients = fit_maxclients(config.maxclients)
+    # CONFIG GET and INFO report the limit enforced, as Redis does, not the one asked for.
+    config.maxclients = maxclients
+    admission = Admission(is_protected(config.protected_mode == "yes", bool(config.requirepass)))
+    listeners = bind_listeners(config, _tls_context(config))
+    for listener in listeners:
+        name = listener.sock.getsockname()
+        if admission.protected and not is_loopback_peer(name):
+            _warn_protected(name[0])
+    try:
+        db, guard = _keyspace(config)
+        held = None if config.no_persist else HeldReplies()
+        persistence = None if held is None else _open_persistence(config, db, held)
+    except BaseException:
+        close_listeners(listeners)
+        raise
+    journal = None if persistence is None else persistence.journal
+    table = COMMANDS if guard is None else guarded_table(COMMANDS, guard, journal)
+    stats = CommandStats()
+    dispatcher = Dispatcher(
+        table,
+        stats=stats,
+        journal=journal,
+        slowlog_log_slower_than=config.slowlog_log_slower_than,
+        slowlog_max_len=config.slowlog_max_len,
+    )
+    stop = StopRequest()
+    runtime = RuntimeConfig(config)
+    state = ServerState(
+        db=db,
+        settings=config.settings,
+        requirepass=config.requirepass.encode() or None,
+        stats=stats,
+        runner=dispatcher,
+        persistence=persistence,
+        control=Control(runtime, stop),
+    )
+    registry = Registry(
+        state, maxclients, parse_output_limit(config.client_output_buffer_limit), guard
+    )
+    install_hooks(
+        runtime,
+        state=state,
+        dispatcher=dispatcher,
+        admission=admission,
+        registry=registry,
+        persistence=persistence,
+    )
+    context = ConnectionContext(
+        state=state,
+        dispatcher=dispatcher,
+        registry=registry,
+        admission=admission,
+        request_limits=RequestLimits(
+            max_bulk_len=config.proto_max_bulk_len,
+            max_args=config.proto_max_args,
+            max_query_buffer=config.client_query_buffer_limit,
+        ),
+        use_hiredis=parser_in_use(config.parser) == "hiredis",
+        held=held,
+    )
+    return Server(config, context=context, listeners=listeners, persistence=persistence, stop=stop)
+
+
+def _tls_context(config: ServerConfig) -> ssl.SSLContext | None:
+    if not config.tls_port:
+        return None
+    try:
+        return server_context(config)
+    except TLSSetupError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def _warn_protected(host: str) -> None:
+    log.warning(
+        "protected mode: bound to %s with no password, so only loopback clients are "
+        "served; set --requirepass, or --protected-mode no if every host that can reach "
+        "this address is trusted",
+        host,
+    )
+
+
+def _keyspace(config: ServerConfig) -> tuple[Keyspace, MemoryGuard | None]:
+    """The keyspace; under ``--maxmemory`` one that can evict, and the guard of writes."""
+    if not config.maxmemory:
+        return Keyspace(), None
+    pin_mmap_threshold()
+    db = EvictingKeyspace(config.maxmemory_policy)
+    guard = MemoryGuard(db, config.maxmemory, resident_bytes())
+    if guard.used_memory() >= config.maxmemory:
+        log.warning(
+            "maxmemory %d is below the server's own footprint (%d bytes resident): every "
+            "write that needs memory will be refused",
+            config.maxmemory,
+            guard.baseline,
+        )
+    return db, guard
+
+
+def _open_persistence(config: ServerConfig, db: Keyspace, held: HeldReplies) -> Persistence:
+    """Recover the data directory into ``db`` and open the log, which tells ``held`` when the
+    replies it keeps may go."""
+    persistence = Persistence(config, db, listener=held)
+    try:
+        persistence.open(asyncio.get_running_loop())
+    except RecoveryError as exc:
+        raise StartupError(str(exc)) from None
+    except OSError as exc:
+        raise StartupError(
+            f"cannot use the data directory {persistence.directory}: {exc.strerror or exc}"
+        ) from None
+    return persistence
