@@ -25,6 +25,7 @@ _TRUE = ("1", "yes", "true", "on")
 #: Each pure module with a compiled twin, and the twin's name.
 TWINS = {
     "kvstore.protocol.resp_requests": "kvstore._speedups.resp_requests",
+    "kvstore.protocol.resp_replies": "kvstore._speedups.resp_replies",
 }
 _PACKAGE = Path(__file__).resolve().parent
 

@@ -1,10 +1,24 @@
-"""Sans-I/O codecs shared by the server and the client: RESP and the text line protocol."""
+"""Sans-I/O codecs shared by the server and the client: RESP and the text line protocol.
 
+:func:`encode_reply` is that of the build in use (:mod:`kvstore.build` decides): in the
+compiled build, ``resp_replies.encode_reply`` compiled with Cython; in the pure build, the
+pure-Python function itself. Same code, same bytes.
+"""
+
+from typing import TYPE_CHECKING
+
+from kvstore import build
+from kvstore.protocol import resp_replies as _pure_replies
 from kvstore.protocol.errors import ProtocolError
 from kvstore.protocol.parsers import RequestParser, make_request_parser
 from kvstore.protocol.replies import OK, PONG, QUEUED, Reply, ReplyError, Status
-from kvstore.protocol.resp_replies import ReplyParser, encode_reply, make_reply_parser
+from kvstore.protocol.resp_replies import ReplyParser, make_reply_parser
 from kvstore.protocol.resp_requests import RequestLimits, encode_request, hiredis_available
+
+if TYPE_CHECKING:  # the two builds' functions have one signature: the pure module's
+    from kvstore.protocol.resp_replies import encode_reply as encode_reply
+else:
+    encode_reply = build.choose(_pure_replies).encode_reply
 
 __all__ = [
     "OK",

@@ -1,0 +1,151 @@
+"""The compiled reply encoder against the pure one: two builds, the same bytes.
+
+The same generated reply trees (every kind a handler returns: bulk strings, statuses, errors,
+integers at and past the 64-bit limits, floats with infinities and NaN, booleans, nil, the nil
+array, verbatim text, sets, arrays and maps nested in each other) are encoded by the pure
+``encode_reply`` and by its compiled twin (the same source compiled with Cython,
+``kvstore._speedups``), in RESP2 and RESP3. Both must return the same bytes, or raise the same
+exception with the same message. Skipped only where the compiled build is not built.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from kvstore import build, protocol
+from kvstore.protocol import resp_replies as pure
+from kvstore.protocol.replies import NIL_ARRAY, Reply, ReplyError, SetReply, Status, Verbatim
+
+
+def _compiled() -> ModuleType | None:
+    try:
+        return importlib.import_module(build.TWINS[pure.__name__])
+    except ImportError:
+        return None
+
+
+compiled = _compiled()
+pytestmark = pytest.mark.skipif(
+    compiled is None,
+    reason="the compiled build is not built here (Cython or a C compiler was missing when "
+    "kvstore was installed): there is nothing to compare the pure build with",
+)
+
+_text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=20)
+_line = st.text(
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="\r\n"), max_size=20
+)
+_leaves: st.SearchStrategy[Any] = st.one_of(
+    st.binary(max_size=40),
+    # Around the short-header table's end (LARGE_BULK) and far past it.
+    st.integers(min_value=pure.LARGE_BULK - 3, max_value=pure.LARGE_BULK + 3).map(
+        lambda size: b"x" * size
+    ),
+    st.binary(min_size=2000, max_size=2100),
+    st.integers(),  # past 64 bits too: Python's ints have no limit, nor has the encoder
+    st.sampled_from([0, -1, 2**63 - 1, -(2**63), 2**64]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 1e300, 5e-324, 1.0, 2.5]),
+    st.booleans(),
+    st.none(),
+    st.just(NIL_ARRAY),
+    _line.map(Status),
+    _text.map(lambda text: ReplyError("ERR " + text)),
+    _text.map(ReplyError),
+    st.binary(max_size=30).map(Verbatim),
+)
+#: Values a handler never returns: both builds must refuse them alike.
+_strays = st.one_of(
+    st.tuples(st.binary(max_size=4)),
+    st.text(max_size=4),
+    st.just(bytearray(b"ab")),
+    st.just(memoryview(b"ab")),
+    st.sets(st.integers(), max_size=2),
+)
+replies: st.SearchStrategy[Any] = st.recursive(
+    _leaves,
+    lambda children: st.one_of(
+        st.lists(children, max_size=5),
+        st.lists(children, max_size=5).map(SetReply),
+        st.dictionaries(st.binary(max_size=8), children, max_size=4),
+        # Keys of other kinds too (statuses, integers): a map's keys are replies as well.
+        st.dictionaries(st.one_of(st.integers(), _line.map(Status)), children, max_size=3),
+    ),
+    max_leaves=30,
+)
+_fuzz = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _outcome(call: Callable[[], bytes]) -> tuple[str, Any]:
+    """What a call returned, or the exception it raised (type and message)."""
+    try:
+        return "returned", call()
+    except Exception as exc:  # any difference counts, a crash of one build too
+        return "raised", (type(exc), str(exc))
+
+
+def assert_same(reply: Any, proto: Any) -> None:
+    assert compiled is not None
+    want = _outcome(lambda: pure.encode_reply(reply, proto))
+    have = _outcome(lambda: compiled.encode_reply(reply, proto))
+    assert have == want, f"{reply!r} in RESP{proto}"
+
+
+@_fuzz
+@given(reply=replies, proto=st.sampled_from([2, 3]))
+@example(reply=[Status("OK"), Status("OK"), Status("QUEUED")], proto=2)  # the status cache
+@example(reply={b"k": [1.5, True, None, NIL_ARRAY]}, proto=3)
+def test_same_bytes(reply: Reply, proto: int) -> None:
+    assert_same(reply, proto)
+
+
+@_fuzz
+@given(
+    reply=st.recursive(
+        st.one_of(_leaves, _strays), lambda children: st.lists(children, max_size=4), max_leaves=8
+    ),
+    proto=st.sampled_from([2, 3]),
+)
+def test_same_refusals(reply: Any, proto: int) -> None:
+    """Something that is not a reply, alone or deep in an aggregate: the same TypeError."""
+    assert_same(reply, proto)
+
+
+@pytest.mark.parametrize("proto", [1, 4, "3", None])
+@pytest.mark.parametrize("reply", [None, True, NIL_ARRAY, b"x", 7, [None]])
+def test_same_for_a_protocol_that_is_neither(reply: Reply, proto: Any) -> None:
+    """A protocol other than 2 or 3 (never set by HELLO): both builds do the same with it."""
+    assert_same(reply, proto)
+
+
+def test_default_protocol_is_resp2() -> None:
+    assert compiled is not None
+    samples: list[Reply] = [None, True, {b"a": 1}, SetReply([1]), 2.5, Verbatim(b"v")]
+    for reply in samples:
+        assert (
+            compiled.encode_reply(reply) == pure.encode_reply(reply) == pure.encode_reply(reply, 2)
+        )
+
+
+@_fuzz
+@given(value=st.floats(allow_nan=True, allow_infinity=True))
+def test_format_float(value: float) -> None:
+    assert compiled is not None
+    assert compiled.format_float(value) == pure.format_float(value)
+
+
+def test_the_build_in_use_encodes_with_its_twin() -> None:
+    assert compiled is not None
+    assert compiled.__file__ is not None
+    assert compiled.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    assert compiled.encode_reply is not pure.encode_reply
+    expected = compiled.encode_reply if build.COMPILED else pure.encode_reply
+    assert protocol.encode_reply is expected
