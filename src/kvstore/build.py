@@ -26,6 +26,7 @@ _TRUE = ("1", "yes", "true", "on")
 TWINS = {
     "kvstore.protocol.resp_requests": "kvstore._speedups.resp_requests",
     "kvstore.protocol.resp_replies": "kvstore._speedups.resp_replies",
+    "kvstore.persistence.journal": "kvstore._speedups.journal",
 }
 _PACKAGE = Path(__file__).resolve().parent
 

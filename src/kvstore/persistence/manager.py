@@ -18,8 +18,10 @@ import signal
 import time
 from collections.abc import Callable
 
+from kvstore import build
 from kvstore.config import ServerConfig
 from kvstore.keyspace import Keyspace
+from kvstore.persistence import journal as pure_journal
 from kvstore.persistence.disk import Disk
 from kvstore.persistence.journal import FlushListener, LogJournal
 from kvstore.persistence.log import AppendLog, list_logs
@@ -36,6 +38,8 @@ RETRY_FIRST_SECONDS = 10.0
 RETRY_MAX_SECONDS = 600.0
 #: Errors of the live log that a snapshot being written may cause by taking the disk's space.
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: The journal of the build in use (kvstore.build): journal.py compiled with Cython, or itself.
+_journal = build.choose(pure_journal)
 
 
 class Persistence:
@@ -98,7 +102,7 @@ class Persistence:
         if recovered.snapshot_time_ms is not None:
             self.last_save_s = recovered.snapshot_time_ms // 1000
         self.dirty_at_save = self.db.dirty
-        self.journal = LogJournal(
+        self.journal = _journal.LogJournal(
             self.db,
             self.log,
             loop,
