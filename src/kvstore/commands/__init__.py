@@ -1,5 +1,8 @@
 """The command table and the dispatcher that both wire protocols run requests through."""
 
+from typing import TYPE_CHECKING
+
+from kvstore import build
 from kvstore.commands import (  # noqa: F401 - each module fills the command table
     bits,
     commandstats,
@@ -23,10 +26,15 @@ from kvstore.commands import (  # noqa: F401 - each module fills the command tab
     substrings,
     transactions,
 )
+from kvstore.commands import dispatch as _pure_dispatch
 from kvstore.commands.context import VERSION, ServerState, Session
-from kvstore.commands.dispatch import Dispatcher
 from kvstore.commands.stats import CommandStats
 from kvstore.commands.table import COMMANDS, Command, UnknownCommandError
+
+if TYPE_CHECKING:  # the two builds' classes have one interface: the pure module's
+    from kvstore.commands.dispatch import Dispatcher as Dispatcher
+else:  # the build in use (kvstore.build): dispatch.py compiled with Cython, or itself
+    Dispatcher = build.choose(_pure_dispatch).Dispatcher
 
 __all__ = [
     "COMMANDS",

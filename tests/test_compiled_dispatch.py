@@ -1,0 +1,194 @@
+"""The compiled dispatcher against the pure one: two builds, the same bookkeeping.
+
+The same generated request sequences (the hot commands and their options, names in any case,
+unknown commands, wrong arities, AUTH with right and wrong passwords before and after, MULTI,
+EXEC, DISCARD and refusals inside a transaction, WATCH, errors a handler raises, the counters
+reset, the slow log on for every command, QUIT) run through the pure :class:`Dispatcher` and
+its compiled twin (the same source compiled with Cython, ``kvstore._speedups``), each over a
+fresh keyspace with a journal on a log in memory. The replies, the keyspace, the log's bytes,
+INFO's commandstats and errorstats (calls, rejected and failed calls, error codes; not the
+time, which is measured), the slow log's commands, and each session's state must be the same.
+Skipped only where the compiled build is not built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.machinery
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, cast
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kvstore import build, commands
+from kvstore.commands import ServerState, Session
+from kvstore.commands import dispatch as pure
+from kvstore.keyspace import Keyspace
+from kvstore.persistence import journal as pure_journal
+
+NOW = 1_700_000_000_000
+PASSWORD = b"secret"
+
+
+def _compiled() -> ModuleType | None:
+    try:
+        return importlib.import_module(build.TWINS[pure.__name__])
+    except ImportError:
+        return None
+
+
+compiled = _compiled()
+pytestmark = pytest.mark.skipif(
+    compiled is None,
+    reason="the compiled build is not built here (Cython or a C compiler was missing when "
+    "kvstore was installed): there is nothing to compare the pure build with",
+)
+
+
+class MemoryLog:
+    policy = "everysec"
+    path = "memory.aof"
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def append(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+class Loop:
+    def __init__(self) -> None:
+        self.scheduled: list[Callable[[], None]] = []
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        self.scheduled.append(callback)
+
+
+keys = st.sampled_from([b"a", b"b", b"k" * 40])
+values = st.one_of(st.binary(max_size=6), st.sampled_from([b"0", b"7", b"-3", b"x" * 1030]))
+names = st.sampled_from(
+    [
+        *(b"GET", b"get", b"Get", b"SET", b"set", b"MGET", b"MSET", b"INCR", b"DECR"),
+        *(b"INCRBY", b"DEL", b"EXISTS", b"EXPIRE", b"TTL", b"PTTL", b"PING", b"APPEND"),
+        b"STRLEN",
+    ]
+)
+requests = st.one_of(
+    # Any of the hot commands with any arguments: right arities, wrong ones, bad values.
+    st.tuples(names, st.lists(st.one_of(keys, values), max_size=4)).map(
+        lambda request: [request[0], *request[1]]
+    ),
+    st.tuples(
+        st.just(b"SET"),
+        keys,
+        values,
+        st.sampled_from([b"NX", b"XX", b"GET", b"KEEPTTL", b"PX", b"EX", b"BOGUS"]),
+        st.sampled_from([b"10", b"0", b"-1", b"x"]),
+    ).map(list),
+    st.sampled_from(
+        [
+            [b"MULTI"],
+            [b"EXEC"],
+            [b"DISCARD"],
+            [b"WATCH", b"a"],
+            [b"UNWATCH"],
+            [b"AUTH", PASSWORD],
+            [b"AUTH", b"wrong"],
+            [b"NOSUCHCOMMAND", b"a"],
+            [b"nosuch"],
+            [b"CONFIG", b"RESETSTAT"],
+            [b"CONFIG", b"NOSUCH"],
+            [b"SLOWLOG", b"LEN"],
+            [b"FLUSHALL"],
+            [b"SHUTDOWN"],
+            [b"HELLO", b"3"],
+            [b"QUIT"],
+        ]
+    ),
+)
+#: Each request comes from one of two clients.
+sequences = st.lists(st.tuples(st.integers(0, 1), requests), max_size=25)
+
+
+def run(
+    module: ModuleType, sequence: list[tuple[int, list[bytes]]], requirepass: bytes | None
+) -> tuple[Any, ...]:
+    db = Keyspace(clock=lambda: NOW)
+    appendlog = MemoryLog()
+    loop = Loop()
+    journal = cast(Any, pure_journal.LogJournal)(db, appendlog, loop)  # fakes: duck-typed
+    state = ServerState(db=db, requirepass=requirepass, settings=dict)
+    dispatcher = module.Dispatcher(journal=journal, stats=state.stats, slowlog_log_slower_than=0)
+    state.runner = dispatcher
+    sessions = [Session(state, addr=f"127.0.0.1:{port}", id=port) for port in (1, 2)]
+    replies = []
+    for index, args in sequence:
+        replies.append(dispatcher.execute(sessions[index], list(args)))
+    for callback in loop.scheduled:
+        callback()
+    stats = dispatcher.stats
+    return (
+        replies,
+        {key: (value, deadline) for key, value, deadline in db.items()},
+        b"".join(appendlog.written),
+        {name: calls for name, calls in stats.calls.items() if calls},
+        set(stats.run_ns) == set(stats.calls),
+        dict(stats.rejected),
+        dict(stats.failed),
+        dict(stats.error_codes),
+        stats.errors,
+        [(entry.args, entry.addr, entry.name) for entry in stats.slowlog.entries],
+        stats.slowlog.next_id,
+        [
+            (
+                s.authenticated,
+                s.queued,
+                s.transaction_failed,
+                s.last_command,
+                s.protocol,
+                s.close_after_reply,
+                s.reply_suppressed,
+            )
+            for s in sessions
+        ],
+    )
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sequence=sequences, requirepass=st.sampled_from([None, PASSWORD]))
+def test_same_replies_keyspace_log_and_stats(
+    sequence: list[tuple[int, list[bytes]]], requirepass: bytes | None
+) -> None:
+    assert compiled is not None
+    assert run(compiled, sequence, requirepass) == run(pure, sequence, requirepass)
+
+
+def test_a_handler_bug_costs_one_error_reply_in_both() -> None:
+    """An exception other than ReplyError in a handler: the same reply and counters."""
+    assert compiled is not None
+
+    def broken(session: Session, args: list[bytes]) -> None:
+        raise RuntimeError("a bug")
+
+    results = []
+    for module in (pure, compiled):
+        table = dict(commands.COMMANDS)
+        table[b"get"] = dataclasses.replace(commands.COMMANDS[b"get"], handler=broken)
+        dispatcher = module.Dispatcher(table)
+        session = Session(ServerState(runner=dispatcher))
+        reply = dispatcher.execute(session, [b"GET", b"a"])
+        stats = dispatcher.stats
+        results.append((reply, dict(stats.failed), dict(stats.error_codes), stats.errors))
+    assert results[0] == results[1]
+
+
+def test_the_build_in_use_dispatches_with_its_twin() -> None:
+    assert compiled is not None
+    assert compiled.__file__ is not None
+    assert compiled.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    assert compiled.Dispatcher is not pure.Dispatcher
+    assert commands.Dispatcher is (compiled.Dispatcher if build.COMPILED else pure.Dispatcher)
