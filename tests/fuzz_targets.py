@@ -7,7 +7,17 @@ A target raises AssertionError, or lets an unexpected exception out, when it fin
 
 from __future__ import annotations
 
-from kvstore.protocol import ProtocolError, RequestParser, encode_request, hiredis_available
+import importlib
+from types import ModuleType
+
+from kvstore import build
+from kvstore.protocol import (
+    ProtocolError,
+    RequestParser,
+    encode_request,
+    hiredis_available,
+    resp_requests,
+)
 from kvstore.protocol.resp_replies import INCOMPLETE, ReplyParser, make_reply_parser
 from kvstore.protocol.resp_requests import HiredisRequestParser, RequestLimits, encoded_request_size
 from kvstore.protocol.text import LineParser, TextRequestError, parse_request
@@ -95,6 +105,27 @@ def hiredis_request_parser(data: bytes, cut: int = 7, limits: RequestLimits = SM
         assert encoded_request_size(frame) == len(encode_request(frame))
 
 
+def _compiled_requests() -> ModuleType | None:
+    try:
+        return importlib.import_module(build.TWINS[resp_requests.__name__])
+    except ImportError:
+        return None
+
+
+def compiled_request_parser(
+    data: bytes, cut: int = 7, limits: RequestLimits = SMALL_LIMITS
+) -> None:
+    """The compiled parser against the pure one (tests/test_compiled_differential.py's
+    contract, for as long as asked): the same frames and the same error, whole and in pieces.
+    Nothing to compare where the compiled build is not built."""
+    twin = _compiled_requests()
+    if twin is None:
+        return
+    for pieces in ([data], chunks(data, cut)):
+        expected = _run_request_parser(resp_requests.RequestParser(limits), pieces)
+        assert _run_request_parser(twin.RequestParser(limits), pieces) == expected
+
+
 def reply_parser(data: bytes, cut: int = 7) -> None:
     """The reply parser yields replies or INCOMPLETE and refuses bad input only with
     ProtocolError, whatever the cuts; so does the hiredis reader, when installed."""
@@ -152,6 +183,7 @@ def line_parser(data: bytes, cut: int = 7) -> None:
 TARGETS = {
     "request": request_parser,
     "request-hiredis": hiredis_request_parser,
+    "request-compiled": compiled_request_parser,
     "reply": reply_parser,
     "line": line_parser,
 }
