@@ -1,10 +1,28 @@
 # C types for journal.py when Cython compiles it (as kvstore._speedups.journal): the .py file is
-# the one source of behaviour. LogJournal stays a Python class (its methods compiled), so it can
-# be subclassed and its attributes set as before; this file types the module's constants that
-# every write's record reads. See docs/builds.md.
+# the one source of behaviour. See docs/builds.md.
 
 cdef tuple HEADERS
 cdef bytes CRLF
 cdef bytes SET_HEAD
 cdef Py_ssize_t LARGE_BULK
 cdef frozenset FLUSH_COMMANDS
+
+
+# The journal's fields are C fields, read by every write's record at the cost of a pointer
+# where a Python instance's attribute costs a dictionary look-up. They stay readable and
+# writable, and instances keep a __dict__, so attributes can still be set on one.
+cdef class LogJournal:
+    cdef dict __dict__
+    cdef public object db
+    cdef public object log
+    cdef public object loop
+    cdef public object after_flush
+    cdef public object listener
+    cdef public object free_space
+    cdef public object refusal
+    cdef public bint pending
+    cdef public object failure
+    cdef public list _buffer
+    cdef public bytes _stalled
+    cdef public object _seen
+    cdef public set _unlogged_warned
