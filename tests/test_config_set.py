@@ -11,7 +11,7 @@ import redis
 
 from conftest import ServerProcess, wait_for
 from kvstore.config import ServerConfig
-from kvstore.config_runtime import RuntimeConfig, SettingRefusedError, UnknownSettingError
+from kvstore.config.runtime import RuntimeConfig, SettingRefusedError, UnknownSettingError
 from kvstore.keyspace import Keyspace
 from kvstore.persistence import Persistence
 

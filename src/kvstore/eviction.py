@@ -31,7 +31,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 
-from kvstore.config import MAXMEMORY_POLICIES
+from kvstore.config.options import MAXMEMORY_POLICIES
 from kvstore.keyspace import Clock, Keyspace, wall_clock_ms
 
 #: The share of a dict's table in the keyspace's per-entry estimate (a filled table's size

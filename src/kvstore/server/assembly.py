@@ -21,7 +21,7 @@ import ssl
 from kvstore.commands import COMMANDS, CommandStats, Dispatcher, ServerState
 from kvstore.commands.memory import guarded_table
 from kvstore.config import ServerConfig, parse_output_limit
-from kvstore.config_runtime import RuntimeConfig
+from kvstore.config.runtime import RuntimeConfig
 from kvstore.eviction import EvictingKeyspace, MemoryGuard, pin_mmap_threshold, resident_bytes
 from kvstore.keyspace import Keyspace
 from kvstore.persistence import Persistence, RecoveryError
