@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from kvstore.config.file import as_text, read_toml
 from kvstore.config.security import PASSWORD_ENV, check_tls, resolve_password
+from kvstore.keyspace_policies import MAXMEMORY_POLICIES
 
 ENV_PREFIX = "KVSTORE_"
 #: What ``CONFIG GET requirepass`` shows when a password is set.
@@ -125,17 +126,6 @@ def normalize_output_limit(text: str) -> str:
     """The setting as ``CONFIG GET`` shows it: ``normal <hard> <soft> <seconds>``, in bytes."""
     limit = parse_output_limit(text)
     return f"normal {limit.hard} {limit.soft} {limit.soft_seconds}"
-
-
-#: What a write does at ``--maxmemory`` (the eviction module implements each).
-MAXMEMORY_POLICIES = (
-    "noeviction",
-    "allkeys-lru",
-    "volatile-lru",
-    "allkeys-random",
-    "volatile-random",
-    "volatile-ttl",
-)
 
 
 @dataclass
