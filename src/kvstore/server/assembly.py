@@ -24,7 +24,7 @@ from kvstore.config import ServerConfig, parse_output_limit
 from kvstore.config.runtime import RuntimeConfig
 from kvstore.eviction import EvictingKeyspace, MemoryGuard, pin_mmap_threshold, resident_bytes
 from kvstore.keyspace import Keyspace
-from kvstore.persistence import Persistence, RecoveryError
+from kvstore.persistence import Persistence, PersistenceSettings, RecoveryError
 from kvstore.protocol import RequestLimits, hiredis_available
 from kvstore.server.app import Server
 from kvstore.server.context import ConnectionContext
@@ -143,10 +143,21 @@ def _keyspace(config: ServerConfig) -> tuple[Keyspace, MemoryGuard | None]:
     return db, guard
 
 
+def persistence_settings(config: ServerConfig) -> PersistenceSettings:
+    """What persistence reads of the configuration."""
+    return PersistenceSettings(
+        dir=config.dir,
+        appendfsync=config.appendfsync,
+        auto_aof_rewrite_percentage=config.auto_aof_rewrite_percentage,
+        auto_aof_rewrite_min_size=config.auto_aof_rewrite_min_size,
+        fast_replay=config.parser != "python",
+    )
+
+
 def _open_persistence(config: ServerConfig, db: Keyspace, held: HeldReplies) -> Persistence:
     """Recover the data directory into ``db`` and open the log, which tells ``held`` when the
     replies it keeps may go."""
-    persistence = Persistence(config, db, listener=held)
+    persistence = Persistence(persistence_settings(config), db, listener=held)
     try:
         persistence.open(asyncio.get_running_loop())
     except RecoveryError as exc:
