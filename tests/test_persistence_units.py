@@ -27,7 +27,7 @@ from kvstore.persistence.log import AppendLog
 from kvstore.persistence.recovery import RecoveryError, recover
 from kvstore.protocol import RequestLimits
 from kvstore.protocol.replies import OK, ReplyError
-from kvstore.protocol.resp_requests import encode_request
+from kvstore.protocol.resp import encode_request
 from kvstore.server.assembly import persistence_settings
 from kvstore.server.connection import ClientConnection
 from kvstore.server.context import ConnectionContext

@@ -15,7 +15,7 @@ from kvstore.keyspace import Keyspace
 from kvstore.persistence import records, snapshot
 from kvstore.persistence.disk import Disk
 from kvstore.persistence.log import list_logs, log_name
-from kvstore.protocol import hiredis_available
+from kvstore.protocol.resp import hiredis_available
 
 log = logging.getLogger("kvstore.persistence")
 

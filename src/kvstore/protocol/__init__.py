@@ -2,14 +2,9 @@
 
 from kvstore.protocol.errors import ProtocolError
 from kvstore.protocol.replies import OK, PONG, QUEUED, Reply, ReplyError, Status
+from kvstore.protocol.resp import encode_request, hiredis_available, use_hiredis
 from kvstore.protocol.resp_replies import ReplyParser, encode_reply, make_reply_parser
-from kvstore.protocol.resp_requests import (
-    RequestLimits,
-    RequestParser,
-    encode_request,
-    hiredis_available,
-    make_request_parser,
-)
+from kvstore.protocol.resp_requests import RequestLimits, RequestParser, make_request_parser
 
 __all__ = [
     "OK",
@@ -27,4 +22,5 @@ __all__ = [
     "hiredis_available",
     "make_reply_parser",
     "make_request_parser",
+    "use_hiredis",
 ]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from kvstore.protocol.errors import ProtocolError
+from kvstore.protocol.resp import encoded_request_size, load_hiredis, parse_length
 
 Frame = list[bytes]
 
@@ -71,21 +72,6 @@ def shown_byte(byte: int) -> str:
     if 0x20 <= byte < 0x7F:
         return chr(byte)
     return {0x0D: "\\r", 0x0A: "\\n", 0x09: "\\t"}.get(byte, f"\\x{byte:02x}")
-
-
-def parse_length(raw: bytes | bytearray) -> int | None:
-    """Parse a canonical decimal integer as Redis's ``string2ll`` does: no sign but ``-``,
-    no leading zeros, no blanks. Return None if ``raw`` is not one."""
-    if raw[:1] == b"-":
-        digits = raw[1:]
-        sign = -1
-    else:
-        digits = raw
-        sign = 1
-    leading_zero = digits[:1] == b"0" and (len(digits) > 1 or sign < 0)  # "01" and "-0"
-    if not digits.isdigit() or leading_zero or len(digits) > 18:
-        return None
-    return sign * int(digits)
 
 
 class RequestParser:
@@ -347,8 +333,7 @@ class HiredisRequestParser:
     """RESP request parser on ``hiredis`` with :class:`RequestParser` as its authority."""
 
     def __init__(self, limits: RequestLimits | None = None) -> None:
-        import hiredis  # noqa: PLC0415 - optional dependency, imported only when chosen
-
+        hiredis = load_hiredis()
         self._new_reader = hiredis.Reader
         self._hiredis_error: type[Exception] = hiredis.ProtocolError
         self._reader = hiredis.Reader()
@@ -429,33 +414,6 @@ class HiredisRequestParser:
         self._reader = self._new_reader()
         offset = sum(encoded_request_size(frame) for frame in good)
         return good + self._feed_exact(data[offset:])
-
-
-def encoded_request_size(frame: Frame) -> int:
-    """The size of ``frame`` in canonical RESP, as hiredis accepts it."""
-    size = 3 + len(str(len(frame)))
-    for arg in frame:
-        length = len(arg)
-        size += 5 + len(str(length)) + length
-    return size
-
-
-def encode_request(args: list[bytes] | tuple[bytes, ...]) -> bytes:
-    """Encode one request as a RESP array of bulk strings."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        parts.append(b"$%d\r\n" % len(arg))
-        parts.append(arg)
-        parts.append(b"\r\n")
-    return b"".join(parts)
-
-
-def hiredis_available() -> bool:
-    try:
-        import hiredis  # noqa: F401, PLC0415
-    except ImportError:
-        return False
-    return True
 
 
 def make_request_parser(

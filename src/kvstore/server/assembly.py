@@ -25,7 +25,8 @@ from kvstore.config.runtime import RuntimeConfig
 from kvstore.eviction import EvictingKeyspace, MemoryGuard, pin_mmap_threshold, resident_bytes
 from kvstore.keyspace import Keyspace
 from kvstore.persistence import Persistence, PersistenceSettings, RecoveryError
-from kvstore.protocol import RequestLimits, hiredis_available
+from kvstore.protocol import RequestLimits, use_hiredis
+from kvstore.protocol.resp import HiredisMissingError
 from kvstore.server.app import Server
 from kvstore.server.context import ConnectionContext
 from kvstore.server.control import Control, StopRequest, install_hooks
@@ -42,8 +43,10 @@ log = logging.getLogger("kvstore.server")
 async def assemble(config: ServerConfig) -> Server:
     """Build the server for ``config`` on the running loop, ready to :meth:`~Server.start`;
     StartupError (one line) when it cannot be."""
-    if config.parser == "hiredis" and not hiredis_available():
-        raise StartupError("--parser hiredis: the hiredis package is not installed")
+    try:
+        hiredis = use_hiredis(config.parser)  # for requests, and for the logs at start-up
+    except HiredisMissingError:
+        raise StartupError("--parser hiredis: the hiredis package is not installed") from None
     maxclients = fit_maxclients(config.maxclients)
     # CONFIG GET and INFO report the limit enforced, as Redis does, not the one asked for.
     config.maxclients = maxclients
@@ -102,7 +105,7 @@ async def assemble(config: ServerConfig) -> Server:
             max_args=config.proto_max_args,
             max_query_buffer=config.client_query_buffer_limit,
         ),
-        use_hiredis=config.parser == "hiredis" or (config.parser == "auto" and hiredis_available()),
+        use_hiredis=hiredis,
         held=held,
     )
     return Server(config, context=context, listeners=listeners, persistence=persistence, stop=stop)
@@ -150,7 +153,7 @@ def persistence_settings(config: ServerConfig) -> PersistenceSettings:
         appendfsync=config.appendfsync,
         auto_aof_rewrite_percentage=config.auto_aof_rewrite_percentage,
         auto_aof_rewrite_min_size=config.auto_aof_rewrite_min_size,
-        fast_replay=config.parser != "python",
+        fast_replay=use_hiredis(config.parser),
     )
 
 
