@@ -14,6 +14,8 @@ import builtins
 from collections.abc import Generator, Sequence
 from typing import Any, Literal, TypeAlias, TypeVar
 
+from kvstore.build import HiredisMissingError
+from kvstore.build import use_hiredis as hiredis_chosen
 from kvstore.client.address import Address
 from kvstore.client.calls import Call, encode_arg, raw
 from kvstore.client.errors import (
@@ -27,8 +29,6 @@ from kvstore.client.errors import (
 from kvstore.client.tls import tls_reason
 from kvstore.protocol import ProtocolError as CodecError
 from kvstore.protocol import ReplyError, encode_request, make_reply_parser
-from kvstore.protocol.resp import HiredisMissingError
-from kvstore.protocol.resp import use_hiredis as hiredis_chosen
 from kvstore.protocol.resp_replies import INCOMPLETE, ReplyDecoder
 
 T = TypeVar("T")

@@ -13,6 +13,7 @@ import secrets
 import sys
 import time
 
+from kvstore import build
 from kvstore.commands.context import VERSION, Session
 from kvstore.commands.info import InfoFields, info_section
 from kvstore.keyspace import wall_clock_ms
@@ -54,6 +55,9 @@ def _server(session: Session) -> InfoFields:
         "os": f"{platform.system()} {platform.release()} {platform.machine()}",
         "arch_bits": 64 if sys.maxsize > 2**32 else 32,
         "python_version": platform.python_version(),
+        "kvstore_build": build.BUILD,
+        "kvstore_event_loop": build.event_loop_name(),
+        "kvstore_parser": build.parser_in_use(session.server.settings().get("parser", "auto")),
         "process_id": os.getpid(),
         "run_id": RUN_ID,
         "tcp_port": session.server.settings().get("port", ""),

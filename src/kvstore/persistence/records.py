@@ -17,16 +17,10 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from kvstore.build import load_hiredis
 from kvstore.keyspace import Keyspace
-from kvstore.protocol.resp import (
-    CRLF,
-    array_head,
-    bulk_header,
-    encode_bulk,
-    encode_request,
-    load_hiredis,
-    parse_length,
-)
+from kvstore.protocol.resp import CRLF, array_head, bulk_header, encode_bulk, encode_request
+from kvstore.protocol.resp_requests import parse_length
 
 FLUSHALL = encode_request([b"FLUSHALL"])
 #: How ``SET key value`` (then ``PXAT ms`` for a deadline) and ``DEL key`` records begin.

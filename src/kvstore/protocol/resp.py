@@ -1,20 +1,18 @@
-"""RESP's building blocks, written once: bulk strings, arrays, decimal lengths, and the choice
-of accelerator.
+"""RESP's building blocks, written once: bulk strings and arrays.
 
-The request parser and encoder (:mod:`~kvstore.protocol.resp_requests`), the reply encoder and
-parser (:mod:`~kvstore.protocol.resp_replies`) and the log's records (which are RESP arrays,
-:mod:`kvstore.persistence.records`) take their pieces from here. Where the request path is
-measured, a caller may inline an expression of this module (a function call costs more than
-the expression), but it takes the table and the constants from here.
+The request encoder, the reply encoder (:mod:`~kvstore.protocol.resp_replies`) and the log's
+records (which are RESP arrays, :mod:`kvstore.persistence.records`) take their pieces from
+here. Where the request path is measured, a caller may inline an expression of this module (a
+function call costs more than the expression), but it takes the table and the constants from
+here.
 
-Whether hiredis parses (the server's requests, the client's replies, and the log at start-up)
-is decided here too, by :func:`use_hiredis`, and hiredis is imported only through
-:func:`load_hiredis`.
+Decimal lengths are read by :func:`kvstore.protocol.resp_requests.parse_length` (Redis's
+``string2ll`` rule), which the request parser compiles with itself in the compiled build; the
+log's scanner and the reply parser read theirs with it too. Whether hiredis parses is decided
+in :mod:`kvstore.build`, with the build.
 """
 
 from __future__ import annotations
-
-from types import ModuleType
 
 CRLF = b"\r\n"
 #: Bulk strings shorter than this take their header from a table. (Any bulk string is joined
@@ -58,62 +56,3 @@ def encoded_request_size(frame: list[bytes]) -> int:
         length = len(arg)
         size += 5 + len(str(length)) + length
     return size
-
-
-def parse_length(raw: bytes | bytearray) -> int | None:
-    """Parse a canonical decimal integer as Redis's ``string2ll`` does (and hiredis): no sign
-    but ``-``, no leading zeros, no blanks, at most 18 digits. Return None if ``raw`` is not
-    one. The lengths and counts of RESP's header lines are read with this."""
-    if raw[:1] == b"-":
-        digits = raw[1:]
-        sign = -1
-    else:
-        digits = raw
-        sign = 1
-    leading_zero = digits[:1] == b"0" and (len(digits) > 1 or sign < 0)  # "01" and "-0"
-    if not digits.isdigit() or leading_zero or len(digits) > 18:
-        return None
-    return sign * int(digits)
-
-
-# -- the accelerator ------------------------------------------------------------------------
-
-#: The parser choices (``--parser``, the client's ``parser=``): hiredis when installed, hiredis
-#: (refused when not installed), or the pure-Python parsers.
-PARSER_CHOICES = ("auto", "hiredis", "python")
-
-
-class HiredisMissingError(LookupError):
-    """``hiredis`` was asked for by name, and is not installed."""
-
-
-def load_hiredis() -> ModuleType:
-    """The ``hiredis`` module (ImportError when it is not installed); imported on first use."""
-    import hiredis  # noqa: PLC0415 - optional dependency, imported only when chosen
-
-    return hiredis
-
-
-def hiredis_available() -> bool:
-    try:
-        load_hiredis()
-    except ImportError:
-        return False
-    return True
-
-
-def use_hiredis(choice: str) -> bool:
-    """Whether a parser ``choice`` means hiredis, for every parser it serves: the server's
-    request parser, the log's replay at start-up (``--parser python``: the standard library
-    only, for the logs too) and the client's reply parser. ``auto``: hiredis when installed.
-    HiredisMissingError when ``hiredis`` is chosen and not installed; ValueError for a choice
-    not in :data:`PARSER_CHOICES`."""
-    if choice == "auto":
-        return hiredis_available()
-    if choice == "hiredis":
-        if not hiredis_available():
-            raise HiredisMissingError("the hiredis package is not installed")
-        return True
-    if choice == "python":
-        return False
-    raise ValueError(f"parser must be 'auto', 'hiredis' or 'python', not {choice!r}")

@@ -6,9 +6,11 @@ import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from kvstore.build import load_hiredis
 from kvstore.protocol.errors import ProtocolError
 from kvstore.protocol.replies import NIL_ARRAY, Reply, ReplyError, Status, Verbatim
-from kvstore.protocol.resp import BULK_HEADERS, CRLF, LARGE_BULK, load_hiredis, parse_length
+from kvstore.protocol.resp import BULK_HEADERS, CRLF, LARGE_BULK
+from kvstore.protocol.resp_requests import parse_length
 
 _NIL = {2: b"$-1\r\n", 3: b"_\r\n"}
 _NIL_ARRAY = {2: b"*-1\r\n", 3: b"_\r\n"}

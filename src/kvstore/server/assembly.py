@@ -18,6 +18,7 @@ import asyncio
 import logging
 import ssl
 
+from kvstore.build import HiredisMissingError, parser_in_use, use_hiredis
 from kvstore.commands import COMMANDS, CommandStats, Dispatcher, ServerState
 from kvstore.commands.memory import guarded_table
 from kvstore.config import ServerConfig, parse_output_limit
@@ -25,8 +26,7 @@ from kvstore.config.runtime import RuntimeConfig
 from kvstore.eviction import EvictingKeyspace, MemoryGuard, pin_mmap_threshold, resident_bytes
 from kvstore.keyspace import Keyspace
 from kvstore.persistence import Persistence, PersistenceSettings, RecoveryError
-from kvstore.protocol import RequestLimits, use_hiredis
-from kvstore.protocol.resp import HiredisMissingError
+from kvstore.protocol import RequestLimits
 from kvstore.server.app import Server
 from kvstore.server.context import ConnectionContext
 from kvstore.server.control import Control, StopRequest, install_hooks
@@ -44,7 +44,7 @@ async def assemble(config: ServerConfig) -> Server:
     """Build the server for ``config`` on the running loop, ready to :meth:`~Server.start`;
     StartupError (one line) when it cannot be."""
     try:
-        hiredis = use_hiredis(config.parser)  # for requests, and for the logs at start-up
+        use_hiredis(config.parser)  # refuse --parser hiredis without it, before anything starts
     except HiredisMissingError:
         raise StartupError("--parser hiredis: the hiredis package is not installed") from None
     maxclients = fit_maxclients(config.maxclients)
@@ -105,7 +105,7 @@ async def assemble(config: ServerConfig) -> Server:
             max_args=config.proto_max_args,
             max_query_buffer=config.client_query_buffer_limit,
         ),
-        use_hiredis=hiredis,
+        use_hiredis=parser_in_use(config.parser) == "hiredis",
         held=held,
     )
     return Server(config, context=context, listeners=listeners, persistence=persistence, stop=stop)
