@@ -1,16 +1,23 @@
 """The command table and the dispatcher that both wire protocols run requests through."""
 
 from kvstore.commands import (  # noqa: F401 - each module fills the command table
+    bits,
     commandstats,
     connection,
     counters,
+    dump,
     expiry,
     info,
     info_sections,
+    introspection,
     keys,
     latency,
+    lcs,
+    objects,
+    reset,
     saving,
     scan,
+    scripting,
     slowlog,
     strings,
     substrings,

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from kvstore.build import load_hiredis
 from kvstore.protocol.errors import ProtocolError
-from kvstore.protocol.replies import NIL_ARRAY, Reply, ReplyError, Status, Verbatim
+from kvstore.protocol.replies import NIL_ARRAY, Reply, ReplyError, SetReply, Status, Verbatim
 from kvstore.protocol.resp import BULK_HEADERS, CRLF, LARGE_BULK
 from kvstore.protocol.resp_requests import parse_length
 
@@ -72,6 +72,9 @@ def encode_reply(reply: Reply, proto: int = 2) -> bytes:
         if proto == 3:
             return b"=%d\r\ntxt:%b\r\n" % (len(reply) + 4, reply)
         return b"$%d\r\n%b\r\n" % (len(reply), reply)
+    if type(reply) is SetReply:
+        head = b"~%d\r\n" if proto == 3 else b"*%d\r\n"
+        return b"".join([head % len(reply), *(encode_reply(item, proto) for item in reply)])
     raise TypeError(f"cannot encode a reply of type {type(reply).__name__}")
 
 
