@@ -18,8 +18,9 @@ from kvstore.protocol import (
     hiredis_available,
     resp_requests,
 )
+from kvstore.protocol.resp import encoded_request_size
 from kvstore.protocol.resp_replies import INCOMPLETE, ReplyParser, make_reply_parser
-from kvstore.protocol.resp_requests import HiredisRequestParser, RequestLimits, encoded_request_size
+from kvstore.protocol.resp_requests import HiredisRequestParser, RequestLimits
 from kvstore.protocol.text import LineParser, TextRequestError, parse_request
 
 #: Small limits, so that fuzzing reaches every limit's branch with small inputs.

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from kvstore import build, protocol
 from kvstore.protocol import resp_replies as pure
 from kvstore.protocol.replies import NIL_ARRAY, Reply, ReplyError, SetReply, Status, Verbatim
+from kvstore.protocol.resp import LARGE_BULK
 
 
 def _compiled() -> ModuleType | None:
@@ -46,9 +47,7 @@ _line = st.text(
 _leaves: st.SearchStrategy[Any] = st.one_of(
     st.binary(max_size=40),
     # Around the short-header table's end (LARGE_BULK) and far past it.
-    st.integers(min_value=pure.LARGE_BULK - 3, max_value=pure.LARGE_BULK + 3).map(
-        lambda size: b"x" * size
-    ),
+    st.integers(min_value=LARGE_BULK - 3, max_value=LARGE_BULK + 3).map(lambda size: b"x" * size),
     st.binary(min_size=2000, max_size=2100),
     st.integers(),  # past 64 bits too: Python's ints have no limit, nor has the encoder
     st.sampled_from([0, -1, 2**63 - 1, -(2**63), 2**64]),

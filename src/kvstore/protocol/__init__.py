@@ -8,12 +8,14 @@ pure-Python function itself. Same code, same bytes.
 from typing import TYPE_CHECKING
 
 from kvstore import build
+from kvstore.build import hiredis_available
 from kvstore.protocol import resp_replies as _pure_replies
 from kvstore.protocol.errors import ProtocolError
 from kvstore.protocol.parsers import RequestParser, make_request_parser
 from kvstore.protocol.replies import OK, PONG, QUEUED, Reply, ReplyError, Status
+from kvstore.protocol.resp import encode_request
 from kvstore.protocol.resp_replies import ReplyParser, make_reply_parser
-from kvstore.protocol.resp_requests import RequestLimits, encode_request, hiredis_available
+from kvstore.protocol.resp_requests import RequestLimits
 
 if TYPE_CHECKING:  # the two builds' functions have one signature: the pure module's
     from kvstore.protocol.resp_replies import encode_reply as encode_reply
