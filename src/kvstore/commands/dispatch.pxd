@@ -1,8 +1,6 @@
 # C types for dispatch.py when Cython compiles it (as kvstore._speedups.dispatch): the .py file
 # is the one source of behaviour, in the same order of checks. See docs/builds.md.
 
-cimport cython
-
 cdef object perf_counter_ns
 cdef frozenset RUN_IN_MULTI
 
@@ -22,8 +20,3 @@ cdef class Dispatcher:
     cdef public object slowlog
     cdef public bint timing
     cdef public object slow_ns
-
-    # cpdef: called from Python as before (an instance's own ``execute`` still comes first),
-    # with the clock's readings as C integers.
-    @cython.locals(started="long long", elapsed="long long")
-    cpdef object execute(self, object session, object args)
