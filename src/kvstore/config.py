@@ -170,6 +170,19 @@ class ServerConfig:
             choices=("auto", "python", "hiredis"),
         ),
     )
+    inline_replies: str = field(
+        default="text",
+        metadata=_option(
+            "how the plain port answers a connection whose first request is a line of words "
+            "(PING, get k): in the text line protocol, or in RESP as Redis does (a connection "
+            "that starts in RESP always gets RESP)",
+            choices=("text", "resp"),
+        ),
+    )
+    tls_inline_replies: str = field(
+        default="text",
+        metadata=_option("the same for the TLS port", choices=("text", "resp")),
+    )
     # -- access control (see docs/security.md) --
     requirepass: str = field(
         default="",

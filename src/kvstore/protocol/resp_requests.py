@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from kvstore.protocol.errors import ProtocolError
+from kvstore.protocol.inline import MAX_INLINE, split_inline_args
 
 Frame = list[bytes]
 
@@ -248,20 +249,35 @@ class RequestParser:
             if self._remaining == 0:
                 frame_start = pos
                 marker = buf[pos]
-                if marker != 0x2A:  # '*'
-                    # An empty line between requests is skipped: Redis reads it as an empty
-                    # inline request (redis-cli --pipe sends one before its closing ECHO).
-                    if marker == 0x0A:
-                        pos += 1
-                        continue
-                    if marker == 0x0D:
-                        if pos + 1 == size:  # is it a CRLF? wait for the next byte
-                            self._need = 2
-                            return pos
-                        if buf[pos + 1] == 0x0A:
-                            pos += 2
-                            continue
-                    raise ProtocolError(f"Protocol error: expected '*', got '{shown_byte(marker)}'")
+                if marker != 0x2A:  # '*': an inline request, one line of words, as Redis reads
+                    end = buf.find(b"\n", pos + self._scanned)
+                    if end < 0:
+                        if size - pos > MAX_INLINE:
+                            raise ProtocolError("Protocol error: too big inline request")
+                        self._need = size - pos + 1  # the line is kept unconsumed
+                        self._scanned = size - pos
+                        return pos
+                    self._scanned = 0
+                    line_end = end - 1 if end > pos and buf[end - 1] == 0x0D else end
+                    inline = split_inline_args(bytes(buf[pos:line_end]))
+                    if inline is None:
+                        raise ProtocolError("Protocol error: unbalanced quotes in request")
+                    pos = end + 1
+                    if len(inline) > limits.max_args:  # the limits hold for inline requests too
+                        raise ProtocolError(
+                            "Protocol error: unauthenticated multibulk length"
+                            if limits.unauthenticated
+                            else "Protocol error: invalid multibulk length"
+                        )
+                    if inline and max(map(len, inline)) > limits.max_bulk_len:
+                        raise ProtocolError(
+                            "Protocol error: unauthenticated bulk length"
+                            if limits.unauthenticated
+                            else "Protocol error: invalid bulk length"
+                        )
+                    if inline:  # a line of blanks (an empty line) is no request, as in Redis
+                        frames.append(inline)
+                    continue
                 header = self._header(buf, pos, "mbulk")
                 if header is None:
                     return frame_start

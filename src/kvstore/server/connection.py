@@ -51,8 +51,11 @@ def _ignore(data: bytes) -> None:
 
 
 class ClientConnection(asyncio.Protocol):
-    def __init__(self, context: ConnectionContext) -> None:
+    def __init__(self, context: ConnectionContext, text_first: bool = True) -> None:
         self._context = context
+        #: A connection that starts with a line of words speaks the text line protocol (else
+        #: RESP, reading it as Redis's inline request): per listener, see docs/protocol.md.
+        self._text_first = text_first
         self._dispatcher = context.dispatcher
         self._registry = context.registry
         self._transport: asyncio.Transport | None = None
@@ -139,26 +142,38 @@ class ClientConnection(asyncio.Protocol):
     # -- protocols ---------------------------------------------------------------------------
 
     def _detect(self, data: bytes) -> None:
-        """The first byte decides: ``*`` starts RESP, anything else the text protocol."""
+        """The first byte decides: ``*`` starts RESP; anything else is a line of words, which
+        starts the text protocol (or, where the listener says so, RESP read as Redis reads an
+        inline request). Empty lines before it decide nothing: they are skipped, as Redis does."""
+        data = data.lstrip(b"\r\n")
+        if not data:
+            return
         if data[:1] == b"*":
-            self.session.transport = "resp"
-            context = self._context
-            self._resp_parser = make_request_parser(
-                context.request_limits, use_hiredis=context.use_hiredis
-            )
-            self._feed = self._feed_resp
-            if not self.session.authenticated:  # small requests only, until AUTH succeeds
-                self._limits_after_auth = self._resp_parser.limits
-                self._resp_parser.limits = limits_before_auth(self._limits_after_auth)
-                self._feed = self._feed_resp_before_auth
-        else:
-            self.session.transport = "text"
-            self._line_parser = LineParser()
-            self._feed = self._feed_text_head
+            self._start_resp()
+            self._feed(data)
+            return
+        self._feed = self._feed_head
         self._feed(data)
 
-    def _feed_text_head(self, data: bytes) -> None:
-        """Hold a text connection's first line until it is whole: HTTP is cut off at once."""
+    def _start_resp(self) -> None:
+        self.session.transport = "resp"
+        context = self._context
+        self._resp_parser = make_request_parser(
+            context.request_limits, use_hiredis=context.use_hiredis
+        )
+        self._feed = self._feed_resp
+        if not self.session.authenticated:  # small requests only, until AUTH succeeds
+            self._limits_after_auth = self._resp_parser.limits
+            self._resp_parser.limits = limits_before_auth(self._limits_after_auth)
+            self._feed = self._feed_resp_before_auth
+
+    def _start_text(self) -> None:
+        self.session.transport = "text"
+        self._line_parser = LineParser()
+        self._feed = self._feed_text
+
+    def _feed_head(self, data: bytes) -> None:
+        """Hold a connection's first line of words until it is whole: HTTP is cut off at once."""
         head = self._text_head + data
         end = head.find(b"\n")
         if end < 0 and len(head) <= MAX_LINE:
@@ -170,8 +185,11 @@ class ClientConnection(asyncio.Protocol):
             self._feed = self._discard
             cast(asyncio.Transport, self._transport).abort()
             return
-        self._feed = self._feed_text
-        self._feed_text(head)
+        if self._text_first:
+            self._start_text()
+        else:
+            self._start_resp()
+        self._feed(head)
 
     def _feed_resp(self, data: bytes) -> None:
         parser = self._resp_parser
