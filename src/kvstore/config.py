@@ -183,6 +183,10 @@ class ServerConfig:
         default="text",
         metadata=_option("the same for the TLS port", choices=("text", "resp")),
     )
+    databases: int = field(
+        default=16,
+        metadata=_option("number of databases (SELECT 0 to databases-1)"),
+    )
     # -- access control (see docs/security.md) --
     requirepass: str = field(
         default="",
@@ -450,6 +454,8 @@ def load_config(
         elif item.name in from_file:
             values[item.name] = from_file[item.name]
     config = ServerConfig(**values)
+    if not 1 <= config.databases <= 1_000_000:
+        raise ConfigError(f"databases {config.databases} is out of range (1-1000000)")
     if not 0 <= config.port <= 65535:
         raise ConfigError(f"port {config.port} is out of range (0-65535)")
     if not 0 <= config.metrics_port <= 65535:

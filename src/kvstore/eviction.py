@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from kvstore.config import MAXMEMORY_POLICIES
-from kvstore.keyspace import Clock, Keyspace, wall_clock_ms
+from kvstore.keyspace import Clock, Databases, Keyspace, as_databases, wall_clock_ms
 
 #: The share of a dict's table in the keyspace's per-entry estimate (a filled table's size
 #: over its entries, CPython 3.11).
@@ -108,6 +108,8 @@ class EvictingKeyspace(Keyspace):
             self.get = self._get_and_stamp  # type: ignore[method-assign]
 
     # -- bookkeeping -----------------------------------------------------------------------
+
+    _CONTENTS = (*Keyspace._CONTENTS, "_all", "_volatile", "_stamps", "table_extra")
 
     def _get_and_stamp(self, key: bytes) -> bytes | None:
         value = Keyspace.get(self, key)
@@ -251,28 +253,59 @@ class MemoryGuard:
     does not read its replies takes room from the keys.
     """
 
-    def __init__(self, db: EvictingKeyspace, maxmemory: int, baseline: int) -> None:
-        self.db = db
+    def __init__(self, dbs: Databases | Keyspace, maxmemory: int, baseline: int) -> None:
+        self.dbs = as_databases(dbs)
         self.maxmemory = maxmemory
         self.baseline = baseline
         self.budget = maxmemory - baseline
         self.clients = 0
+        #: Keys evicted and not yet handed to the log, each with its database.
+        self.evicted: list[tuple[Keyspace, bytes]] = []
+        self._next_db = 0
+
+    def _keyspaces(self) -> list[EvictingKeyspace]:
+        return [db for db in self.dbs if isinstance(db, EvictingKeyspace)]
+
+    @property
+    def policy(self) -> str:
+        db = self.dbs[0]
+        return db.policy if isinstance(db, EvictingKeyspace) else "noeviction"
+
+    @property
+    def table_extra(self) -> int:
+        return sum(db.table_extra for db in self._keyspaces())
 
     def used_memory(self) -> int:
         """The estimated size of the process."""
-        return self.baseline + self.db.used_memory + self.db.table_extra + self.clients
+        return self.baseline + self.dbs.used_memory + self.table_extra + self.clients
 
     def make_room(self) -> bool:
-        """Evict until under the limit; False if still over it (no key may be evicted)."""
-        db = self.db
-        budget = self.budget - db.table_extra - self.clients
-        if db.used_memory <= budget:
+        """Evict until under the limit; False if still over it (no key may be evicted).
+
+        Every database gives keys: each eviction takes the policy's pick from the next
+        database in turn that has a candidate (as Redis's random policies go round the
+        databases)."""
+        dbs = self.dbs
+        budget = self.budget - self.table_extra - self.clients
+        used = dbs.used_memory
+        if used <= budget:
             return True
-        if db.policy == "noeviction":
+        if self.policy == "noeviction":
             return False
-        while db.used_memory > budget:
-            victim = db.pick_victim()
-            if victim is None:
+        keyspaces = self._keyspaces()
+        count = len(keyspaces)
+        while used > budget:
+            for step in range(count):
+                db = keyspaces[(self._next_db + step) % count]
+                victim = db.pick_victim() if len(db) else None
+                if victim is not None:
+                    self._next_db = (self._next_db + step + 1) % count
+                    before = db.used_memory
+                    db.evict(victim)
+                    db.evicted.clear()
+                    self.evicted.append((db, victim))
+                    used -= before - db.used_memory
+                    break
+            else:
                 return False
-            db.evict(victim)
         return True

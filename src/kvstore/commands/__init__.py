@@ -4,6 +4,7 @@ from kvstore.commands import (  # noqa: F401 - each module fills the command tab
     commandstats,
     connection,
     counters,
+    databases,
     expiry,
     info,
     info_sections,

@@ -39,13 +39,6 @@ def quit_(session: Session, args: Args) -> Reply:
     return OK
 
 
-@command("select", 2, "fast", group="connection", summary="Select the database (only 0 exists).")
-def select(session: Session, args: Args) -> Reply:
-    if parse_int(args[1]) != 0:
-        raise ReplyError("ERR DB index is out of range")
-    return OK
-
-
 def _hello_reply(session: Session) -> dict[bytes, Reply]:
     return {
         b"server": b"kvstore",

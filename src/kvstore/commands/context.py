@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from kvstore import __version__
 from kvstore.commands.ports import PersistenceControl, Runner, ServerControl
 from kvstore.commands.stats import CommandStats
-from kvstore.keyspace import Keyspace, Watch, wall_clock_ms
+from kvstore.keyspace import Databases, Keyspace, Watch, wall_clock_ms
 
 VERSION = __version__
 
@@ -23,7 +23,8 @@ class ServerState:
 
     The server's assembly builds it once, with everything in place; nothing is set later."""
 
-    db: Keyspace = field(default_factory=Keyspace)
+    #: The numbered databases (SELECT); every session starts in database 0.
+    dbs: Databases = field(default_factory=Databases)
     sessions: dict[int, Session] = field(default_factory=dict)
     #: Settings as ``CONFIG GET`` shows them: name to value, both text.
     settings: Callable[[], dict[str, str]] = dict
@@ -75,14 +76,15 @@ class Session:
     #: The keys this connection WATCHes; None until its first WATCH.
     watch: Watch | None = None
 
-    #: The server's keyspace, kept here because every data command reaches for it.
+    #: The database this session has selected (SELECT), kept here because every data command
+    #: reaches for it: one attribute read, whatever the number of databases.
     db: Keyspace = field(init=False)
     #: Whether commands other than ``noauth`` ones may run: true from the start when no
     #: password is set, else once AUTH succeeds. One attribute the dispatcher tests.
     authenticated: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        self.db = self.server.db
+        self.db = self.server.dbs[0]
         self.authenticated = self.server.requirepass is None
 
     def release(self) -> None:

@@ -122,7 +122,7 @@ class Dispatcher:
                 try:
                     return command.handler(session, args)
                 finally:
-                    journal.record(command, args)
+                    journal.record(command, args, session.db)
             return command.handler(session, args)
         except ReplyError as error:
             return self._failed(command, error)

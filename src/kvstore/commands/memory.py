@@ -22,14 +22,14 @@ OOM_MESSAGE = "OOM command not allowed when used memory > 'maxmemory'."
 def _guarded(
     handler: Handler, guard: MemoryGuard, may_grow: bool, journal: Journal | None
 ) -> Handler:
-    evicted = guard.db.evicted
+    evicted = guard.evicted
 
     def run(session: Session, args: Args) -> Reply:
         room = guard.make_room()
         if evicted:
             if journal is not None:
-                for key in evicted:
-                    journal.record_deleted(key)
+                for db, key in evicted:
+                    journal.record_deleted(key, db)
             evicted.clear()
         if not room and may_grow:
             raise ReplyError(OOM_MESSAGE)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
+from kvstore.keyspace import Keyspace
 from kvstore.protocol.replies import Reply, ReplyError
 
 
@@ -38,11 +39,11 @@ class Journal(Protocol):
     @property
     def refusal(self) -> ReplyError | None: ...
 
-    def record(self, command: LoggedCommand, args: list[bytes]) -> None:
-        """Log the effect of a write command that just ran (the state of its keys)."""
+    def record(self, command: LoggedCommand, args: list[bytes], db: Keyspace) -> None:
+        """Log the effect of a write command that just ran in ``db`` (the state of its keys)."""
 
-    def record_deleted(self, key: bytes) -> None:
-        """Log that ``key`` was removed outside a command (maxmemory eviction)."""
+    def record_deleted(self, key: bytes, db: Keyspace) -> None:
+        """Log that ``key`` was removed from ``db`` outside a command (maxmemory eviction)."""
 
 
 class PersistenceControl(Protocol):

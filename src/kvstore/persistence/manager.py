@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 
 from kvstore.config import ServerConfig
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases, Keyspace, as_databases
 from kvstore.persistence.disk import Disk
 from kvstore.persistence.journal import FlushListener, LogJournal
 from kvstore.persistence.log import AppendLog, list_logs
@@ -42,7 +42,7 @@ class Persistence:
     def __init__(
         self,
         config: ServerConfig,
-        db: Keyspace,
+        db: Databases | Keyspace,
         disk: Disk | None = None,
         clock: Callable[[], float] = time.monotonic,
         listener: FlushListener | None = None,
@@ -54,7 +54,8 @@ class Persistence:
         self.growth_percent = config.auto_aof_rewrite_percentage
         self.min_size = config.auto_aof_rewrite_min_size
         self.parser = config.parser
-        self.db = db
+        #: Every database: the snapshot holds them all, and the log says which each record is for.
+        self.db = as_databases(db)
         self.disk = disk or Disk()
         #: Monotonic seconds, for the back-off after failures (injectable for tests).
         self.clock = clock
@@ -194,6 +195,7 @@ class Persistence:
             )
         old_size = self.log.size
         self.log.switch()
+        self.journal.log_switched()
         self.older_logs_size += old_size
         return self.log.seq
 

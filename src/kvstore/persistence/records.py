@@ -17,10 +17,11 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases, Keyspace, as_databases
 from kvstore.protocol.resp_replies import CRLF, bulk_header
 
 FLUSHALL = b"*1\r\n$8\r\nFLUSHALL\r\n"
+FLUSHDB = b"*1\r\n$7\r\nFLUSHDB\r\n"
 #: How ``SET key value`` (then ``PXAT ms`` for a deadline) and ``DEL key`` records begin.
 SET_HEAD = b"*3\r\n$3\r\nSET\r\n"
 SET_PXAT_HEAD = b"*5\r\n$3\r\nSET\r\n"
@@ -49,6 +50,33 @@ def encode_set(key: bytes, value: bytes, deadline: int | None) -> bytes:
 
 def encode_del(key: bytes) -> bytes:
     return b"".join((DEL_HEAD, bulk_header(len(key)), key, CRLF))
+
+
+def encode_select(index: int) -> bytes:
+    """``SELECT n``: the records after it are database ``n``'s (each log starts in 0)."""
+    number = b"%d" % index
+    return b"*2\r\n$6\r\nSELECT\r\n%b%b\r\n" % (bulk_header(len(number)), number)
+
+
+def encode_swapdb(first: int, second: int) -> bytes:
+    a, b = b"%d" % first, b"%d" % second
+    return b"*3\r\n$6\r\nSWAPDB\r\n%b%b\r\n%b%b\r\n" % (
+        bulk_header(len(a)),
+        a,
+        bulk_header(len(b)),
+        b,
+    )
+
+
+class LogCursor:
+    """Where replaying a log stands: the databases, and the one its records apply to (the
+    last ``SELECT``; 0 at the start of every log)."""
+
+    __slots__ = ("db", "dbs")
+
+    def __init__(self, dbs: Databases) -> None:
+        self.dbs = dbs
+        self.db = dbs[0]
 
 
 #: How a checksum record begins (enough to tell it from any other record).
@@ -187,9 +215,10 @@ def parse_record(data: bytes, pos: int) -> tuple[list[bytes], int]:
     return words, pos
 
 
-def scan(data: bytes, db: Keyspace | None = None) -> Scan:
-    """Check (and with ``db``, apply) every record of a log's bytes. A batch is applied only
+def scan(data: bytes, dbs: Databases | Keyspace | None = None) -> Scan:
+    """Check (and with ``dbs``, apply) every record of a log's bytes. A batch is applied only
     once its checksum has been verified."""
+    db = None if dbs is None else LogCursor(as_databases(dbs))
     pos = 0
     records = 0
     size = len(data)
@@ -216,7 +245,7 @@ def scan(data: bytes, db: Keyspace | None = None) -> Scan:
     return Scan(records, pos, size, False, None)
 
 
-def _scan_batch(data: bytes, pos: int, db: Keyspace | None) -> int:
+def _scan_batch(data: bytes, pos: int, db: LogCursor | None) -> int:
     """Verify the batch whose checksum record is at ``pos``, then apply it; its record count."""
     length = _frame_length(data, pos)
     if length is None:
@@ -247,10 +276,16 @@ def _scan_batch(data: bytes, pos: int, db: Keyspace | None) -> int:
     return len(words_seen)
 
 
-def apply_record(words: list[bytes], offset: int, db: Keyspace | None) -> None:
-    """Apply one record to ``db`` (or only validate it when ``db`` is None)."""
+def _index(word: bytes) -> int | None:
+    """A database number as a record writes it, or None."""
+    return int(word) if word.isdigit() and len(word) < 10 else None
+
+
+def apply_record(words: list[bytes], offset: int, cursor: LogCursor | None) -> None:
+    """Apply one record at ``cursor`` (or only validate it when ``cursor`` is None)."""
     name = words[0]
     count = len(words)
+    db = None if cursor is None else cursor.db
     if name == b"SET" and count == 3:
         if db is not None:
             db.set(words[1], words[2])
@@ -260,11 +295,39 @@ def apply_record(words: list[bytes], offset: int, db: Keyspace | None) -> None:
     elif name == b"DEL" and count == 2:
         if db is not None:
             db.delete(words[1])
+    elif name == b"SELECT" and count == 2 and (index := _index(words[1])) is not None:
+        if cursor is not None:
+            cursor.db = cursor.dbs[_in_range(index, cursor.dbs, offset)]
     elif name == b"FLUSHALL" and count == 1:
+        if cursor is not None:
+            cursor.dbs.clear()
+    elif name == b"FLUSHDB" and count == 1:
         if db is not None:
             db.clear()
+    elif (
+        name == b"SWAPDB"
+        and count == 3
+        and (first := _index(words[1])) is not None
+        and (second := _index(words[2])) is not None
+    ):
+        if cursor is not None:
+            dbs = cursor.dbs
+            dbs.swap(_in_range(first, dbs, offset), _in_range(second, dbs, offset))
     else:
         raise DamagedRecordError(offset, "unknown record")
+
+
+class DatabaseOutOfRangeError(Exception):
+    """The log names a database past ``--databases``: loading it would lose its keys."""
+
+
+def _in_range(index: int, dbs: Databases, offset: int) -> int:
+    if index >= len(dbs):
+        raise DatabaseOutOfRangeError(
+            f"a record at offset {offset} is for database {index}, but there are {len(dbs)} "
+            f"(--databases): start with --databases {index + 1} or more"
+        )
+    return index
 
 
 def iter_records(data: bytes) -> Iterator[list[bytes]]:
@@ -309,8 +372,8 @@ def _check_frames(data: bytes, pos: int) -> tuple[int, int] | None:
     return pos, batches
 
 
-def replay(data: bytes, db: Keyspace) -> Scan | None:
-    """Apply a log to ``db`` with hiredis, tens of times faster than :func:`scan`. None, with
+def replay(data: bytes, dbs: Databases | Keyspace) -> Scan | None:
+    """Apply a log to ``dbs`` with hiredis, tens of times faster than :func:`scan`. None, with
     ``db`` untouched, if hiredis is not installed or a checksum fails; StartOverError if
     anything else looks wrong after records were applied: the caller then starts over from an
     empty table with :func:`scan`, which says exactly what is wrong and where."""
@@ -330,6 +393,7 @@ def replay(data: bytes, db: Keyspace) -> Scan | None:
             return None
         good_end, batches = checked
     reader = hiredis.Reader()
+    cursor = LogCursor(as_databases(dbs))
     count = 0
     frames = 0
     ended = False
@@ -351,7 +415,7 @@ def replay(data: bytes, db: Keyspace) -> Scan | None:
                 elif words[0] == b"CRC32":
                     frames += 1
                 elif all(type(word) is bytes for word in words):
-                    apply_record(words, 0, db)
+                    apply_record(words, 0, cursor)
                     count += 1
                 else:
                     raise StartOverError

@@ -11,7 +11,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases, Keyspace, as_databases
 from kvstore.persistence import records, snapshot
 from kvstore.persistence.disk import Disk
 from kvstore.persistence.log import list_logs, log_name
@@ -45,8 +45,15 @@ class Recovered:
     records: int
 
 
-def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Recovered:
+def recover(disk: Disk, directory: str, db: Databases | Keyspace, fast: bool = True) -> Recovered:
     """Load the directory into ``db`` (empty). ``fast``: try hiredis on the logs first."""
+    try:
+        return _recover(disk, directory, as_databases(db), fast)
+    except records.DatabaseOutOfRangeError as exc:
+        raise RecoveryError(f"{directory}: {exc}") from None
+
+
+def _recover(disk: Disk, directory: str, db: Databases, fast: bool) -> Recovered:
     # Decided once, before the snapshot is loaded: a fast replay that cannot run at all must
     # not send the whole load round again.
     fast = fast and hiredis_available()
@@ -76,7 +83,7 @@ def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Reco
         except snapshot.SnapshotDamagedError as damage:
             raise refuse(snapshot_path, damage.offset, damage.reason) from None
         base, snapshot_size, snapshot_time = header.next_log, len(data), header.created_ms
-        log.info("loaded %d keys from %s", len(db), snapshot_path)
+        log.info("loaded %d keys from %s", db.key_count, snapshot_path)
     if base is None:
         base = logs[0][0] if logs else 1
     for seq, path in logs:
@@ -100,7 +107,7 @@ def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Reco
             result = records.replay(data, db) if fast else None
         except records.StartOverError:  # something odd: start again, carefully throughout
             db.clear()
-            return recover(disk, directory, db, fast=False)
+            return _recover(disk, directory, db, fast=False)
         if result is None:  # not applied: the careful scanner says what is wrong, if anything
             result = records.scan(data, db)
         if result.damage is not None:

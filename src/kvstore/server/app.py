@@ -132,7 +132,7 @@ class Server:
         if self.config.timeout:
             registry.close_idle(self.config.timeout)
         registry.sweep_clients()
-        if self.state.db.active_expire_cycle(EXPIRE_SLOW_BUDGET):
+        if self.state.dbs.active_expire_cycle(EXPIRE_SLOW_BUDGET):
             self._schedule_fast_expire()
         self.state.stats.sample_ops()
         registry.flush_logs()
@@ -146,7 +146,7 @@ class Server:
 
     def _fast_expire(self) -> None:
         self._fast_expire_timer = None
-        if self.state.db.active_expire_cycle(EXPIRE_FAST_BUDGET):
+        if self.state.dbs.active_expire_cycle(EXPIRE_FAST_BUDGET):
             self._schedule_fast_expire()
 
     def close_listeners(self) -> None:

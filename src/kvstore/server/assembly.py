@@ -23,7 +23,7 @@ from kvstore.commands.memory import guarded_table
 from kvstore.config import ServerConfig, parse_output_limit
 from kvstore.config_runtime import RuntimeConfig
 from kvstore.eviction import EvictingKeyspace, MemoryGuard, pin_mmap_threshold, resident_bytes
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases
 from kvstore.persistence import Persistence, RecoveryError
 from kvstore.protocol import RequestLimits, hiredis_available
 from kvstore.server.app import Server
@@ -73,7 +73,7 @@ async def assemble(config: ServerConfig) -> Server:
     stop = StopRequest()
     runtime = RuntimeConfig(config)
     state = ServerState(
-        db=db,
+        dbs=db,
         settings=config.settings,
         requirepass=config.requirepass.encode() or None,
         stats=stats,
@@ -126,12 +126,13 @@ def _warn_protected(host: str) -> None:
     )
 
 
-def _keyspace(config: ServerConfig) -> tuple[Keyspace, MemoryGuard | None]:
-    """The keyspace; under ``--maxmemory`` one that can evict, and the guard of writes."""
+def _keyspace(config: ServerConfig) -> tuple[Databases, MemoryGuard | None]:
+    """The databases; under ``--maxmemory`` keyspaces that can evict, and the guard of
+    writes (which evicts from every database)."""
     if not config.maxmemory:
-        return Keyspace(), None
+        return Databases(config.databases), None
     pin_mmap_threshold()
-    db = EvictingKeyspace(config.maxmemory_policy)
+    db = Databases(config.databases, lambda: EvictingKeyspace(config.maxmemory_policy))
     guard = MemoryGuard(db, config.maxmemory, resident_bytes())
     if guard.used_memory() >= config.maxmemory:
         log.warning(
@@ -143,7 +144,7 @@ def _keyspace(config: ServerConfig) -> tuple[Keyspace, MemoryGuard | None]:
     return db, guard
 
 
-def _open_persistence(config: ServerConfig, db: Keyspace, held: HeldReplies) -> Persistence:
+def _open_persistence(config: ServerConfig, db: Databases, held: HeldReplies) -> Persistence:
     """Recover the data directory into ``db`` and open the log, which tells ``held`` when the
     replies it keeps may go."""
     persistence = Persistence(config, db, listener=held)

@@ -1,0 +1,59 @@
+"""The numbered databases: SELECT, MOVE, SWAPDB, and the number parsing they share."""
+
+from __future__ import annotations
+
+from kvstore.commands.context import Session
+from kvstore.commands.table import NOT_AN_INTEGER, Args, command, parse_int
+from kvstore.keyspace import Keyspace
+from kvstore.protocol.replies import OK, Reply, ReplyError
+
+OUT_OF_RANGE = "ERR DB index is out of range"
+
+
+def database(session: Session, raw: bytes, error: str = NOT_AN_INTEGER) -> Keyspace:
+    """The database numbered ``raw``, with Redis's errors: ``error`` if it is no integer,
+    "DB index is out of range" if there is no such database."""
+    try:
+        index = parse_int(raw)
+    except ReplyError:
+        raise ReplyError(error) from None
+    dbs = session.server.dbs
+    if not 0 <= index < len(dbs):
+        raise ReplyError(OUT_OF_RANGE)
+    return dbs[index]
+
+
+@command("select", 2, "fast", group="connection", summary="Change the selected database.")
+def select(session: Session, args: Args) -> Reply:
+    session.db = database(session, args[1])
+    return OK
+
+
+@command(
+    "move",
+    3,
+    "write fast",
+    group="generic",
+    summary="Move a key to another database.",
+    keys=(1, 1, 1),
+)
+def move(session: Session, args: Args) -> Reply:
+    source = session.db
+    target = database(session, args[2])
+    if target is source:
+        raise ReplyError("ERR source and destination objects are the same")
+    key = args[1]
+    entry = source.entry(key)
+    if entry is None or target.contains(key):
+        return 0
+    target.set(key, entry[0], entry[1])
+    source.delete(key)
+    return 1
+
+
+@command("swapdb", 3, "write fast", group="server", summary="Swap two databases.")
+def swapdb(session: Session, args: Args) -> Reply:
+    first = database(session, args[1], "ERR invalid first DB index")
+    second = database(session, args[2], "ERR invalid second DB index")
+    session.server.dbs.swap(first.index, second.index)
+    return OK
