@@ -165,7 +165,7 @@ TABLE: dict[str, Entry] = {
     # -- connection
     "ping": Entry(-1, st.one_of(NONE, _words(value), _words(value, value))),
     "echo": Entry(2, _words(value)),
-    "select": Entry(2, _words(st.sampled_from([b"0", b"16", b"-1", b"x", b"00"]))),
+    "select": Entry(2, _words(st.sampled_from([b"0", b"1", b"15", b"16", b"-1", b"x", b"00"]))),
     "auth": Entry(
         -2,
         st.sampled_from(

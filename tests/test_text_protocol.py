@@ -131,7 +131,7 @@ ERRORS = [
     (b"exists", b"error: wrong number of arguments"),
     (b"ping a b", b"error: wrong number of arguments"),
     (b"flushdb now", b"error: syntax error"),
-    (b"select 1", b"error: DB index is out of range"),
+    (b"select 16", b"error: DB index is out of range"),
 ]
 
 

@@ -259,12 +259,15 @@ class MemoryGuard:
         self.baseline = baseline
         self.budget = maxmemory - baseline
         self.clients = 0
-        #: Keys evicted and not yet handed to the log, each with its database.
-        self.evicted: list[tuple[Keyspace, bytes]] = []
+        #: The keyspaces that can evict: each keeps the keys it evicted (``evicted``) until
+        #: the command layer hands them to the log.
+        self.keyspaces = [db for db in self.dbs if isinstance(db, EvictingKeyspace)]
+        #: Whether any key was evicted since ``evicted`` lists were last emptied.
+        self.evicted_any = False
         self._next_db = 0
 
     def _keyspaces(self) -> list[EvictingKeyspace]:
-        return [db for db in self.dbs if isinstance(db, EvictingKeyspace)]
+        return self.keyspaces
 
     @property
     def policy(self) -> str:
@@ -302,8 +305,7 @@ class MemoryGuard:
                     self._next_db = (self._next_db + step + 1) % count
                     before = db.used_memory
                     db.evict(victim)
-                    db.evicted.clear()
-                    self.evicted.append((db, victim))
+                    self.evicted_any = True
                     used -= before - db.used_memory
                     break
             else:

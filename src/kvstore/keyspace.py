@@ -434,8 +434,8 @@ class Databases:
     @classmethod
     def with_first(cls, db: Keyspace, count: int = 16) -> Databases:
         """Databases whose number 0 is ``db``, the others new keyspaces on its clock."""
-        others = iter([db])
-        return cls(count, lambda: next(others, None) or Keyspace(db.clock))
+        first: list[Keyspace] = [db]
+        return cls(count, lambda: first.pop() if first else Keyspace(db.clock))
 
     def __len__(self) -> int:
         return len(self.dbs)

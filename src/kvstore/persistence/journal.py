@@ -93,9 +93,10 @@ class LogJournal:
         free_space: Callable[[OSError], bool] = lambda exc: False,
     ) -> None:
         self.dbs = dbs = as_databases(dbs)
-        #: The database the log's last record was for; None: unknown (the log was just
-        #: opened or switched), so the next record is preceded by a SELECT.
-        self.db: Keyspace | None = None
+        #: The database the log's last record was for: a record for another one is preceded
+        #: by a SELECT. Every log starts in database 0; the manager says where a log it
+        #: appends to stood (``resume_in``).
+        self.db: Keyspace = dbs[0]
         self.log = appendlog
         self.loop = loop
         self.after_flush = after_flush
@@ -208,8 +209,12 @@ class LogJournal:
             self._schedule_flush()
 
     def log_switched(self) -> None:
-        """A new log was started: its first record must say which database it is for."""
-        self.db = None
+        """A new log was started: its records are database 0's until a SELECT."""
+        self.db = self.dbs[0]
+
+    def resume_in(self, index: int) -> None:
+        """The log appended to ends in database ``index`` (as recovery found it)."""
+        self.db = self.dbs[index]
 
     def _schedule_flush(self) -> None:
         self.pending = True

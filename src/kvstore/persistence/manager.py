@@ -107,6 +107,7 @@ class Persistence:
             listener=self.listener,
             free_space=self._free_space_for_log,
         )
+        self.journal.resume_in(recovered.last_db)
         if self.policy == "everysec":
             self._start_fsync_thread(loop)
 

@@ -165,6 +165,8 @@ class Scan:
     #: Set when the bytes after ``good_end`` are a valid record cut short (a torn tail).
     truncated: bool
     damage: DamagedRecordError | None
+    #: The database the last record applied was for (where the log's writer stood).
+    last_db: int = 0
 
     @property
     def intact(self) -> bool:
@@ -238,11 +240,15 @@ def scan(data: bytes, dbs: Databases | Keyspace | None = None) -> Scan:
             words, pos = parse_record(data, pos)
             apply_record(words, start, db)
         except _CutShortError:
-            return Scan(records, start, size, True, None)
+            return Scan(records, start, size, True, None, _where(db))
         except DamagedRecordError as damage:
             return Scan(records, start, size, False, damage)
         records += 1
-    return Scan(records, pos, size, False, None)
+    return Scan(records, pos, size, False, None, _where(db))
+
+
+def _where(cursor: LogCursor | None) -> int:
+    return 0 if cursor is None else cursor.db.index
 
 
 def _scan_batch(data: bytes, pos: int, db: LogCursor | None) -> int:
@@ -426,4 +432,4 @@ def replay(data: bytes, dbs: Databases | Keyspace) -> Scan | None:
         # A torn record before the checksummed part, or hiredis and the checksums disagree on
         # where records begin (a value holding FRAME_START before the real first one).
         raise StartOverError
-    return Scan(count, good_end, len(data), good_end < len(data), None)
+    return Scan(count, good_end, len(data), good_end < len(data), None, cursor.db.index)

@@ -43,6 +43,8 @@ class Recovered:
     older_logs_size: int
     snapshot_time_ms: int | None
     records: int
+    #: The database the last log's last record was for: the log goes on from there.
+    last_db: int = 0
 
 
 def recover(disk: Disk, directory: str, db: Databases | Keyspace, fast: bool = True) -> Recovered:
@@ -91,6 +93,7 @@ def _recover(disk: Disk, directory: str, db: Databases, fast: bool) -> Recovered
             log.info("removing %s: the snapshot covers it", path)
             disk.remove(path)
     active = [(seq, path) for seq, path in logs if seq >= base]
+    last_db = 0
     total = 0
     sizes = []
     for index, (seq, path) in enumerate(active):
@@ -125,6 +128,7 @@ def _recover(disk: Disk, directory: str, db: Databases, fast: bool) -> Recovered
             disk.truncate(path, result.good_end)
         total += result.records
         sizes.append(result.good_end)
+        last_db = result.last_db
     if active:
         log.info("replayed %d records from %d log(s)", total, len(active))
     return Recovered(
@@ -133,4 +137,5 @@ def _recover(disk: Disk, directory: str, db: Databases, fast: bool) -> Recovered
         older_logs_size=sum(sizes[:-1]),
         snapshot_time_ms=snapshot_time,
         records=total,
+        last_db=last_db,
     )
