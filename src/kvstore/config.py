@@ -262,7 +262,8 @@ class ServerConfig:
     maxclients: int = field(
         default=10000,
         metadata=_option(
-            "most clients connected at once; lowered to what the open-files limit allows"
+            "most clients connected at once; lowered to what the open-files limit allows",
+            runtime=True,
         ),
     )
     timeout: int = field(
@@ -271,14 +272,16 @@ class ServerConfig:
     )
     proto_max_bulk_len: int = field(
         default=512 * 1024 * 1024,
-        metadata=_option("largest RESP bulk string (argument) accepted", size=True),
+        metadata=_option("largest RESP bulk string (argument) accepted", size=True, runtime=True),
     )
     proto_max_args: int = field(
         default=1024 * 1024, metadata=_option("most arguments in one RESP request")
     )
     client_query_buffer_limit: int = field(
         default=1024 * 1024 * 1024,
-        metadata=_option("most bytes of one unfinished request a client may send", size=True),
+        metadata=_option(
+            "most bytes of one unfinished request a client may send", size=True, runtime=True
+        ),
     )
     client_output_buffer_limit: str = field(
         default="normal 268435456 67108864 60",
@@ -292,13 +295,19 @@ class ServerConfig:
     )
     maxmemory: int = field(
         default=0,
-        metadata=_option("memory limit for the process, as 100mb or 1gb (0: none)", size=True),
+        metadata=_option(
+            "memory limit for the process, as 100mb or 1gb (0: none; CONFIG SET can change it "
+            "only on a server started with one)",
+            size=True,
+            runtime=True,
+        ),
     )
     maxmemory_policy: str = field(
         default="noeviction",
         metadata=_option(
             "what a write does at the memory limit: refuse it, or evict keys first",
             choices=MAXMEMORY_POLICIES,
+            runtime=True,
         ),
     )
     # -- observability (see docs/observability.md) --

@@ -111,6 +111,29 @@ class EvictingKeyspace(Keyspace):
 
     _CONTENTS = (*Keyspace._CONTENTS, "_all", "_volatile", "_stamps", "table_extra")
 
+    def set_policy(self, policy: str) -> None:
+        """Change the policy (CONFIG SET maxmemory-policy): the candidates' lists and access
+        times it needs are rebuilt or dropped, and their memory counted anew. Keys read
+        before the change count as least recently used under a new ``-lru`` policy."""
+        if policy not in MAXMEMORY_POLICIES:
+            raise ValueError(f"unknown maxmemory policy {policy!r}")
+        old_per_key = self._per_key
+        self.policy = policy
+        self.volatile_only = policy.startswith("volatile-")
+        self._lru = policy.endswith("-lru")
+        self._per_key = SAMPLING_PER_KEY + (LRU_PER_KEY if self._lru else 0)
+        self.used_memory += (self._per_key - old_per_key) * len(self._data)
+        self._volatile = SampledKeys()
+        if self.volatile_only:
+            for key in self._expires:
+                self._volatile.add(key)
+        if self._lru:
+            self.get = self._get_and_stamp  # type: ignore[method-assign]
+        else:
+            self._stamps.clear()
+            if "get" in self.__dict__:
+                del self.get
+
     def _get_and_stamp(self, key: bytes) -> bytes | None:
         value = Keyspace.get(self, key)
         if value is not None:
@@ -268,6 +291,15 @@ class MemoryGuard:
 
     def _keyspaces(self) -> list[EvictingKeyspace]:
         return self.keyspaces
+
+    def set_limit(self, maxmemory: int) -> None:
+        """CONFIG SET maxmemory: the next write makes room under the new limit."""
+        self.maxmemory = maxmemory
+        self.budget = maxmemory - self.baseline
+
+    def set_policy(self, policy: str) -> None:
+        for db in self.keyspaces:
+            db.set_policy(policy)
 
     @property
     def policy(self) -> str:

@@ -84,6 +84,11 @@ async def assemble(config: ServerConfig) -> Server:
     registry = Registry(
         state, maxclients, parse_output_limit(config.client_output_buffer_limit), guard
     )
+    registry.request_limits = RequestLimits(
+        max_bulk_len=config.proto_max_bulk_len,
+        max_args=config.proto_max_args,
+        max_query_buffer=config.client_query_buffer_limit,
+    )
     install_hooks(
         runtime,
         state=state,

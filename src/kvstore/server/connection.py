@@ -159,7 +159,7 @@ class ClientConnection(asyncio.Protocol):
         self.session.transport = "resp"
         context = self._context
         self._resp_parser = make_request_parser(
-            context.request_limits, use_hiredis=context.use_hiredis
+            self._registry.request_limits, use_hiredis=context.use_hiredis
         )
         self._feed = self._feed_resp
         if not self.session.authenticated:  # small requests only, until AUTH succeeds
@@ -225,6 +225,14 @@ class ClientConnection(asyncio.Protocol):
                     return
         if parser.error is not None:
             self._close_with_error(encode_reply(ReplyError("ERR " + parser.error.message)))
+
+    def apply_limits(self, limits: RequestLimits) -> None:
+        """CONFIG SET changed the parsers' limits: this connection's follow at once (once it
+        has authenticated; before, the small limits stay)."""
+        self._limits_after_auth = limits
+        parser = self._resp_parser
+        if parser is not None and self._feed != self._feed_resp_before_auth:
+            parser.limits = limits
 
     def _feed_resp_before_auth(self, data: bytes) -> None:
         self._feed_resp(data)
