@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kvstore import __version__
-from kvstore.commands.ports import PersistenceControl, Runner, ServerControl
+from kvstore.commands.ports import Journal, PersistenceControl, Runner, ServerControl
 from kvstore.commands.stats import CommandStats
 from kvstore.keyspace import Databases, Keyspace, Watch, wall_clock_ms
 
@@ -44,6 +44,9 @@ class ServerState:
     stats: CommandStats = field(default_factory=CommandStats)
     #: The dispatcher serving this state: EXEC runs its queue through it.
     runner: Runner[Session] | None = None
+    #: The log, for commands that change other databases than their session's (None with
+    #: persistence off): see ``Journal.record_other_db``.
+    journal: Journal | None = None
     #: SAVE, BGSAVE and friends reach persistence through this (None with it off).
     persistence: PersistenceControl | None = None
     #: SHUTDOWN and CONFIG SET reach the running server through this.

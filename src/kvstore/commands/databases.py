@@ -10,6 +10,13 @@ from kvstore.protocol.replies import OK, Reply, ReplyError
 OUT_OF_RANGE = "ERR DB index is out of range"
 
 
+def log_other_db(session: Session, args: Args) -> None:
+    """Tell the log what this command did to other databases than the session's."""
+    journal = session.server.journal
+    if journal is not None:
+        journal.record_other_db(args[0].decode().lower(), args, session.db)
+
+
 def database(session: Session, raw: bytes, error: str = NOT_AN_INTEGER) -> Keyspace:
     """The database numbered ``raw``, with Redis's errors: ``error`` if it is no integer,
     "DB index is out of range" if there is no such database."""
@@ -48,6 +55,7 @@ def move(session: Session, args: Args) -> Reply:
         return 0
     target.set(key, entry[0], entry[1])
     source.delete(key)
+    log_other_db(session, args)
     return 1
 
 
@@ -56,4 +64,5 @@ def swapdb(session: Session, args: Args) -> Reply:
     first = database(session, args[1], "ERR invalid first DB index")
     second = database(session, args[2], "ERR invalid second DB index")
     session.server.dbs.swap(first.index, second.index)
+    log_other_db(session, args)
     return OK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kvstore.commands.context import Session
+from kvstore.commands.databases import log_other_db
 from kvstore.commands.glob import compile_glob
 from kvstore.commands.table import SYNTAX_ERROR, Args, command, parse_int
 from kvstore.keyspace import Keyspace
@@ -49,6 +50,7 @@ def flushdb(session: Session, args: Args) -> Reply:
 def flushall(session: Session, args: Args) -> Reply:
     _flush_options(args)
     session.server.dbs.clear()
+    log_other_db(session, args)
     return OK
 
 
@@ -168,6 +170,8 @@ def copy(session: Session, args: Args) -> Reply:
     if not replace and into.contains(target):
         return 0
     into.set(target, value, db.deadline(source))
+    if into is not db:
+        log_other_db(session, args)
     return 1
 
 

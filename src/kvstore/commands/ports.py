@@ -42,6 +42,11 @@ class Journal(Protocol):
     def record(self, command: LoggedCommand, args: list[bytes], db: Keyspace) -> None:
         """Log the effect of a write command that just ran in ``db`` (the state of its keys)."""
 
+    def record_other_db(self, name: str, args: list[bytes], db: Keyspace) -> None:
+        """Log what a command that just succeeded in ``db`` did to other databases (FLUSHALL,
+        SWAPDB, MOVE, COPY ... DB): their handlers call this, keeping the check off every
+        other write's path."""
+
     def record_deleted(self, key: bytes, db: Keyspace) -> None:
         """Log that ``key`` was removed from ``db`` outside a command (maxmemory eviction)."""
 

@@ -118,9 +118,7 @@ class LogJournal:
 
     def record(self, command: LoggedCommand, args: list[bytes], db: Keyspace) -> None:
         if db.dirty == db.logged:
-            if command.name in CROSS_DB_COMMANDS:
-                self._record_cross_db(command.name, args, db)
-            return  # nothing changed
+            return  # nothing changed (or all of it recorded by record_other_db)
         buffer = self._buffer
         if db is not self.db:
             buffer.append(encode_select(db.index))
@@ -149,23 +147,22 @@ class LogJournal:
         elif command.name == "flushdb":
             buffer.append(FLUSHDB)
         elif command.name in CROSS_DB_COMMANDS:
-            pass
+            pass  # recorded by record_other_db, as the command ran
         elif command.name not in self._unlogged_warned:
             self._unlogged_warned.add(command.name)
             log.error(
                 "write command %s has no key positions: its effect is not logged", command.name
             )
         db.logged = db.dirty
-        if command.name in CROSS_DB_COMMANDS:
-            self._record_cross_db(command.name, args, db)
         if not self.pending:  # _schedule_flush, inlined: this is every write's path
             self.pending = True
             self.loop.call_soon(self.flush)
             self.listener.records_buffered()
 
-    def _record_cross_db(self, name: str, args: list[bytes], db: Keyspace) -> None:
-        """The effects of a command on other databases than the session's: FLUSHALL, SWAPDB,
-        MOVE's target and COPY ... DB's."""
+    def record_other_db(self, name: str, args: list[bytes], db: Keyspace) -> None:
+        """The effects of a command on other databases than the session's (``db``): FLUSHALL,
+        SWAPDB, MOVE's target and COPY ... DB's. Their handlers call this as they succeed;
+        what the command did in ``db`` itself is recorded by :meth:`record` after it."""
         dbs = self.dbs
         buffer = self._buffer
         if name == "flushall":

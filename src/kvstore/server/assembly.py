@@ -74,6 +74,7 @@ async def assemble(config: ServerConfig) -> Server:
     runtime = RuntimeConfig(config)
     state = ServerState(
         dbs=db,
+        journal=journal,
         settings=config.settings,
         requirepass=config.requirepass.encode() or None,
         stats=stats,
