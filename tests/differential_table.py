@@ -175,7 +175,23 @@ TABLE: dict[str, Entry] = {
     "client": Entry(
         -2,
         st.sampled_from(
-            [[b"SETNAME", b"tester"], [b"setname", b"two words"], [b"GETNAME"], [b"bogus"]]
+            [
+                [b"SETNAME", b"tester"],
+                [b"setname", b"two words"],
+                [b"GETNAME"],
+                [b"bogus"],
+                [b"KILL", b"1.2.3.4:5"],
+                [b"kill", b"id", b"abc"],
+                [b"kill", b"id", b"0"],
+                [b"kill", b"id", b"99999"],
+                [b"kill", b"type", b"bogus"],
+                [b"kill", b"type", b"pubsub"],
+                [b"kill", b"foo", b"bar"],
+                [b"kill", b"addr"],
+                [b"no-evict", b"maybe"],
+                [b"no-evict", b"on"],
+                [b"NO-EVICT", b"OFF"],
+            ]
         ),
     ),
     # Redis echoes the arguments as raw bytes, kvstore as UTF-8: compared on ASCII only.

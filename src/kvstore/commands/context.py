@@ -7,7 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kvstore import __version__
-from kvstore.commands.ports import Journal, PersistenceControl, Runner, ServerControl
+from kvstore.commands.ports import (
+    ClientPeer,
+    Journal,
+    PersistenceControl,
+    Runner,
+    ServerControl,
+)
 from kvstore.commands.stats import CommandStats
 from kvstore.keyspace import Databases, Keyspace, Watch, wall_clock_ms
 
@@ -78,6 +84,10 @@ class Session:
     transaction_failed: bool = False
     #: The keys this connection WATCHes; None until its first WATCH.
     watch: Watch | None = None
+    #: The connection, for CLIENT LIST and CLIENT KILL (None: a session without one, in tests).
+    peer: ClientPeer | None = None
+    #: CLIENT NO-EVICT: shown in CLIENT LIST (kvstore evicts keys, never clients).
+    no_evict: bool = False
 
     #: The database this session has selected (SELECT), kept here because every data command
     #: reaches for it: one attribute read, whatever the number of databases.
@@ -95,3 +105,4 @@ class Session:
         if self.watch is not None:
             self.db.unwatch(self.watch)
         self.queued = None
+        self.peer = None

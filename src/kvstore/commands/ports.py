@@ -65,6 +65,24 @@ class PersistenceControl(Protocol):
     def info(self) -> dict[str, str | int]: ...
 
 
+class ClientPeer(Protocol):
+    """A session's connection, as CLIENT LIST, CLIENT INFO and CLIENT KILL see it."""
+
+    @property
+    def fd(self) -> int: ...
+
+    def idle_seconds(self) -> int:
+        """Seconds since the client last sent anything."""
+        ...
+
+    def buffer_sizes(self) -> tuple[int, int]:
+        """Bytes of (unparsed requests, unsent replies)."""
+        ...
+
+    def kill(self) -> None:
+        """Close the connection once the replies already written are sent."""
+
+
 class ServerControl(Protocol):
     """What SHUTDOWN and CONFIG SET ask of the server."""
 

@@ -73,6 +73,7 @@ class ClientConnection(asyncio.Protocol):
         #: value is too old (``--timeout``).
         self.last_read = context.registry.now
         self._text_head = b""
+        self._fd = -1
         #: This client's buffers as last added to the server's ``clients_memory``.
         self._counted = 0
         #: The server's clock when the output passed the soft limit (None: under it).
@@ -99,6 +100,9 @@ class ClientConnection(asyncio.Protocol):
             self._feed = self._discard
             self._transport.write(MAX_CLIENTS_REPLY)
             self._transport.close()
+            return
+        self.session.peer = self
+        self._fd = sock.fileno() if sock is not None else -1
 
     def data_received(self, data: bytes) -> None:
         self.last_read = self._registry.now
@@ -106,6 +110,27 @@ class ClientConnection(asyncio.Protocol):
 
     def _discard(self, data: bytes) -> None:
         pass
+
+    # -- as CLIENT LIST and CLIENT KILL see it (kvstore.commands.ports.ClientPeer) -------------
+
+    @property
+    def fd(self) -> int:
+        return self._fd
+
+    def idle_seconds(self) -> int:
+        return int(self._registry.now - self.last_read)
+
+    def buffer_sizes(self) -> tuple[int, int]:
+        parser = self._resp_parser
+        transport = self._transport
+        output = 0 if transport is None else transport.get_write_buffer_size()
+        if self._held is not None:
+            output += sum(len(payload) for payload, _ in self._held)
+        return (parser.pending if parser is not None else len(self._text_head)), output
+
+    def kill(self) -> None:
+        self._feed = self._discard  # nothing more it sent is run
+        self.close()
 
     def eof_received(self) -> bool:
         return False  # close once the replies already written are flushed
