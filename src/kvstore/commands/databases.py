@@ -17,17 +17,24 @@ def log_other_db(session: Session, args: Args) -> None:
         journal.record_other_db(args[0].decode().lower(), args, session.db)
 
 
-def database(session: Session, raw: bytes, error: str = NOT_AN_INTEGER) -> Keyspace:
-    """The database numbered ``raw``, with Redis's errors: ``error`` if it is no integer,
-    "DB index is out of range" if there is no such database."""
+def _number(raw: bytes, error: str) -> int:
     try:
-        index = parse_int(raw)
+        return parse_int(raw)
     except ReplyError:
         raise ReplyError(error) from None
+
+
+def _in_range(session: Session, index: int) -> Keyspace:
     dbs = session.server.dbs
     if not 0 <= index < len(dbs):
         raise ReplyError(OUT_OF_RANGE)
     return dbs[index]
+
+
+def database(session: Session, raw: bytes, error: str = NOT_AN_INTEGER) -> Keyspace:
+    """The database numbered ``raw``, with Redis's errors: ``error`` if it is no integer,
+    "DB index is out of range" if there is no such database."""
+    return _in_range(session, _number(raw, error))
 
 
 @command("select", 2, "fast", group="connection", summary="Change the selected database.")
@@ -61,8 +68,10 @@ def move(session: Session, args: Args) -> Reply:
 
 @command("swapdb", 3, "write fast", group="server", summary="Swap two databases.")
 def swapdb(session: Session, args: Args) -> Reply:
-    first = database(session, args[1], "ERR invalid first DB index")
-    second = database(session, args[2], "ERR invalid second DB index")
+    # Both numbers are read before either is checked against the databases, as in Redis.
+    first_index = _number(args[1], "ERR invalid first DB index")
+    second_index = _number(args[2], "ERR invalid second DB index")
+    first, second = _in_range(session, first_index), _in_range(session, second_index)
     session.server.dbs.swap(first.index, second.index)
     log_other_db(session, args)
     return OK
