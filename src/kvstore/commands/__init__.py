@@ -10,6 +10,7 @@ from kvstore.commands import (  # noqa: F401 - each module fills the command tab
     info_sections,
     keys,
     latency,
+    monitor,
     saving,
     scan,
     slowlog,

@@ -53,6 +53,10 @@ class ServerState:
     #: The log, for commands that change other databases than their session's (None with
     #: persistence off): see ``Journal.record_other_db``.
     journal: Journal | None = None
+    #: The sessions in MONITOR mode, and who must know when that list changes (the
+    #: dispatcher, which then runs every request through its monitoring path or stops).
+    monitors: list[Session] = field(default_factory=list)
+    monitors_changed: Callable[[list[Session]], None] | None = None
     #: SAVE, BGSAVE and friends reach persistence through this (None with it off).
     persistence: PersistenceControl | None = None
     #: SHUTDOWN and CONFIG SET reach the running server through this.
@@ -106,3 +110,8 @@ class Session:
             self.db.unwatch(self.watch)
         self.queued = None
         self.peer = None
+        monitors = self.server.monitors
+        if self in monitors:
+            monitors.remove(self)
+            if self.server.monitors_changed is not None:
+                self.server.monitors_changed(monitors)

@@ -82,6 +82,9 @@ class ClientPeer(Protocol):
     def kill(self) -> None:
         """Close the connection once the replies already written are sent."""
 
+    def push(self, data: bytes) -> None:
+        """Send ``data`` (encoded) outside any reply: MONITOR's lines."""
+
 
 class ServerControl(Protocol):
     """What SHUTDOWN and CONFIG SET ask of the server."""

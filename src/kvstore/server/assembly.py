@@ -80,6 +80,7 @@ async def assemble(config: ServerConfig) -> Server:
         requirepass=config.requirepass.encode() or None,
         stats=stats,
         runner=dispatcher,
+        monitors_changed=dispatcher.monitors_changed,
         persistence=persistence,
         control=Control(runtime, stop),
     )

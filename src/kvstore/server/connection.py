@@ -132,6 +132,11 @@ class ClientConnection(asyncio.Protocol):
         self._feed = self._discard  # nothing more it sent is run
         self.close()
 
+    def push(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            self._send(data)
+
     def eof_received(self) -> bool:
         return False  # close once the replies already written are flushed
 
