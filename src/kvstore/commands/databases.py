@@ -37,7 +37,9 @@ def database(session: Session, raw: bytes, error: str = NOT_AN_INTEGER) -> Keysp
     return _in_range(session, _number(raw, error))
 
 
-@command("select", 2, "fast", group="connection", summary="Change the selected database.")
+@command(
+    "select", 2, "loading stale fast", group="connection", summary="Change the selected database."
+)
 def select(session: Session, args: Args) -> Reply:
     session.db = database(session, args[1])
     return OK
@@ -50,6 +52,7 @@ def select(session: Session, args: Args) -> Reply:
     group="generic",
     summary="Move a key to another database.",
     keys=(1, 1, 1),
+    key_specs="RW access update",
 )
 def move(session: Session, args: Args) -> Reply:
     source = session.db
@@ -66,7 +69,14 @@ def move(session: Session, args: Args) -> Reply:
     return 1
 
 
-@command("swapdb", 3, "write fast", group="server", summary="Swap two databases.")
+@command(
+    "swapdb",
+    3,
+    "write fast",
+    group="server",
+    summary="Swap two databases.",
+    acl="keyspace dangerous",
+)
 def swapdb(session: Session, args: Args) -> Reply:
     # Both numbers are read before either is checked against the databases, as in Redis.
     first_index = _number(args[1], "ERR invalid first DB index")
