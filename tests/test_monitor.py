@@ -70,6 +70,26 @@ def test_monitor_lines_as_redis(server: ServerProcess, reference: RedisServer) -
     assert (b"0", b'"SET" "k" "a \\"quoted\\"\\n\\x00\\xff value"') in ours
 
 
+def test_monitor_hides_passwords(server: ServerProcess) -> None:
+    with socket.create_connection((server.host, server.port), timeout=10) as monitor:
+        monitor.sendall(encode_request([b"MONITOR"]))
+        assert read_exactly(monitor, 5) == b"+OK\r\n"
+        with socket.create_connection((server.host, server.port), timeout=10) as client:
+            for args in (
+                [b"AUTH", b"default", b"secret"],
+                [b"HELLO", b"2", b"AUTH", b"default", b"secret", b"SETNAME", b"x"],
+                [b"ECHO", b"end"],
+            ):
+                client.sendall(encode_request(args))
+            lines: list[bytes] = []
+            while not lines or not lines[-1].endswith(b'"ECHO" "end"'):
+                lines.append(read_line(monitor))
+    assert not any(b"secret" in line for line in lines)
+    assert any(line.endswith(b'] "AUTH" "(redacted)" "(redacted)"') for line in lines)
+    hello = b'"HELLO" "2" "AUTH" "(redacted)" "(redacted)" "SETNAME" "x"'
+    assert any(line.endswith(hello) for line in lines)
+
+
 def test_monitor_stops_with_its_client(server: ServerProcess) -> None:
     for _ in range(2):
         with socket.create_connection((server.host, server.port), timeout=10) as monitor:

@@ -64,10 +64,29 @@ def _administrative(name: str, args: Args) -> bool:
     return subcommands is None or (len(args) > 1 and args[1].lower() in subcommands)
 
 
+_REDACTED = b"(redacted)"
+
+
+def _redacted(args: Args) -> Args:
+    """The arguments with passwords hidden, as Redis hides them from MONITOR: AUTH's, and
+    HELLO's after its AUTH option."""
+    name = args[0].lower()
+    if name == b"auth":
+        return [args[0], *(_REDACTED for _ in args[1:])]
+    if name == b"hello":
+        shown = list(args)
+        for index, word in enumerate(args):
+            if index > 1 and word.lower() == b"auth":
+                for secret in range(index + 1, min(index + 3, len(args))):
+                    shown[secret] = _REDACTED
+        return shown
+    return args
+
+
 def monitor_line(session: Session, args: Args) -> bytes:
     """``+<unix time> [<db> <addr>] "arg" ...``, as Redis sends each command to MONITOR."""
     now = time.time()
-    words = " ".join(_shown(arg) for arg in args)
+    words = " ".join(_shown(arg) for arg in _redacted(args))
     return f"+{now:.6f} [{session.db.index} {session.addr}] {words}\r\n".encode()
 
 
