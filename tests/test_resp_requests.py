@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from fuzz_targets import has_broken_line_end
 from kvstore.protocol.inline import MAX_INLINE
+from kvstore.protocol.resp import encode_request, encoded_request_size
 from kvstore.protocol.resp_requests import (
     MAX_HEADER_LINE,
     Frame,
@@ -23,8 +24,6 @@ from kvstore.protocol.resp_requests import (
     RequestDecoder,
     RequestLimits,
     RequestParser,
-    encode_request,
-    encoded_request_size,
     parse_length,
 )
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from kvstore.commands import Dispatcher, ServerState
 from kvstore.config import ServerConfig, parse_output_limit
-from kvstore.config_runtime import RuntimeConfig
+from kvstore.config.runtime import RuntimeConfig
 from kvstore.persistence import Persistence
 from kvstore.server.guards import fit_maxclients
 from kvstore.server.protection import Admission, is_protected
