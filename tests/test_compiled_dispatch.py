@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from kvstore import build, commands
 from kvstore.commands import ServerState, Session
 from kvstore.commands import dispatch as pure
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases, Keyspace
 from kvstore.persistence import journal as pure_journal
 
 NOW = 1_700_000_000_000
@@ -107,6 +107,9 @@ requests = st.one_of(
             [b"SHUTDOWN"],
             [b"HELLO", b"3"],
             [b"QUIT"],
+            [b"SELECT", b"1"],
+            [b"SELECT", b"0"],
+            [b"SELECT", b"99"],
         ]
     ),
 )
@@ -117,11 +120,11 @@ sequences = st.lists(st.tuples(st.integers(0, 1), requests), max_size=25)
 def run(
     module: ModuleType, sequence: list[tuple[int, list[bytes]]], requirepass: bytes | None
 ) -> tuple[Any, ...]:
-    db = Keyspace(clock=lambda: NOW)
+    dbs = Databases.with_first(Keyspace(clock=lambda: NOW))
     appendlog = MemoryLog()
     loop = Loop()
-    journal = cast(Any, pure_journal.LogJournal)(db, appendlog, loop)  # fakes: duck-typed
-    state = ServerState(db=db, requirepass=requirepass, settings=dict)
+    journal = cast(Any, pure_journal.LogJournal)(dbs, appendlog, loop)  # fakes: duck-typed
+    state = ServerState(dbs=dbs, requirepass=requirepass, settings=dict, journal=journal)
     dispatcher = module.Dispatcher(journal=journal, stats=state.stats, slowlog_log_slower_than=0)
     state.runner = dispatcher
     sessions = [Session(state, addr=f"127.0.0.1:{port}", id=port) for port in (1, 2)]
@@ -133,7 +136,7 @@ def run(
     stats = dispatcher.stats
     return (
         replies,
-        {key: (value, deadline) for key, value, deadline in db.items()},
+        [{key: (value, deadline) for key, value, deadline in db.items()} for db in dbs],
         b"".join(appendlog.written),
         {name: calls for name, calls in stats.calls.items() if calls},
         set(stats.run_ns) == set(stats.calls),
@@ -152,6 +155,7 @@ def run(
                 s.protocol,
                 s.close_after_reply,
                 s.reply_suppressed,
+                s.db.index,
             )
             for s in sessions
         ],

@@ -1,7 +1,8 @@
 """The compiled journal against the pure one: two builds, the same log.
 
 The same generated write sequences (SET with its options, MSET, MSETNX, the INCR family,
-APPEND, DEL, GETDEL, GETEX, EXPIRE and PERSIST, RENAME, FLUSHDB/FLUSHALL, values around the
+APPEND, DEL, GETDEL, GETEX, EXPIRE and PERSIST, RENAME, FLUSHDB/FLUSHALL, SELECT, MOVE, SWAPDB
+and COPY ... DB across databases, values around the
 short-header table's end, deadlines) run through a dispatcher over a fresh keyspace, once with
 the pure :class:`LogJournal` and once with its compiled twin (the same source compiled with
 Cython, ``kvstore._speedups``), flushed at random points as loop iterations would. The replies,
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 
 from kvstore import build
 from kvstore.commands import Dispatcher, ServerState, Session
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases, Keyspace
 from kvstore.persistence import journal as pure
 from kvstore.persistence import manager
 
@@ -104,18 +105,27 @@ writes = st.one_of(
     st.tuples(st.just(b"PERSIST"), keys).map(list),
     st.tuples(st.just(b"RENAME"), keys, keys).map(list),
     st.sampled_from([[b"FLUSHDB"], [b"FLUSHALL"], [b"GET", b"a"], [b"SET", b"a"]]),
+    # Other databases: the log records SELECT before a record for another one, and SWAPDB.
+    st.tuples(st.just(b"SELECT"), st.sampled_from([b"0", b"1", b"2", b"16"])).map(list),
+    st.tuples(st.just(b"MOVE"), keys, st.sampled_from([b"0", b"1", b"99"])).map(list),
+    st.tuples(st.just(b"SWAPDB"), st.sampled_from([b"0", b"1"]), st.sampled_from([b"1", b"2"])).map(
+        list
+    ),
+    st.tuples(st.just(b"COPY"), keys, keys, st.just(b"DB"), st.sampled_from([b"1", b"2"])).map(
+        list
+    ),
 )
 #: A write, or the end of a loop iteration (the flush the journal scheduled runs).
 steps = st.lists(st.one_of(writes, st.just(None)), max_size=30)
 
 
 def run(module: ModuleType, sequence: list[list[bytes] | None]) -> tuple[Any, ...]:
-    db = Keyspace(clock=lambda: NOW)
+    dbs = Databases.with_first(Keyspace(clock=lambda: NOW))
     appendlog = MemoryLog()
     loop = Loop()
-    journal = module.LogJournal(db, appendlog, loop)
+    journal = module.LogJournal(dbs, appendlog, loop)
     dispatcher = Dispatcher(journal=journal)
-    session = Session(ServerState(db=db, runner=dispatcher))
+    session = Session(ServerState(dbs=dbs, runner=dispatcher, journal=journal))
     replies: list[Any] = []
     for args in [*sequence, None]:
         if args is None:
@@ -128,10 +138,11 @@ def run(module: ModuleType, sequence: list[list[bytes] | None]) -> tuple[Any, ..
     stats = dispatcher.stats
     return (
         replies,
-        {key: (value, deadline) for key, value, deadline in db.items()},
+        [{key: (value, deadline) for key, value, deadline in db.items()} for db in dbs],
         b"".join(appendlog.written),
         journal.pending,
-        journal._seen,
+        journal.db.index,
+        [(db.dirty, db.logged) for db in dbs],
         list(journal._buffer),
         dict(stats.calls),
         dict(stats.failed),

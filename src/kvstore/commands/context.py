@@ -7,9 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kvstore import __version__
-from kvstore.commands.ports import PersistenceControl, Runner, ServerControl
+from kvstore.commands.ports import (
+    ClientPeer,
+    Journal,
+    PersistenceControl,
+    Runner,
+    ServerControl,
+)
 from kvstore.commands.stats import CommandStats
-from kvstore.keyspace import Keyspace, Watch, wall_clock_ms
+from kvstore.keyspace import Databases, Keyspace, Watch, wall_clock_ms
 
 VERSION = __version__
 
@@ -23,7 +29,8 @@ class ServerState:
 
     The server's assembly builds it once, with everything in place; nothing is set later."""
 
-    db: Keyspace = field(default_factory=Keyspace)
+    #: The numbered databases (SELECT); every session starts in database 0.
+    dbs: Databases = field(default_factory=Databases)
     sessions: dict[int, Session] = field(default_factory=dict)
     #: Settings as ``CONFIG GET`` shows them: name to value, both text.
     settings: Callable[[], dict[str, str]] = dict
@@ -43,6 +50,13 @@ class ServerState:
     stats: CommandStats = field(default_factory=CommandStats)
     #: The dispatcher serving this state: EXEC runs its queue through it.
     runner: Runner[Session] | None = None
+    #: The log, for commands that change other databases than their session's (None with
+    #: persistence off): see ``Journal.record_other_db``.
+    journal: Journal | None = None
+    #: The sessions in MONITOR mode, and who must know when that list changes (the
+    #: dispatcher, which then runs every request through its monitoring path or stops).
+    monitors: list[Session] = field(default_factory=list)
+    monitors_changed: Callable[[list[Session]], None] | None = None
     #: SAVE, BGSAVE and friends reach persistence through this (None with it off).
     persistence: PersistenceControl | None = None
     #: SHUTDOWN and CONFIG SET reach the running server through this.
@@ -74,15 +88,20 @@ class Session:
     transaction_failed: bool = False
     #: The keys this connection WATCHes; None until its first WATCH.
     watch: Watch | None = None
+    #: The connection, for CLIENT LIST and CLIENT KILL (None: a session without one, in tests).
+    peer: ClientPeer | None = None
+    #: CLIENT NO-EVICT: shown in CLIENT LIST (kvstore evicts keys, never clients).
+    no_evict: bool = False
 
-    #: The server's keyspace, kept here because every data command reaches for it.
+    #: The database this session has selected (SELECT), kept here because every data command
+    #: reaches for it: one attribute read, whatever the number of databases.
     db: Keyspace = field(init=False)
     #: Whether commands other than ``noauth`` ones may run: true from the start when no
     #: password is set, else once AUTH succeeds. One attribute the dispatcher tests.
     authenticated: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        self.db = self.server.db
+        self.db = self.server.dbs[0]
         self.authenticated = self.server.requirepass is None
 
     def release(self) -> None:
@@ -90,3 +109,9 @@ class Session:
         if self.watch is not None:
             self.db.unwatch(self.watch)
         self.queued = None
+        self.peer = None
+        monitors = self.server.monitors
+        if self in monitors:
+            monitors.remove(self)
+            if self.server.monitors_changed is not None:
+                self.server.monitors_changed(monitors)

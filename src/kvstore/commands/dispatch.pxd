@@ -20,3 +20,4 @@ cdef class Dispatcher:
     cdef public object slowlog
     cdef public bint timing
     cdef public object slow_ns
+    cdef public object _monitors

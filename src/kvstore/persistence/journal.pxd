@@ -5,7 +5,7 @@ cdef tuple HEADERS
 cdef bytes CRLF
 cdef bytes SET_HEAD
 cdef Py_ssize_t LARGE_BULK
-cdef frozenset FLUSH_COMMANDS
+cdef frozenset CROSS_DB_COMMANDS
 
 
 # The journal's fields are C fields, read by every write's record at the cost of a pointer
@@ -13,6 +13,7 @@ cdef frozenset FLUSH_COMMANDS
 # writable, and instances keep a __dict__, so attributes can still be set on one.
 cdef class LogJournal:
     cdef dict __dict__
+    cdef public object dbs
     cdef public object db
     cdef public object log
     cdef public object loop
@@ -24,5 +25,4 @@ cdef class LogJournal:
     cdef public object failure
     cdef public list _buffer
     cdef public bytes _stalled
-    cdef public object _seen
     cdef public set _unlogged_warned

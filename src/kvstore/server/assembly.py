@@ -24,7 +24,7 @@ from kvstore.commands.memory import guarded_table
 from kvstore.config import ServerConfig, parse_output_limit
 from kvstore.config.runtime import RuntimeConfig
 from kvstore.eviction import EvictingKeyspace, MemoryGuard, pin_mmap_threshold, resident_bytes
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases
 from kvstore.persistence import Persistence, PersistenceSettings, RecoveryError
 from kvstore.protocol import RequestLimits
 from kvstore.server.app import Server
@@ -76,16 +76,23 @@ async def assemble(config: ServerConfig) -> Server:
     stop = StopRequest()
     runtime = RuntimeConfig(config)
     state = ServerState(
-        db=db,
+        dbs=db,
+        journal=journal,
         settings=config.settings,
         requirepass=config.requirepass.encode() or None,
         stats=stats,
         runner=dispatcher,
+        monitors_changed=dispatcher.monitors_changed,
         persistence=persistence,
         control=Control(runtime, stop),
     )
     registry = Registry(
         state, maxclients, parse_output_limit(config.client_output_buffer_limit), guard
+    )
+    registry.request_limits = RequestLimits(
+        max_bulk_len=config.proto_max_bulk_len,
+        max_args=config.proto_max_args,
+        max_query_buffer=config.client_query_buffer_limit,
     )
     install_hooks(
         runtime,
@@ -129,12 +136,13 @@ def _warn_protected(host: str) -> None:
     )
 
 
-def _keyspace(config: ServerConfig) -> tuple[Keyspace, MemoryGuard | None]:
-    """The keyspace; under ``--maxmemory`` one that can evict, and the guard of writes."""
+def _keyspace(config: ServerConfig) -> tuple[Databases, MemoryGuard | None]:
+    """The databases; under ``--maxmemory`` keyspaces that can evict, and the guard of
+    writes (which evicts from every database)."""
     if not config.maxmemory:
-        return Keyspace(), None
+        return Databases(config.databases), None
     pin_mmap_threshold()
-    db = EvictingKeyspace(config.maxmemory_policy)
+    db = Databases(config.databases, lambda: EvictingKeyspace(config.maxmemory_policy))
     guard = MemoryGuard(db, config.maxmemory, resident_bytes())
     if guard.used_memory() >= config.maxmemory:
         log.warning(
@@ -157,7 +165,7 @@ def persistence_settings(config: ServerConfig) -> PersistenceSettings:
     )
 
 
-def _open_persistence(config: ServerConfig, db: Keyspace, held: HeldReplies) -> Persistence:
+def _open_persistence(config: ServerConfig, db: Databases, held: HeldReplies) -> Persistence:
     """Recover the data directory into ``db`` and open the log, which tells ``held`` when the
     replies it keeps may go."""
     persistence = Persistence(persistence_settings(config), db, listener=held)
