@@ -9,6 +9,7 @@ from kvstore.commands import (  # noqa: F401 - each module fills the command tab
     info_sections,
     keys,
     latency,
+    pubsub,
     saving,
     scan,
     slowlog,

@@ -7,6 +7,7 @@ import fnmatch
 from kvstore.commands.auth import HELLO_NOAUTH, authenticate
 from kvstore.commands.context import VERSION, Session
 from kvstore.commands.control import config_set
+from kvstore.commands.pubsub import refresh_context
 from kvstore.commands.table import (
     COMMANDS,
     SUBCOMMAND_TABLES,
@@ -25,6 +26,8 @@ from kvstore.protocol.replies import OK, PONG, Reply, ReplyError
 def ping(session: Session, args: Args) -> Reply:
     if len(args) > 2:
         raise ReplyError("ERR wrong number of arguments for 'ping' command")
+    if session.subscriptions is not None and session.protocol == 2:
+        return [b"pong", args[1] if len(args) == 2 else b""]
     return args[1] if len(args) == 2 else PONG
 
 
@@ -91,6 +94,8 @@ def hello(session: Session, args: Args) -> Reply:
     if not session.authenticated:
         raise ReplyError(HELLO_NOAUTH)
     session.protocol = protocol
+    if session.subscriptions is not None:
+        refresh_context(session)
     if name is not None:
         session.name = name
     return _hello_reply(session)
@@ -146,13 +151,20 @@ def _client_setinfo(session: Session, args: Args) -> Reply:
     return OK
 
 
+def _subscription_counts(session: Session) -> str:
+    subs = session.subscriptions
+    if subs is None:
+        return "sub=0 psub=0 ssub=0"
+    return f"sub={len(subs.channels)} psub={len(subs.patterns)} ssub={len(subs.shard_channels)}"
+
+
 def client_line(session: Session, now_ms: int) -> str:
     age = (now_ms - session.created_ms) // 1000
     return (
         f"id={session.id} addr={session.addr} laddr={session.laddr} "
         f"name={session.name.decode()} age={age} db=0 proto={session.transport}"
         f"{session.protocol if session.transport == 'resp' else ''} "
-        f"cmd={session.last_command or 'NULL'} "
+        f"cmd={session.last_command or 'NULL'} {_subscription_counts(session)} "
         f"lib-name={session.lib_name.decode()} lib-ver={session.lib_ver.decode()}"
     )
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from kvstore import __version__
 from kvstore.commands.ports import PersistenceControl, Runner, ServerControl
+from kvstore.commands.pubsub_hub import PubSubHub, PushFn
 from kvstore.commands.stats import CommandStats
 from kvstore.keyspace import Keyspace, Watch, wall_clock_ms
 
@@ -47,6 +48,8 @@ class ServerState:
     persistence: PersistenceControl | None = None
     #: SHUTDOWN and CONFIG SET reach the running server through this.
     control: ServerControl | None = None
+    #: Publish/subscribe: every connection's subscriptions.
+    pubsub: PubSubHub = field(default_factory=PubSubHub)
 
 
 @dataclass(eq=False)
@@ -74,11 +77,17 @@ class Session:
     transaction_failed: bool = False
     #: The keys this connection WATCHes; None until its first WATCH.
     watch: Watch | None = None
+    #: Writes a push (a pub/sub message) to this connection, outside any reply; set by RESP
+    #: connections only (None: this connection cannot subscribe).
+    push: PushFn | None = None
+    #: This connection's subscriptions; None while it has none.
+    subscriptions: Subscriptions | None = None
 
     #: The server's keyspace, kept here because every data command reaches for it.
     db: Keyspace = field(init=False)
     #: Whether commands other than ``noauth`` ones may run: true from the start when no
-    #: password is set, else once AUTH succeeds. One attribute the dispatcher tests.
+    #: password is set, else once AUTH succeeds. One attribute the dispatcher tests: false
+    #: also while a RESP2 connection is subscribed (only the pub/sub commands may run then).
     authenticated: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -86,7 +95,28 @@ class Session:
         self.authenticated = self.server.requirepass is None
 
     def release(self) -> None:
-        """The connection is gone: drop its watched keys and any open transaction."""
+        """The connection is gone: drop its watched keys, subscriptions and any open
+        transaction."""
         if self.watch is not None:
             self.db.unwatch(self.watch)
+        if self.subscriptions is not None:
+            self.subscriptions.drop(self.server.pubsub, self)
+            self.subscriptions = None
         self.queued = None
+
+
+@dataclass
+class Subscriptions:
+    """What one connection is subscribed to (dicts as ordered sets)."""
+
+    channels: dict[bytes, None] = field(default_factory=dict)
+    patterns: dict[bytes, None] = field(default_factory=dict)
+    shard_channels: dict[bytes, None] = field(default_factory=dict)
+
+    def drop(self, hub: PubSubHub, who: Session) -> None:
+        for channel in self.channels:
+            hub.remove(hub.channels, channel, who)
+        for pattern in self.patterns:
+            hub.remove(hub.patterns, pattern, who)
+        for channel in self.shard_channels:
+            hub.remove(hub.shard_channels, channel, who)

@@ -11,6 +11,7 @@ from time import perf_counter_ns
 
 from kvstore.commands.context import Session
 from kvstore.commands.ports import Journal
+from kvstore.commands.pubsub import SUBSCRIBED_CONTEXT, subscribed_context_error
 from kvstore.commands.stats import DEFAULT_MAX_LEN, DEFAULT_SLOWER_THAN_US, CommandStats
 from kvstore.commands.table import (
     COMMANDS,
@@ -103,7 +104,10 @@ class Dispatcher:
         if (len(args) != arity) if arity >= 0 else (len(args) < -arity):  # arity_accepts, inlined
             return self._rejected(command, refuse(session, name, wrong_arity(name)))
         if not session.authenticated and not command.noauth:
-            return self._rejected(command, NOAUTH)
+            if session.subscriptions is None:
+                return self._rejected(command, NOAUTH)
+            if name not in SUBSCRIBED_CONTEXT:  # a RESP2 connection in subscribed state
+                return self._rejected(command, subscribed_context_error(name))
         # Inside MULTI, commands wait for EXEC, which runs each back through here. Checks that
         # refuse a command while queueing belong above (and call ``refuse``); what follows sees
         # each queued command once, when EXEC runs it.

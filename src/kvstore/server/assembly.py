@@ -20,7 +20,7 @@ import ssl
 
 from kvstore.commands import COMMANDS, CommandStats, Dispatcher, ServerState
 from kvstore.commands.memory import guarded_table
-from kvstore.config import ServerConfig, parse_output_limit
+from kvstore.config import ServerConfig, parse_output_limit, parse_pubsub_output_limit
 from kvstore.config_runtime import RuntimeConfig
 from kvstore.eviction import EvictingKeyspace, MemoryGuard, pin_mmap_threshold, resident_bytes
 from kvstore.keyspace import Keyspace
@@ -84,6 +84,7 @@ async def assemble(config: ServerConfig) -> Server:
     registry = Registry(
         state, maxclients, parse_output_limit(config.client_output_buffer_limit), guard
     )
+    registry.pubsub_output_limit = parse_pubsub_output_limit(config.client_output_buffer_limit)
     install_hooks(
         runtime,
         state=state,
