@@ -23,6 +23,7 @@ from kvstore.client.errors import (
     UnsupportedProtocolError,
     WrongTypeError,
 )
+from kvstore.client.pubsub import AsyncSubscription, Message, Subscription
 from kvstore.client.sync_client import Client, Pipeline
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "AddressError",
     "AsyncClient",
     "AsyncPipeline",
+    "AsyncSubscription",
     "AuthenticationError",
     "AuthenticationRequiredError",
     "BusyError",
@@ -39,12 +41,14 @@ __all__ = [
     "ConnectionError",
     "ExecAbortError",
     "KvstoreError",
+    "Message",
     "MisconfigurationError",
     "OutOfMemoryError",
     "Pipeline",
     "ProtocolError",
     "ReadOnlyError",
     "ResponseError",
+    "Subscription",
     "TimeoutError",
     "UnsupportedProtocolError",
     "WrongTypeError",
