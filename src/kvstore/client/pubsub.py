@@ -20,17 +20,44 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from kvstore.client.address import Address
 from kvstore.client.calls import Arg, encode_arg
+from kvstore.client.core import ProtocolCore
 from kvstore.client.errors import ConnectionError, ProtocolError, response_error
 from kvstore.protocol import ProtocolError as CodecError
 from kvstore.protocol import ReplyError, encode_request
 from kvstore.protocol.resp_replies import INCOMPLETE, ReplyDecoder
 
-if TYPE_CHECKING:
-    from kvstore.client.async_client import AsyncClient
-    from kvstore.client.sync_client import Client
+
+class _SyncClient(Protocol):
+    """What a subscription uses of its own :class:`~kvstore.client.Client`."""
+
+    _core: ProtocolCore
+    _connection: socket.socket | None
+
+    @property
+    def address(self) -> Address: ...
+
+    def connect(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _AsyncClient(Protocol):
+    """What an asyncio subscription uses of its own :class:`~kvstore.client.AsyncClient`."""
+
+    _core: ProtocolCore
+    _connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None
+
+    @property
+    def address(self) -> Address: ...
+
+    async def connect(self) -> None: ...
+
+    async def close(self) -> None: ...
+
 
 READ_SIZE = 64 * 1024
 _CONFIRMATIONS = {
@@ -112,7 +139,7 @@ class Subscription:
     message; it ends when the subscription is closed (from another thread too), and raises
     :class:`~kvstore.client.errors.ConnectionError` if the server closes the connection."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: _SyncClient) -> None:
         #: A client of its own, with the settings of the one it came from.
         self._client = client
         client.connect()
@@ -203,7 +230,7 @@ class AsyncSubscription:
     """The asyncio subscription: ``await`` its methods, ``async for`` over it; iteration
     ends when it is closed."""
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: _AsyncClient) -> None:
         self._client = client
         self._core = _Core(client._core._reader, client.address)
         self._closed = False
