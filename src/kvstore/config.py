@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from kvstore.config_events import normalize_flags
 from kvstore.config_file import as_text, read_toml
 from kvstore.config_security import PASSWORD_ENV, check_tls, resolve_password
 
@@ -292,6 +293,16 @@ class ServerConfig:
             "(default 32mb 8mb 60); a bare size sets the normal hard limit alone",
             runtime=True,
             normalize=normalize_output_limit,
+        ),
+    )
+    notify_keyspace_events: str = field(
+        default="",
+        metadata=_option(
+            "publish keyspace notifications for these event classes, in Redis's letters "
+            "(K keyspace channel, E keyevent channel, g generic, $ string, x expired, "
+            "e evicted, n new, m key miss, A for g$lshzxetd; empty: off), e.g. KEA",
+            runtime=True,
+            normalize=normalize_flags,
         ),
     )
     maxmemory: int = field(

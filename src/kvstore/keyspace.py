@@ -82,6 +82,10 @@ class Keyspace:
         self.dirty = 0
         #: Keys removed to make room under --maxmemory (kvstore.eviction).
         self.evicted_keys = 0
+        #: Told ``("expired", key)`` when a key reaches its deadline and is removed (and
+        #: ``("evicted", key)`` by the evicting keyspace): keyspace notifications, set only
+        #: while they are on.
+        self.notify: Callable[[str, bytes], None] | None = None
 
     def __len__(self) -> int:
         return len(self._data)
@@ -285,6 +289,8 @@ class Keyspace:
                 self._remove(key)
                 self.expired_keys += 1
                 removed += 1
+                if self.notify is not None:
+                    self.notify("expired", key)
         return removed
 
     def _trim_deadlines(self) -> None:
@@ -297,6 +303,8 @@ class Keyspace:
             return False
         self._remove(key)
         self.expired_keys += 1
+        if self.notify is not None:
+            self.notify("expired", key)
         return True
 
     def _set_deadline(self, key: bytes, deadline: int) -> None:

@@ -7,6 +7,7 @@ send, so a bad request costs its sender an error reply and nothing else.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from time import perf_counter_ns
 
 from kvstore.commands.context import Session
@@ -51,6 +52,9 @@ class Dispatcher:
         #: The table under the names clients usually send, lower and upper case, so most
         #: look-ups skip ``lower()``; any other spelling falls back to ``table``.
         self._by_name = {**{name.upper(): cmd for name, cmd in self.table.items()}, **self.table}
+        #: The table requests run from: ``table``, or its commands wrapped to publish keyspace
+        #: notifications while they are on (see :meth:`configure_notifications`).
+        self._running = self.table
         self.stats = CommandStats() if stats is None else stats
         for command in self.table.values():
             self.stats.track(command.name)
@@ -77,6 +81,15 @@ class Dispatcher:
         if slower_than_us is not None:
             self.timing = slower_than_us >= 0
 
+    def configure_notifications(
+        self, wrap: Callable[[dict[bytes, Command]], dict[bytes, Command]] | None
+    ) -> None:
+        """Run commands from ``wrap(table)`` (keyspace notifications on), or from the plain
+        table (None): no command pays for notifications while they are off."""
+        table = self.table if wrap is None else wrap(self.table)
+        self._running = table
+        self._by_name = {**{name.upper(): cmd for name, cmd in table.items()}, **table}
+
     def _rejected(self, command: Command | None, error: ReplyError) -> ReplyError:
         stats = self.stats
         stats.errors += 1
@@ -95,7 +108,7 @@ class Dispatcher:
     def execute(self, session: Session, args: Args) -> Reply:
         command = self._by_name.get(args[0])
         if command is None:
-            command = self.table.get(args[0].lower())
+            command = self._running.get(args[0].lower())
             if command is None:
                 return self._rejected(None, refuse(session, "", UnknownCommandError(args)))
             self.stats.track(command.name)  # registered after this dispatcher was made

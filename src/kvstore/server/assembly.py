@@ -20,7 +20,9 @@ import ssl
 
 from kvstore.commands import COMMANDS, CommandStats, Dispatcher, ServerState
 from kvstore.commands.memory import guarded_table
+from kvstore.commands.notifications import Notifier
 from kvstore.config import ServerConfig, parse_output_limit, parse_pubsub_output_limit
+from kvstore.config_events import parse_flags
 from kvstore.config_runtime import RuntimeConfig
 from kvstore.eviction import EvictingKeyspace, MemoryGuard, pin_mmap_threshold, resident_bytes
 from kvstore.keyspace import Keyspace
@@ -85,6 +87,7 @@ async def assemble(config: ServerConfig) -> Server:
         state, maxclients, parse_output_limit(config.client_output_buffer_limit), guard
     )
     registry.pubsub_output_limit = parse_pubsub_output_limit(config.client_output_buffer_limit)
+    _keyspace_notifications(runtime, state, dispatcher)
     install_hooks(
         runtime,
         state=state,
@@ -107,6 +110,22 @@ async def assemble(config: ServerConfig) -> Server:
         held=held,
     )
     return Server(config, context=context, listeners=listeners, persistence=persistence, stop=stop)
+
+
+def _keyspace_notifications(
+    runtime: RuntimeConfig, state: ServerState, dispatcher: Dispatcher
+) -> None:
+    """Publish keyspace notifications for ``notify-keyspace-events`` (now and at each CONFIG
+    SET): the dispatcher then runs the commands that emit events wrapped, the others as
+    always; with notifications off, from the plain table."""
+    notifier = Notifier(state)
+
+    def apply(config: ServerConfig) -> None:
+        notifier.configure(parse_flags(config.notify_keyspace_events))
+        dispatcher.configure_notifications(notifier.wrap_table if notifier.active else None)
+
+    apply(runtime.config)
+    runtime.on_change("notify_keyspace_events", apply)
 
 
 def _tls_context(config: ServerConfig) -> ssl.SSLContext | None:
