@@ -305,6 +305,14 @@ class ServerConfig:
             normalize=normalize_flags,
         ),
     )
+    tracking_table_max_keys: int = field(
+        default=1_000_000,
+        metadata=_option(
+            "most keys remembered for clients' CLIENT TRACKING (past it, keys are forgotten "
+            "and their readers told to drop them; 0: no limit)",
+            runtime=True,
+        ),
+    )
     maxmemory: int = field(
         default=0,
         metadata=_option("memory limit for the process, as 100mb or 1gb (0: none)", size=True),

@@ -19,6 +19,12 @@ from kvstore.commands.table import (
     dispatch_subcommand,
     parse_int,
 )
+from kvstore.commands.tracking import (
+    client_caching,
+    client_getredir,
+    client_tracking,
+    client_trackinginfo,
+)
 from kvstore.protocol.replies import OK, PONG, Reply, ReplyError
 
 
@@ -186,6 +192,10 @@ _CLIENT: Subcommands = {
     b"setinfo": (4, _client_setinfo),
     b"list": (2, _client_list),
     b"info": (2, _client_info),
+    b"tracking": (-3, client_tracking),
+    b"caching": (3, client_caching),
+    b"getredir": (2, client_getredir),
+    b"trackinginfo": (2, client_trackinginfo),
 }
 
 

@@ -10,6 +10,7 @@ from kvstore import __version__
 from kvstore.commands.ports import PersistenceControl, Runner, ServerControl
 from kvstore.commands.pubsub_hub import PubSubHub, PushFn
 from kvstore.commands.stats import CommandStats
+from kvstore.commands.tracking_state import Tracker, TrackingState
 from kvstore.keyspace import Keyspace, Watch, wall_clock_ms
 
 VERSION = __version__
@@ -50,6 +51,11 @@ class ServerState:
     control: ServerControl | None = None
     #: Publish/subscribe: every connection's subscriptions.
     pubsub: PubSubHub = field(default_factory=PubSubHub)
+    #: Client-side caching: the keys tracking clients read (CLIENT TRACKING).
+    tracker: Tracker = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tracker = Tracker(self.sessions)
 
 
 @dataclass(eq=False)
@@ -82,6 +88,8 @@ class Session:
     push: PushFn | None = None
     #: This connection's subscriptions; None while it has none.
     subscriptions: Subscriptions | None = None
+    #: CLIENT TRACKING's options while it is on (None: off).
+    tracking: TrackingState | None = None
 
     #: The server's keyspace, kept here because every data command reaches for it.
     db: Keyspace = field(init=False)
@@ -94,6 +102,9 @@ class Session:
         self.db = self.server.db
         self.authenticated = self.server.requirepass is None
 
+    def subscribed_to(self, channel: bytes) -> bool:
+        return self.subscriptions is not None and channel in self.subscriptions.channels
+
     def release(self) -> None:
         """The connection is gone: drop its watched keys, subscriptions and any open
         transaction."""
@@ -102,6 +113,8 @@ class Session:
         if self.subscriptions is not None:
             self.subscriptions.drop(self.server.pubsub, self)
             self.subscriptions = None
+        if self.tracking is not None:
+            self.server.tracker.disable(self)
         self.queued = None
 
 

@@ -53,7 +53,7 @@ class Dispatcher:
         #: look-ups skip ``lower()``; any other spelling falls back to ``table``.
         self._by_name = {**{name.upper(): cmd for name, cmd in self.table.items()}, **self.table}
         #: The table requests run from: ``table``, or its commands wrapped to publish keyspace
-        #: notifications while they are on (see :meth:`configure_notifications`).
+        #: notifications or track keys while those are on (see :meth:`run_wrapped`).
         self._running = self.table
         self.stats = CommandStats() if stats is None else stats
         for command in self.table.values():
@@ -81,11 +81,11 @@ class Dispatcher:
         if slower_than_us is not None:
             self.timing = slower_than_us >= 0
 
-    def configure_notifications(
+    def run_wrapped(
         self, wrap: Callable[[dict[bytes, Command]], dict[bytes, Command]] | None
     ) -> None:
-        """Run commands from ``wrap(table)`` (keyspace notifications on), or from the plain
-        table (None): no command pays for notifications while they are off."""
+        """Run commands from ``wrap(table)`` (keyspace notifications or client tracking on),
+        or from the plain table (None): no command pays for them while they are off."""
         table = self.table if wrap is None else wrap(self.table)
         self._running = table
         self._by_name = {**{name.upper(): cmd for name, cmd in table.items()}, **table}

@@ -42,13 +42,9 @@ class Notifier:
     def __init__(self, state: ServerState) -> None:
         self.state = state
         self.flags = 0
-        self._wrapped: dict[bytes, Command] = {}
 
     def configure(self, flags: int) -> None:
         self.flags = flags
-        self._wrapped = {}
-        hook = self.keyspace_event if flags & (EXPIRED | EVICTED) else None
-        self.state.db.notify = hook
 
     @property
     def active(self) -> bool:

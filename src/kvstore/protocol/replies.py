@@ -83,6 +83,12 @@ class Push(list):  # type: ignore[type-arg]
     __slots__ = ()
 
 
+class ReplySet(list):  # type: ignore[type-arg]
+    """An unordered collection: RESP3's set type (``~``); RESP2 sends it as an array."""
+
+    __slots__ = ()
+
+
 class Replies(list):  # type: ignore[type-arg]
     """Several replies written one after the other, for one request (SUBSCRIBE to several
     channels answers once per channel, as Redis); none at all when empty."""

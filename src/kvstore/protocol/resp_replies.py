@@ -7,7 +7,16 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from kvstore.protocol.errors import ProtocolError
-from kvstore.protocol.replies import NIL_ARRAY, Push, Replies, Reply, ReplyError, Status, Verbatim
+from kvstore.protocol.replies import (
+    NIL_ARRAY,
+    Push,
+    Replies,
+    Reply,
+    ReplyError,
+    ReplySet,
+    Status,
+    Verbatim,
+)
 
 _NIL = {2: b"$-1\r\n", 3: b"_\r\n"}
 _NIL_ARRAY = {2: b"*-1\r\n", 3: b"_\r\n"}
@@ -85,6 +94,9 @@ def encode_reply(reply: Reply, proto: int = 2) -> bytes:
         return b"$%d\r\n%b\r\n" % (len(reply), reply)
     if type(reply) is Push:
         head = b">%d\r\n" if proto == 3 else b"*%d\r\n"
+        return b"".join([head % len(reply), *(encode_reply(item, proto) for item in reply)])
+    if type(reply) is ReplySet:
+        head = b"~%d\r\n" if proto == 3 else b"*%d\r\n"
         return b"".join([head % len(reply), *(encode_reply(item, proto) for item in reply)])
     if type(reply) is Replies:
         return b"".join([encode_reply(item, proto) for item in reply])

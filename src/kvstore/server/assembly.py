@@ -15,14 +15,16 @@ and tells the held-replies gate, which has the connections write the replies the
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 
-from kvstore.commands import COMMANDS, CommandStats, Dispatcher, ServerState
+from kvstore.commands import COMMANDS, Command, CommandStats, Dispatcher, ServerState
 from kvstore.commands.memory import guarded_table
 from kvstore.commands.notifications import Notifier
+from kvstore.commands.tracking import wrap_table
 from kvstore.config import ServerConfig, parse_output_limit, parse_pubsub_output_limit
-from kvstore.config_events import parse_flags
+from kvstore.config_events import EVICTED, EXPIRED, parse_flags
 from kvstore.config_runtime import RuntimeConfig
 from kvstore.eviction import EvictingKeyspace, MemoryGuard, pin_mmap_threshold, resident_bytes
 from kvstore.keyspace import Keyspace
@@ -87,7 +89,7 @@ async def assemble(config: ServerConfig) -> Server:
         state, maxclients, parse_output_limit(config.client_output_buffer_limit), guard
     )
     registry.pubsub_output_limit = parse_pubsub_output_limit(config.client_output_buffer_limit)
-    _keyspace_notifications(runtime, state, dispatcher)
+    _keyspace_events(runtime, state, dispatcher)
     install_hooks(
         runtime,
         state=state,
@@ -112,20 +114,47 @@ async def assemble(config: ServerConfig) -> Server:
     return Server(config, context=context, listeners=listeners, persistence=persistence, stop=stop)
 
 
-def _keyspace_notifications(
-    runtime: RuntimeConfig, state: ServerState, dispatcher: Dispatcher
-) -> None:
-    """Publish keyspace notifications for ``notify-keyspace-events`` (now and at each CONFIG
-    SET): the dispatcher then runs the commands that emit events wrapped, the others as
-    always; with notifications off, from the plain table."""
+def _keyspace_events(runtime: RuntimeConfig, state: ServerState, dispatcher: Dispatcher) -> None:
+    """Keyspace notifications (``notify-keyspace-events``, now and at each CONFIG SET) and
+    client-side caching (while any client tracks): the dispatcher then runs the commands
+    concerned wrapped (tracking's wrapper outside, as it may add invalidations after a reply),
+    and the keyspace reports expired and evicted keys. With neither on, the dispatcher runs
+    the plain table and the keyspace reports nothing."""
     notifier = Notifier(state)
+    tracker = state.tracker
+    db = state.db
 
-    def apply(config: ServerConfig) -> None:
+    def removed(event: str, key: bytes) -> None:
+        if notifier.active:
+            notifier.keyspace_event(event, key)
+        if tracker.active:
+            tracker.invalidate([key], None)
+
+    def refresh() -> None:
+        wrappers = []
+        if notifier.active:
+            wrappers.append(notifier.wrap_table)
+        if tracker.active:
+            wrappers.append(functools.partial(wrap_table, tracker))
+
+        def wrap(table: dict[bytes, Command]) -> dict[bytes, Command]:
+            for wrapper in wrappers:
+                table = wrapper(table)
+            return table
+
+        dispatcher.run_wrapped(wrap if wrappers else None)
+        reports = notifier.active and notifier.flags & (EXPIRED | EVICTED)
+        db.notify = removed if reports or tracker.active else None
+
+    def configure(config: ServerConfig) -> None:
         notifier.configure(parse_flags(config.notify_keyspace_events))
-        dispatcher.configure_notifications(notifier.wrap_table if notifier.active else None)
+        tracker.max_keys = config.tracking_table_max_keys
+        refresh()
 
-    apply(runtime.config)
-    runtime.on_change("notify_keyspace_events", apply)
+    tracker.on_change = refresh
+    configure(runtime.config)
+    runtime.on_change("notify_keyspace_events", configure)
+    runtime.on_change("tracking_table_max_keys", configure)
 
 
 def _tls_context(config: ServerConfig) -> ssl.SSLContext | None:
