@@ -3,18 +3,32 @@
 # See docs/deploy.md for protected mode, the password and the volume.
 
 # The base image (the same one serves both stages): Debian-based, with python3 (3.10+) and pip
-# 22.3+, e.g. python:3.12-slim or Debian 12 with python3-pip and python3-venv. No compiler is
-# needed, and none reaches the image: only the venv leaves the build stage.
+# 22.3+, e.g. python:3.12-slim or Debian 12 with python3-pip and python3-venv. The build stage
+# installs a C compiler (Debian's gcc; python3-dev too where the image lacks Python's headers)
+# to compile kvstore's compiled build; none reaches the image: only the venv leaves the build
+# stage. (An image with no APT sources gets Debian's main archive for its release.)
 ARG PYTHON_IMAGE=python:3.12-slim
 
-# -- build: install kvstore and its `fast` extra (uvloop, hiredis: binary wheels) into a venv --
+# -- build: kvstore, compiled (docs/builds.md), and its `fast` extra (uvloop, hiredis) --------
 FROM ${PYTHON_IMAGE} AS build
+RUN packages="gcc libc6-dev" \
+    && include="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+    && if [ ! -e "$include/Python.h" ]; then packages="$packages python3-dev"; fi \
+    && if ! grep -rqs '^[^#[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/; then \
+        . /etc/os-release \
+        && echo "deb http://deb.debian.org/debian $VERSION_CODENAME main" >/etc/apt/sources.list; \
+    fi \
+    && apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages \
+        >/dev/null \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY src ./src
 RUN python3 -m venv --without-pip /opt/kvstore \
     && python3 -m pip --python /opt/kvstore/bin/python install --no-cache-dir \
-        --disable-pip-version-check ".[fast]"
+        --disable-pip-version-check ".[fast]" \
+    && /opt/kvstore/bin/python -c "from kvstore import build; assert build.COMPILED, build.WHY_PURE"
 
 # -- runtime: the base image, the venv, a non-root user and the data volume ------------------
 FROM ${PYTHON_IMAGE}

@@ -6,6 +6,9 @@ Unlike a timing, the count is the same run after run whatever else the machine i
 change of a few per cent on the request path shows::
 
     .venv/bin/python -m benchmarks.instructions p16-get c1-set [--no-persist] [--no-uvloop]
+        [--parser auto|python|hiredis] [--pure]
+
+(``--parser python`` is kvstore's own parser: compiled in the compiled build, unless ``--pure``.)
 
 (About half a minute per case; valgrind is Debian's package of that name.)
 """
@@ -13,6 +16,7 @@ change of a few per cent on the request path shows::
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -56,12 +60,19 @@ def main() -> int:
     parser.add_argument("cases", nargs="+", choices=sorted(CASES), metavar="CASE")
     parser.add_argument("--no-persist", action="store_true", help="run without the log")
     parser.add_argument("--no-uvloop", action="store_true", help="run on asyncio's own loop")
+    parser.add_argument(
+        "--parser", default="auto", choices=("auto", "python", "hiredis"), help="request parser"
+    )
+    parser.add_argument("--pure", action="store_true", help="run the pure build (KVSTORE_PURE)")
     args = parser.parse_args()
+    os.environ["KVSTORE_PURE"] = "1" if args.pure else "0"  # the runs inherit it
     if shutil.which("valgrind") is None:
         print("valgrind is needed (Debian: valgrind)")
         return 2
-    options = ([] if args.no_uvloop else ["--uvloop"]) + (
-        ["--no-persist"] if args.no_persist else []
+    options = (
+        ([] if args.no_uvloop else ["--uvloop"])
+        + (["--no-persist"] if args.no_persist else [])
+        + ["--parser", args.parser]
     )
     for case in args.cases:
         print(f"{case:10} {per_request(case, options):8,} instructions/request", flush=True)

@@ -96,7 +96,7 @@ def _split_large(chunks: list[bytes], read_size: int) -> list[bytes]:
 
 
 async def _setup(
-    directory: str, persist: bool = True
+    directory: str, persist: bool = True, parser: str = "auto"
 ) -> tuple[Server, ClientConnection, FakeTransport]:
     config = ServerConfig(
         port=0,
@@ -104,6 +104,7 @@ async def _setup(
         appendfsync="everysec",
         log_level="warning",
         no_persist=not persist,
+        parser=parser,
     )
     server = await assemble(config)
     await server.start()
@@ -146,7 +147,9 @@ def run_case(
 
 async def _main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as directory:
-        server, connection, _ = await _setup(directory, persist=not args.no_persist)
+        server, connection, _ = await _setup(
+            directory, persist=not args.no_persist, parser=args.parser
+        )
         try:
             if args.profile:
                 _, once = run_case(connection, server, args.profile, 1)
@@ -173,6 +176,9 @@ def main() -> None:
     parser.add_argument("--profile", default="", help="profile one case with cProfile")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
     parser.add_argument("--no-persist", action="store_true", help="run without the log")
+    parser.add_argument(
+        "--parser", default="auto", choices=("auto", "python", "hiredis"), help="request parser"
+    )
     args = parser.parse_args()
     if args.uvloop:
         import uvloop  # noqa: PLC0415

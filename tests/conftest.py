@@ -25,10 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / "server"
 CLIENT = ROOT / "client"
 
-#: The two ways the server can run: with the optional accelerators and on the standard library.
+#: The two ways the server can run: with the optional accelerators (the compiled build where it
+#: is built, and its parser) and on the standard library (the pure build).
 VARIANTS = {
-    "fast": ["--event-loop", "uvloop", "--parser", "hiredis"],
-    "pure": ["--event-loop", "asyncio", "--parser", "python"],
+    "fast": ["--event-loop", "uvloop", "--parser", "auto"],
+    "pure": ["--event-loop", "asyncio", "--parser", "python", "--pure"],
 }
 START_TIMEOUT = 15.0
 

@@ -7,7 +7,8 @@ two modules that cannot be understood one without the other.
 The layers, top to bottom (README.md, "How it is built"): ``cli`` -> ``client`` -> ``server``
 -> ``persistence`` -> ``commands`` -> ``protocol`` -> ``keyspace``, with ``eviction`` (the
 keyspace that can evict, and the memory guard) between the commands and the keyspace, and
-``config`` (the configuration dataclass and its helpers) beside ``protocol``.
+``config`` (the configuration dataclass and its helpers) beside ``protocol``, and ``build``
+(which build runs) beneath them all.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ RANKS = {
     "config": 2,
     "protocol": 2,
     "keyspace": 1,
+    "build": 0,  # which build runs (docs/builds.md): standard library only, beneath them all
 }
 #: Layers that stand on the protocol alone, beside the server's stack, not above it.
 NEVER = {

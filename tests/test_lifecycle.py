@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from conftest import CLIENT, VARIANTS, ServerProcess, read_exactly, wait_for
+from kvstore.protocol.parsers import parser_in_use
 
 Factory = Callable[..., ServerProcess]
 SNAPSHOT = "snapshot.kvs"
@@ -130,12 +131,12 @@ def test_the_banner_says_what_an_operator_needs(server_factory: Factory, tmp_pat
     banner = next(line for line in server.log if "listening on" in line)
     assert f"listening on 127.0.0.1:{server.port}" in banner
     assert "kvstore 0.1" in banner
-    assert "event loop: asyncio, parser: python" in banner
+    assert "build: pure, event loop: asyncio, parser: python" in banner
     assert f"persistence: append-only log and snapshot in {tmp_path}" in banner
     assert "protected mode: on, no password" in banner
     other = server_factory("--no-persist", "--requirepass", "pw", *VARIANTS["fast"])
     banner = next(line for line in other.log if "listening on" in line)
-    assert "event loop: uvloop, parser: hiredis" in banner
+    assert f"event loop: uvloop, parser: {parser_in_use('auto')}" in banner
     assert "persistence: off" in banner
     assert "protected mode: off, password required" in banner
 

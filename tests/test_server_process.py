@@ -104,7 +104,7 @@ def test_environment_sets_the_port_and_a_flag_wins(
 
 def test_banner_names_the_loop_and_parser(server_factory: Callable[..., ServerProcess]) -> None:
     fast = server_factory("--event-loop", "uvloop", "--parser", "hiredis")
-    pure = server_factory("--event-loop", "asyncio", "--parser", "python")
+    pure = server_factory("--event-loop", "asyncio", "--parser", "python", "--pure")
     assert "event loop: uvloop, parser: hiredis" in "\n".join(fast.log)
     assert "event loop: asyncio, parser: python" in "\n".join(pure.log)
 

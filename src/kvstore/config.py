@@ -187,8 +187,15 @@ class ServerConfig:
     parser: str = field(
         default="auto",
         metadata=_option(
-            "RESP parser: hiredis when installed (auto), or force one",
+            "RESP parser (auto): kvstore's own, compiled, in the compiled build; else hiredis "
+            "when installed; or force one (python: kvstore's own, in either build)",
             choices=("auto", "python", "hiredis"),
+        ),
+    )
+    pure: bool = field(
+        default=False,
+        metadata=_option(
+            "run the pure-Python build even where the compiled one is installed (docs/builds.md)"
         ),
     )
     # -- access control (see docs/security.md) --

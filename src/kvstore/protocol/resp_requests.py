@@ -73,19 +73,40 @@ def shown_byte(byte: int) -> str:
     return {0x0D: "\\r", 0x0A: "\\n", 0x09: "\\t"}.get(byte, f"\\x{byte:02x}")
 
 
+#: What :func:`_length_at` returns for bytes that are not a canonical decimal (no 18-digit
+#: number comes near it).
+NOT_A_LENGTH = -(1 << 62)
+
+
 def parse_length(raw: bytes | bytearray) -> int | None:
     """Parse a canonical decimal integer as Redis's ``string2ll`` does: no sign but ``-``,
     no leading zeros, no blanks. Return None if ``raw`` is not one."""
-    if raw[:1] == b"-":
-        digits = raw[1:]
+    value = _length_at(raw, 0, len(raw))
+    return None if value == NOT_A_LENGTH else value
+
+
+def _length_at(octets: bytes | bytearray, start: int, end: int) -> int:
+    """:func:`parse_length` of ``octets[start:end]``, read in place; NOT_A_LENGTH if not one.
+
+    Byte by byte, so that the compiled build (where ``octets`` is a typed memoryview) reads it
+    in C: no slice, no ``int()``."""
+    sign = 1
+    if start < end and octets[start] == 0x2D:  # '-'
         sign = -1
-    else:
-        digits = raw
-        sign = 1
-    leading_zero = digits[:1] == b"0" and (len(digits) > 1 or sign < 0)  # "01" and "-0"
-    if not digits.isdigit() or leading_zero or len(digits) > 18:
-        return None
-    return sign * int(digits)
+        start += 1
+    digits = end - start
+    if digits <= 0 or digits > 18:
+        return NOT_A_LENGTH
+    if octets[start] == 0x30 and (digits > 1 or sign < 0):  # "01" and "-0"
+        return NOT_A_LENGTH
+    value = 0
+    while start < end:
+        digit = octets[start] - 0x30
+        if digit < 0 or digit > 9:
+            return NOT_A_LENGTH
+        value = value * 10 + digit
+        start += 1
+    return sign * value
 
 
 class RequestParser:
@@ -107,6 +128,7 @@ class RequestParser:
         # Bytes of an unfinished header line already searched for its CRLF (the line is kept
         # at the start of the buffer), so a line arriving byte by byte is not searched again.
         self._scanned = 0
+        self._line_end = 0  # where the header line _header read ends
         # Bytes of the unfinished frame's arguments already read (see _check_query_buffer).
         self._counted_frame: Frame | None = None
         self._counted_args = 0
@@ -219,23 +241,40 @@ class RequestParser:
         self._remaining -= 1
         return data[missing:]
 
-    def _header(self, buf: bytes | bytearray, pos: int, kind: str) -> tuple[int, int] | None:
-        """Read the header line at ``pos``; return (value, position after it), or None if the
-        line is not complete yet."""
-        end = buf.find(b"\r\n", pos + self._scanned)
+    def _header(
+        self, buf: bytes | bytearray, octets: bytes | bytearray, pos: int, kind: str
+    ) -> int:
+        """Read the header line at ``pos``; return its value and keep the position after it in
+        ``_line_end``, or return NOT_A_LENGTH if the line is not complete yet. (``octets`` is
+        ``buf``, typed for the compiled build.)"""
+        end = -1
+        if self._scanned == 0:
+            # The usual line, a sign and digits then CRLF, is found in the one pass the
+            # compiled build makes in C; anything else is searched for below.
+            end = pos + 1
+            size = len(buf)
+            if end < size and octets[end] == 0x2D:  # '-'
+                end += 1
+            while end < size and 0x30 <= octets[end] <= 0x39:
+                end += 1
+            if end + 1 >= size or octets[end] != 0x0D or octets[end + 1] != 0x0A:
+                end = -1
+        if end < 0:
+            end = buf.find(b"\r\n", pos + self._scanned)
         if end < 0:
             if len(buf) - pos > MAX_HEADER_LINE:
                 raise ProtocolError(f"Protocol error: too big {kind} count string")
             self._need = len(buf) - pos + 1  # the header line is kept unconsumed
             self._scanned = max(len(buf) - pos - 1, 0)  # a last "\r" may start the CRLF
-            return None
+            return NOT_A_LENGTH
         self._scanned = 0
-        value = parse_length(buf[pos + 1 : end])
-        if value is None:
+        value = _length_at(octets, pos + 1, end)
+        if value == NOT_A_LENGTH:
             raise ProtocolError(
                 f"Protocol error: invalid {'multibulk' if kind == 'mbulk' else 'bulk'} length"
             )
-        return value, end + 2
+        self._line_end = end + 2
+        return value
 
     def _parse(self, buf: bytes | bytearray, frames: list[Frame]) -> int:
         """Parse as many complete frames as ``buf`` holds; return the bytes consumed."""
@@ -244,10 +283,15 @@ class RequestParser:
         pos = 0
         frame_start = 0
         args = self._args
+        # The same bytes under other names, for the compiled build: ``octets`` (a typed
+        # memoryview there) is read in C, and ``chars`` (a char pointer there) sliced in C.
+        octets = buf
+        chars = buf
+        sliced_as_bytes = type(buf) is bytes
         while pos < size:
             if self._remaining == 0:
                 frame_start = pos
-                marker = buf[pos]
+                marker = octets[pos]
                 if marker != 0x2A:  # '*'
                     # An empty line between requests is skipped: Redis reads it as an empty
                     # inline request (redis-cli --pipe sends one before its closing ECHO).
@@ -258,14 +302,14 @@ class RequestParser:
                         if pos + 1 == size:  # is it a CRLF? wait for the next byte
                             self._need = 2
                             return pos
-                        if buf[pos + 1] == 0x0A:
+                        if octets[pos + 1] == 0x0A:
                             pos += 2
                             continue
                     raise ProtocolError(f"Protocol error: expected '*', got '{shown_byte(marker)}'")
-                header = self._header(buf, pos, "mbulk")
-                if header is None:
+                count = self._header(buf, octets, pos, "mbulk")
+                if count == NOT_A_LENGTH:
                     return frame_start
-                count, pos = header
+                pos = self._line_end
                 if count > limits.max_args:
                     raise ProtocolError(
                         "Protocol error: unauthenticated multibulk length"
@@ -281,15 +325,15 @@ class RequestParser:
                     if pos >= size:
                         self._need = 1
                         return pos
-                    marker = buf[pos]
+                    marker = octets[pos]
                     if marker != 0x24:  # '$'
                         raise ProtocolError(
                             f"Protocol error: expected '$', got '{shown_byte(marker)}'"
                         )
-                    header = self._header(buf, pos, "bulk")
-                    if header is None:
+                    length = self._header(buf, octets, pos, "bulk")
+                    if length == NOT_A_LENGTH:
                         return pos
-                    length, pos = header
+                    pos = self._line_end
                     if length < 0 or length > limits.max_bulk_len:
                         raise ProtocolError(
                             "Protocol error: unauthenticated bulk length"
@@ -306,7 +350,9 @@ class RequestParser:
                         return size
                     self._need = self._bulk_len + 2  # counted from ``pos``, kept unconsumed
                     return pos
-                if self._bulk_len < LARGE_ARGUMENT or type(buf) is bytes:
+                if sliced_as_bytes:  # a slice of bytes is the argument (mypy: buf is bytes)
+                    args.append(chars[pos:end])  # type: ignore[arg-type]
+                elif self._bulk_len < LARGE_ARGUMENT:
                     args.append(bytes(buf[pos:end]))
                 else:  # a bytearray slice is a copy: copy a long value once, not twice
                     with memoryview(buf) as view:

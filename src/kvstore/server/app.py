@@ -10,9 +10,11 @@ import asyncio
 import logging
 import signal
 
+from kvstore import build
 from kvstore.commands import VERSION, ServerState
 from kvstore.config import ServerConfig
 from kvstore.persistence import Persistence
+from kvstore.protocol.parsers import parser_in_use
 from kvstore.server.connection import ClientConnection
 from kvstore.server.context import ConnectionContext
 from kvstore.server.control import StopRequest
@@ -103,7 +105,7 @@ class Server:
 
     def banner(self) -> str:
         loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
-        parser = "hiredis" if self.context.use_hiredis else "python"
+        parser = parser_in_use(self.config.parser)
         where = [", ".join(self.addresses)] if self.addresses else []
         if self.tls_addresses:
             where.append("TLS on " + ", ".join(self.tls_addresses))
@@ -111,7 +113,8 @@ class Server:
         access = "password required" if self.state.requirepass else "no password"
         return (
             f"kvstore {VERSION} listening on {'; '.join(where)} "
-            f"(event loop: {loop}, parser: {parser}, persistence: {persistence}, "
+            f"(build: {build.BUILD}, event loop: {loop}, parser: {parser}, "
+            f"persistence: {persistence}, "
             f"protected mode: {'on' if self.protected else 'off'}, {access})"
         )
 

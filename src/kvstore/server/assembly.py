@@ -30,6 +30,7 @@ from kvstore.eviction import EvictingKeyspace, MemoryGuard, pin_mmap_threshold, 
 from kvstore.keyspace import Keyspace
 from kvstore.persistence import Persistence, RecoveryError
 from kvstore.protocol import RequestLimits, hiredis_available
+from kvstore.protocol.parsers import parser_in_use
 from kvstore.server.app import Server
 from kvstore.server.context import ConnectionContext
 from kvstore.server.control import Control, StopRequest, install_hooks
@@ -108,7 +109,7 @@ async def assemble(config: ServerConfig) -> Server:
             max_args=config.proto_max_args,
             max_query_buffer=config.client_query_buffer_limit,
         ),
-        use_hiredis=config.parser == "hiredis" or (config.parser == "auto" and hiredis_available()),
+        use_hiredis=parser_in_use(config.parser) == "hiredis",
         held=held,
     )
     return Server(config, context=context, listeners=listeners, persistence=persistence, stop=stop)

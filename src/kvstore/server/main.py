@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from kvstore import build
 from kvstore.commands import VERSION
 from kvstore.config import ConfigError, ServerConfig, load_config, wants_version
 from kvstore.server.assembly import assemble
@@ -50,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"kvstore-server: error: {exc}", file=sys.stderr)
         return 2
+    if config.pure and build.COMPILED:
+        # The compiled modules are loaded already: start again with the pure build forced.
+        os.environ[build.PURE_ENV] = "1"
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
     configure_logging(config.log_level, config.log_format)
     try:
         _runner(config)(_serve(config))
