@@ -31,6 +31,8 @@ from differential_table import (
     keys,
     relative_amount,
 )
+from kvstore.commands import COMMANDS
+from kvstore.commands.table import SUBCOMMAND_TABLES
 
 _YEAR_S = 365 * 86_400
 _FUTURE_A_S, _FUTURE_B_S = _NOW_S + 35 * _YEAR_S, _NOW_S + 40 * _YEAR_S
@@ -128,6 +130,31 @@ _info_sections = st.lists(
     max_size=2,
 )
 
+#: Commands COMMAND INFO is asked about: kvstore's, but the containers (their subcommands come in
+#: each server's own order).
+_COMMAND_NAMES = [
+    name for name in sorted(COMMANDS) if name not in SUBCOMMAND_TABLES and name != b"slowlog"
+]
+_GETKEYS_CASES = [
+    [b"get", b"k"],
+    [b"set", b"k", b"v"],
+    [b"set", b"k", b"v", b"GET"],
+    [b"mset", b"a", b"1", b"b", b"2"],
+    [b"bitop", b"AND", b"d", b"s1", b"s2"],
+    [b"bitfield", b"k", b"GET", b"u8", b"0"],
+    [b"bitfield", b"k", b"INCRBY", b"u8", b"0", b"1"],
+    [b"rename", b"a", b"b"],
+    [b"copy", b"a", b"b", b"REPLACE"],
+    [b"lcs", b"a", b"b"],
+    [b"del", b"a", b"b", b"c"],
+    [b"object", b"encoding", b"k"],
+    [b"object", b"bogus", b"k"],
+    [b"get"],
+    [b"get", b"a", b"b"],
+    [b"ping", b"x"],
+    [b"nosuch", b"a"],
+]
+
 KEY_TABLE: dict[str, Entry] = {
     # -- keys
     "type": Entry(2, _words(key)),
@@ -159,4 +186,77 @@ KEY_TABLE: dict[str, Entry] = {
     # -- the server
     "time": Entry(1, NONE, clock),
     "info": Entry(-1, _info_sections, info_shape),
+    "reset": Entry(1, NONE),
+    # COMMAND on kvstore's own commands (Redis has hundreds more, so no bare COMMAND, COUNT or
+    # LIST; containers list their subcommands in each server's own order: test_command.py).
+    "command": Entry(
+        -1,
+        st.one_of(
+            st.lists(st.sampled_from(_COMMAND_NAMES), min_size=1, max_size=3).map(
+                lambda names: [b"INFO", *names]
+            ),
+            st.tuples(
+                st.sampled_from([b"GETKEYS", b"getkeysandflags"]),
+                st.sampled_from(_GETKEYS_CASES),
+            ).map(lambda t: [t[0], *t[1]]),
+            st.sampled_from([[b"bogus"], [b"COUNT", b"x"], [b"GETKEYS"], [b"INFO", b"nosuch"]]),
+        ),
+    ),
+    # LATENCY with the monitor off (Redis's default), as kvstore always runs: DOCTOR's words
+    # and HELP's lines are each server's own.
+    "latency": Entry(
+        -2,
+        st.sampled_from(
+            [
+                [b"LATEST"],
+                [b"HISTORY", b"command"],
+                [b"RESET"],
+                [b"reset", b"command", b"x"],
+                [b"GRAPH", b"command"],
+                [b"GRAPH"],
+                [b"LATEST", b"x"],
+                [b"bogus"],
+            ]
+        ),
+    ),
+    # FUNCTION and SCRIPT with nothing loaded: kvstore runs no scripts (HELP, STATS and LOAD
+    # of a real library differ; see test_scripting.py).
+    "function": Entry(
+        -2,
+        st.sampled_from(
+            [
+                [b"FLUSH"],
+                [b"flush", b"ASYNC"],
+                [b"FLUSH", b"SYNC"],
+                [b"FLUSH", b"x"],
+                [b"FLUSH", b"a", b"b"],
+                [b"LIST"],
+                [b"LIST", b"WITHCODE"],
+                [b"DUMP"],
+                [b"LIST", b"LIBRARYNAME", b"x*"],
+                [b"LIST", b"LIBRARYNAME"],
+                [b"LIST", b"x"],
+                [b"DELETE", b"lib"],
+                [b"KILL"],
+                [b"LOAD", b"return 1"],
+                [b"bogus"],
+                [b"STATS", b"x"],
+            ]
+        ),
+    ),
+    "script": Entry(
+        -2,
+        st.sampled_from(
+            [
+                [b"FLUSH"],
+                [b"FLUSH", b"ASYNC"],
+                [b"flush", b"x"],
+                [b"EXISTS", b"a", b"b"],
+                [b"EXISTS"],
+                [b"KILL"],
+                [b"bogus"],
+                [b"KILL", b"x"],
+            ]
+        ),
+    ),
 }

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from differential_bits import BIT_TABLE
 from differential_keys import KEY_TABLE
 from differential_table import TABLE as STRING_TABLE
 from differential_table import Args, Entry, key, value
 
-TABLE: dict[str, Entry] = {**STRING_TABLE, **KEY_TABLE}
+TABLE: dict[str, Entry] = {**STRING_TABLE, **KEY_TABLE, **BIT_TABLE}
 
 
 def wrong_arity(arity: int) -> st.SearchStrategy[Args] | None:

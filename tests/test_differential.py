@@ -130,7 +130,9 @@ class Differential(RuleBasedStateMachine):
         else:
             difference = TABLE[name].compare(expected, actual)
         assert difference is None, f"{args!r}: {difference}"
-        if queued is None:
+        if name == "reset" and expected.raw == b"+RESET\r\n":  # ends any transaction at once
+            self.queued = None
+        elif queued is None:
             if name in ("set", "exec"):
                 self._reclaim()
             if name == "multi" and expected.raw == OK:
@@ -223,7 +225,6 @@ def test_the_table_covers_every_command() -> None:
     not_comparable = {
         "hello": "its reply names the server, its version and the connection id",
         "quit": "it closes the connection the sequence runs on",
-        "command": "it describes every command the server has, and Redis has hundreds more",
         "config": "its parameters are each server's own (kvstore's are a few, named its way)",
         "save": "it writes files in each server's own format (tests/test_persistence_*.py)",
         "bgsave": "it starts a background job whose timing is each server's own",
@@ -231,7 +232,6 @@ def test_the_table_covers_every_command() -> None:
         "lastsave": "it answers each server's own clock of its last snapshot",
         "shutdown": "it stops the server",
         "slowlog": "its entries are timings (shapes compared with Redis's in test_slowlog.py)",
-        "latency": "kvstore has no latency monitor; its replies are empty",
         **dict.fromkeys(("subscribe", "psubscribe", "ssubscribe"), SUBSCRIBES),
         **dict.fromkeys(("unsubscribe", "punsubscribe", "sunsubscribe"), UNSUBSCRIBES),
     }

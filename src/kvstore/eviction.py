@@ -181,6 +181,18 @@ class EvictingKeyspace(Keyspace):
         heapq.heapify(heap)
         self._deadlines = heap
 
+    def idle_ms(self, key: bytes) -> int | None:
+        """Milliseconds since ``key`` was last read or written, to the access clock's
+        resolution (OBJECT IDLETIME); None unless an ``-lru`` policy stamps accesses."""
+        stamp = self._stamps.get(key) if self._lru else None
+        return None if stamp is None else max(0, self.clock() - stamp)
+
+    def set_idle_ms(self, key: bytes, idle_ms: int) -> None:
+        """Make ``key`` look last accessed ``idle_ms`` ago (RESTORE ... IDLETIME), under an
+        ``-lru`` policy; otherwise accesses are not tracked and there is nothing to set."""
+        if self._lru and key in self._data:
+            self._stamps[key] = self.clock() - idle_ms
+
     # -- eviction --------------------------------------------------------------------------
 
     def pick_victim(self) -> bytes | None:

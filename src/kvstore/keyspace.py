@@ -165,6 +165,12 @@ class Keyspace:
         deadline = self.deadline(key)
         self.set(key, value, deadline)
 
+    def swap_equal(self, key: bytes, value: bytes) -> None:
+        """Hold ``value`` under ``key`` in place of an equal value object: no change to the
+        table (nothing to log, no watcher told), only which object holds the bytes."""
+        if self._data.get(key) == value:
+            self._data[key] = value
+
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; return whether it existed (an expired key did not)."""
         if not self.contains(key):

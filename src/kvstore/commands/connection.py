@@ -9,11 +9,9 @@ from kvstore.commands.context import VERSION, Session
 from kvstore.commands.control import config_set
 from kvstore.commands.pubsub import refresh_context
 from kvstore.commands.table import (
-    COMMANDS,
     SUBCOMMAND_TABLES,
     SYNTAX_ERROR,
     Args,
-    Command,
     Subcommands,
     command,
     dispatch_subcommand,
@@ -28,7 +26,14 @@ from kvstore.commands.tracking import (
 from kvstore.protocol.replies import OK, PONG, Reply, ReplyError
 
 
-@command("ping", -1, "fast", group="connection", summary="Check the connection.")
+@command(
+    "ping",
+    -1,
+    "fast",
+    group="connection",
+    summary="Check the connection.",
+    tips="request_policy:all_shards response_policy:all_succeeded",
+)
 def ping(session: Session, args: Args) -> Reply:
     if len(args) > 2:
         raise ReplyError("ERR wrong number of arguments for 'ping' command")
@@ -37,18 +42,30 @@ def ping(session: Session, args: Args) -> Reply:
     return args[1] if len(args) == 2 else PONG
 
 
-@command("echo", 2, "fast", group="connection", summary="Return the given string.")
+@command("echo", 2, "loading stale fast", group="connection", summary="Return the given string.")
 def echo(session: Session, args: Args) -> Reply:
     return args[1]
 
 
-@command("quit", -1, "fast noauth", group="connection", summary="Close the connection.")
+@command(
+    "quit",
+    -1,
+    "noscript loading stale fast noauth allow_busy",
+    group="connection",
+    summary="Close the connection.",
+)
 def quit_(session: Session, args: Args) -> Reply:
     session.close_after_reply = True
     return OK
 
 
-@command("select", 2, "fast", group="connection", summary="Select the database (only 0 exists).")
+@command(
+    "select",
+    2,
+    "loading stale fast",
+    group="connection",
+    summary="Select the database (only 0 exists).",
+)
 def select(session: Session, args: Args) -> Reply:
     if parse_int(args[1]) != 0:
         raise ReplyError("ERR DB index is out of range")
@@ -70,7 +87,7 @@ def _hello_reply(session: Session) -> dict[bytes, Reply]:
 @command(
     "hello",
     -1,
-    "fast noauth",
+    "noscript loading stale fast noauth allow_busy",
     group="connection",
     summary="Handshake: choose the protocol version, authenticate, name the connection.",
 )
@@ -110,7 +127,7 @@ def hello(session: Session, args: Args) -> Reply:
 @command(
     "auth",
     -2,
-    "fast noauth",
+    "noscript loading stale fast noauth allow_busy",
     group="connection",
     summary="Authenticate the connection.",
 )
@@ -205,64 +222,6 @@ SUBCOMMAND_TABLES[b"client"] = _CLIENT
 @command("client", -2, "", group="connection", summary="Inspect and name connections.")
 def client(session: Session, args: Args) -> Reply:
     return dispatch_subcommand(_CLIENT, session, args)
-
-
-# -- COMMAND --------------------------------------------------------------------------------------
-
-
-def _info(cmd: Command) -> Reply:
-    return [
-        cmd.name.encode(),
-        cmd.arity,
-        [flag.encode() for flag in sorted(cmd.flags)],
-        cmd.first_key,
-        cmd.last_key,
-        cmd.key_step,
-    ]
-
-
-def _docs(cmd: Command) -> Reply:
-    return {
-        b"summary": cmd.summary.encode(),
-        b"since": b"1.0.0",
-        b"group": cmd.group.encode(),
-    }
-
-
-def _command_count(session: Session, args: Args) -> Reply:
-    return len(COMMANDS)
-
-
-def _command_info(session: Session, args: Args) -> Reply:
-    names = args[2:] or list(COMMANDS)
-    return [_info(COMMANDS[n.lower()]) if n.lower() in COMMANDS else None for n in names]
-
-
-def _command_docs(session: Session, args: Args) -> Reply:
-    names = [n.lower() for n in args[2:]] or list(COMMANDS)
-    return {n: _docs(COMMANDS[n]) for n in names if n in COMMANDS}
-
-
-def _command_list(session: Session, args: Args) -> Reply:
-    return list(COMMANDS)
-
-
-_COMMAND: Subcommands = {
-    b"count": (2, _command_count),
-    b"info": (-2, _command_info),
-    b"docs": (-2, _command_docs),
-    b"list": (2, _command_list),
-}
-
-
-SUBCOMMAND_TABLES[b"command"] = _COMMAND
-
-
-@command("command", -1, "", group="server", summary="Describe the commands.")
-def command_(session: Session, args: Args) -> Reply:
-    if len(args) == 1:
-        return [_info(cmd) for cmd in COMMANDS.values()]
-    return dispatch_subcommand(_COMMAND, session, args)
 
 
 # -- CONFIG ---------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def _control(session: Session) -> ServerControl:
 @command(
     "shutdown",
     -1,
-    "admin noscript no_multi",
+    "admin noscript loading stale no_multi allow_busy",
     group="server",
     summary="Stop the server gracefully (snapshot unless NOSAVE).",
 )

@@ -10,6 +10,7 @@ from fractions import Fraction
 
 from kvstore.commands import long_double
 from kvstore.commands.context import Session
+from kvstore.commands.objects import EMBSTR, edited
 from kvstore.commands.table import INT64_MAX, INT64_MIN, Args, command, parse_int
 from kvstore.protocol.replies import Reply, ReplyError
 
@@ -41,6 +42,7 @@ def _increment(session: Session, key: bytes, by: int) -> Reply:
     group="string",
     summary="Add 1 to the integer value of a key.",
     keys=(1, 1, 1),
+    key_specs="RW access update",
 )
 def incr(session: Session, args: Args) -> Reply:
     return _increment(session, args[1], 1)
@@ -53,6 +55,7 @@ def incr(session: Session, args: Args) -> Reply:
     group="string",
     summary="Subtract 1 from the integer value of a key.",
     keys=(1, 1, 1),
+    key_specs="RW access update",
 )
 def decr(session: Session, args: Args) -> Reply:
     return _increment(session, args[1], -1)
@@ -65,6 +68,7 @@ def decr(session: Session, args: Args) -> Reply:
     group="string",
     summary="Add an integer to the integer value of a key.",
     keys=(1, 1, 1),
+    key_specs="RW access update",
 )
 def incrby(session: Session, args: Args) -> Reply:
     return _increment(session, args[1], parse_int(args[2]))
@@ -77,6 +81,7 @@ def incrby(session: Session, args: Args) -> Reply:
     group="string",
     summary="Subtract an integer from the integer value of a key.",
     keys=(1, 1, 1),
+    key_specs="RW access update",
 )
 def decrby(session: Session, args: Args) -> Reply:
     by = parse_int(args[2])
@@ -92,6 +97,7 @@ def decrby(session: Session, args: Args) -> Reply:
     group="string",
     summary="Add a floating-point number to the value of a key.",
     keys=(1, 1, 1),
+    key_specs="RW access update",
 )
 def incrbyfloat(session: Session, args: Args) -> Reply:
     key = args[1]
@@ -106,5 +112,6 @@ def incrbyfloat(session: Session, args: Args) -> Reply:
     except long_double.InfiniteError:
         raise ReplyError(NOT_FINITE) from None
     text = long_double.format_human(total)
+    text = edited(text, EMBSTR)  # Redis keeps the result as text, never as an integer
     _store(session, key, text, current is not None)
     return text

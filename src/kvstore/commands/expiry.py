@@ -110,6 +110,7 @@ for _name, _unit, _absolute, _what in (
         group="generic",
         summary=_what + " (-1: no deadline, -2: no such key).",
         keys=(1, 1, 1),
+        tips="" if _absolute else "nondeterministic_output",
     )(_ttl_command(_unit, _absolute))
 
 

@@ -115,12 +115,27 @@ def render_info(session: Session, requested: Args) -> str:
     return "\r\n".join(sections)
 
 
-@command("info", -1, "loading stale", group="server", summary="Describe the server's state.")
+@command(
+    "info",
+    -1,
+    "loading stale",
+    group="server",
+    summary="Describe the server's state.",
+    tips="nondeterministic_output request_policy:all_shards response_policy:special",
+    acl="dangerous",
+)
 def info(session: Session, args: Args) -> Reply:
     return Verbatim(render_info(session, args[1:]).encode())
 
 
-@command("time", 1, "loading stale fast", group="server", summary="The server's clock.")
+@command(
+    "time",
+    1,
+    "loading stale fast",
+    group="server",
+    summary="The server's clock.",
+    tips="nondeterministic_output",
+)
 def time_(session: Session, args: Args) -> Reply:
     seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
     return [str(seconds).encode(), str(micros).encode()]

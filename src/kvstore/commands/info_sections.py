@@ -7,6 +7,7 @@ decide what they may send; kvstore's own version is ``kvstore_version``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import secrets
@@ -22,6 +23,11 @@ from kvstore.protocol.parsers import parser_in_use
 REDIS_COMPATIBLE_VERSION = "7.0.0"
 #: Identifies this server process, as Redis's run_id (40 hex digits, new at every start).
 RUN_ID = secrets.token_hex(20)
+#: The replication ID a master without replicas still reports (40 hex digits, new at every
+#: start, as Redis's ``master_replid``).
+REPLICATION_ID = secrets.token_hex(20)
+#: Redis prints a hash of its build; kvstore has no build, so a hash of its version stands in.
+BUILD_ID = hashlib.sha1(f"kvstore {VERSION}".encode()).hexdigest()[:15]
 
 
 def human_bytes(count: int) -> str:
@@ -51,6 +57,9 @@ def _server(session: Session) -> InfoFields:
     uptime = max(0, wall_clock_ms() - session.server.started_ms) // 1000
     return {
         "redis_version": REDIS_COMPATIBLE_VERSION,
+        "redis_git_sha1": "00000000",
+        "redis_git_dirty": 0,
+        "redis_build_id": BUILD_ID,
         "kvstore_version": VERSION,
         "redis_mode": "standalone",
         "os": f"{platform.system()} {platform.release()} {platform.machine()}",
@@ -125,7 +134,20 @@ def _stats(session: Session) -> InfoFields:
 
 @info_section("replication")
 def _replication(session: Session) -> InfoFields:
-    return {"role": "master", "connected_slaves": 0}
+    # A master with no replicas and no backlog, as Redis 7.0 reports one.
+    return {
+        "role": "master",
+        "connected_slaves": 0,
+        "master_failover_state": "no-failover",
+        "master_replid": REPLICATION_ID,
+        "master_replid2": "0" * 40,
+        "master_repl_offset": 0,
+        "second_repl_offset": -1,
+        "repl_backlog_active": 0,
+        "repl_backlog_size": 1048576,
+        "repl_backlog_first_byte_offset": 0,
+        "repl_backlog_histlen": 0,
+    }
 
 
 @info_section("cpu")

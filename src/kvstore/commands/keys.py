@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from kvstore.commands.context import Session
 from kvstore.commands.glob import compile_glob
-from kvstore.commands.table import SYNTAX_ERROR, Args, command, parse_int
+from kvstore.commands.objects import copied
+from kvstore.commands.table import SYNTAX_ERROR, Args, KeySpec, command, parse_int
 from kvstore.protocol.replies import OK, Reply, ReplyError, Status
 
 
-@command("del", -2, "write", group="generic", summary="Delete keys.", keys=(1, -1, 1))
+@command(
+    "del",
+    -2,
+    "write",
+    group="generic",
+    summary="Delete keys.",
+    keys=(1, -1, 1),
+    key_specs="RM delete",
+    tips="request_policy:multi_shard response_policy:agg_sum",
+)
 def delete(session: Session, args: Args) -> Reply:
     db = session.db
     return sum(db.delete(key) for key in args[1:])
@@ -21,18 +31,36 @@ def delete(session: Session, args: Args) -> Reply:
     group="generic",
     summary="Count the given keys that exist.",
     keys=(1, -1, 1),
+    key_specs="RO",
+    tips="request_policy:multi_shard response_policy:agg_sum",
 )
 def exists(session: Session, args: Args) -> Reply:
     db = session.db
     return sum(db.contains(key) for key in args[1:])
 
 
-@command("dbsize", 1, "readonly fast", group="server", summary="Count the keys.")
+@command(
+    "dbsize",
+    1,
+    "readonly fast",
+    group="server",
+    summary="Count the keys.",
+    tips="request_policy:all_shards response_policy:agg_sum",
+    acl="keyspace",
+)
 def dbsize(session: Session, args: Args) -> Reply:
     return len(session.db)
 
 
-@command("flushdb", -1, "write", group="server", summary="Delete every key.")
+@command(
+    "flushdb",
+    -1,
+    "write",
+    group="server",
+    summary="Delete every key.",
+    tips="request_policy:all_shards response_policy:all_succeeded",
+    acl="keyspace dangerous",
+)
 def flushdb(session: Session, args: Args) -> Reply:
     if len(args) > 2 or (len(args) == 2 and args[1].lower() not in (b"async", b"sync")):
         raise ReplyError(SYNTAX_ERROR)
@@ -41,9 +69,15 @@ def flushdb(session: Session, args: Args) -> Reply:
 
 
 # One database: FLUSHALL is FLUSHDB under another name.
-command("flushall", -1, "write", group="server", summary="Delete every key of every database.")(
-    flushdb
-)
+command(
+    "flushall",
+    -1,
+    "write",
+    group="server",
+    summary="Delete every key of every database.",
+    tips="request_policy:all_shards response_policy:all_succeeded",
+    acl="keyspace dangerous",
+)(flushdb)
 
 
 # Memory is reclaimed at once either way: UNLINK is DEL under another name.
@@ -54,6 +88,8 @@ command(
     group="generic",
     summary="Delete keys (memory is reclaimed at once, as by DEL).",
     keys=(1, -1, 1),
+    key_specs="RM delete",
+    tips="request_policy:multi_shard response_policy:agg_sum",
 )(delete)
 
 
@@ -68,6 +104,7 @@ NONE_TYPE = Status("none")
     group="generic",
     summary="The type of a key's value: string, or none if it does not exist.",
     keys=(1, 1, 1),
+    key_specs="RO",
 )
 def type_(session: Session, args: Args) -> Reply:
     # A read look-up, counted as a hit or a miss as Redis counts it.
@@ -85,6 +122,7 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
     group="generic",
     summary="Rename a key, replacing the target; the deadline moves with it.",
     keys=(1, 2, 1),
+    key_specs=(KeySpec(("RW", "access", "delete"), 1), KeySpec(("OW", "update"), 2)),
 )
 def rename(session: Session, args: Args) -> Reply:
     db = session.db
@@ -103,6 +141,7 @@ def rename(session: Session, args: Args) -> Reply:
     group="generic",
     summary="Rename a key only if the new name is free.",
     keys=(1, 2, 1),
+    key_specs=(KeySpec(("RW", "access", "delete"), 1), KeySpec(("OW", "insert"), 2)),
 )
 def renamenx(session: Session, args: Args) -> Reply:
     db = session.db
@@ -145,6 +184,7 @@ def _copy_options(options: Args) -> bool:
     group="generic",
     summary="Copy a key's value and deadline to another key.",
     keys=(1, 2, 1),
+    key_specs=(KeySpec(("RO", "access"), 1), KeySpec(("OW", "update"), 2)),
 )
 def copy(session: Session, args: Args) -> Reply:
     replace = _copy_options(args[3:])
@@ -157,7 +197,7 @@ def copy(session: Session, args: Args) -> Reply:
         return 0
     if not replace and db.contains(target):
         return 0
-    db.set(target, value, db.deadline(source))
+    db.set(target, copied(value), db.deadline(source))
     return 1
 
 
@@ -167,6 +207,8 @@ def copy(session: Session, args: Args) -> Reply:
     "readonly",
     group="generic",
     summary="Every key matching a glob pattern (O(n): prefer SCAN on a large table).",
+    tips="request_policy:all_shards nondeterministic_output_order",
+    acl="dangerous",
 )
 def keys(session: Session, args: Args) -> Reply:
     pattern = args[1]
@@ -177,6 +219,13 @@ def keys(session: Session, args: Args) -> Reply:
     return [key for key in live if matches(key)]
 
 
-@command("randomkey", 1, "readonly", group="generic", summary="A random key, or nil.")
+@command(
+    "randomkey",
+    1,
+    "readonly",
+    group="generic",
+    summary="A random key, or nil.",
+    tips="request_policy:all_shards nondeterministic_output",
+)
 def randomkey(session: Session, args: Args) -> Reply:
     return session.db.random_key()

@@ -208,7 +208,39 @@ def _getdel(db: Keyspace, args: Args, reply: Reply, keys: Args, before: Before) 
     return [(GENERIC, "del", args[1])] if reply is not None else []
 
 
+def _setbit(db: Keyspace, args: Args, reply: Reply, keys: Args, before: Before) -> list[Event]:
+    if reply == int(args[3]):  # the bit already had that value: nothing changed
+        return []
+    return [*_new(db, args[1], before[0]), (STRING, "setbit", args[1])]
+
+
+def _bitop(db: Keyspace, args: Args, reply: Reply, keys: Args, before: Before) -> list[Event]:
+    target = args[2]
+    misses: list[Event] = [
+        (KEY_MISS, "keymiss", key)
+        for key, found in zip(keys[1:], before[1:], strict=True)
+        if found is None
+    ]
+    if reply:  # a result stored
+        return [*misses, *_new(db, target, before[0]), (STRING, "set", target)]
+    return [*misses, (GENERIC, "del", target)] if before[0] is not None else misses
+
+
+def _bitfield(db: Keyspace, args: Args, reply: Reply, keys: Args, before: Before) -> list[Event]:
+    if not {b"SET", b"INCRBY"} & {word.upper() for word in args[2:]}:  # read only
+        return [(KEY_MISS, "keymiss", args[1])] if before[0] is None else []
+    return [*_new(db, args[1], before[0]), (STRING, "setbit", args[1])]
+
+
+def _restored(db: Keyspace, args: Args, reply: Reply, keys: Args, before: Before) -> list[Event]:
+    return [(NEW, "new", args[1]), (GENERIC, "restore", args[1])]
+
+
 _DERIVE: dict[str, Derive] = {
+    "setbit": _setbit,
+    "bitop": _bitop,
+    "bitfield": _bitfield,
+    "restore": _restored,
     "set": _set,
     "setnx": _stored("set", when=lambda reply: reply == 1),
     "setex": _stored("set", expire=True),
@@ -239,5 +271,6 @@ _DERIVE: dict[str, Derive] = {
 #: The reads that report a missing key as ``keymiss`` (class ``m``), as Redis's lookups do.
 _KEYMISS = frozenset(
     {"get", "mget", "getrange", "strlen", "getdel", "getex", "getset", "ttl", "pttl", "type"}
-    | {"expiretime", "pexpiretime", "substr", "exists"}
+    | {"expiretime", "pexpiretime", "substr", "exists", "getbit", "bitcount", "bitpos"}
+    | {"bitfield_ro", "lcs", "dump"}
 )

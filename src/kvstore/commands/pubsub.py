@@ -18,6 +18,7 @@ from kvstore.commands.pubsub_hub import PubSubHub, PushFn
 from kvstore.commands.table import (
     SUBCOMMAND_TABLES,
     Args,
+    KeySpec,
     Subcommands,
     command,
     dispatch_subcommand,
@@ -136,6 +137,7 @@ def psubscribe(session: Session, args: Args) -> Reply:
     group="pubsub",
     summary="Listen for messages on shard channels.",
     keys=(1, -1, 1),
+    key_specs=(KeySpec(("not_key",), 1, -1),),
 )
 def ssubscribe(session: Session, args: Args) -> Reply:
     return _subscribe(session, args, "ssubscribe")
@@ -158,6 +160,7 @@ def punsubscribe(session: Session, args: Args) -> Reply:
     group="pubsub",
     summary="Stop listening on shard channels.",
     keys=(1, -1, 1),
+    key_specs=(KeySpec(("not_key",), 1, -1),),
 )
 def sunsubscribe(session: Session, args: Args) -> Reply:
     return _unsubscribe(session, args, "sunsubscribe")
@@ -181,6 +184,7 @@ def publish(session: Session, args: Args) -> Reply:
     group="pubsub",
     summary="Post a message to a shard channel.",
     keys=(1, 1, 1),
+    key_specs=(KeySpec(("not_key",), 1),),
 )
 def spublish(session: Session, args: Args) -> Reply:
     return session.server.pubsub.spublish(args[1], args[2])

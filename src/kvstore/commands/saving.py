@@ -16,13 +16,23 @@ def _persistence(session: Session) -> PersistenceControl:
     return persistence
 
 
-@command("save", 1, "admin noscript", group="server", summary="Write a snapshot now.")
+@command(
+    "save",
+    1,
+    "admin noscript no_async_loading no_multi",
+    group="server",
+    summary="Write a snapshot now.",
+)
 def save(session: Session, args: Args) -> Reply:
     return _persistence(session).save()
 
 
 @command(
-    "bgsave", -1, "admin noscript", group="server", summary="Write a snapshot in the background."
+    "bgsave",
+    -1,
+    "admin noscript no_async_loading",
+    group="server",
+    summary="Write a snapshot in the background.",
 )
 def bgsave(session: Session, args: Args) -> Reply:
     if len(args) > 2 or (len(args) == 2 and args[1].lower() != b"schedule"):
@@ -33,7 +43,7 @@ def bgsave(session: Session, args: Args) -> Reply:
 @command(
     "bgrewriteaof",
     1,
-    "admin noscript",
+    "admin noscript no_async_loading",
     group="server",
     summary="Compact the append-only log in the background.",
 )
@@ -41,7 +51,15 @@ def bgrewriteaof(session: Session, args: Args) -> Reply:
     return _persistence(session).bgrewriteaof()
 
 
-@command("lastsave", 1, "fast", group="server", summary="The Unix time of the last good snapshot.")
+@command(
+    "lastsave",
+    1,
+    "loading stale fast",
+    group="server",
+    summary="The Unix time of the last good snapshot.",
+    tips="nondeterministic_output",
+    acl="admin dangerous",
+)
 def lastsave(session: Session, args: Args) -> Reply:
     persistence = session.server.persistence
     return persistence.lastsave() if persistence is not None else session.server.started_ms // 1000

@@ -69,6 +69,7 @@ def _scan_options(options: Args) -> tuple[int, bytes | None, bytes | None]:
     "readonly",
     group="generic",
     summary="Iterate over the keys: SCAN cursor [MATCH pattern] [COUNT n] [TYPE type].",
+    tips="nondeterministic_output request_policy:special",
 )
 def scan(session: Session, args: Args) -> Reply:
     cursor = parse_cursor(args[1])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from kvstore.commands.context import Session
 from kvstore.commands.string_options import StringOptions, deadline_ms, parse_options
-from kvstore.commands.table import Args, command, wrong_arity
+from kvstore.commands.table import Args, KeySpec, command, wrong_arity
 from kvstore.protocol.replies import OK, Reply
 
 
@@ -27,6 +27,13 @@ def get(session: Session, args: Args) -> Reply:
     group="string",
     summary="Set the string value of a key, optionally only if it exists or not, with an expiry.",
     keys=(1, 1, 1),
+    key_specs=(
+        KeySpec(
+            ("RW", "access", "update", "variable_flags"),
+            1,
+            notes="RW and ACCESS due to the optional `GET` argument",
+        ),
+    ),
 )
 def set_(session: Session, args: Args) -> Reply:
     db = session.db
@@ -54,6 +61,7 @@ def set_(session: Session, args: Args) -> Reply:
     group="string",
     summary="Set a key only if it does not exist.",
     keys=(1, 1, 1),
+    key_specs="OW insert",
 )
 def setnx(session: Session, args: Args) -> Reply:
     db = session.db
@@ -77,6 +85,7 @@ def _set_expiring(session: Session, args: Args, unit: bytes, name: str) -> Reply
     group="string",
     summary="Set a key with an expiry in seconds.",
     keys=(1, 1, 1),
+    key_specs="OW update",
 )
 def setex(session: Session, args: Args) -> Reply:
     return _set_expiring(session, args, b"ex", "setex")
@@ -89,6 +98,7 @@ def setex(session: Session, args: Args) -> Reply:
     group="string",
     summary="Set a key with an expiry in milliseconds.",
     keys=(1, 1, 1),
+    key_specs="OW update",
 )
 def psetex(session: Session, args: Args) -> Reply:
     return _set_expiring(session, args, b"px", "psetex")
@@ -101,6 +111,7 @@ def psetex(session: Session, args: Args) -> Reply:
     group="string",
     summary="Set a key and return its old value (its expiry is dropped).",
     keys=(1, 1, 1),
+    key_specs="RW access update",
 )
 def getset(session: Session, args: Args) -> Reply:
     db = session.db
@@ -116,6 +127,7 @@ def getset(session: Session, args: Args) -> Reply:
     group="string",
     summary="Return the value of a key and delete it.",
     keys=(1, 1, 1),
+    key_specs="RW access delete",
 )
 def getdel(session: Session, args: Args) -> Reply:
     db = session.db
@@ -132,6 +144,9 @@ def getdel(session: Session, args: Args) -> Reply:
     group="string",
     summary="Return the value of a key and set or remove its expiry.",
     keys=(1, 1, 1),
+    key_specs=(
+        KeySpec(("RW", "access", "update"), 1, notes="RW and UPDATE because it changes the TTL"),
+    ),
 )
 def getex(session: Session, args: Args) -> Reply:
     db = session.db
@@ -160,6 +175,7 @@ def _apply_expiry(session: Session, key: bytes, options: StringOptions) -> None:
     group="string",
     summary="Return the values of several keys.",
     keys=(1, -1, 1),
+    tips="request_policy:multi_shard",
 )
 def mget(session: Session, args: Args) -> Reply:
     get_value = session.db.get
@@ -179,6 +195,8 @@ def _pairs(args: Args, name: str) -> list[tuple[bytes, bytes]]:
     group="string",
     summary="Set several keys (their expiries are dropped).",
     keys=(1, -1, 2),
+    key_specs="OW update",
+    tips="request_policy:multi_shard response_policy:all_succeeded",
 )
 def mset(session: Session, args: Args) -> Reply:
     db = session.db
@@ -194,6 +212,8 @@ def mset(session: Session, args: Args) -> Reply:
     group="string",
     summary="Set several keys only if none of them exists.",
     keys=(1, -1, 2),
+    key_specs="OW insert",
+    tips="request_policy:multi_shard response_policy:agg_min",
 )
 def msetnx(session: Session, args: Args) -> Reply:
     db = session.db

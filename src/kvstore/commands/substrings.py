@@ -7,6 +7,7 @@ is allocated. Editing a value keeps the key's expiry.
 from __future__ import annotations
 
 from kvstore.commands.context import Session
+from kvstore.commands.objects import edited
 from kvstore.commands.table import Args, command, parse_int
 from kvstore.protocol.replies import Reply, ReplyError
 from kvstore.protocol.resp_requests import RequestLimits
@@ -27,6 +28,7 @@ def _check_length(length: int) -> None:
     group="string",
     summary="Append a string to the value of a key; create the key if needed.",
     keys=(1, 1, 1),
+    key_specs="RW insert",
 )
 def append(session: Session, args: Args) -> Reply:
     db = session.db
@@ -36,7 +38,7 @@ def append(session: Session, args: Args) -> Reply:
         db.set(key, suffix)
         return len(suffix)
     _check_length(len(old) + len(suffix))
-    value = old + suffix
+    value = edited(old + suffix)  # edited in place in Redis: raw, whatever it holds
     db.set_keep_deadline(key, value)
     return len(value)
 
@@ -48,6 +50,7 @@ def append(session: Session, args: Args) -> Reply:
     group="string",
     summary="The length of the value of a key (0 if it does not exist).",
     keys=(1, 1, 1),
+    key_specs="RO",
 )
 def strlen(session: Session, args: Args) -> Reply:
     value = session.db.get(args[1])
@@ -98,9 +101,10 @@ def setrange(session: Session, args: Args) -> Reply:
         return 0 if old is None else len(old)
     _check_length(offset + len(patch))
     if old is None:
-        db.set(key, bytes(offset) + patch)
-        return offset + len(patch)
-    padding = bytes(max(offset - len(old), 0))
-    value = old[:offset] + padding + patch + old[offset + len(patch) :]
-    db.set_keep_deadline(key, value)
+        value = edited(bytes(offset) + patch)  # raw in Redis, whatever it holds
+        db.set(key, value)
+    else:
+        padding = bytes(max(offset - len(old), 0))
+        value = edited(old[:offset] + padding + patch + old[offset + len(patch) :])
+        db.set_keep_deadline(key, value)
     return len(value)

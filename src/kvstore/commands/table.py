@@ -23,6 +23,21 @@ INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
+class KeySpec:
+    """Where a command finds some of its keys and what it does to them, as Redis 7's key
+    specifications say (COMMAND INFO, COMMAND GETKEYSANDFLAGS): from argument ``begin``,
+    keys every ``step`` arguments up to ``last`` (0: just the one at ``begin``; negative:
+    counted from the end, -1 the last argument), with ``flags`` such as ``RW access update``
+    (see docs/commands.md)."""
+
+    flags: tuple[str, ...]
+    begin: int
+    last: int = 0
+    step: int = 1
+    notes: str = ""
+
+
+@dataclass(frozen=True)
 class Command:
     name: str  # lower case, as COMMAND INFO shows it
     arity: int  # as Redis counts it: the name included; negative means "at least"
@@ -33,6 +48,12 @@ class Command:
     first_key: int = 0
     last_key: int = 0
     key_step: int = 0
+    #: Redis's key specifications of the command (empty if it takes no keys).
+    key_specs: tuple[KeySpec, ...] = ()
+    #: Redis's command tips (``nondeterministic_output``, ``request_policy:all_shards``...).
+    tips: tuple[str, ...] = ()
+    #: ACL categories besides those that follow from the flags and the group (``dangerous``).
+    acl: tuple[str, ...] = ()
     #: Runs before the client has authenticated (AUTH, HELLO, QUIT): the ``noauth`` flag, as a
     #: field so the dispatcher's check is one attribute read.
     noauth: bool = field(init=False)
@@ -56,17 +77,53 @@ def command(
     group: str,
     summary: str,
     keys: tuple[int, int, int] = (0, 0, 0),
+    key_specs: str | tuple[KeySpec, ...] | None = None,
+    tips: str = "",
+    acl: str = "",
 ) -> Callable[[Handler], Handler]:
-    """Register the decorated function as the handler of ``name``."""
+    """Register the decorated function as the handler of ``name``.
+
+    ``key_specs`` describes the keys as Redis's key specifications do: by default one range
+    from ``keys`` flagged ``RO access`` (readonly commands), ``RW update`` (write commands) or
+    ``RO``; a string gives that range other flags (``"OW update"``); a tuple of
+    :class:`KeySpec` replaces it. ``tips`` and ``acl`` are space-separated words.
+    """
 
     def register(handler: Handler) -> Handler:
         first, last, step = keys
+        flag_set = frozenset(flags.split())
         COMMANDS[name.encode()] = Command(
-            name, arity, frozenset(flags.split()), handler, group, summary, first, last, step
+            name,
+            arity,
+            flag_set,
+            handler,
+            group,
+            summary,
+            first,
+            last,
+            step,
+            _key_specs(keys, flag_set, key_specs),
+            tuple(tips.split()),
+            tuple(acl.split()),
         )
         return handler
 
     return register
+
+
+def _key_specs(
+    keys: tuple[int, int, int],
+    flags: frozenset[str],
+    given: str | tuple[KeySpec, ...] | None,
+) -> tuple[KeySpec, ...]:
+    if isinstance(given, tuple):
+        return given
+    first, last, step = keys
+    if first <= 0:
+        return ()
+    if given is None:
+        given = "RO access" if "readonly" in flags else "RW update" if "write" in flags else "RO"
+    return (KeySpec(tuple(given.split()), first, last if last < 0 else last - first, step),)
 
 
 def arity_accepts(arity: int, argc: int) -> bool:

@@ -20,7 +20,7 @@ import dataclasses
 from kvstore.commands.context import Session
 from kvstore.commands.table import Args, Command, Handler, parse_int
 from kvstore.commands.tracking_state import Tracker, TrackingState
-from kvstore.protocol.replies import OK, Replies, Reply, ReplyError, ReplySet
+from kvstore.protocol.replies import OK, Replies, Reply, ReplyError, SetReply
 
 
 def wrap_table(tracker: Tracker, table: dict[bytes, Command]) -> dict[bytes, Command]:
@@ -182,7 +182,7 @@ def client_getredir(session: Session, args: Args) -> Reply:
 def client_trackinginfo(session: Session, args: Args) -> Reply:
     state = session.tracking
     if state is None:
-        return {b"flags": ReplySet([b"off"]), b"redirect": -1, b"prefixes": []}
+        return {b"flags": SetReply([b"off"]), b"redirect": -1, b"prefixes": []}
     flags: list[Reply] = [b"on"]
     for name, on in (
         (b"bcast", state.bcast),
@@ -197,4 +197,4 @@ def client_trackinginfo(session: Session, args: Args) -> Reply:
     if state.redirect and state.redirect not in session.server.sessions:
         flags.append(b"broken_redirect")
     prefixes: list[Reply] = list(state.prefixes)
-    return {b"flags": ReplySet(flags), b"redirect": state.redirect, b"prefixes": prefixes}
+    return {b"flags": SetReply(flags), b"redirect": state.redirect, b"prefixes": prefixes}

@@ -18,8 +18,8 @@ from kvstore.commands.table import Args, command
 from kvstore.keyspace import Watch
 from kvstore.protocol.replies import NIL_ARRAY, OK, Reply, ReplyError
 
-#: Commands that run at once inside MULTI instead of being queued (Redis's list, less RESET).
-RUN_IN_MULTI = frozenset({"exec", "discard", "multi", "watch", "quit"})
+#: Commands that run at once inside MULTI instead of being queued (Redis's list).
+RUN_IN_MULTI = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 
 EXEC_ABORTED = "EXECABORT Transaction discarded because of previous errors."
 

@@ -3,7 +3,8 @@
 Command handlers return these; each wire codec renders them in its own way. A reply is one of:
 ``bytes`` (a bulk string), ``int``, ``float``, ``bool``, ``None`` (nil), :class:`Status`
 (a simple status line such as ``OK``), :class:`ReplyError`, or a ``list`` / ``dict`` of replies;
-rarely :data:`NIL_ARRAY` (the null array) or :class:`Verbatim` (text for people, as INFO's).
+rarely :data:`NIL_ARRAY` (the null array), :class:`Verbatim` (text for people, as INFO's) or
+:class:`SetReply` (a RESP3 set).
 """
 
 from __future__ import annotations
@@ -69,6 +70,13 @@ class NilArray:
 NIL_ARRAY = NilArray()
 
 
+class SetReply(list):  # type: ignore[type-arg]
+    """An unordered collection (COMMAND's flags and categories): RESP3 sends it as a set
+    (``~``), as Redis does; RESP2 and the text protocol see a plain array."""
+
+    __slots__ = ()
+
+
 class Verbatim(bytes):
     """Text meant to be shown as it is (INFO's): RESP3 sends it as a verbatim string of format
     ``txt`` (``=``), as Redis does; RESP2 and the text protocol see a plain bulk string."""
@@ -79,12 +87,6 @@ class Verbatim(bytes):
 class Push(list):  # type: ignore[type-arg]
     """Out-of-band data for the client (a pub/sub message, a subscription's confirmation):
     RESP3's push type (``>``); RESP2 sends it as an array."""
-
-    __slots__ = ()
-
-
-class ReplySet(list):  # type: ignore[type-arg]
-    """An unordered collection: RESP3's set type (``~``); RESP2 sends it as an array."""
 
     __slots__ = ()
 

@@ -13,7 +13,7 @@ from kvstore.protocol.replies import (
     Replies,
     Reply,
     ReplyError,
-    ReplySet,
+    SetReply,
     Status,
     Verbatim,
 )
@@ -92,11 +92,11 @@ def encode_reply(reply: Reply, proto: int = 2) -> bytes:
         if proto == 3:
             return b"=%d\r\ntxt:%b\r\n" % (len(reply) + 4, reply)
         return b"$%d\r\n%b\r\n" % (len(reply), reply)
+    if type(reply) is SetReply:
+        head = b"~%d\r\n" if proto == 3 else b"*%d\r\n"
+        return b"".join([head % len(reply), *(encode_reply(item, proto) for item in reply)])
     if type(reply) is Push:
         head = b">%d\r\n" if proto == 3 else b"*%d\r\n"
-        return b"".join([head % len(reply), *(encode_reply(item, proto) for item in reply)])
-    if type(reply) is ReplySet:
-        head = b"~%d\r\n" if proto == 3 else b"*%d\r\n"
         return b"".join([head % len(reply), *(encode_reply(item, proto) for item in reply)])
     if type(reply) is Replies:
         return b"".join([encode_reply(item, proto) for item in reply])
