@@ -79,6 +79,8 @@ SCRIPTS: dict[str, tuple[int, list[Step]]] = {
             (0, [cmd("UNSUBSCRIBE", "a", "q"), cmd("UNSUBSCRIBE")]),
             (0, [cmd("MULTI"), cmd("PUNSUBSCRIBE"), cmd("PUNSUBSCRIBE"), cmd("GET", "k")]),
             (0, [cmd("UNSUBSCRIBE"), cmd("PUBSUB", "NUMPAT"), cmd("PUBSUB", "BOGUS")]),
+            (0, [cmd("SUBSCRIBE", "c", "d"), cmd("PSUBSCRIBE", "e*")]),
+            (0, [cmd("RESET"), cmd("GET", "k"), cmd("PUBSUB", "NUMSUB", "c", "d")]),
             (0, [cmd("SUBSCRIBE", "c")]),
             (1, [cmd("PUBSUB", "NUMSUB", "c"), cmd("SUBSCRIBE"), cmd("PUBLISH", "c")]),
         ],
