@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kvstore.config import ServerConfig
-from kvstore.protocol.resp_requests import encode_request
+from kvstore.protocol.resp import encode_request
 from kvstore.server.app import Server
 from kvstore.server.assembly import assemble
 from kvstore.server.connection import ClientConnection

@@ -8,8 +8,9 @@ A target raises AssertionError, or lets an unexpected exception out, when it fin
 from __future__ import annotations
 
 from kvstore.protocol import ProtocolError, RequestParser, encode_request, hiredis_available
+from kvstore.protocol.resp import encoded_request_size
 from kvstore.protocol.resp_replies import INCOMPLETE, ReplyParser, make_reply_parser
-from kvstore.protocol.resp_requests import HiredisRequestParser, RequestLimits, encoded_request_size
+from kvstore.protocol.resp_requests import HiredisRequestParser, RequestLimits
 from kvstore.protocol.text import LineParser, TextRequestError, parse_request
 
 #: Small limits, so that fuzzing reaches every limit's branch with small inputs.

@@ -623,6 +623,17 @@ def test_async_client_commands_are_awaitable(server: ServerProcess) -> None:
 # -- packaging -------------------------------------------------------------------------------
 
 
+def test_the_package_offers_the_library_names() -> None:
+    """kvstore/__init__.py lists the names it offers (it must answer without loading the
+    library); each is one of the library's, the same object."""
+    import kvstore.client
+
+    offered = [name for name in kvstore.__all__ if name != "__version__"]
+    assert set(offered) <= set(kvstore.client.__all__)
+    for name in offered:
+        assert getattr(kvstore, name) is getattr(kvstore.client, name)
+
+
 def test_library_loads_no_server_code() -> None:
     """Layering: the library and the CLI stand on the codecs alone."""
     code = (

@@ -19,8 +19,8 @@ from kvstore.config import (
     OutputLimit,
     load_config,
     parse_output_limit,
-    parse_pubsub_output_limit,
 )
+from kvstore.config.options import parse_pubsub_output_limit
 from kvstore.protocol import encode_request
 
 Factory = Callable[..., ServerProcess]

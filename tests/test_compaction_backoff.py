@@ -24,6 +24,7 @@ from kvstore.persistence.log import list_logs
 from kvstore.persistence.manager import RETRY_FIRST_SECONDS
 from kvstore.protocol import ReplyError
 from kvstore.protocol.replies import OK
+from kvstore.server.assembly import persistence_settings
 
 NO_SPACE = OSError(28, "No space left on device")
 
@@ -63,16 +64,18 @@ class Node:
     def __init__(self, directory: Path, disk: Disk, clock: Clock | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self.db = Keyspace()
-        config = ServerConfig(
-            dir=str(directory),
-            appendfsync="no",
-            auto_aof_rewrite_min_size=1,
-            auto_aof_rewrite_percentage=1,
+        settings = persistence_settings(
+            ServerConfig(
+                dir=str(directory),
+                appendfsync="no",
+                auto_aof_rewrite_min_size=1,
+                auto_aof_rewrite_percentage=1,
+            )
         )
         if clock is None:
-            self.persistence = Persistence(config, self.db, disk)
+            self.persistence = Persistence(settings, self.db, disk)
         else:
-            self.persistence = Persistence(config, self.db, disk, clock=clock)
+            self.persistence = Persistence(settings, self.db, disk, clock=clock)
         self.persistence.open(self.loop)
         self.dispatcher = Dispatcher(journal=self.persistence.journal)
         self.session = Session(ServerState(db=self.db))

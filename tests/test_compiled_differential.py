@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 # kvstore.protocol first: the compiled module imports from it.
 from kvstore import build
 from kvstore.protocol import resp_requests as pure
-from kvstore.protocol.resp_requests import LARGE_ARGUMENT, RequestLimits, encode_request
+from kvstore.protocol.resp import encode_request
+from kvstore.protocol.resp_requests import LARGE_ARGUMENT, RequestLimits
 
 
 def _compiled() -> ModuleType | None:
@@ -255,7 +256,7 @@ def test_parse_length(raw: bytes) -> None:
     )
 
 
-@pytest.mark.skipif(not pure.hiredis_available(), reason="hiredis is not installed")
+@pytest.mark.skipif(not build.hiredis_available(), reason="hiredis is not installed")
 @_fuzz
 @given(data=streams(), cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8))
 def test_hiredis_path_over_either_build(data: bytes, cuts: list[int]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import ROOT
 from kvstore.config import ServerConfig, load_config
-from kvstore.config_docs import REGENERATE, render
+from kvstore.config.docs import REGENERATE, render
 
 DOC = ROOT / "docs" / "config.md"
 

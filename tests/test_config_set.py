@@ -11,9 +11,10 @@ import redis
 
 from conftest import ServerProcess, wait_for
 from kvstore.config import ServerConfig
-from kvstore.config_runtime import RuntimeConfig, SettingRefusedError, UnknownSettingError
+from kvstore.config.runtime import RuntimeConfig, SettingRefusedError, UnknownSettingError
 from kvstore.keyspace import Keyspace
 from kvstore.persistence import Persistence
+from kvstore.server.assembly import persistence_settings
 
 Factory = Callable[..., ServerProcess]
 
@@ -117,7 +118,7 @@ def test_hooks_run_once_after_every_value_is_set() -> None:
 def test_switching_the_fsync_policy_starts_and_stops_the_thread(tmp_path: Path) -> None:
     async def scenario() -> None:
         config = ServerConfig(dir=str(tmp_path), appendfsync="everysec")
-        persistence = Persistence(config, Keyspace())
+        persistence = Persistence(persistence_settings(config), Keyspace())
         persistence.open(asyncio.get_running_loop())
         try:
             assert persistence.log._thread is not None

@@ -12,7 +12,7 @@ import yaml
 
 from conftest import ROOT
 from kvstore.config import ServerConfig
-from kvstore.config_security import PASSWORD_ENV
+from kvstore.config.security import PASSWORD_ENV
 
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 KNOWN_VARIABLES = {ServerConfig.env_name(f.name) for f in dataclasses.fields(ServerConfig)} | {

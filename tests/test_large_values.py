@@ -6,13 +6,9 @@ from __future__ import annotations
 import pytest
 
 from kvstore.persistence import records
-from kvstore.protocol.resp_replies import LARGE_BULK, ReplyParser, encode_reply
-from kvstore.protocol.resp_requests import (
-    LARGE_ARGUMENT,
-    HiredisRequestParser,
-    RequestParser,
-    encode_request,
-)
+from kvstore.protocol.resp import LARGE_BULK, encode_request
+from kvstore.protocol.resp_replies import ReplyParser, encode_reply
+from kvstore.protocol.resp_requests import LARGE_ARGUMENT, HiredisRequestParser, RequestParser
 
 LONG = bytes(range(256)) * (LARGE_ARGUMENT // 256 + 3) + b"\r\n+tail"
 

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from conftest import CLIENT, VARIANTS, ServerProcess, read_exactly, wait_for
-from kvstore.protocol.parsers import parser_in_use
+from kvstore.build import parser_in_use
 
 Factory = Callable[..., ServerProcess]
 SNAPSHOT = "snapshot.kvs"

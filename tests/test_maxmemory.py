@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from conftest import ServerProcess
 from hostile_support import exchange
-from kvstore.config import MAXMEMORY_POLICIES as POLICIES
+from kvstore.eviction import MAXMEMORY_POLICIES as POLICIES
 from kvstore.eviction import EvictingKeyspace, MemoryGuard, SampledKeys
 from kvstore.protocol import encode_request
 

@@ -13,7 +13,7 @@ import redis
 from conftest import ServerProcess, wait_for
 from kvstore.commands import ServerState, Session
 from kvstore.commands.notifications import Notifier
-from kvstore.config_events import flags_text, parse_flags
+from kvstore.config.events import flags_text, parse_flags
 from kvstore.eviction import EvictingKeyspace, MemoryGuard
 from kvstore.protocol import Reply
 from redis_compare import start_kvstore_for_comparison, start_reference_redis

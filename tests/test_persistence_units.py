@@ -27,7 +27,8 @@ from kvstore.persistence.log import AppendLog
 from kvstore.persistence.recovery import RecoveryError, recover
 from kvstore.protocol import RequestLimits
 from kvstore.protocol.replies import OK, ReplyError
-from kvstore.protocol.resp_requests import encode_request
+from kvstore.protocol.resp import encode_request
+from kvstore.server.assembly import persistence_settings
 from kvstore.server.connection import ClientConnection
 from kvstore.server.context import ConnectionContext
 from kvstore.server.held import HeldReplies
@@ -316,7 +317,9 @@ def test_recovery_refuses_a_missing_log(tmp_path: Path) -> None:
 def test_info_fields_follow_the_saves(tmp_path: Path) -> None:
     loop = asyncio.new_event_loop()
     db = Keyspace()
-    persistence = Persistence(ServerConfig(dir=str(tmp_path), appendfsync="always"), db)
+    persistence = Persistence(
+        persistence_settings(ServerConfig(dir=str(tmp_path), appendfsync="always")), db
+    )
     try:
         persistence.open(loop)
         dispatcher = Dispatcher(journal=persistence.journal)

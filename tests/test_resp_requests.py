@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from fuzz_targets import has_broken_line_end
+from kvstore.protocol.resp import encode_request, encoded_request_size
 from kvstore.protocol.resp_requests import (
     MAX_HEADER_LINE,
     Frame,
@@ -22,8 +23,6 @@ from kvstore.protocol.resp_requests import (
     RequestDecoder,
     RequestLimits,
     RequestParser,
-    encode_request,
-    encoded_request_size,
     parse_length,
 )
 

@@ -1,4 +1,5 @@
-"""Which build of kvstore runs: ``compiled`` or ``pure``. Decided once, when this is imported.
+"""Which build of kvstore runs (``compiled`` or ``pure``, decided once, when this is imported),
+and which parsers: the one place both are decided.
 
 The compiled build is the same pure-Python modules compiled with Cython (setup.py), installed
 under other names in ``kvstore._speedups`` beside the pure ones, which stay the reference and
@@ -6,6 +7,11 @@ the fallback. The compiled build is used when every compiled module is there, is
 its source (in a checkout, after an edit) and the pure build is not forced with
 ``KVSTORE_PURE=1`` (the server's ``--pure`` sets it before anything is imported). Modules that
 have a compiled twin load it through :func:`choose`; nothing else decides. See docs/builds.md.
+
+The parser choice (``--parser``, the client's ``parser=``: auto, hiredis or python) is read
+here too: :func:`parser_in_use` says which request parser the server runs (the compiled one,
+hiredis, or the pure one), :func:`use_hiredis` whether hiredis reads the client's replies and
+the log at start-up; hiredis is imported through :func:`load_hiredis` alone.
 
 Standard library only, and nothing of kvstore: every layer may import this.
 """
@@ -85,3 +91,55 @@ def event_loop_name() -> str:
         return type(asyncio.get_running_loop()).__module__.split(".")[0]
     except RuntimeError:
         return "none"
+
+
+# -- the parsers ------------------------------------------------------------------------------
+
+#: The parser choices (``--parser``, the client's ``parser=``).
+PARSER_CHOICES = ("auto", "hiredis", "python")
+
+
+class HiredisMissingError(LookupError):
+    """``hiredis`` was asked for by name, and is not installed."""
+
+
+def load_hiredis() -> ModuleType:
+    """The ``hiredis`` module (ImportError when it is not installed); imported on first use."""
+    return importlib.import_module("hiredis")
+
+
+def hiredis_available() -> bool:
+    try:
+        load_hiredis()
+    except ImportError:
+        return False
+    return True
+
+
+def use_hiredis(choice: str) -> bool:
+    """Whether a parser ``choice`` means hiredis for the client's replies and for the log's
+    replay at start-up (``python``: the standard library only, the logs too). ``auto``:
+    hiredis when installed. HiredisMissingError when ``hiredis`` is chosen and not installed;
+    ValueError for a choice not in :data:`PARSER_CHOICES`."""
+    if choice == "auto":
+        return hiredis_available()
+    if choice == "hiredis":
+        if not hiredis_available():
+            raise HiredisMissingError("the hiredis package is not installed")
+        return True
+    if choice == "python":
+        return False
+    raise ValueError(f"parser must be 'auto', 'hiredis' or 'python', not {choice!r}")
+
+
+def parser_in_use(choice: str) -> str:
+    """What ``--parser`` ``choice`` (auto, python, hiredis) runs for the server's requests:
+    ``hiredis``, ``compiled`` (kvstore's own parser, compiled) or ``python`` (the same,
+    interpreted).
+
+    ``auto`` is the compiled parser in the compiled build (measured in docs/builds.md: faster
+    than the hiredis path for single requests, within a few per cent for pipelines, and no
+    second parser's rules); in the pure build, hiredis when installed."""
+    if choice == "hiredis" or (choice == "auto" and not COMPILED and hiredis_available()):
+        return "hiredis"
+    return "compiled" if COMPILED else "python"

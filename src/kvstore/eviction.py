@@ -31,8 +31,11 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 
-from kvstore.config import MAXMEMORY_POLICIES
 from kvstore.keyspace import Clock, Keyspace, wall_clock_ms
+
+# The policies this module implements; the list is written in a leaf below the configuration,
+# which offers it as --maxmemory-policy's choices (see kvstore.keyspace_policies).
+from kvstore.keyspace_policies import MAXMEMORY_POLICIES as MAXMEMORY_POLICIES  # noqa: PLC0414
 
 #: The share of a dict's table in the keyspace's per-entry estimate (a filled table's size
 #: over its entries, CPython 3.11).

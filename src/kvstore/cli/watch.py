@@ -17,7 +17,7 @@ from types import FrameType
 from typing import BinaryIO
 
 from kvstore.client import Client
-from kvstore.config_events import ALL, KEYSPACE, parse_flags
+from kvstore.config.events import ALL, KEYSPACE, parse_flags
 
 NOTIFICATIONS_OFF = (
     "keyspace notifications are off on this server: enable them with "

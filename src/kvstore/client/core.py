@@ -14,6 +14,8 @@ import builtins
 from collections.abc import Generator, Sequence
 from typing import Any, Literal, TypeAlias, TypeVar
 
+from kvstore.build import HiredisMissingError
+from kvstore.build import use_hiredis as hiredis_chosen
 from kvstore.client.address import Address
 from kvstore.client.calls import Call, encode_arg, raw
 from kvstore.client.errors import (
@@ -26,7 +28,7 @@ from kvstore.client.errors import (
 )
 from kvstore.client.tls import tls_reason
 from kvstore.protocol import ProtocolError as CodecError
-from kvstore.protocol import ReplyError, encode_request, hiredis_available, make_reply_parser
+from kvstore.protocol import ReplyError, encode_request, make_reply_parser
 from kvstore.protocol.resp_replies import INCOMPLETE, ReplyDecoder
 
 T = TypeVar("T")
@@ -44,16 +46,12 @@ READ_SIZE = 64 * 1024
 
 
 def use_hiredis(parser: ParserChoice) -> bool:
-    """Whether the ``parser`` choice means hiredis; refuse a choice that cannot be honoured."""
-    if parser == "auto":
-        return hiredis_available()
-    if parser == "hiredis":
-        if not hiredis_available():
-            raise ValueError("parser='hiredis': the hiredis package is not installed")
-        return True
-    if parser == "python":
-        return False
-    raise ValueError(f"parser must be 'auto', 'hiredis' or 'python', not {parser!r}")
+    """Whether the ``parser`` choice means hiredis (decided as for the server); ValueError for
+    a choice that cannot be honoured."""
+    try:
+        return hiredis_chosen(parser)
+    except HiredisMissingError:
+        raise ValueError("parser='hiredis': the hiredis package is not installed") from None
 
 
 class ProtocolCore:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from kvstore.commands.context import Session
 from kvstore.commands.ports import ServerControl
 from kvstore.commands.table import SYNTAX_ERROR, Args, command
-from kvstore.config_runtime import SettingRefusedError, UnknownSettingError
+from kvstore.config.runtime import SettingRefusedError, UnknownSettingError
 from kvstore.protocol.replies import OK, Reply, ReplyError
 
 

@@ -18,7 +18,6 @@ from kvstore import build
 from kvstore.commands.context import VERSION, Session
 from kvstore.commands.info import InfoFields, info_section
 from kvstore.keyspace import wall_clock_ms
-from kvstore.protocol.parsers import parser_in_use
 
 REDIS_COMPATIBLE_VERSION = "7.0.0"
 #: Identifies this server process, as Redis's run_id (40 hex digits, new at every start).
@@ -67,7 +66,7 @@ def _server(session: Session) -> InfoFields:
         "python_version": platform.python_version(),
         "kvstore_build": build.BUILD,
         "kvstore_event_loop": build.event_loop_name(),
-        "kvstore_parser": parser_in_use(session.server.settings().get("parser", "auto")),
+        "kvstore_parser": build.parser_in_use(session.server.settings().get("parser", "auto")),
         "process_id": os.getpid(),
         "run_id": RUN_ID,
         "tcp_port": session.server.settings().get("port", ""),

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from kvstore.commands.context import ServerState, Session
 from kvstore.commands.table import Args, Command, Handler
-from kvstore.config_events import (
+from kvstore.config.events import (
     EVICTED,
     EXPIRED,
     GENERIC,

@@ -66,7 +66,7 @@ class ServerControl(Protocol):
         """Stop gracefully, as on SIGTERM; ``save``: True/False forces/skips the snapshot."""
 
     def config_set(self, pairs: Sequence[tuple[str, str]]) -> None:
-        """Change options at run time (see :class:`kvstore.config_runtime.RuntimeConfig`)."""
+        """Change options at run time (see :class:`kvstore.config.runtime.RuntimeConfig`)."""
 
 
 SessionT_contra = TypeVar("SessionT_contra", contravariant=True)

@@ -27,8 +27,8 @@ from kvstore.persistence.records import (
     frame,
 )
 from kvstore.protocol.replies import ReplyError
-from kvstore.protocol.resp_replies import BULK_HEADERS as HEADERS
-from kvstore.protocol.resp_replies import CRLF, LARGE_BULK
+from kvstore.protocol.resp import BULK_HEADERS as HEADERS
+from kvstore.protocol.resp import CRLF, LARGE_BULK
 
 log = logging.getLogger("kvstore.persistence")
 
@@ -102,7 +102,8 @@ class LogJournal:
             if state is None:
                 buffer.append(encode_del(key))
             elif state[1] is None and len(key) < LARGE_BULK and len(state[0]) < LARGE_BULK:
-                # SET key value: its pieces go straight into the buffer, joined at the flush.
+                # SET key value: its pieces go straight into the buffer, joined at the flush
+                # (encode_set's first case, inlined: this is every small SET's path).
                 value = state[0]
                 buffer += (SET_HEAD, HEADERS[len(key)], key, CRLF, HEADERS[len(value)], value, CRLF)
             else:

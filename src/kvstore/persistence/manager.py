@@ -17,8 +17,8 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from kvstore.config import ServerConfig
 from kvstore.keyspace import Keyspace
 from kvstore.persistence.disk import Disk
 from kvstore.persistence.journal import FlushListener, LogJournal
@@ -38,10 +38,27 @@ RETRY_MAX_SECONDS = 600.0
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
+@dataclass(frozen=True)
+class PersistenceSettings:
+    """What persistence needs of the configuration, built by the server's assembly from its
+    options (``--dir``, ``--appendfsync``, ``--auto-aof-rewrite-*``, ``--parser``); CONFIG SET
+    changes reach a running :class:`Persistence` through the hooks the assembly installs."""
+
+    #: The data directory (``--dir``).
+    dir: str
+    #: ``always``, ``everysec`` or ``no``.
+    appendfsync: str
+    auto_aof_rewrite_percentage: int
+    auto_aof_rewrite_min_size: int
+    #: Replay the logs with hiredis first, where it is installed (not with ``--parser python``:
+    #: the standard library only, for the logs too).
+    fast_replay: bool
+
+
 class Persistence:
     def __init__(
         self,
-        config: ServerConfig,
+        settings: PersistenceSettings,
         db: Keyspace,
         disk: Disk | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -49,11 +66,11 @@ class Persistence:
     ) -> None:
         #: Told when the log's records are durable (the server: it holds replies till then).
         self.listener = listener
-        self.directory = os.path.abspath(config.dir)
-        self.policy = config.appendfsync
-        self.growth_percent = config.auto_aof_rewrite_percentage
-        self.min_size = config.auto_aof_rewrite_min_size
-        self.parser = config.parser
+        self.directory = os.path.abspath(settings.dir)
+        self.policy = settings.appendfsync
+        self.growth_percent = settings.auto_aof_rewrite_percentage
+        self.min_size = settings.auto_aof_rewrite_min_size
+        self.fast_replay = settings.fast_replay
         self.db = db
         self.disk = disk or Disk()
         #: Monotonic seconds, for the back-off after failures (injectable for tests).
@@ -88,8 +105,7 @@ class Persistence:
         self._lock_directory()
         # A write past RLIMIT_FSIZE must fail with EFBIG (then MISCONF), not kill the server.
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        # --parser python: the standard library only, for the logs too.
-        recovered = recover(self.disk, self.directory, self.db, fast=self.parser != "python")
+        recovered = recover(self.disk, self.directory, self.db, fast=self.fast_replay)
         self.log = AppendLog(self.disk, self.directory, recovered.seq, self.policy)
         self.disk.fsync_dir(self.directory)
         self.snapshot_size = recovered.snapshot_size

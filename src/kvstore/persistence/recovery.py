@@ -11,11 +11,11 @@ import logging
 import os
 from dataclasses import dataclass
 
+from kvstore.build import hiredis_available
 from kvstore.keyspace import Keyspace
 from kvstore.persistence import records, snapshot
 from kvstore.persistence.disk import Disk
 from kvstore.persistence.log import list_logs, log_name
-from kvstore.protocol import hiredis_available
 
 log = logging.getLogger("kvstore.persistence")
 

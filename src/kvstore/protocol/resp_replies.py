@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from kvstore.build import load_hiredis
 from kvstore.protocol.errors import ProtocolError
 from kvstore.protocol.replies import (
     NIL_ARRAY,
@@ -17,26 +18,14 @@ from kvstore.protocol.replies import (
     Status,
     Verbatim,
 )
+from kvstore.protocol.resp import BULK_HEADERS, CRLF, LARGE_BULK
+from kvstore.protocol.resp_requests import parse_length
 
 _NIL = {2: b"$-1\r\n", 3: b"_\r\n"}
 _NIL_ARRAY = {2: b"*-1\r\n", 3: b"_\r\n"}
 _BOOL = {2: (b":0\r\n", b":1\r\n"), 3: (b"#f\r\n", b"#t\r\n")}
 #: Encoded statuses by text (a str key hashes in C and caches its hash; Status hashes in Python).
 _STATUS_CACHE: dict[str, bytes] = {}
-#: Bulk strings shorter than this take their header from a table. (Any bulk string is joined
-#: rather than %-formatted: ``%b`` copies a long payload about ten times slower than
-#: ``bytes.join``, 325 against 34 us of CPU for 1 MiB.)
-LARGE_BULK = 1024
-#: Bulk string headers (``$<length>\r\n``) for the usual short lengths, made once: a header
-#: from this table joined with the value costs half as much as ``%``-formatting both. (The
-#: log's records are built the same way.)
-BULK_HEADERS = tuple(b"$%d\r\n" % size for size in range(LARGE_BULK))
-CRLF = b"\r\n"
-
-
-def bulk_header(size: int) -> bytes:
-    """``$<size>\r\n``."""
-    return BULK_HEADERS[size] if size < LARGE_BULK else b"$%d\r\n" % size
 
 
 def format_float(value: float) -> bytes:
@@ -172,7 +161,7 @@ class ReplyParser:
         if handler is not None:
             return handler(text), pos
         if marker in (0x24, 0x3D):  # '$' bulk, '=' verbatim
-            length = _to_int(text)
+            length = _length(text)
             if length < 0:
                 return None, pos
             end = pos + length
@@ -181,7 +170,7 @@ class ReplyParser:
             value = bytes(buf[pos:end])
             return (value[4:] if marker == 0x3D else value), end + 2
         if marker in (0x2A, 0x7E, 0x3E, 0x25):  # '*' array, '~' set, '>' push, '%' map
-            count = _to_int(text)
+            count = _length(text)
             if count < 0:
                 return None, pos
             items: list[Any] = []
@@ -196,7 +185,16 @@ class ReplyParser:
         raise ProtocolError(f"Protocol error, got {chr(marker)!r} as reply type byte")
 
 
+def _length(text: bytes) -> int:
+    """A length or a count, canonical as RESP writes them (and hiredis reads them)."""
+    value = parse_length(text)
+    if value is None:
+        raise ProtocolError(f"invalid integer in reply: {text!r}")
+    return value
+
+
 def _to_int(text: bytes) -> int:
+    """An integer reply's value (a big number's too: longer than a length may be)."""
     try:
         return int(text)
     except ValueError:
@@ -231,8 +229,7 @@ class HiredisReplyParser:
     """The same parser on ``hiredis``."""
 
     def __init__(self) -> None:
-        import hiredis  # noqa: PLC0415 - optional dependency
-
+        hiredis = load_hiredis()
         self._protocol_error: type[Exception] = hiredis.ProtocolError
         self._reader = hiredis.Reader(replyError=ReplyError, notEnoughData=INCOMPLETE)
 

@@ -17,7 +17,9 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from kvstore.build import load_hiredis
 from kvstore.protocol.errors import ProtocolError
+from kvstore.protocol.resp import encoded_request_size
 
 Frame = list[bytes]
 
@@ -79,8 +81,9 @@ NOT_A_LENGTH = -(1 << 62)
 
 
 def parse_length(raw: bytes | bytearray) -> int | None:
-    """Parse a canonical decimal integer as Redis's ``string2ll`` does: no sign but ``-``,
-    no leading zeros, no blanks. Return None if ``raw`` is not one."""
+    """Parse a canonical decimal integer as Redis's ``string2ll`` does (and hiredis): no sign
+    but ``-``, no leading zeros, no blanks, at most 18 digits. Return None if ``raw`` is not
+    one. RESP's lengths and counts are read with this, in requests, replies and the log."""
     value = _length_at(raw, 0, len(raw))
     return None if value == NOT_A_LENGTH else value
 
@@ -393,8 +396,7 @@ class HiredisRequestParser:
     """RESP request parser on ``hiredis`` with :class:`RequestParser` as its authority."""
 
     def __init__(self, limits: RequestLimits | None = None) -> None:
-        import hiredis  # noqa: PLC0415 - optional dependency, imported only when chosen
-
+        hiredis = load_hiredis()
         self._new_reader = hiredis.Reader
         self._hiredis_error: type[Exception] = hiredis.ProtocolError
         self._reader = hiredis.Reader()
@@ -475,33 +477,6 @@ class HiredisRequestParser:
         self._reader = self._new_reader()
         offset = sum(encoded_request_size(frame) for frame in good)
         return good + self._feed_exact(data[offset:])
-
-
-def encoded_request_size(frame: Frame) -> int:
-    """The size of ``frame`` in canonical RESP, as hiredis accepts it."""
-    size = 3 + len(str(len(frame)))
-    for arg in frame:
-        length = len(arg)
-        size += 5 + len(str(length)) + length
-    return size
-
-
-def encode_request(args: list[bytes] | tuple[bytes, ...]) -> bytes:
-    """Encode one request as a RESP array of bulk strings."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        parts.append(b"$%d\r\n" % len(arg))
-        parts.append(arg)
-        parts.append(b"\r\n")
-    return b"".join(parts)
-
-
-def hiredis_available() -> bool:
-    try:
-        import hiredis  # noqa: F401, PLC0415
-    except ImportError:
-        return False
-    return True
 
 
 def make_request_parser(

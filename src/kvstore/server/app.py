@@ -14,7 +14,6 @@ from kvstore import build
 from kvstore.commands import VERSION, ServerState
 from kvstore.config import ServerConfig
 from kvstore.persistence import Persistence
-from kvstore.protocol.parsers import parser_in_use
 from kvstore.server.connection import ClientConnection
 from kvstore.server.context import ConnectionContext
 from kvstore.server.control import StopRequest
@@ -105,7 +104,7 @@ class Server:
 
     def banner(self) -> str:
         loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
-        parser = parser_in_use(self.config.parser)
+        parser = build.parser_in_use(self.config.parser)
         where = [", ".join(self.addresses)] if self.addresses else []
         if self.tls_addresses:
             where.append("TLS on " + ", ".join(self.tls_addresses))

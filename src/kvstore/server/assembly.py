@@ -19,18 +19,19 @@ import functools
 import logging
 import ssl
 
+from kvstore.build import HiredisMissingError, parser_in_use, use_hiredis
 from kvstore.commands import COMMANDS, Command, CommandStats, Dispatcher, ServerState
 from kvstore.commands.memory import guarded_table
 from kvstore.commands.notifications import Notifier
 from kvstore.commands.tracking import wrap_table
-from kvstore.config import ServerConfig, parse_output_limit, parse_pubsub_output_limit
-from kvstore.config_events import EVICTED, EXPIRED, parse_flags
-from kvstore.config_runtime import RuntimeConfig
+from kvstore.config import ServerConfig, parse_output_limit
+from kvstore.config.events import EVICTED, EXPIRED, parse_flags
+from kvstore.config.options import parse_pubsub_output_limit
+from kvstore.config.runtime import RuntimeConfig
 from kvstore.eviction import EvictingKeyspace, MemoryGuard, pin_mmap_threshold, resident_bytes
 from kvstore.keyspace import Keyspace
-from kvstore.persistence import Persistence, RecoveryError
-from kvstore.protocol import RequestLimits, hiredis_available
-from kvstore.protocol.parsers import parser_in_use
+from kvstore.persistence import Persistence, PersistenceSettings, RecoveryError
+from kvstore.protocol import RequestLimits
 from kvstore.server.app import Server
 from kvstore.server.context import ConnectionContext
 from kvstore.server.control import Control, StopRequest, install_hooks
@@ -47,8 +48,10 @@ log = logging.getLogger("kvstore.server")
 async def assemble(config: ServerConfig) -> Server:
     """Build the server for ``config`` on the running loop, ready to :meth:`~Server.start`;
     StartupError (one line) when it cannot be."""
-    if config.parser == "hiredis" and not hiredis_available():
-        raise StartupError("--parser hiredis: the hiredis package is not installed")
+    try:
+        use_hiredis(config.parser)  # refuse --parser hiredis without it, before anything starts
+    except HiredisMissingError:
+        raise StartupError("--parser hiredis: the hiredis package is not installed") from None
     maxclients = fit_maxclients(config.maxclients)
     # CONFIG GET and INFO report the limit enforced, as Redis does, not the one asked for.
     config.maxclients = maxclients
@@ -193,10 +196,21 @@ def _keyspace(config: ServerConfig) -> tuple[Keyspace, MemoryGuard | None]:
     return db, guard
 
 
+def persistence_settings(config: ServerConfig) -> PersistenceSettings:
+    """What persistence reads of the configuration."""
+    return PersistenceSettings(
+        dir=config.dir,
+        appendfsync=config.appendfsync,
+        auto_aof_rewrite_percentage=config.auto_aof_rewrite_percentage,
+        auto_aof_rewrite_min_size=config.auto_aof_rewrite_min_size,
+        fast_replay=use_hiredis(config.parser),
+    )
+
+
 def _open_persistence(config: ServerConfig, db: Keyspace, held: HeldReplies) -> Persistence:
     """Recover the data directory into ``db`` and open the log, which tells ``held`` when the
     replies it keeps may go."""
-    persistence = Persistence(config, db, listener=held)
+    persistence = Persistence(persistence_settings(config), db, listener=held)
     try:
         persistence.open(asyncio.get_running_loop())
     except RecoveryError as exc:

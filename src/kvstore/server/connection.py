@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
-from typing import cast
+from typing import TypeVar, cast
 
 from kvstore.commands import Session
 from kvstore.protocol import Reply, ReplyError, RequestLimits, encode_reply, make_request_parser
 from kvstore.protocol.resp_requests import RequestDecoder
 from kvstore.protocol.text import (
     MAX_LINE,
+    Line,
     LineParser,
     TextRequestError,
     encode_text_reply,
@@ -38,6 +39,11 @@ OUTPUT_LOW_WATER = 64 * 1024
 #: pipeline of large reads is checked against the output limit as it goes, not at its end.
 REPLY_FLUSH_SIZE = 1024 * 1024
 
+#: A request as its protocol's parser gives it (RESP: the arguments; text: a line), and what
+#: running it gives before it is encoded.
+Request = TypeVar("Request")
+Result = TypeVar("Result")
+
 
 def _address(info: object) -> str:
     if isinstance(info, tuple) and len(info) >= 2:
@@ -48,6 +54,11 @@ def _address(info: object) -> str:
 
 def _ignore(data: bytes) -> None:
     pass
+
+
+def _as_encoded(reply: bytes, protocol: int) -> bytes:
+    """A text-protocol reply, encoded already by the line that asked for it."""
+    return reply
 
 
 class ClientConnection(asyncio.Protocol):
@@ -179,39 +190,10 @@ class ClientConnection(asyncio.Protocol):
 
     def _feed_resp(self, data: bytes) -> None:
         parser = self._resp_parser
-        transport = self._transport
         assert parser is not None  # asserts, not cast(): a cast is a call on every read
-        assert transport is not None
         frames = parser.feed(data)
-        if frames:
-            session = self.session
-            execute = self._dispatcher.execute
-            out: list[bytes] = []
-            self._batch = out
-            size = 0
-            for args in frames:
-                reply = encode_reply(execute(session, args), session.protocol)
-                out.append(reply)
-                if session.close_after_reply:
-                    if session.reply_suppressed:
-                        out.pop()
-                    self._send(b"".join(out), close=True)
-                    return
-                size += len(reply)
-                if size > REPLY_FLUSH_SIZE:  # a pipeline of large replies: write as it goes
-                    if self._write_checked(out):
-                        return
-                    out = []
-                    self._batch = out
-                    size = 0
-            self._batch = None
-            gate = self._gate
-            if gate is not None and (gate.waiting or self._held is not None):  # _must_hold
-                self._hold(b"".join(out), False)
-            else:
-                transport.write(b"".join(out))
-                if size > OUTPUT_LOW_WATER and self._output_over_limit():
-                    return
+        if frames and self._answer(frames, self._dispatcher.execute, encode_reply):
+            return
         if parser.error is not None:
             self._close_with_error(encode_reply(ReplyError("ERR " + parser.error.message)))
 
@@ -224,33 +206,71 @@ class ClientConnection(asyncio.Protocol):
 
     def _feed_text(self, data: bytes) -> None:
         parser = cast(LineParser, self._line_parser)
-        session = self.session
-        out = []
-        size = 0
-        for line in parser.feed(data):
-            try:
-                request = parse_request(line.text)
-            except TextRequestError as exc:
-                out.append(encode_text_reply([error_line(str(exc))], line.crlf))
-                continue
-            reply = request.render(self._dispatcher.execute(session, request.args))
-            if not session.reply_suppressed:
-                out.append(encode_text_reply(render_text(reply), line.crlf))
-            if request.goodbye or session.close_after_reply:
-                self._send(b"".join(out), close=True)
-                return
-            size += len(out[-1])
-            if size > REPLY_FLUSH_SIZE:  # a pipeline of large replies: write as it goes
-                if self._write_checked(out):
-                    return
-                out = []
-                size = 0
-        if out:
-            self._send(b"".join(out))
-            if size > OUTPUT_LOW_WATER and self._output_over_limit():
-                return
+        lines = parser.feed(data)
+        if lines and self._answer(lines, self._run_line, _as_encoded):
+            return
         if parser.error is not None:
             self._close_with_error(error_line(parser.error.message))
+
+    def _run_line(self, session: Session, line: Line) -> bytes:
+        """Run one text-protocol line and give its reply as the line protocol writes it (its
+        wording depends on the request, so it is encoded here, not by ``_answer``)."""
+        try:
+            request = parse_request(line.text)
+        except TextRequestError as exc:
+            return encode_text_reply([error_line(str(exc))], line.crlf)
+        reply = request.render(self._dispatcher.execute(session, request.args))
+        if request.goodbye:
+            session.close_after_reply = True
+        return encode_text_reply(render_text(reply), line.crlf)
+
+    def _answer(
+        self,
+        requests: list[Request],
+        execute: Callable[[Session, Request], Result],
+        encode: Callable[[Result, int], bytes],
+    ) -> bool:
+        """Answer ``requests`` in order, in as few writes as can be: each is run by
+        ``execute`` and its reply encoded by ``encode`` (for the session's RESP version); the
+        replies are gathered and written together, or as they pass REPLY_FLUSH_SIZE (checked
+        against the output limit as they go); after a reply that ends the session (QUIT;
+        SHUTDOWN, whose reply is suppressed) what was gathered is written and the connection
+        closed. True when the connection is done (closing, or cut off).
+
+        Both protocols go through this one loop, and it is every request's path: per request
+        it calls ``execute`` and ``encode`` and nothing more (RESP hands in the dispatcher's
+        and the encoder's own functions), so keep it so."""
+        session = self.session
+        transport = self._transport
+        assert transport is not None
+        out: list[bytes] = []
+        self._batch = out  # where a push to this client during the batch goes (push())
+        size = 0
+        for request in requests:
+            reply = encode(execute(session, request), session.protocol)
+            out.append(reply)
+            if session.close_after_reply:
+                if session.reply_suppressed:
+                    out.pop()
+                self._send(b"".join(out), close=True)
+                return True
+            size += len(reply)
+            if size > REPLY_FLUSH_SIZE:  # a pipeline of large replies: write as it goes
+                if self._write_checked(out):
+                    return True
+                out = []
+                self._batch = out
+                size = 0
+        self._batch = None
+        if out:
+            gate = self._gate
+            if gate is not None and (gate.waiting or self._held is not None):  # _send, inlined
+                self._hold(b"".join(out), False)
+            else:
+                transport.write(b"".join(out))
+            if size > OUTPUT_LOW_WATER and self._output_over_limit():
+                return True
+        return False
 
     def push(self, message: Reply) -> None:
         """Write a message pushed to this client (pub/sub) outside any reply: after the

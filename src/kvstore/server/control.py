@@ -14,8 +14,9 @@ import signal
 from collections.abc import Callable, Sequence
 
 from kvstore.commands import Dispatcher, ServerState
-from kvstore.config import ServerConfig, parse_output_limits
-from kvstore.config_runtime import RuntimeConfig
+from kvstore.config import ServerConfig
+from kvstore.config.options import parse_output_limits
+from kvstore.config.runtime import RuntimeConfig
 from kvstore.persistence import Persistence
 from kvstore.server.protection import Admission, is_protected
 from kvstore.server.registry import Registry

@@ -9,7 +9,8 @@ import logging
 from typing import Protocol
 
 from kvstore.commands import ServerState, Session
-from kvstore.config import DEFAULT_PUBSUB_LIMIT, OutputLimit
+from kvstore.config import OutputLimit
+from kvstore.config.options import DEFAULT_PUBSUB_LIMIT
 from kvstore.eviction import MemoryGuard
 from kvstore.server.guards import RateLimitedLog, release_free_memory
 

@@ -1,6 +1,6 @@
 """Checks and derived values for the access-control options: the password and TLS.
 
-A leaf beside :mod:`kvstore.config`, which calls :func:`resolve_password` and
+A leaf beside :mod:`kvstore.config.options`, which calls :func:`resolve_password` and
 :func:`check_tls` once the flags and the environment are read, with the values they need; a
 problem is raised as ``ValueError`` with a one-line message.
 """

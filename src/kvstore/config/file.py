@@ -1,4 +1,4 @@
-"""Reading the ``--config`` TOML file: a leaf beside :mod:`kvstore.config`.
+"""Reading the ``--config`` TOML file: a leaf beside :mod:`kvstore.config.options`.
 
 ``tomllib`` is in the standard library from Python 3.11; on 3.10 the ``tomli`` package serves
 when installed, else the file cannot be read and the error says so.

@@ -1,4 +1,4 @@
-"""``python -m kvstore.config_docs > docs/config.md``: the options reference, from the dataclass.
+"""``python -m kvstore.config.docs > docs/config.md``: the options reference, from the dataclass.
 
 Every field of :class:`kvstore.config.ServerConfig` becomes one entry, so a new option is
 documented by its metadata alone; a test fails while docs/config.md is out of date.
@@ -10,14 +10,14 @@ import dataclasses
 import sys
 from typing import Any
 
-from kvstore.config import ServerConfig
+from kvstore.config.options import ServerConfig
 
-REGENERATE = "python -m kvstore.config_docs > docs/config.md"
+REGENERATE = "python -m kvstore.config.docs > docs/config.md"
 
 _INTRO = f"""\
 # Configuration reference
 
-<!-- Generated from src/kvstore/config.py by `{REGENERATE}`; do not edit by hand. -->
+<!-- Generated from src/kvstore/config/options.py by `{REGENERATE}`; do not edit by hand. -->
 
 Every option can be given three ways; the first found wins:
 

@@ -1,6 +1,6 @@
 """Changing options while the server runs (``CONFIG SET``): checks, then hooks that apply.
 
-The options that may change are the fields marked ``runtime=True`` in :mod:`kvstore.config`.
+The options that may change are the fields marked ``runtime=True`` in :mod:`kvstore.config.options`.
 Whoever must act on a change (the log level, the fsync policy, the password...) registers a hook
 with :meth:`RuntimeConfig.on_change`; a change runs the hooks of each option it set, once, after
 every value was checked and assigned, so a refused request changes nothing.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kvstore.config import ConfigError, ServerConfig, convert_setting, field_by_name
+from kvstore.config.options import ConfigError, ServerConfig, convert_setting, field_by_name
 
 #: Called with the configuration after the option changed.
 Hook = Callable[[ServerConfig], None]

@@ -4,7 +4,7 @@ Each field's metadata gives its help text (and choices); the command-line flag (
 and the environment variable (``KVSTORE_LOG_LEVEL``) are derived from the field's name.
 Precedence: flag, then environment, then the ``--config`` TOML file, then default. A field
 marked ``runtime=True`` can be changed while the server runs (``CONFIG SET``); the server applies
-the change through the hooks of :mod:`kvstore.config_runtime`.
+the change through the hooks of :mod:`kvstore.config.runtime`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from kvstore.config_events import normalize_flags
-from kvstore.config_file import as_text, read_toml
-from kvstore.config_security import PASSWORD_ENV, check_tls, resolve_password
+from kvstore.config.events import normalize_flags
+from kvstore.config.file import as_text, read_toml
+from kvstore.config.security import PASSWORD_ENV, check_tls, resolve_password
+from kvstore.keyspace_policies import MAXMEMORY_POLICIES
 
 ENV_PREFIX = "KVSTORE_"
 #: What ``CONFIG GET requirepass`` shows when a password is set.
@@ -146,17 +147,6 @@ def normalize_output_limit(text: str) -> str:
         f"normal {normal.hard} {normal.soft} {normal.soft_seconds} "
         f"pubsub {pubsub.hard} {pubsub.soft} {pubsub.soft_seconds}"
     )
-
-
-#: What a write does at ``--maxmemory`` (the eviction module implements each).
-MAXMEMORY_POLICIES = (
-    "noeviction",
-    "allkeys-lru",
-    "volatile-lru",
-    "allkeys-random",
-    "volatile-random",
-    "volatile-ttl",
-)
 
 
 @dataclass
