@@ -6,7 +6,7 @@ This module has no tests of its own.
 from __future__ import annotations
 
 from kvstore.commands import Dispatcher, ServerState, Session
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases, Keyspace
 from kvstore.protocol.replies import Reply
 
 START_MS = 1_700_000_000_000
@@ -29,7 +29,7 @@ class Harness:
     def __init__(self) -> None:
         self.clock = FakeClock()
         self.db = Keyspace(clock=self.clock)
-        self.session = Session(ServerState(db=self.db))
+        self.session = Session(ServerState(dbs=Databases.with_first(self.db)))
         self.dispatcher = Dispatcher()
 
     def __call__(self, *args: str | bytes | int) -> Reply:

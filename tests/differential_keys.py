@@ -108,8 +108,13 @@ scan_options = st.lists(
 # nothing to the other. Whole iterations are the state machine's ``scan_through`` rule.
 _scan_cursor = st.sampled_from([b"0", b"00", b"", b"abc", b"1.5", b" 0", b"18446744073709551616"])
 
+#: Database numbers: ones that exist, the edges, and text that is none.
+_database = st.sampled_from([b"0", b"1", b"15", b"16", b"-1", b"x", b"01"])
+
 _copy_options = st.sampled_from(
     [
+        [b"DB", b"2"],
+        [b"DB", b"15", b"REPLACE"],
         [],
         [b"REPLACE"],
         [b"replace"],
@@ -167,6 +172,9 @@ KEY_TABLE: dict[str, Entry] = {
         -2, st.tuples(_words(_scan_cursor), scan_options).map(lambda t: t[0] + t[1]), scan_page
     ),
     "randomkey": Entry(1, NONE, one_of(KEYS)),
+    # -- databases (the sequence's connection may SELECT another: both servers follow it)
+    "move": Entry(3, _words(key, _database)),
+    "swapdb": Entry(3, _words(_database, _database)),
     # -- expiry
     "expire": _expire(expire_amount, relative_conditions),
     "pexpire": _expire(expire_amount, relative_conditions),

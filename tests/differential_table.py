@@ -165,7 +165,7 @@ TABLE: dict[str, Entry] = {
     # -- connection
     "ping": Entry(-1, st.one_of(NONE, _words(value), _words(value, value))),
     "echo": Entry(2, _words(value)),
-    "select": Entry(2, _words(st.sampled_from([b"0", b"16", b"-1", b"x", b"00"]))),
+    "select": Entry(2, _words(st.sampled_from([b"0", b"1", b"15", b"16", b"-1", b"x", b"00"]))),
     "auth": Entry(
         -2,
         st.sampled_from(
@@ -175,7 +175,23 @@ TABLE: dict[str, Entry] = {
     "client": Entry(
         -2,
         st.sampled_from(
-            [[b"SETNAME", b"tester"], [b"setname", b"two words"], [b"GETNAME"], [b"bogus"]]
+            [
+                [b"SETNAME", b"tester"],
+                [b"setname", b"two words"],
+                [b"GETNAME"],
+                [b"bogus"],
+                [b"KILL", b"1.2.3.4:5"],
+                [b"kill", b"id", b"abc"],
+                [b"kill", b"id", b"0"],
+                [b"kill", b"id", b"99999"],
+                [b"kill", b"type", b"bogus"],
+                [b"kill", b"type", b"pubsub"],
+                [b"kill", b"foo", b"bar"],
+                [b"kill", b"addr"],
+                [b"no-evict", b"maybe"],
+                [b"no-evict", b"on"],
+                [b"NO-EVICT", b"OFF"],
+            ]
         ),
     ),
     # -- pub/sub (nobody subscribes in these sequences: see test_pubsub.py for subscribers)

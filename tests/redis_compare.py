@@ -13,8 +13,7 @@ RESP2 replies compared (this module has no tests of its own; other test modules 
   command on both and returns a description of any difference (``None`` if they agree).
 - :func:`scan_all` runs a whole SCAN iteration and returns the set of keys seen.
 
-Start the reference with :func:`start_reference_redis`: ``--databases 1`` so that database
-numbers other than 0 are refused as kvstore refuses them.
+Start the reference with :func:`start_reference_redis`: sixteen databases, as kvstore has.
 """
 
 from __future__ import annotations
@@ -40,8 +39,9 @@ _UNORDERED = {b"keys"}
 
 
 def start_reference_redis(workdir: Path) -> RedisServer:
-    """A real redis-server with one database, persisting nothing."""
-    return start_redis_server(workdir, "--databases", "1")
+    """A real redis-server with sixteen databases (its default and kvstore's), persisting
+    nothing."""
+    return start_redis_server(workdir, "--databases", "16")
 
 
 class RawConnection:

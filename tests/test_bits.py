@@ -18,7 +18,7 @@ from kvstore.commands import COMMANDS, Dispatcher, ServerState, Session
 from kvstore.commands.lcs import _Table
 from kvstore.commands.memory import OOM_MESSAGE, guarded_table
 from kvstore.eviction import EvictingKeyspace, MemoryGuard
-from kvstore.keyspace import Watch
+from kvstore.keyspace import Databases, Watch
 from kvstore.protocol.replies import ReplyError
 
 Factory = Callable[..., ServerProcess]
@@ -121,7 +121,7 @@ def test_growing_bit_writes_are_refused_under_oom() -> None:
         db.set(b"k%d" % i, b"v" * 100)
     guard = MemoryGuard(db, db.used_memory - 1, 0)  # already over the limit
     dispatcher = Dispatcher(guarded_table(COMMANDS, guard))
-    session = Session(ServerState(db=db))
+    session = Session(ServerState(dbs=Databases.with_first(db)))
     oom = ReplyError(OOM_MESSAGE)
     for args in (
         [b"SETBIT", b"k1", b"1", b"1"],

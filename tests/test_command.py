@@ -37,9 +37,8 @@ def _by_name(entry: Reply) -> tuple[bytes, dict[bytes, bytes]]:
     }
 
 
-# CLIENT LIST takes no options in kvstore (Redis: TYPE, ID), so its arity is 2, not -2; CLIENT
-# SETINFO is Redis 7.2's (client libraries send it), which 7.0 does not list.
-KNOWN = {b"client|list", b"client|setinfo"}
+# CLIENT SETINFO is Redis 7.2's (client libraries send it), which 7.0 does not list.
+KNOWN = {b"client|setinfo"}
 
 
 @pytest.mark.parametrize("protocol", [b"2", b"3"])

@@ -17,7 +17,7 @@ import pytest
 from conftest import ServerProcess, wait_for
 from kvstore.commands import Dispatcher, ServerState, Session
 from kvstore.config import ServerConfig
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases, Keyspace
 from kvstore.persistence import Persistence
 from kvstore.persistence.disk import Disk
 from kvstore.persistence.log import list_logs
@@ -78,7 +78,7 @@ class Node:
             self.persistence = Persistence(settings, self.db, disk, clock=clock)
         self.persistence.open(self.loop)
         self.dispatcher = Dispatcher(journal=self.persistence.journal)
-        self.session = Session(ServerState(db=self.db))
+        self.session = Session(ServerState(dbs=Databases.with_first(self.db)))
         self.directory = directory
 
     def write(self, key: bytes) -> object:

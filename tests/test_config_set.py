@@ -153,3 +153,61 @@ def test_the_slow_log_threshold_and_length_change_at_once(server_factory: Factor
         "slowlog-log-slower-than": "-1",
         "slowlog-max-len": "3",
     }
+
+
+def test_limits_change_at_run_time(server_factory: Factory) -> None:
+    server = server_factory("--no-persist")
+    r = client(server)
+    other = client(server)
+    other.ping()  # connected before the change: follows it too
+    assert run(r, "CONFIG", "SET", "proto-max-bulk-len", "1mb") == b"OK"
+    assert r.config_get("proto-max-bulk-len") == {"proto-max-bulk-len": "1048576"}
+    with pytest.raises(redis.ResponseError, match="Protocol error: invalid bulk length"):
+        other.set("k", b"x" * (1024 * 1024 + 1))
+    with pytest.raises(redis.ResponseError, match="argument must be between 1048576 and"):
+        run(r, "CONFIG", "SET", "proto-max-bulk-len", "10")
+    with pytest.raises(redis.ResponseError, match="argument must be between 1048576 and"):
+        run(r, "CONFIG", "SET", "client-query-buffer-limit", "10")
+    assert run(r, "CONFIG", "SET", "client-query-buffer-limit", "2mb") == b"OK"
+    assert r.config_get("client-query-buffer-limit") == {"client-query-buffer-limit": "2097152"}
+    with pytest.raises(redis.ResponseError, match="argument must be between 1 and"):
+        run(r, "CONFIG", "SET", "maxclients", "0")
+    assert run(r, "CONFIG", "SET", "maxclients", "1") == b"OK"  # "other" was closed
+    with pytest.raises(redis.ConnectionError, match="max number of clients"):
+        client(server).ping()  # the second
+    assert run(r, "CONFIG", "SET", "maxclients", "100") == b"OK"
+    assert client(server).ping()
+
+
+def test_maxmemory_and_its_policy_change_at_run_time(server_factory: Factory) -> None:
+    server = server_factory("--no-persist", "--maxmemory", "1gb")
+    r = client(server)
+    three = client(server, db=3)
+    for n in range(100):
+        r.set(f"k{n}", "v")
+    for n in range(10):
+        three.set(f"k{n}", "v")
+    # A limit below the server's own size: nothing can make room.
+    assert run(r, "CONFIG", "SET", "maxmemory", "1") == b"OK"
+    with pytest.raises(redis.exceptions.OutOfMemoryError):
+        r.set("more", "v")
+    assert r.dbsize() == 100  # noeviction: refused, nothing evicted
+    assert run(r, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru") == b"OK"
+    assert r.config_get("maxmemory*") == {"maxmemory": "1", "maxmemory-policy": "allkeys-lru"}
+    with pytest.raises(redis.exceptions.OutOfMemoryError):
+        r.set("more", "v")
+    assert (r.dbsize(), three.dbsize()) == (0, 0)  # every database gave its keys
+    assert int(r.info("stats")["evicted_keys"]) == 110
+    assert run(r, "CONFIG", "SET", "maxmemory", "1gb") == b"OK"
+    assert r.set("more", "v")
+
+
+def test_maxmemory_needs_a_server_started_with_one(server_factory: Factory) -> None:
+    r = client(server_factory("--no-persist"))
+    with pytest.raises(
+        redis.ResponseError,
+        match=r"CONFIG SET failed \(possibly related to argument 'maxmemory'\) - kvstore was "
+        "started without maxmemory",
+    ):
+        run(r, "CONFIG", "SET", "maxmemory", "10mb")
+    assert run(r, "CONFIG", "SET", "maxmemory", "0") == b"OK"

@@ -234,6 +234,8 @@ def test_the_table_covers_every_command() -> None:
         "slowlog": "its entries are timings (shapes compared with Redis's in test_slowlog.py)",
         **dict.fromkeys(("subscribe", "psubscribe", "ssubscribe"), SUBSCRIBES),
         **dict.fromkeys(("unsubscribe", "punsubscribe", "sunsubscribe"), UNSUBSCRIBES),
+        "monitor": "it turns the connection into a feed of other clients' commands "
+        "(tests/test_monitor.py compares the lines with Redis's)",
     }
     assert set(COMMANDS) - {name.encode() for name in TABLE} == {
         name.encode() for name in not_comparable

@@ -90,7 +90,7 @@ def test_copy(run: Harness) -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (("DB", "1"), "ERR DB index is out of range"),
+        (("DB", "16"), "ERR DB index is out of range"),
         (("DB", "-1"), "ERR DB index is out of range"),
         (("DB", "x"), "ERR value is not an integer or out of range"),
         (
@@ -99,7 +99,7 @@ def test_copy(run: Harness) -> None:
         ),
         (("DB",), "ERR syntax error"),
         (("REPLACE", "FOO"), "ERR syntax error"),
-        (("DB", "0", "DB", "5"), "ERR DB index is out of range"),
+        (("DB", "0", "DB", "16"), "ERR DB index is out of range"),
     ],
 )
 def test_copy_option_errors(run: Harness, options: tuple[str, ...], message: str) -> None:

@@ -15,6 +15,7 @@ from kvstore.commands import ServerState, Session
 from kvstore.commands.notifications import Notifier
 from kvstore.config.events import flags_text, parse_flags
 from kvstore.eviction import EvictingKeyspace, MemoryGuard
+from kvstore.keyspace import Databases
 from kvstore.protocol import Reply
 from redis_compare import start_kvstore_for_comparison, start_reference_redis
 from test_maxmemory import Clock
@@ -79,6 +80,19 @@ COMMANDS: list[list[str]] = [
     ["MGET", "f", "missing"],
     ["STRLEN", "missing2"],
     ["EXISTS", "missing"],
+    # Other databases: events carry the number of the database the key is in.
+    ["SELECT", "3"],
+    ["SET", "x", "1"],
+    ["EXPIRE", "x", "100"],
+    ["MOVE", "x", "0"],
+    ["MOVE", "x", "0"],
+    ["SET", "y", "1"],
+    ["COPY", "y", "y2", "DB", "5"],
+    ["COPY", "y", "y2", "DB", "5", "REPLACE"],
+    ["SWAPDB", "3", "5"],
+    ["DEL", "y2"],
+    ["FLUSHDB"],
+    ["SELECT", "0"],
     ["FLUSHDB"],
 ]
 
@@ -168,6 +182,29 @@ def test_expired_keys_are_reported(server_factory: Any) -> None:
     client.close()
 
 
+def test_events_name_the_clients_database(server_factory: Any) -> None:
+    server: ServerProcess = server_factory("--notify-keyspace-events", "KEA")
+    client = redis.Redis(port=server.port, db=3)
+    pubsub = client.pubsub()
+    pubsub.subscribe("__keyspace@3__:k", "__keyspace@0__:k", "__keyevent@3__:expired")
+    for _ in range(3):
+        confirmation = pubsub.get_message(timeout=10)
+        assert confirmation is not None
+        assert confirmation["type"] == "subscribe"
+    client.set("k", "v")
+    message = pubsub.get_message(timeout=10)
+    assert message is not None
+    assert (message["channel"], message["data"]) == (b"__keyspace@3__:k", b"set")
+    assert pubsub.get_message(timeout=0.2) is None  # nothing on database 0's channel
+    client.set("gone", "1", px=1)  # expiry in database 3 is reported there too
+    wait_for(lambda: client.get("gone") is None, 10, "the deadline")
+    message = pubsub.get_message(timeout=10)
+    assert message is not None
+    assert (message["channel"], message["data"]) == (b"__keyevent@3__:expired", b"gone")
+    pubsub.close()
+    client.close()
+
+
 def _listening(state: ServerState, flags: str) -> list[Any]:
     """A notifier on ``state`` for ``flags``, and what a subscriber to every event receives."""
     received: list[Any] = []
@@ -180,14 +217,15 @@ def _listening(state: ServerState, flags: str) -> list[Any]:
     state.pubsub.add(state.pubsub.patterns, b"__key*__:*", subscriber, push)
     notifier = Notifier(state)
     notifier.configure(parse_flags(flags))
-    state.db.notify = notifier.keyspace_event  # as the assembly does while x or e is on
+    for db in state.dbs:  # as the assembly does while x or e is on
+        db.notify = lambda event, key, index=db.index: notifier.keyspace_event(event, key, index)
     return received
 
 
 def test_lazy_expiry_and_eviction_are_reported() -> None:
     clock = Clock()
     db = EvictingKeyspace("allkeys-random", clock=clock, seed=1)
-    state = ServerState(db=db)
+    state = ServerState(dbs=Databases.with_first(db))
     received = _listening(state, "KEA")
     db.set(b"k", b"v", clock.now + 10)
     clock.now += 10

@@ -11,6 +11,7 @@ from command_support import FakeClock
 from conftest import ServerProcess
 from kvstore.commands import Dispatcher, ServerState, Session, objects
 from kvstore.eviction import EvictingKeyspace
+from kvstore.keyspace import Databases
 from kvstore.protocol.replies import ReplyError, Status
 from redis_compare import RedisPair, start_kvstore_for_comparison, start_reference_redis
 from test_client_support import RedisServer
@@ -84,7 +85,9 @@ def test_encodings_and_refcounts_are_redis_s(pair: RedisPair) -> None:
 def _lru_session(policy: str, clock: FakeClock) -> tuple[Session, Dispatcher]:
     db = EvictingKeyspace(policy, clock=clock)
     settings = {"maxmemory": "100000000", "maxmemory-policy": policy}
-    return Session(ServerState(db=db, settings=lambda: settings)), Dispatcher()
+    return Session(
+        ServerState(dbs=Databases.with_first(db), settings=lambda: settings)
+    ), Dispatcher()
 
 
 def test_idletime_under_an_lru_policy_counts_from_the_last_access() -> None:

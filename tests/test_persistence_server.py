@@ -68,7 +68,7 @@ def test_writes_survive_sigkill_and_graceful_restart(
     assert (tmp_path / "snapshot.kvs").exists()
     assert the_log(tmp_path).stat().st_size == 0  # the snapshot covers everything
     data = (tmp_path / "snapshot.kvs").read_bytes()
-    saved = {key: deadline for key, _, deadline in snapshot.records(data, snapshot.verify(data))}
+    saved = {key: deadline for _, key, _, deadline in snapshot.records(data, snapshot.verify(data))}
     ttl = saved[b"ttl"]
     assert ttl is not None
     assert 0 < ttl - time.time() * 1000 <= 600_000
@@ -202,7 +202,7 @@ def test_garbage_in_the_middle_refuses_to_start_and_check_fix_repairs(
 
 
 def test_a_bad_snapshot_checksum_refuses_to_start(server_factory: Factory, tmp_path: Path) -> None:
-    items = [(b"k%d" % i, b"v%d" % i, None) for i in range(10)]
+    items = [(0, b"k%d" % i, b"v%d" % i, None) for i in range(10)]
     data = bytearray(snapshot.encode(items, 1, 0))
     data[60] ^= 0xFF
     path = tmp_path / "snapshot.kvs"
@@ -276,7 +276,7 @@ def test_without_hiredis_the_snapshot_is_loaded_once(
     (shim / "hiredis.py").write_text('raise ImportError("hidden by the test")\n')
     data = tmp_path / "data"
     data.mkdir()
-    items = [(b"k%d" % i, b"v", None) for i in range(100)]
+    items = [(0, b"k%d" % i, b"v", None) for i in range(100)]
     (data / "snapshot.kvs").write_bytes(snapshot.encode(items, 1, 0))
     (data / "appendonly.1.log").write_bytes(records.encode_set(b"extra", b"1", None))
     path = os.pathsep.join(filter(None, [str(shim), os.environ.get("PYTHONPATH")]))
@@ -287,7 +287,7 @@ def test_without_hiredis_the_snapshot_is_loaded_once(
 
 # -- every refusal names a repair that works -------------------------------------------------
 
-SNAPSHOT_ITEMS = [(b"s%d" % i, b"value %d" % i, None) for i in range(10)]
+SNAPSHOT_ITEMS = [(0, b"s%d" % i, b"value %d" % i, None) for i in range(10)]
 AFTER = records.encode_set(b"after", b"1", None)
 
 
@@ -315,7 +315,7 @@ def written(directory: Path, logs: dict[int, bytes]) -> None:
         (directory / f"appendonly.{seq}.log").write_bytes(data)
 
 
-ALL_SNAPSHOT_KEYS = {key.decode() for key, _, _ in SNAPSHOT_ITEMS}
+ALL_SNAPSHOT_KEYS = {key.decode() for _, key, _, _ in SNAPSHOT_ITEMS}
 #: name -> (make the damaged directory, keys that must be there after the repair)
 REFUSALS: dict[str, tuple[Callable[[Path], None], set[str]]] = {
     "snapshot magic": (lambda d: snapshot_then_log(d, flip(0)), ALL_SNAPSHOT_KEYS | {"after"}),

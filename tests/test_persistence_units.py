@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from kvstore.commands import Dispatcher, ServerState, Session
 from kvstore.commands.saving import info_when_off
 from kvstore.config import ConfigError, OutputLimit, ServerConfig, load_config
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases, Keyspace
 from kvstore.persistence import Persistence, records, snapshot
 from kvstore.persistence import journal as journal_module
 from kvstore.persistence.disk import Disk
@@ -102,7 +102,7 @@ entries = st.dictionaries(
 
 @given(entries, st.integers(1, 2**40))
 def test_snapshot_round_trip(data: dict[bytes, tuple[bytes, int | None]], next_log: int) -> None:
-    encoded = snapshot.encode(((k, v, d) for k, (v, d) in data.items()), next_log, NOW)
+    encoded = snapshot.encode(((0, k, v, d) for k, (v, d) in data.items()), next_log, NOW)
     db = frozen_db()
     header = snapshot.load(encoded, db)
     assert header.next_log == next_log
@@ -114,7 +114,7 @@ def test_snapshot_round_trip(data: dict[bytes, tuple[bytes, int | None]], next_l
 def test_any_flipped_byte_fails_the_checksum(
     data: dict[bytes, tuple[bytes, int | None]], draw: st.DataObject
 ) -> None:
-    encoded = bytearray(snapshot.encode(((k, v, d) for k, (v, d) in data.items()), 1, NOW))
+    encoded = bytearray(snapshot.encode(((0, k, v, d) for k, (v, d) in data.items()), 1, NOW))
     index = draw.draw(st.integers(0, len(encoded) - 1))
     encoded[index] ^= 1 << draw.draw(st.integers(0, 7))
     with pytest.raises(snapshot.SnapshotDamagedError):
@@ -122,7 +122,8 @@ def test_any_flipped_byte_fails_the_checksum(
 
 
 def test_streamed_snapshot_equals_the_encoded_one(tmp_path: Path) -> None:
-    items = [(b"k%d" % i, b"v" * (i % 50), None if i % 3 else NOW + i) for i in range(5000)]
+    items = [(i % 3, b"k%d" % i, b"v" * (i % 50), None if i % 3 else NOW + i) for i in range(5000)]
+    items.sort(key=lambda item: item[0])  # database by database, as Databases.items()
     path = tmp_path / "snap"
     disk = Disk()
     fd = disk.open_new(str(path))
@@ -168,7 +169,7 @@ class Harness:
         self.held = HeldReplies()
         self.journal = LogJournal(self.db, self.log, self.loop, listener=self.held)
         self.dispatcher = Dispatcher(journal=self.journal)
-        self.state = ServerState(db=self.db, runner=self.dispatcher)
+        self.state = ServerState(dbs=Databases.with_first(self.db), runner=self.dispatcher)
         self.session = Session(self.state)
 
     def run(self, *args: bytes) -> object:
@@ -323,7 +324,7 @@ def test_info_fields_follow_the_saves(tmp_path: Path) -> None:
     try:
         persistence.open(loop)
         dispatcher = Dispatcher(journal=persistence.journal)
-        session = Session(ServerState(db=db))
+        session = Session(ServerState(dbs=Databases.with_first(db)))
         info = persistence.info()
         assert list(info)[:3] == [
             "loading",
@@ -588,11 +589,11 @@ def test_any_flipped_bit_is_found_and_nothing_of_its_batch_applied(
 def test_salvage_keeps_every_record_before_a_flipped_byte(
     data: dict[bytes, tuple[bytes, int | None]], draw: st.DataObject
 ) -> None:
-    items = [(k, v, d) for k, (v, d) in data.items()]
+    items = [(0, k, v, d) for k, (v, d) in data.items()]
     encoded = bytearray(snapshot.encode(items, 3, NOW))
     index = draw.draw(st.integers(0, len(encoded) - 1))
     encoded[index] ^= 1 << draw.draw(st.integers(0, 7))
-    ends = list(itertools.accumulate((16 + len(k) + len(v) for k, v, _ in items), initial=32))
+    ends = list(itertools.accumulate((16 + len(k) + len(v) for _, k, v, _ in items), initial=32))
     intact = sum(1 for end in ends[1:] if end <= index)  # the records wholly before the flip
     found = snapshot.salvage(bytes(encoded))
     assert found.items[:intact] == items[:intact]

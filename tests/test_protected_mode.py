@@ -131,7 +131,7 @@ def test_remote_client_gets_one_line_and_is_closed(caplog: pytest.LogCaptureFixt
         received = await asyncio.wait_for(reader.read(), 10)  # to the end: it was closed
         writer.close()
         assert received == DENIED
-        assert server.state.db.get(b"k") is None  # nothing it sent was run
+        assert server.state.dbs[0].get(b"k") is None  # nothing it sent was run
         for _ in range(5):
             assert await talk(server, b"ping\n") == DENIED
         assert server.state.sessions == {}

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from fuzz_targets import has_broken_line_end
+from kvstore.protocol.inline import MAX_INLINE
 from kvstore.protocol.resp import encode_request, encoded_request_size
 from kvstore.protocol.resp_requests import (
     MAX_HEADER_LINE,
@@ -261,7 +262,7 @@ def test_parse_length_is_canonical_decimal(raw: bytes, value: int | None) -> Non
 GOOD = encode_request([b"SET", b"k", b"v"]) + encode_request([b"GET", b"k"])
 GOOD_FRAMES: list[Frame] = [[b"SET", b"k", b"v"], [b"GET", b"k"]]
 #: Cases whose header line never ends: what follows must not hold a CRLF either.
-UNTERMINATED = {"mbulk-header-too-long", "bulk-header-too-long"}
+UNTERMINATED = {"mbulk-header-too-long", "bulk-header-too-long", "inline-too-long"}
 
 
 def malformed_stream(case: str) -> bytes:
@@ -270,9 +271,36 @@ def malformed_stream(case: str) -> bytes:
     return GOOD + bad + (b"1" * 100 if case in UNTERMINATED else GOOD)
 
 
+#: Lines where a RESP request is due, and the requests Redis reads from them (its inline
+#: requests, split by sdssplitargs's rules), as Redis 7.0 answers them.
+INLINE: dict[str, tuple[bytes, list[Frame]]] = {
+    "words": (
+        b"SET k1 xyzk\r\nGET k1\r\nPING\r\n",
+        [[b"SET", b"k1", b"xyzk"], [b"GET", b"k1"], [b"PING"]],
+    ),
+    "bare-lf": (b"get k\n", [[b"get", b"k"]]),
+    "blanks": (b" \t set\t k  v \r\n", [[b"set", b"k", b"v"]]),
+    "empty-lines": (b"\r\n\n \t\r\nPING\r\n", [[b"PING"]]),
+    "bulk-header-as-a-word": (b"$3\r\nGET\r\n", [[b"$3"], [b"GET"]]),
+    "resp3-types-as-words": (
+        b"+PING\r\n:1\r\n~1\r\n#f\r\n",
+        [[b"+PING"], [b":1"], [b"~1"], [b"#f"]],
+    ),
+    "stray-cr": (b"\rx\r\n", [[b"x"]]),
+    "double-quotes": (
+        b'set "a b" "\\x41\\n\\r\\t\\b\\a\\"\\q"\r\n',
+        [[b"set", b"a b", b'A\n\r\t\b\x07"q']],
+    ),
+    "bad-hex-is-literal": (b'set k "\\xZ1"\r\n', [[b"set", b"k", b"xZ1"]]),
+    "single-quotes": (b"set 'a b' 'it\\'s \\n'\r\n", [[b"set", b"a b", b"it's \\n"]]),
+    "empty-quoted": (b"set k \"\" ''\r\n", [[b"set", b"k", b"", b""]]),
+    "quote-inside-word": (b'set a"b c" d\r\n', [[b"set", b"ab c", b"d"]]),
+    "vertical-tab-in-word": (b"set a\vb c\r\n", [[b"set", b"a\vb", b"c"]]),
+    "nul-ends-the-line": (b"ping a\x00b c\r\nPING\r\n", [[b"ping", b"a"], [b"PING"]]),
+}
+
+
 MALFORMED: dict[str, tuple[bytes, str]] = {
-    "inline": (b"GET k\r\n", "Protocol error: expected '*', got 'G'"),
-    "bulk-first": (b"$3\r\nGET\r\n", "Protocol error: expected '*', got '$'"),
     "count-not-number": (b"*abc\r\n", "Protocol error: invalid multibulk length"),
     "count-leading-zero": (b"*01\r\n$1\r\na\r\n", "Protocol error: invalid multibulk length"),
     "count-plus-sign": (b"*+1\r\n$1\r\na\r\n", "Protocol error: invalid multibulk length"),
@@ -307,14 +335,41 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
     "error": (b"*1\r\n-ERR x\r\n", "Protocol error: expected '$', got '-'"),
     "blob-error": (b"*1\r\n!3\r\nerr\r\n", "Protocol error: expected '$', got '!'"),
     "attribute": (b"*1\r\n|1\r\n$1\r\na\r\n$1\r\nb\r\n", "Protocol error: expected '$', got '|'"),
-    "top-level-set": (b"~1\r\n$1\r\na\r\n", "Protocol error: expected '*', got '~'"),
-    "top-level-simple": (b"+PING\r\n", "Protocol error: expected '*', got '+'"),
-    "top-level-integer": (b":1\r\n", "Protocol error: expected '*', got ':'"),
-    # Bytes a message cannot show as themselves are escaped (Redis would blank a CR out).
-    "stray-cr": (b"\rx\r\n", "Protocol error: expected '*', got '\\r'"),
-    "nul": (b"\x00\r\n", "Protocol error: expected '*', got '\\x00'"),
     "crlf-for-a-bulk": (b"*1\r\n\r\n", "Protocol error: expected '$', got '\\r'"),
+    # Inline requests (a line of words where a request is due) that Redis refuses.
+    "inline-unbalanced-double": (b'GET "k\r\n', "Protocol error: unbalanced quotes in request"),
+    "inline-unbalanced-single": (b"GET 'k\r\n", "Protocol error: unbalanced quotes in request"),
+    "inline-quote-then-word": (b'GET "k"x\r\n', "Protocol error: unbalanced quotes in request"),
+    "inline-too-long": (b"GET " + b"k" * MAX_INLINE, "Protocol error: too big inline request"),
 }
+
+
+@pytest.mark.parametrize("make", PARSERS, ids=parser_ids)
+@pytest.mark.parametrize("case", sorted(INLINE))
+def test_inline_requests_between_resp_requests(make: ParserFactory, case: str) -> None:
+    data = GOOD + INLINE[case][0] + GOOD
+    expected = (GOOD_FRAMES + INLINE[case][1] + GOOD_FRAMES, None)
+    assert run(make(None), [data]) == expected
+    assert run(make(None), byte_by_byte(data)) == expected
+    assert run(make(None), [INLINE[case][0]]) == (INLINE[case][1], None)
+
+
+@pytest.mark.parametrize("make", PARSERS, ids=parser_ids)
+def test_inline_line_just_under_the_limit_waits(make: ParserFactory) -> None:
+    parser = make(None)
+    line = b"SET k " + b"v" * (MAX_INLINE - 6)
+    assert parser.feed(line) == []
+    assert parser.error is None
+    assert parser.feed(b"\r\n") == [[b"SET", b"k", b"v" * (MAX_INLINE - 6)]]
+
+
+@pytest.mark.parametrize("case", sorted(INLINE))
+@settings(max_examples=15, deadline=None)
+@given(cuts=chunkings)
+def test_inline_requests_any_chunking_same_for_both(case: str, cuts: list[int]) -> None:
+    data = GOOD + INLINE[case][0] + GOOD
+    chunks = split_at(data, [cut % (len(data) + 1) for cut in cuts])
+    assert run(HiredisRequestParser(None), chunks) == run(RequestParser(None), chunks)
 
 
 @pytest.mark.parametrize("make", PARSERS, ids=parser_ids)

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kvstore.commands import COMMANDS, Dispatcher, ServerState, Session, long_double, substrings
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases, Keyspace
 from kvstore.protocol import encode_request
 from kvstore.protocol.replies import OK, Reply, ReplyError
 from kvstore.protocol.resp_replies import INCOMPLETE, ReplyParser
@@ -25,7 +25,7 @@ NOW = 1_700_000_000_000
 class Harness:
     def __init__(self) -> None:
         self.db = Keyspace(clock=lambda: NOW)
-        self.session = Session(ServerState(db=self.db))
+        self.session = Session(ServerState(dbs=Databases.with_first(self.db)))
         self.dispatcher = Dispatcher()
 
     def __call__(self, *words: str | bytes) -> Reply:

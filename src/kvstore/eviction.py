@@ -31,7 +31,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 
-from kvstore.keyspace import Clock, Keyspace, wall_clock_ms
+from kvstore.keyspace import Clock, Databases, Keyspace, as_databases, wall_clock_ms
 
 # The policies this module implements; the list is written in a leaf below the configuration,
 # which offers it as --maxmemory-policy's choices (see kvstore.keyspace_policies).
@@ -111,6 +111,31 @@ class EvictingKeyspace(Keyspace):
             self.get = self._get_and_stamp  # type: ignore[method-assign]
 
     # -- bookkeeping -----------------------------------------------------------------------
+
+    _CONTENTS = (*Keyspace._CONTENTS, "_all", "_volatile", "_stamps", "table_extra")
+
+    def set_policy(self, policy: str) -> None:
+        """Change the policy (CONFIG SET maxmemory-policy): the candidates' lists and access
+        times it needs are rebuilt or dropped, and their memory counted anew. Keys read
+        before the change count as least recently used under a new ``-lru`` policy."""
+        if policy not in MAXMEMORY_POLICIES:
+            raise ValueError(f"unknown maxmemory policy {policy!r}")
+        old_per_key = self._per_key
+        self.policy = policy
+        self.volatile_only = policy.startswith("volatile-")
+        self._lru = policy.endswith("-lru")
+        self._per_key = SAMPLING_PER_KEY + (LRU_PER_KEY if self._lru else 0)
+        self.used_memory += (self._per_key - old_per_key) * len(self._data)
+        self._volatile = SampledKeys()
+        if self.volatile_only:
+            for key in self._expires:
+                self._volatile.add(key)
+        if self._lru:
+            self.get = self._get_and_stamp  # type: ignore[method-assign]
+        else:
+            self._stamps.clear()
+            if "get" in self.__dict__:
+                del self.get
 
     def _get_and_stamp(self, key: bytes) -> bytes | None:
         value = Keyspace.get(self, key)
@@ -268,28 +293,70 @@ class MemoryGuard:
     does not read its replies takes room from the keys.
     """
 
-    def __init__(self, db: EvictingKeyspace, maxmemory: int, baseline: int) -> None:
-        self.db = db
+    def __init__(self, dbs: Databases | Keyspace, maxmemory: int, baseline: int) -> None:
+        self.dbs = as_databases(dbs)
         self.maxmemory = maxmemory
         self.baseline = baseline
         self.budget = maxmemory - baseline
         self.clients = 0
+        #: The keyspaces that can evict: each keeps the keys it evicted (``evicted``) until
+        #: the command layer hands them to the log.
+        self.keyspaces = [db for db in self.dbs if isinstance(db, EvictingKeyspace)]
+        #: Whether any key was evicted since ``evicted`` lists were last emptied.
+        self.evicted_any = False
+        self._next_db = 0
+
+    def _keyspaces(self) -> list[EvictingKeyspace]:
+        return self.keyspaces
+
+    def set_limit(self, maxmemory: int) -> None:
+        """CONFIG SET maxmemory: the next write makes room under the new limit."""
+        self.maxmemory = maxmemory
+        self.budget = maxmemory - self.baseline
+
+    def set_policy(self, policy: str) -> None:
+        for db in self.keyspaces:
+            db.set_policy(policy)
+
+    @property
+    def policy(self) -> str:
+        db = self.dbs[0]
+        return db.policy if isinstance(db, EvictingKeyspace) else "noeviction"
+
+    @property
+    def table_extra(self) -> int:
+        return sum(db.table_extra for db in self._keyspaces())
 
     def used_memory(self) -> int:
         """The estimated size of the process."""
-        return self.baseline + self.db.used_memory + self.db.table_extra + self.clients
+        return self.baseline + self.dbs.used_memory + self.table_extra + self.clients
 
     def make_room(self) -> bool:
-        """Evict until under the limit; False if still over it (no key may be evicted)."""
-        db = self.db
-        budget = self.budget - db.table_extra - self.clients
-        if db.used_memory <= budget:
+        """Evict until under the limit; False if still over it (no key may be evicted).
+
+        Every database gives keys: each eviction takes the policy's pick from the next
+        database in turn that has a candidate (as Redis's random policies go round the
+        databases)."""
+        dbs = self.dbs
+        budget = self.budget - self.table_extra - self.clients
+        used = dbs.used_memory
+        if used <= budget:
             return True
-        if db.policy == "noeviction":
+        if self.policy == "noeviction":
             return False
-        while db.used_memory > budget:
-            victim = db.pick_victim()
-            if victim is None:
+        keyspaces = self._keyspaces()
+        count = len(keyspaces)
+        while used > budget:
+            for step in range(count):
+                db = keyspaces[(self._next_db + step) % count]
+                victim = db.pick_victim() if len(db) else None
+                if victim is not None:
+                    self._next_db = (self._next_db + step + 1) % count
+                    before = db.used_memory
+                    db.evict(victim)
+                    self.evicted_any = True
+                    used -= before - db.used_memory
+                    break
+            else:
                 return False
-            db.evict(victim)
         return True

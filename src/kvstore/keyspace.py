@@ -45,16 +45,23 @@ ACTIVE_EXPIRE_TIMER_EVERY = 4
 
 
 class Watch:
-    """The keys one client WATCHes; ``dirty`` once any of them has changed since.
+    """The keys one client WATCHes, in whichever databases; ``dirty`` once any of them has
+    changed since.
 
     A dirty watch is dropped from every key it watched: later changes cannot undo it.
     """
 
-    __slots__ = ("dirty", "keys")
+    __slots__ = ("by_db", "dirty")
 
     def __init__(self) -> None:
-        self.keys: set[bytes] = set()
+        #: The watched keys of each database (a client may WATCH, SELECT, WATCH again).
+        self.by_db: dict[Keyspace, set[bytes]] = {}
         self.dirty = False
+
+    @property
+    def keys(self) -> set[bytes]:
+        """Every watched key, whatever its database."""
+        return set().union(*self.by_db.values())
 
 
 class Keyspace:
@@ -86,6 +93,11 @@ class Keyspace:
         #: ``("evicted", key)`` by the evicting keyspace): keyspace notifications, set only
         #: while they are on.
         self.notify: Callable[[str, bytes], None] | None = None
+        #: This database's number (SELECT); a keyspace keeps its number for good (SWAPDB
+        #: exchanges contents, not numbers), so a session may hold the keyspace itself.
+        self.index = 0
+        #: ``dirty`` as the log last recorded this database (kvstore.persistence.journal).
+        self.logged = 0
 
     def __len__(self) -> int:
         return len(self._data)
@@ -209,6 +221,23 @@ class Keyspace:
         self._expires.clear()
         self._deadlines.clear()
         self.used_memory = 0
+
+    #: What SWAPDB exchanges between two keyspaces: their contents, not their counters.
+    _CONTENTS: tuple[str, ...] = ("_data", "_expires", "_deadlines", "used_memory")
+
+    def swap_contents(self, other: Keyspace) -> None:
+        """Exchange every key (values, deadlines) with ``other``, as SWAPDB does. Watchers of a
+        key that exists in either database see it change, as in Redis."""
+        for db in (self, other):
+            if db._watchers:
+                for key in [key for key in db._watchers if key in self._data or key in other._data]:
+                    db._key_changed(key)
+        for name in self._CONTENTS:
+            mine = getattr(self, name)
+            setattr(self, name, getattr(other, name))
+            setattr(other, name, mine)
+        self.dirty += 1
+        other.dirty += 1
 
     # -- whole-table access (RENAME, COPY, RANDOMKEY, SCAN) --------------------------------------
 
@@ -349,9 +378,14 @@ class Keyspace:
         its removal is no change to this watcher (but is one to those who watched it alive).
         """
         self.contains(key)
-        if watch.dirty or key in watch.keys:
+        if watch.dirty:
             return
-        watch.keys.add(key)
+        keys = watch.by_db.get(self)
+        if keys is None:
+            keys = watch.by_db[self] = set()
+        elif key in keys:
+            return
+        keys.add(key)
         watchers = self._watchers.get(key)
         if watchers is None:
             self._watchers[key] = {watch}
@@ -359,26 +393,18 @@ class Keyspace:
             watchers.add(watch)
 
     def unwatch(self, watch: Watch) -> None:
-        """Stop watching every key of ``watch`` and forget whether it was dirty."""
-        self._drop_watch(watch)
+        """Stop watching every key of ``watch`` (in every database) and forget whether it was
+        dirty."""
+        _drop_watch(watch)
         watch.dirty = False
 
     def watched_key_changed(self, watch: Watch) -> bool:
-        """Whether a key of ``watch`` changed; a key that reached its deadline counts, even
-        if nothing has reclaimed it yet."""
-        for key in list(watch.keys):
-            self.contains(key)  # expires the key if due, which marks the watch
+        """Whether a key of ``watch`` (in any database) changed; a key that reached its
+        deadline counts, even if nothing has reclaimed it yet."""
+        for db, keys in list(watch.by_db.items()):
+            for key in list(keys):
+                db.contains(key)  # expires the key if due, which marks the watch
         return watch.dirty
-
-    def _drop_watch(self, watch: Watch) -> None:
-        watchers_of = self._watchers
-        for key in watch.keys:
-            watchers = watchers_of.get(key)
-            if watchers is not None:
-                watchers.discard(watch)
-                if not watchers:
-                    del watchers_of[key]
-        watch.keys.clear()
 
     def _key_changed(self, key: bytes) -> None:
         watchers = self._watchers.pop(key, None)
@@ -386,5 +412,128 @@ class Keyspace:
             return
         for watch in watchers:
             watch.dirty = True
-            watch.keys.discard(key)
-            self._drop_watch(watch)
+            keys = watch.by_db.get(self)
+            if keys is not None:
+                keys.discard(key)
+            _drop_watch(watch)
+
+
+def _drop_watch(watch: Watch) -> None:
+    """Unregister ``watch`` from every key it watches, in every database."""
+    for db, keys in watch.by_db.items():
+        watchers_of = db._watchers
+        for key in keys:
+            watchers = watchers_of.get(key)
+            if watchers is not None:
+                watchers.discard(watch)
+                if not watchers:
+                    del watchers_of[key]
+    watch.by_db.clear()
+
+
+class Databases:
+    """The numbered databases (SELECT), each a :class:`Keyspace`, and their totals.
+
+    The totals (memory, counters, changes) are sums over the databases, computed when read:
+    INFO, the log and the memory guard read them; the request path never does.
+    """
+
+    def __init__(self, count: int = 16, make: Callable[[], Keyspace] = Keyspace) -> None:
+        if count < 1:
+            raise ValueError("at least one database is needed")
+        self.dbs: list[Keyspace] = [make() for _ in range(count)]
+        for index, db in enumerate(self.dbs):
+            db.index = index
+
+    @classmethod
+    def with_first(cls, db: Keyspace, count: int = 16) -> Databases:
+        """Databases whose number 0 is ``db``, the others new keyspaces on its clock."""
+        first: list[Keyspace] = [db]
+        return cls(count, lambda: first.pop() if first else Keyspace(db.clock))
+
+    def __len__(self) -> int:
+        return len(self.dbs)
+
+    def __getitem__(self, index: int) -> Keyspace:
+        return self.dbs[index]
+
+    def __iter__(self) -> Iterator[Keyspace]:
+        return iter(self.dbs)
+
+    @property
+    def clock(self) -> Clock:
+        return self.dbs[0].clock
+
+    @property
+    def key_count(self) -> int:
+        return sum(len(db) for db in self.dbs)
+
+    @property
+    def volatile_count(self) -> int:
+        return sum(db.volatile_count for db in self.dbs)
+
+    @property
+    def used_memory(self) -> int:
+        return sum(db.used_memory for db in self.dbs)
+
+    @property
+    def dirty(self) -> int:
+        return sum(db.dirty for db in self.dbs)
+
+    @property
+    def hits(self) -> int:
+        return sum(db.hits for db in self.dbs)
+
+    @property
+    def misses(self) -> int:
+        return sum(db.misses for db in self.dbs)
+
+    @property
+    def expired_keys(self) -> int:
+        return sum(db.expired_keys for db in self.dbs)
+
+    @property
+    def evicted_keys(self) -> int:
+        return sum(db.evicted_keys for db in self.dbs)
+
+    @property
+    def watched_count(self) -> int:
+        return sum(db.watched_count for db in self.dbs)
+
+    def items(self) -> Iterator[tuple[int, bytes, bytes, int | None]]:
+        """Every (database, key, value, deadline) stored, database by database (a snapshot's
+        order): see :meth:`Keyspace.items`."""
+        for db in self.dbs:
+            index = db.index
+            for key, value, deadline in db.items():
+                yield index, key, value, deadline
+
+    def clear(self) -> None:
+        """Empty every database (FLUSHALL)."""
+        for db in self.dbs:
+            db.clear()
+
+    def swap(self, first: int, second: int) -> None:
+        """SWAPDB: exchange two databases' contents (sessions keep their numbers)."""
+        if first != second:
+            self.dbs[first].swap_contents(self.dbs[second])
+
+    def active_expire_cycle(
+        self, budget: float, timer: Callable[[], float] = time.monotonic
+    ) -> bool:
+        """Each database's active expiry cycle in turn, sharing ``budget``: see
+        :meth:`Keyspace.active_expire_cycle`. A database with no deadlines costs little."""
+        start = timer()
+        timed_out = False
+        for db in self.dbs:
+            left = budget - (timer() - start)
+            if left <= 0:
+                return True
+            if db.active_expire_cycle(left, timer):
+                timed_out = True
+        return timed_out
+
+
+def as_databases(db: Keyspace | Databases) -> Databases:
+    """``db`` itself, or for a lone keyspace, databases whose number 0 it is (tools, tests)."""
+    return db if isinstance(db, Databases) else Databases.with_first(db)

@@ -10,14 +10,15 @@ from typing import NoReturn
 
 from kvstore import __version__
 from kvstore.client import Address, AddressError, parse_address
-from kvstore.client.address import parse_port
+from kvstore.client.address import is_url, parse_port, parse_url
 
 DESCRIPTION = """\
 Command-line client for kvstore. With a command it runs it and exits; without one it opens an
 interactive session in the text protocol's words (put, get, del, set, Bye).
 
 <node> is host, host:port, [ipv6]:port or a bare IPv6 address; the port defaults to 5000.
-"<host> <port>" (a bare port number as the second word) works too."""
+"<host> <port>" (a bare port number as the second word) works too, and so does a Redis URL,
+redis://[[user]:password@]host[:port][/db] (rediss:// for TLS)."""
 
 EPILOG = """\
 commands:
@@ -53,6 +54,8 @@ class Invocation:
 
     address: Address
     words: list[bytes]  # the command and its arguments; empty for an interactive session
+    db: int = 0
+    username: str | None = None
     password: str | None = None
     timeout: float | None = None
     tls: bool = False
@@ -84,6 +87,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         metavar="PASSWORD",
         default=os.environ.get("KVSTORE_PASSWORD") or None,
         help="send AUTH with this password on connecting (env KVSTORE_PASSWORD)",
+    )
+    parser.add_argument(
+        "-n",
+        "--db",
+        metavar="DB",
+        type=_database,
+        help="the database to use (SELECT on connecting; default 0, or the URL's)",
     )
     parser.add_argument(
         "--timeout",
@@ -119,6 +129,23 @@ def parse_arguments(argv: Sequence[str], prog: str) -> Invocation:
     words: list[str] = namespace.words
     if node is None:
         raise UsageError("missing <node>: the server to connect to")
+    if is_url(node):
+        try:
+            endpoint = parse_url(node)
+        except AddressError as exc:
+            raise UsageError(str(exc)) from None
+        return Invocation(
+            endpoint.address,
+            [os.fsencode(word) for word in words],
+            db=endpoint.db if namespace.db is None else namespace.db,
+            username=endpoint.username,
+            password=endpoint.password if endpoint.password is not None else namespace.password,
+            timeout=namespace.timeout,
+            tls=namespace.tls or endpoint.tls,
+            cacert=namespace.cacert,
+            cert=namespace.cert,
+            key=namespace.key,
+        )
     try:
         address = parse_address(node, default_port=0)  # 0: no port was given
         if words and words[0].isascii() and words[0].isdigit():
@@ -133,6 +160,7 @@ def parse_arguments(argv: Sequence[str], prog: str) -> Invocation:
     return Invocation(
         address,
         [os.fsencode(word) for word in words],
+        db=namespace.db or 0,
         password=namespace.password,
         timeout=namespace.timeout,
         tls=namespace.tls,
@@ -150,3 +178,9 @@ def _seconds(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return value
+
+
+def _database(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected a database number, got {text!r}")
+    return int(text)

@@ -62,6 +62,8 @@ def _run(argv: list[str], prog: str) -> int:
     try:
         client = Client(
             invocation.address,
+            db=invocation.db,
+            username=invocation.username,
             password=invocation.password,
             connect_timeout=invocation.timeout or DEFAULT_CONNECT_TIMEOUT,
             socket_timeout=invocation.timeout,

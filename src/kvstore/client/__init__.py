@@ -4,7 +4,14 @@ Both share one command layer (:mod:`kvstore.client.commands`) and one sans-I/O p
 (:mod:`kvstore.client.core`); they differ only in how bytes move.
 """
 
-from kvstore.client.address import DEFAULT_PORT, Address, AddressError, parse_address
+from kvstore.client.address import (
+    DEFAULT_PORT,
+    Address,
+    AddressError,
+    Endpoint,
+    parse_address,
+    parse_url,
+)
 from kvstore.client.async_client import AsyncClient, AsyncPipeline
 from kvstore.client.errors import (
     RESPONSE_ERRORS,
@@ -39,6 +46,7 @@ __all__ = [
     "BusyError",
     "Client",
     "ConnectionError",
+    "Endpoint",
     "ExecAbortError",
     "KvstoreError",
     "Message",
@@ -53,4 +61,5 @@ __all__ = [
     "UnsupportedProtocolError",
     "WrongTypeError",
     "parse_address",
+    "parse_url",
 ]

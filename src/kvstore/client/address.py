@@ -1,4 +1,5 @@
-"""Server addresses as people write them: ``host``, ``host:port``, ``[ipv6]:port``, ``::1``.
+"""Server addresses as people write them: ``host``, ``host:port``, ``[ipv6]:port``, ``::1``,
+and Redis URLs: ``redis://[[user]:password@]host[:port][/db]`` (``rediss://`` for TLS).
 
 The library and the command-line client both parse addresses here, so they accept the same
 forms and word their errors the same way.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 DEFAULT_PORT = 5000
 
@@ -62,3 +64,47 @@ def _ipv6_literal(host: str, text: str) -> str:
     except ValueError:
         raise AddressError(f"invalid address {text!r}: {host!r} is not an IPv6 address") from None
     return host
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What a Redis URL says: where, which database, as whom, and whether over TLS."""
+
+    address: Address
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+
+def is_url(text: str) -> bool:
+    return text.startswith(("redis://", "rediss://"))
+
+
+def parse_url(text: str, default_port: int = DEFAULT_PORT) -> Endpoint:
+    """Parse ``redis://[[user]:password@]host[:port][/db]`` (``rediss://``: TLS), as Redis
+    clients read them; the database may also be given as ``?db=n``."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise AddressError(f"invalid URL {text!r}: {exc}") from None
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise AddressError(f"invalid URL {text!r}: expected redis://host[:port][/db]")
+    number = parts.path.strip("/")
+    for pair in parts.query.split("&"):
+        name, _, value = pair.partition("=")
+        if name == "db" and not number:
+            number = value
+    if number and not (number.isascii() and number.isdigit()):
+        raise AddressError(f"invalid URL {text!r}: the database {number!r} is not a number")
+    host = parts.hostname
+    if ":" in host:
+        host = _ipv6_literal(host, text)
+    return Endpoint(
+        Address(host, port if port else default_port),
+        int(number) if number else 0,
+        unquote(parts.username) if parts.username else None,
+        unquote(parts.password) if parts.password is not None else None,
+        parts.scheme == "rediss",
+    )

@@ -8,7 +8,7 @@ import ssl
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
-from kvstore.client.address import Address, parse_address
+from kvstore.client.address import Address, is_url, parse_address, parse_url
 from kvstore.client.commands import Commands
 from kvstore.client.core import ParserChoice, ProtocolCore
 from kvstore.client.errors import ConnectionError
@@ -31,6 +31,7 @@ class ClientBase(Commands, Generic[ConnectionT]):
         self,
         address: str | Address = "127.0.0.1:5000",
         *,
+        db: int | None = None,
         username: str | None = None,
         password: str | None = None,
         connect_timeout: float | None = 10.0,
@@ -41,11 +42,20 @@ class ClientBase(Commands, Generic[ConnectionT]):
         certfile: str | None = None,
         keyfile: str | None = None,
     ) -> None:
-        if isinstance(address, str):
+        if isinstance(address, str) and is_url(address):
+            endpoint = parse_url(address)
+            address = endpoint.address
+            db = endpoint.db if db is None else db
+            username = endpoint.username if username is None else username
+            password = endpoint.password if password is None else password
+            tls = tls or endpoint.tls
+        elif isinstance(address, str):
             address = parse_address(address)
         #: ``None`` for plain TCP; see :func:`~kvstore.client.tls.client_context`.
         self._tls = client_context(tls, ca_certs, certfile, keyfile)
-        self._core = ProtocolCore(address, parser=parser, username=username, password=password)
+        self._core = ProtocolCore(
+            address, parser=parser, username=username, password=password, db=db or 0
+        )
         self._core.tls = self._tls is not None
         self._connect_timeout = connect_timeout
         self._socket_timeout = socket_timeout

@@ -64,8 +64,11 @@ class ProtocolCore:
         parser: ParserChoice = "auto",
         username: str | None = None,
         password: str | None = None,
+        db: int = 0,
     ) -> None:
         self.address = address
+        #: The database every connection selects after authenticating (SELECT).
+        self.db = db
         self.hiredis = use_hiredis(parser)
         self._username = username
         self._password = password
@@ -81,16 +84,21 @@ class ProtocolCore:
         self._answered = False
 
     def handshake(self) -> Exchange[None]:
-        """What a new connection sends before any command: ``AUTH`` when there is a password."""
-        if self._password is None:
+        """What a new connection sends before any command: ``AUTH`` when there is a password,
+        ``SELECT`` when the database is not 0."""
+        requests: list[list[str | int]] = []
+        if self._password is not None:
+            requests.append(
+                ["AUTH", self._password]
+                if self._username is None
+                else ["AUTH", self._username, self._password]
+            )
+        if self.db:
+            requests.append(["SELECT", self.db])
+        if not requests:
             return
-        args = (
-            ["AUTH", self._password]
-            if self._username is None
-            else ["AUTH", self._username, self._password]
-        )
-        call = Call(tuple(encode_arg(arg) for arg in args), raw)
-        raise_first_error((yield from self.exchange([call])))
+        calls = [Call(tuple(encode_arg(arg) for arg in args), raw) for args in requests]
+        raise_first_error((yield from self.exchange(calls)))
 
     def exchange(self, calls: Sequence[Call[Any]]) -> Exchange[list[Any]]:
         """Send ``calls`` in one write and read one reply per call.

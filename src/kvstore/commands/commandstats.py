@@ -78,8 +78,8 @@ def reset_stats(state: ServerState) -> None:
     keyspace hit, miss, expiry and eviction counts, connections received and the command rate.
     The slow log stays (``SLOWLOG RESET`` empties it)."""
     state.stats.reset()
-    db = state.db
-    db.hits = db.misses = db.expired_keys = db.evicted_keys = 0
+    for db in state.dbs:
+        db.hits = db.misses = db.expired_keys = db.evicted_keys = 0
     state.total_connections = state.rejected_connections = 0
     state.output_limit_disconnections = 0
 

@@ -59,19 +59,6 @@ def quit_(session: Session, args: Args) -> Reply:
     return OK
 
 
-@command(
-    "select",
-    2,
-    "loading stale fast",
-    group="connection",
-    summary="Select the database (only 0 exists).",
-)
-def select(session: Session, args: Args) -> Reply:
-    if parse_int(args[1]) != 0:
-        raise ReplyError("ERR DB index is out of range")
-    return OK
-
-
 def _hello_reply(session: Session) -> dict[bytes, Reply]:
     return {
         b"server": b"kvstore",
@@ -182,20 +169,139 @@ def _subscription_counts(session: Session) -> str:
 
 
 def client_line(session: Session, now_ms: int) -> str:
+    """One client as Redis 7.0's CLIENT LIST shows it (then 7.2's lib-name and lib-ver).
+
+    Fields kvstore has no counterpart for are shown as Redis shows them for a client that does
+    not use the feature (``sub=0``, ``redir=-1``); the buffers are the connection's own
+    (``qbuf`` the unparsed requests, ``omem`` the unsent replies). A client of the text
+    protocol shows ``resp=0``."""
     age = (now_ms - session.created_ms) // 1000
+    peer = session.peer
+    fd, idle, qbuf, omem = (
+        (-1, 0, 0, 0) if peer is None else (peer.fd, peer.idle_seconds(), *peer.buffer_sizes())
+    )
+    flags = ("x" if session.queued is not None else "") + ("e" if session.no_evict else "")
+    multi = -1 if session.queued is None else len(session.queued)
+    resp = session.protocol if session.transport == "resp" else 0
     return (
-        f"id={session.id} addr={session.addr} laddr={session.laddr} "
-        f"name={session.name.decode()} age={age} db=0 proto={session.transport}"
-        f"{session.protocol if session.transport == 'resp' else ''} "
-        f"cmd={session.last_command or 'NULL'} {_subscription_counts(session)} "
+        f"id={session.id} addr={session.addr} laddr={session.laddr} fd={fd} "
+        f"name={session.name.decode()} age={age} idle={idle} flags={flags or 'N'} "
+        f"db={session.db.index} {_subscription_counts(session)} multi={multi} "
+        f"qbuf={qbuf} qbuf-free=0 "
+        f"argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={omem} tot-mem={qbuf + omem} "
+        f"events=r cmd={session.last_command or 'NULL'} user=default redir=-1 resp={resp} "
         f"lib-name={session.lib_name.decode()} lib-ver={session.lib_ver.decode()}"
     )
 
 
+_CLIENT_TYPES = (b"normal", b"master", b"replica", b"slave", b"pubsub")
+
+
+def _client_type(raw: bytes) -> bytes:
+    kind = raw.lower()
+    if kind not in _CLIENT_TYPES:
+        raise ReplyError(f"ERR Unknown client type '{raw.decode('utf-8', 'replace')}'")
+    return kind
+
+
 def _client_list(session: Session, args: Args) -> Reply:
+    chosen = list(session.server.sessions.values())
+    if len(args) > 2:
+        option = args[2].lower()
+        if option == b"type" and len(args) == 4:
+            if _client_type(args[3]) != b"normal":
+                chosen = []  # every client of kvstore is a normal one
+        elif option == b"id" and len(args) > 3:
+            wanted = set()
+            for raw in args[3:]:
+                number = parse_int(raw)
+                if number <= 0:
+                    raise ReplyError("ERR Invalid client ID")
+                wanted.add(number)
+            chosen = [s for s in chosen if s.id in wanted]
+        else:
+            raise ReplyError(SYNTAX_ERROR)
     now = session.db.clock()
-    lines = [client_line(s, now) for s in session.server.sessions.values()]
-    return "".join(line + "\n" for line in lines).encode()
+    return "".join(client_line(s, now) + "\n" for s in chosen).encode()
+
+
+def _client_kill(session: Session, args: Args) -> Reply:
+    """CLIENT KILL addr (the old form: OK, or an error) or CLIENT KILL <filter value> ...
+    (the number of clients killed), as Redis 7.0."""
+    sessions = list(session.server.sessions.values())
+    if len(args) == 3:
+        addr = args[2].decode("utf-8", "replace")
+        for other in sessions:
+            if other.addr == addr:
+                _kill(session, other)
+                return OK
+        raise ReplyError("ERR No such client")
+    if len(args) % 2:
+        raise ReplyError(SYNTAX_ERROR)
+    skip_me = True
+    ids: set[int] = set()  # the filters, each None or one value: all must match
+    addrs: set[str] = set()
+    laddrs: set[str] = set()
+    kinds: set[bytes] = set()
+    max_age: int | None = None
+    for position in range(2, len(args), 2):
+        option, raw = args[position].lower(), args[position + 1]
+        value = raw.decode("utf-8", "replace")
+        if option == b"id":
+            try:
+                wanted = parse_int(raw)
+            except ReplyError:
+                raise ReplyError("ERR client-id should be greater than 0") from None
+            if wanted <= 0:
+                raise ReplyError("ERR client-id should be greater than 0")
+            ids = {wanted}
+        elif option == b"type":
+            kinds = {_client_type(raw)}
+        elif option == b"addr":
+            addrs = {value}
+        elif option == b"laddr":
+            laddrs = {value}
+        elif option == b"user":
+            if value != "default":
+                raise ReplyError(f"ERR No such user '{value}'")
+        elif option == b"skipme":
+            if raw.lower() not in (b"yes", b"no"):
+                raise ReplyError(SYNTAX_ERROR)
+            skip_me = raw.lower() == b"yes"
+        elif option == b"maxage":
+            max_age = parse_int(raw)
+        else:
+            raise ReplyError(SYNTAX_ERROR)
+    now = session.db.clock()
+    killed = 0
+    for other in sessions:
+        if (
+            (skip_me and other is session)
+            or (ids and other.id not in ids)
+            or (addrs and other.addr not in addrs)
+            or (laddrs and other.laddr not in laddrs)
+            or (kinds and b"normal" not in kinds)  # every client of kvstore is a normal one
+            or (max_age is not None and (now - other.created_ms) // 1000 < max_age)
+        ):
+            continue
+        _kill(session, other)
+        killed += 1
+    return killed
+
+
+def _kill(session: Session, other: Session) -> None:
+    if other is session:
+        session.close_after_reply = True  # this reply first, as Redis does
+    elif other.peer is not None:
+        other.peer.kill()
+
+
+def _client_no_evict(session: Session, args: Args) -> Reply:
+    mode = args[2].lower()
+    if mode not in (b"on", b"off"):
+        raise ReplyError(SYNTAX_ERROR)
+    session.no_evict = mode == b"on"
+    return OK
 
 
 def _client_info(session: Session, args: Args) -> Reply:
@@ -207,7 +313,9 @@ _CLIENT: Subcommands = {
     b"setname": (3, _client_setname),
     b"getname": (2, _client_getname),
     b"setinfo": (4, _client_setinfo),
-    b"list": (2, _client_list),
+    b"list": (-2, _client_list),
+    b"kill": (-3, _client_kill),
+    b"no-evict": (3, _client_no_evict),
     b"info": (2, _client_info),
     b"tracking": (-3, client_tracking),
     b"caching": (3, client_caching),

@@ -7,11 +7,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kvstore import __version__
-from kvstore.commands.ports import PersistenceControl, Runner, ServerControl
+from kvstore.commands.ports import (
+    ClientPeer,
+    Journal,
+    PersistenceControl,
+    Runner,
+    ServerControl,
+)
 from kvstore.commands.pubsub_hub import PubSubHub, PushFn
 from kvstore.commands.stats import CommandStats
 from kvstore.commands.tracking_state import Tracker, TrackingState
-from kvstore.keyspace import Keyspace, Watch, wall_clock_ms
+from kvstore.keyspace import Databases, Keyspace, Watch, wall_clock_ms
 
 VERSION = __version__
 
@@ -25,7 +31,8 @@ class ServerState:
 
     The server's assembly builds it once, with everything in place; nothing is set later."""
 
-    db: Keyspace = field(default_factory=Keyspace)
+    #: The numbered databases (SELECT); every session starts in database 0.
+    dbs: Databases = field(default_factory=Databases)
     sessions: dict[int, Session] = field(default_factory=dict)
     #: Settings as ``CONFIG GET`` shows them: name to value, both text.
     settings: Callable[[], dict[str, str]] = dict
@@ -45,6 +52,13 @@ class ServerState:
     stats: CommandStats = field(default_factory=CommandStats)
     #: The dispatcher serving this state: EXEC runs its queue through it.
     runner: Runner[Session] | None = None
+    #: The log, for commands that change other databases than their session's (None with
+    #: persistence off): see ``Journal.record_other_db``.
+    journal: Journal | None = None
+    #: The sessions in MONITOR mode, and who must know when that list changes (the
+    #: dispatcher, which then runs every request through its monitoring path or stops).
+    monitors: list[Session] = field(default_factory=list)
+    monitors_changed: Callable[[list[Session]], None] | None = None
     #: SAVE, BGSAVE and friends reach persistence through this (None with it off).
     persistence: PersistenceControl | None = None
     #: SHUTDOWN and CONFIG SET reach the running server through this.
@@ -90,8 +104,13 @@ class Session:
     subscriptions: Subscriptions | None = None
     #: CLIENT TRACKING's options while it is on (None: off).
     tracking: TrackingState | None = None
+    #: The connection, for CLIENT LIST and CLIENT KILL (None: a session without one, in tests).
+    peer: ClientPeer | None = None
+    #: CLIENT NO-EVICT: shown in CLIENT LIST (kvstore evicts keys, never clients).
+    no_evict: bool = False
 
-    #: The server's keyspace, kept here because every data command reaches for it.
+    #: The database this session has selected (SELECT), kept here because every data command
+    #: reaches for it: one attribute read, whatever the number of databases.
     db: Keyspace = field(init=False)
     #: Whether commands other than ``noauth`` ones may run: true from the start when no
     #: password is set, else once AUTH succeeds. One attribute the dispatcher tests: false
@@ -99,7 +118,7 @@ class Session:
     authenticated: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        self.db = self.server.db
+        self.db = self.server.dbs[0]
         self.authenticated = self.server.requirepass is None
 
     def subscribed_to(self, channel: bytes) -> bool:
@@ -116,6 +135,12 @@ class Session:
         if self.tracking is not None:
             self.server.tracker.disable(self)
         self.queued = None
+        self.peer = None
+        monitors = self.server.monitors
+        if self in monitors:
+            monitors.remove(self)
+            if self.server.monitors_changed is not None:
+                self.server.monitors_changed(monitors)
 
 
 @dataclass

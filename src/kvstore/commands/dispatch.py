@@ -7,6 +7,7 @@ send, so a bad request costs its sender an error reply and nothing else.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from time import perf_counter_ns
 
@@ -19,6 +20,7 @@ from kvstore.commands.table import (
     Args,
     Command,
     UnknownCommandError,
+    arity_accepts,
     subcommand_refusal,
     wrong_arity,
 )
@@ -29,6 +31,65 @@ NOAUTH = ReplyError("NOAUTH Authentication required.")
 NOT_IN_MULTI = ReplyError("ERR Command not allowed inside a transaction")
 
 log = logging.getLogger("kvstore.commands")
+
+
+def _shown(arg: bytes) -> str:
+    """An argument as MONITOR quotes it (Redis's sdscatrepr)."""
+    out = ['"']
+    for byte in arg:
+        if byte in (0x22, 0x5C):
+            out.append("\\" + chr(byte))
+        elif byte in _ESCAPES:
+            out.append(_ESCAPES[byte])
+        elif 0x20 <= byte < 0x7F:
+            out.append(chr(byte))
+        else:
+            out.append(f"\\x{byte:02x}")
+    out.append('"')
+    return "".join(out)
+
+
+_ESCAPES = {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x07: "\\a", 0x08: "\\b"}
+
+
+#: Subcommands Redis 7.0 flags ``admin`` under commands that are not (None: every one).
+_ADMIN_SUBCOMMANDS: dict[str, frozenset[bytes] | None] = {
+    "config": None,
+    "client": frozenset({b"kill", b"list", b"no-evict", b"pause", b"unpause"}),
+}
+
+
+def _administrative(name: str, args: Args) -> bool:
+    if name not in _ADMIN_SUBCOMMANDS:
+        return False
+    subcommands = _ADMIN_SUBCOMMANDS[name]
+    return subcommands is None or (len(args) > 1 and args[1].lower() in subcommands)
+
+
+_REDACTED = b"(redacted)"
+
+
+def _redacted(args: Args) -> Args:
+    """The arguments with passwords hidden, as Redis hides them from MONITOR: AUTH's, and
+    HELLO's after its AUTH option."""
+    name = args[0].lower()
+    if name == b"auth":
+        return [args[0], *(_REDACTED for _ in args[1:])]
+    if name == b"hello":
+        shown = list(args)
+        for index, word in enumerate(args):
+            if index > 1 and word.lower() == b"auth":
+                for secret in range(index + 1, min(index + 3, len(args))):
+                    shown[secret] = _REDACTED
+        return shown
+    return args
+
+
+def monitor_line(session: Session, args: Args) -> bytes:
+    """``+<unix time> [<db> <addr>] "arg" ...``, as Redis sends each command to MONITOR."""
+    now = time.time()
+    words = " ".join(_shown(arg) for arg in _redacted(args))
+    return f"+{now:.6f} [{session.db.index} {session.addr}] {words}\r\n".encode()
 
 
 class Dispatcher:
@@ -69,6 +130,7 @@ class Dispatcher:
         self.timing = True
         self.slow_ns = self.slowlog.threshold_ns  # read per command: one attribute, not two
         self.configure_slowlog(slowlog_log_slower_than, slowlog_max_len)
+        self._monitors: list[Session] = []
 
     def configure_slowlog(
         self, slower_than_us: int | None = None, max_len: int | None = None
@@ -89,6 +151,38 @@ class Dispatcher:
         table = self.table if wrap is None else wrap(self.table)
         self._running = table
         self._by_name = {**{name.upper(): cmd for name, cmd in table.items()}, **table}
+
+    # -- MONITOR -------------------------------------------------------------------------------
+
+    def monitors_changed(self, monitors: list[Session]) -> None:
+        """Clients entered or left MONITOR mode: with any in it, requests go through
+        :meth:`_execute_monitored`; with none, the plain path costs nothing more than before."""
+        self._monitors = monitors
+        if monitors:
+            self.execute = self._execute_monitored  # type: ignore[method-assign]
+        elif "execute" in self.__dict__:
+            del self.execute
+
+    def _execute_monitored(self, session: Session, args: Args) -> Reply:
+        reply = Dispatcher.execute(self, session, args)
+        # As Redis 7.0 shows them: commands that ran (after they ran, in the database they
+        # left selected), not those refused before running or queued in MULTI, nor
+        # administrative ones (CONFIG, SAVE, SHUTDOWN, MONITOR...).
+        command = self._by_name.get(args[0]) or self.table.get(args[0].lower())
+        if (
+            command is None
+            or "admin" in command.flags
+            or _administrative(command.name, args)
+            or not session.authenticated
+            or reply is QUEUED
+            or not arity_accepts(command.arity, len(args))
+        ):
+            return reply
+        line = monitor_line(session, args)
+        for monitor in self._monitors:
+            if monitor.peer is not None:
+                monitor.peer.push(line)
+        return reply
 
     def _rejected(self, command: Command | None, error: ReplyError) -> ReplyError:
         stats = self.stats
@@ -139,7 +233,7 @@ class Dispatcher:
                 try:
                     return command.handler(session, args)
                 finally:
-                    journal.record(command, args)
+                    journal.record(command, args, session.db)
             return command.handler(session, args)
         except ReplyError as error:
             return self._failed(command, error)

@@ -85,14 +85,14 @@ def _clients(session: Session) -> InfoFields:
         "blocked_clients": 0,
         "tracking_clients": 0,
         "watching_clients": sum(1 for s in sessions if s.watch is not None and s.watch.keys),
-        "total_watched_keys": session.db.watched_count,
+        "total_watched_keys": session.server.dbs.watched_count,
     }
 
 
 @info_section("memory")
 def _memory(session: Session) -> InfoFields:
     clients = session.server.clients_memory
-    used = session.db.used_memory + clients
+    used = session.server.dbs.used_memory + clients
     fields: dict[str, str | int] = {"used_memory": used, "used_memory_human": human_bytes(used)}
     rss = resident_bytes()
     if rss is not None:
@@ -113,7 +113,7 @@ def _memory(session: Session) -> InfoFields:
 def _stats(session: Session) -> InfoFields:
     state = session.server
     stats = state.stats
-    db = session.db
+    db = state.dbs
     return {
         "total_connections_received": state.total_connections,
         "rejected_connections": state.rejected_connections,
@@ -162,8 +162,10 @@ def _cpu(session: Session) -> InfoFields:
 
 @info_section("keyspace")
 def _keyspace(session: Session) -> InfoFields:
-    db = session.db
-    if not len(db):
-        return {}
-    # avg_ttl is 0: estimating it would cost a pass over the deadlines.
-    return {"db0": f"keys={len(db)},expires={db.volatile_count},avg_ttl=0"}
+    # One line per database holding keys, as Redis. avg_ttl is 0: estimating it would cost a
+    # pass over the deadlines.
+    return {
+        f"db{db.index}": f"keys={len(db)},expires={db.volatile_count},avg_ttl=0"
+        for db in session.server.dbs
+        if len(db)
+    }

@@ -141,6 +141,8 @@ SUBCOMMANDS: dict[str, dict[str, SubcommandInfo]] = {
         "getname": SubcommandInfo(_CONN, "connection"),
         "setinfo": SubcommandInfo(_CONN, "connection"),
         "list": SubcommandInfo(_ADMIN, "connection", _NONDETERMINISTIC),
+        "kill": SubcommandInfo(_ADMIN, "connection"),
+        "no-evict": SubcommandInfo(_ADMIN, "connection"),
         "info": SubcommandInfo(_CONN, "connection", _NONDETERMINISTIC),
         "help": SubcommandInfo("loading stale", "connection"),
         "tracking": SubcommandInfo(_CONN, "connection"),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from kvstore.commands.context import Session
+from kvstore.commands.databases import log_other_db
 from kvstore.commands.glob import compile_glob
 from kvstore.commands.objects import copied
 from kvstore.commands.table import SYNTAX_ERROR, Args, KeySpec, command, parse_int
+from kvstore.keyspace import Keyspace
 from kvstore.protocol.replies import OK, Reply, ReplyError, Status
 
 
@@ -52,24 +54,27 @@ def dbsize(session: Session, args: Args) -> Reply:
     return len(session.db)
 
 
+def _flush_options(args: Args) -> None:
+    if len(args) > 2 or (len(args) == 2 and args[1].lower() not in (b"async", b"sync")):
+        raise ReplyError(SYNTAX_ERROR)
+
+
 @command(
     "flushdb",
     -1,
     "write",
     group="server",
-    summary="Delete every key.",
+    summary="Delete every key of the database.",
     tips="request_policy:all_shards response_policy:all_succeeded",
     acl="keyspace dangerous",
 )
 def flushdb(session: Session, args: Args) -> Reply:
-    if len(args) > 2 or (len(args) == 2 and args[1].lower() not in (b"async", b"sync")):
-        raise ReplyError(SYNTAX_ERROR)
+    _flush_options(args)
     session.db.clear()
     return OK
 
 
-# One database: FLUSHALL is FLUSHDB under another name.
-command(
+@command(
     "flushall",
     -1,
     "write",
@@ -77,7 +82,12 @@ command(
     summary="Delete every key of every database.",
     tips="request_policy:all_shards response_policy:all_succeeded",
     acl="keyspace dangerous",
-)(flushdb)
+)
+def flushall(session: Session, args: Args) -> Reply:
+    _flush_options(args)
+    session.server.dbs.clear()
+    log_other_db(session, args)
+    return OK
 
 
 # Memory is reclaimed at once either way: UNLINK is DEL under another name.
@@ -154,9 +164,11 @@ def renamenx(session: Session, args: Args) -> Reply:
     return 1
 
 
-def _copy_options(options: Args) -> bool:
-    """Parse COPY's options as Redis does, left to right; return whether REPLACE was given."""
+def _copy_options(session: Session, options: Args) -> tuple[bool, Keyspace]:
+    """Parse COPY's options as Redis does, left to right; return whether REPLACE was given,
+    and the database to copy to."""
     replace = False
+    target = session.db
     i = 0
     while i < len(options):
         option = options[i].lower()
@@ -169,12 +181,14 @@ def _copy_options(options: Args) -> bool:
                 raise ReplyError(
                     f"ERR value is out of range, value must between {INT32_MIN} and {INT32_MAX}"
                 )
-            if index != 0:  # there is one database
+            dbs = session.server.dbs
+            if not 0 <= index < len(dbs):
                 raise ReplyError("ERR DB index is out of range")
+            target = dbs[index]
         else:
             raise ReplyError(SYNTAX_ERROR)
         i += 1
-    return replace
+    return replace, target
 
 
 @command(
@@ -187,17 +201,19 @@ def _copy_options(options: Args) -> bool:
     key_specs=(KeySpec(("RO", "access"), 1), KeySpec(("OW", "update"), 2)),
 )
 def copy(session: Session, args: Args) -> Reply:
-    replace = _copy_options(args[3:])
+    replace, into = _copy_options(session, args[3:])
     source, target = args[1], args[2]
-    if source == target:
-        raise ReplyError("ERR source and destination objects are the same")
     db = session.db
+    if source == target and into is db:
+        raise ReplyError("ERR source and destination objects are the same")
     value = db.get(source)
     if value is None:
         return 0
-    if not replace and db.contains(target):
+    if not replace and into.contains(target):
         return 0
-    db.set(target, copied(value), db.deadline(source))
+    into.set(target, copied(value), db.deadline(source))
+    if into is not db:
+        log_other_db(session, args)
     return 1
 
 

@@ -22,15 +22,15 @@ OOM_MESSAGE = "OOM command not allowed when used memory > 'maxmemory'."
 def _guarded(
     handler: Handler, guard: MemoryGuard, may_grow: bool, journal: Journal | None
 ) -> Handler:
-    evicted = guard.db.evicted
-
     def run(session: Session, args: Args) -> Reply:
         room = guard.make_room()
-        if evicted:
-            if journal is not None:
-                for key in evicted:
-                    journal.record_deleted(key)
-            evicted.clear()
+        if guard.evicted_any:
+            guard.evicted_any = False
+            for db in guard.keyspaces:
+                if journal is not None:
+                    for key in db.evicted:
+                        journal.record_deleted(key, db)
+                db.evicted.clear()
         if not room and may_grow:
             raise ReplyError(OOM_MESSAGE)
         return handler(session, args)

@@ -1,6 +1,8 @@
 """Keyspace notifications (``notify-keyspace-events``): every change to a key published on
-``__keyspace@0__:<key>`` (the event as the message) and ``__keyevent@0__:<event>`` (the key),
-with Redis 7.0's event names and flag letters.
+``__keyspace@<db>__:<key>`` (the event as the message) and ``__keyevent@<db>__:<event>`` (the
+key), ``<db>`` the number of the database the key is in, with Redis 7.0's event names and flag
+letters. MOVE reports ``move_from`` in its source database and ``new``, ``move_to`` in its
+target; COPY ... DB reports in the target; SWAPDB and FLUSHALL report nothing per key.
 
 The commands do not know about it. While notifications are off (the default) nothing here
 runs: the dispatcher looks commands up in the plain table. Turning them on gives the
@@ -33,7 +35,9 @@ from kvstore.config.events import (
 from kvstore.keyspace import Keyspace
 from kvstore.protocol.replies import OK, Reply
 
-Event = tuple[int, str, bytes]  # (class, event name, key)
+#: (class, event name, key), in the session's database, or with a fourth item, the number of
+#: the database the event belongs to (MOVE's and COPY ... DB's target).
+Event = tuple[int, str, bytes] | tuple[int, str, bytes, int]
 
 
 class Notifier:
@@ -64,9 +68,9 @@ class Notifier:
         if flags & KEYEVENT:
             hub.publish(b"__keyevent@%d__:%b" % (db, name), key)
 
-    def keyspace_event(self, event: str, key: bytes) -> None:
-        """The keyspace's hook: a key expired or was evicted."""
-        self.publish(EXPIRED if event == "expired" else EVICTED, event, key)
+    def keyspace_event(self, event: str, key: bytes, db: int = 0) -> None:
+        """The keyspace's hook: a key expired or was evicted in database ``db``."""
+        self.publish(EXPIRED if event == "expired" else EVICTED, event, key, db)
 
     def wrap_table(self, table: dict[bytes, Command]) -> dict[bytes, Command]:
         """``table`` with the commands that emit events wrapped to publish them."""
@@ -92,10 +96,10 @@ class Notifier:
             if reports_misses and self.flags & KEY_MISS:
                 for key, found in zip(keys, before, strict=True):
                     if found is None:
-                        self.publish(KEY_MISS, "keymiss", key)
+                        self.publish(KEY_MISS, "keymiss", key, db.index)
             if derive is not None:
-                for kind, event, key in derive(db, args, reply, keys, before):
-                    self.publish(kind, event, key)
+                for kind, event, key, *elsewhere in derive(db, args, reply, keys, before):
+                    self.publish(kind, event, key, elsewhere[0] if elsewhere else db.index)
             return reply
 
         return notifying
@@ -201,7 +205,23 @@ def _renamed(db: Keyspace, args: Args, reply: Reply, keys: Args, before: Before)
 def _copied(db: Keyspace, args: Args, reply: Reply, keys: Args, before: Before) -> list[Event]:
     if reply != 1:
         return []
-    return [(NEW, "new", args[2]), (GENERIC, "copy_to", args[2])]
+    target = db.index
+    options = [word.upper() for word in args[3:]]
+    if b"DB" in options:  # the command accepted it: a number follows
+        target = int(args[3 + options.index(b"DB") + 1])
+    return [(NEW, "new", args[2], target), (GENERIC, "copy_to", args[2], target)]
+
+
+def _moved(db: Keyspace, args: Args, reply: Reply, keys: Args, before: Before) -> list[Event]:
+    """As Redis: ``new`` and ``move_to`` in the target database, ``move_from`` in the source."""
+    if reply != 1:
+        return []
+    key, target = args[1], int(args[2])
+    return [
+        (NEW, "new", key, target),
+        (GENERIC, "move_from", key),
+        (GENERIC, "move_to", key, target),
+    ]
 
 
 def _getdel(db: Keyspace, args: Args, reply: Reply, keys: Args, before: Before) -> list[Event]:
@@ -267,6 +287,7 @@ _DERIVE: dict[str, Derive] = {
     "rename": _renamed,
     "renamenx": _renamed,
     "copy": _copied,
+    "move": _moved,
 }
 #: The reads that report a missing key as ``keymiss`` (class ``m``), as Redis's lookups do.
 _KEYMISS = frozenset(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
+from kvstore.keyspace import Keyspace
 from kvstore.protocol.replies import Reply, ReplyError
 
 
@@ -38,11 +39,16 @@ class Journal(Protocol):
     @property
     def refusal(self) -> ReplyError | None: ...
 
-    def record(self, command: LoggedCommand, args: list[bytes]) -> None:
-        """Log the effect of a write command that just ran (the state of its keys)."""
+    def record(self, command: LoggedCommand, args: list[bytes], db: Keyspace) -> None:
+        """Log the effect of a write command that just ran in ``db`` (the state of its keys)."""
 
-    def record_deleted(self, key: bytes) -> None:
-        """Log that ``key`` was removed outside a command (maxmemory eviction)."""
+    def record_other_db(self, name: str, args: list[bytes], db: Keyspace) -> None:
+        """Log what a command that just succeeded in ``db`` did to other databases (FLUSHALL,
+        SWAPDB, MOVE, COPY ... DB): their handlers call this, keeping the check off every
+        other write's path."""
+
+    def record_deleted(self, key: bytes, db: Keyspace) -> None:
+        """Log that ``key`` was removed from ``db`` outside a command (maxmemory eviction)."""
 
 
 class PersistenceControl(Protocol):
@@ -57,6 +63,27 @@ class PersistenceControl(Protocol):
     def lastsave(self) -> int: ...
 
     def info(self) -> dict[str, str | int]: ...
+
+
+class ClientPeer(Protocol):
+    """A session's connection, as CLIENT LIST, CLIENT INFO and CLIENT KILL see it."""
+
+    @property
+    def fd(self) -> int: ...
+
+    def idle_seconds(self) -> int:
+        """Seconds since the client last sent anything."""
+        ...
+
+    def buffer_sizes(self) -> tuple[int, int]:
+        """Bytes of (unparsed requests, unsent replies)."""
+        ...
+
+    def kill(self) -> None:
+        """Close the connection once the replies already written are sent."""
+
+    def push(self, data: bytes) -> None:
+        """Send ``data`` (encoded) outside any reply: MONITOR's lines."""
 
 
 class ServerControl(Protocol):

@@ -1,8 +1,9 @@
 """RESET: return the connection to the state it had when it connected, as Redis 7.0 does.
 
 The open transaction (if any) is dropped, watched keys are forgotten, the protocol goes back to
-RESP2, the connection's name is cleared and, when the server requires a password, the
-connection must authenticate again; its subscriptions and CLIENT TRACKING end. RESET runs at
+RESP2, database 0 is selected, the connection's name is cleared, CLIENT NO-EVICT is off and,
+when the server requires a password, the connection must authenticate again; its subscriptions
+and CLIENT TRACKING end. RESET runs at
 once inside MULTI (it is not queued) and needs no authentication. The reply is the status ``RESET``.
 """
 
@@ -20,7 +21,7 @@ RESET = Status("RESET")
     1,
     "noscript loading stale fast noauth allow_busy",
     group="connection",
-    summary="Reset the connection: no transaction, no watched keys, RESP2, no name.",
+    summary="Reset the connection: no transaction, no watched keys, RESP2, database 0, no name.",
 )
 def reset(session: Session, args: Args) -> Reply:
     session.queued = None
@@ -33,6 +34,8 @@ def reset(session: Session, args: Args) -> Reply:
     if session.tracking is not None:
         session.server.tracker.disable(session)
     session.protocol = 2
+    session.db = session.server.dbs[0]
+    session.no_evict = False
     session.name = b""
     session.authenticated = session.server.requirepass is None
     return RESET

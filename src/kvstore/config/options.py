@@ -182,6 +182,23 @@ class ServerConfig:
             choices=("auto", "python", "hiredis"),
         ),
     )
+    inline_replies: str = field(
+        default="text",
+        metadata=_option(
+            "how the plain port answers a connection whose first request is a line of words "
+            "(PING, get k): in the text line protocol, or in RESP as Redis does (a connection "
+            "that starts in RESP always gets RESP)",
+            choices=("text", "resp"),
+        ),
+    )
+    tls_inline_replies: str = field(
+        default="text",
+        metadata=_option("the same for the TLS port", choices=("text", "resp")),
+    )
+    databases: int = field(
+        default=16,
+        metadata=_option("number of databases (SELECT 0 to databases-1)"),
+    )
     pure: bool = field(
         default=False,
         metadata=_option(
@@ -263,7 +280,8 @@ class ServerConfig:
     maxclients: int = field(
         default=10000,
         metadata=_option(
-            "most clients connected at once; lowered to what the open-files limit allows"
+            "most clients connected at once; lowered to what the open-files limit allows",
+            runtime=True,
         ),
     )
     timeout: int = field(
@@ -272,14 +290,16 @@ class ServerConfig:
     )
     proto_max_bulk_len: int = field(
         default=512 * 1024 * 1024,
-        metadata=_option("largest RESP bulk string (argument) accepted", size=True),
+        metadata=_option("largest RESP bulk string (argument) accepted", size=True, runtime=True),
     )
     proto_max_args: int = field(
         default=1024 * 1024, metadata=_option("most arguments in one RESP request")
     )
     client_query_buffer_limit: int = field(
         default=1024 * 1024 * 1024,
-        metadata=_option("most bytes of one unfinished request a client may send", size=True),
+        metadata=_option(
+            "most bytes of one unfinished request a client may send", size=True, runtime=True
+        ),
     )
     client_output_buffer_limit: str = field(
         default="normal 268435456 67108864 60 pubsub 33554432 8388608 60",
@@ -312,13 +332,19 @@ class ServerConfig:
     )
     maxmemory: int = field(
         default=0,
-        metadata=_option("memory limit for the process, as 100mb or 1gb (0: none)", size=True),
+        metadata=_option(
+            "memory limit for the process, as 100mb or 1gb (0: none; CONFIG SET can change it "
+            "only on a server started with one)",
+            size=True,
+            runtime=True,
+        ),
     )
     maxmemory_policy: str = field(
         default="noeviction",
         metadata=_option(
             "what a write does at the memory limit: refuse it, or evict keys first",
             choices=MAXMEMORY_POLICIES,
+            runtime=True,
         ),
     )
     # -- observability (see docs/observability.md) --
@@ -474,6 +500,8 @@ def load_config(
         elif item.name in from_file:
             values[item.name] = from_file[item.name]
     config = ServerConfig(**values)
+    if not 1 <= config.databases <= 1_000_000:
+        raise ConfigError(f"databases {config.databases} is out of range (1-1000000)")
     if not 0 <= config.port <= 65535:
         raise ConfigError(f"port {config.port} is out of range (0-65535)")
     if not 0 <= config.metrics_port <= 65535:

@@ -15,6 +15,9 @@ from kvstore.config.options import ConfigError, ServerConfig, convert_setting, f
 
 #: Called with the configuration after the option changed.
 Hook = Callable[[ServerConfig], None]
+#: Called with an option's new value before anything is changed: the reason it is refused,
+#: or None.
+Check = Callable[[Any], str | None]
 
 
 class UnknownSettingError(ConfigError):
@@ -34,6 +37,14 @@ class RuntimeConfig:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self._hooks: dict[str, list[Hook]] = {}
+        self._checks: dict[str, Check] = {}
+
+    def check_with(self, name: str, check: Check) -> None:
+        """Refuse a value of option ``name`` for which ``check`` gives a reason."""
+        item = field_by_name(name)
+        if item is None or not item.metadata.get("runtime"):
+            raise ValueError(f"{name} is not an option that can change at run time")
+        self._checks[item.name] = check
 
     def on_change(self, name: str, hook: Hook) -> None:
         """Run ``hook`` whenever option ``name`` (a field name) is changed."""
@@ -62,6 +73,10 @@ class RuntimeConfig:
                 values[item.name] = convert_setting(item, raw)
             except ConfigError as exc:
                 raise SettingRefusedError(name, str(exc)) from None
+            check = self._checks.get(item.name)
+            reason = None if check is None else check(values[item.name])
+            if reason is not None:
+                raise SettingRefusedError(name, reason)
         for field_name, value in values.items():
             setattr(self.config, field_name, value)
         for field_name in values:

@@ -16,14 +16,17 @@ from collections.abc import Callable
 from typing import Protocol
 
 from kvstore.commands.ports import LoggedCommand
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases, Keyspace, as_databases
 from kvstore.persistence.disk import PartialWriteError
 from kvstore.persistence.log import AppendLog
 from kvstore.persistence.records import (
     FLUSHALL,
+    FLUSHDB,
     SET_HEAD,
     encode_del,
+    encode_select,
     encode_set,
+    encode_swapdb,
     frame,
 )
 from kvstore.protocol.replies import ReplyError
@@ -32,8 +35,26 @@ from kvstore.protocol.resp import CRLF, LARGE_BULK
 
 log = logging.getLogger("kvstore.persistence")
 
-#: Write commands without key positions that empty the table.
-FLUSH_COMMANDS = frozenset({"flushdb", "flushall"})
+#: Write commands that change other databases than the session's.
+CROSS_DB_COMMANDS = frozenset({"flushall", "swapdb", "move", "copy"})
+
+
+def _db_number(word: bytes, dbs: Databases) -> int | None:
+    """The database a command's argument names, or None if it names none."""
+    if not word.isdigit() or len(word) > 9:
+        return None
+    index = int(word)
+    return index if index < len(dbs) else None
+
+
+def _copy_target(args: list[bytes]) -> bytes | None:
+    """The number after COPY's ``DB`` option, or None without one."""
+    for position in range(3, len(args) - 1):
+        if args[position].lower() == b"db":
+            return args[position + 1]
+    return None
+
+
 #: How often a failing disk is tried again.
 RETRY_SECONDS = 1.0
 
@@ -63,7 +84,7 @@ class Unheard:
 class LogJournal:
     def __init__(
         self,
-        db: Keyspace,
+        dbs: Databases | Keyspace,
         appendlog: AppendLog,
         loop: asyncio.AbstractEventLoop,
         after_flush: Callable[[], None] = lambda: None,
@@ -71,7 +92,11 @@ class LogJournal:
         listener: FlushListener | None = None,
         free_space: Callable[[OSError], bool] = lambda exc: False,
     ) -> None:
-        self.db = db
+        self.dbs = dbs = as_databases(dbs)
+        #: The database the log's last record was for: a record for another one is preceded
+        #: by a SELECT. Every log starts in database 0; the manager says where a log it
+        #: appends to stood (``resume_in``).
+        self.db: Keyspace = dbs[0]
         self.log = appendlog
         self.loop = loop
         self.after_flush = after_flush
@@ -85,17 +110,20 @@ class LogJournal:
         self.failure: str | None = None
         self._buffer: list[bytes] = []
         self._stalled = b""  # logged bytes that have not reached the file yet
-        self._seen = db.dirty
+        for db in dbs:
+            db.logged = db.dirty
         self._unlogged_warned: set[str] = set()
 
     # -- the dispatcher's hooks -----------------------------------------------------------------
 
-    def record(self, command: LoggedCommand, args: list[bytes]) -> None:
-        db = self.db
-        if db.dirty == self._seen:
-            return  # nothing changed
-        first = command.first_key
+    def record(self, command: LoggedCommand, args: list[bytes], db: Keyspace) -> None:
+        if db.dirty == db.logged:
+            return  # nothing changed (or all of it recorded by record_other_db)
         buffer = self._buffer
+        if db is not self.db:
+            buffer.append(encode_select(db.index))
+            self.db = db
+        first = command.first_key
         if first == 1 and command.last_key == 1:  # one key, the common case: inlined
             key = args[1]
             state = db.entry(key)
@@ -117,24 +145,74 @@ class LogJournal:
                 key = args[index]
                 state = entry(key)
                 buffer.append(encode_del(key) if state is None else encode_set(key, *state))
-        elif command.name in FLUSH_COMMANDS:
-            buffer.append(FLUSHALL)
+        elif command.name == "flushdb":
+            buffer.append(FLUSHDB)
+        elif command.name in CROSS_DB_COMMANDS:
+            pass  # recorded by record_other_db, as the command ran
         elif command.name not in self._unlogged_warned:
             self._unlogged_warned.add(command.name)
             log.error(
                 "write command %s has no key positions: its effect is not logged", command.name
             )
-        self._seen = db.dirty
+        db.logged = db.dirty
         if not self.pending:  # _schedule_flush, inlined: this is every write's path
             self.pending = True
             self.loop.call_soon(self.flush)
             self.listener.records_buffered()
 
-    def record_deleted(self, key: bytes) -> None:
-        self._buffer.append(encode_del(key))
-        self._seen = self.db.dirty
+    def record_other_db(self, name: str, args: list[bytes], db: Keyspace) -> None:
+        """The effects of a command on other databases than the session's (``db``): FLUSHALL,
+        SWAPDB, MOVE's target and COPY ... DB's. Their handlers call this as they succeed;
+        what the command did in ``db`` itself is recorded by :meth:`record` after it."""
+        dbs = self.dbs
+        buffer = self._buffer
+        if name == "flushall":
+            buffer.append(FLUSHALL)
+            for each in dbs:
+                each.logged = each.dirty
+        elif name == "swapdb":
+            first, second = _db_number(args[1], dbs), _db_number(args[2], dbs)
+            if first is None or second is None:
+                return  # refused
+            if dbs[first].dirty == dbs[first].logged and dbs[second].dirty == dbs[second].logged:
+                return  # nothing swapped (SWAPDB n n)
+            buffer.append(encode_swapdb(first, second))
+            dbs[first].logged = dbs[first].dirty
+            dbs[second].logged = dbs[second].dirty
+        else:  # move key db, copy source destination ... DB db
+            key = args[1] if name == "move" else args[2]
+            number = args[2] if name == "move" else _copy_target(args)
+            index = _db_number(number, dbs) if number is not None else None
+            if index is None:
+                return
+            target = dbs[index]
+            if target.dirty == target.logged:
+                return  # nothing written there
+            if target is not self.db:
+                buffer.append(encode_select(index))
+                self.db = target
+            state = target.entry(key)
+            buffer.append(encode_del(key) if state is None else encode_set(key, *state))
+            target.logged = target.dirty
         if not self.pending:
             self._schedule_flush()
+
+    def record_deleted(self, key: bytes, db: Keyspace) -> None:
+        if db is not self.db:
+            self._buffer.append(encode_select(db.index))
+            self.db = db
+        self._buffer.append(encode_del(key))
+        db.logged = db.dirty
+        if not self.pending:
+            self._schedule_flush()
+
+    def log_switched(self) -> None:
+        """A new log was started: its records are database 0's until a SELECT."""
+        self.db = self.dbs[0]
+
+    def resume_in(self, index: int) -> None:
+        """The log appended to ends in database ``index`` (as recovery found it)."""
+        self.db = self.dbs[index]
 
     def _schedule_flush(self) -> None:
         self.pending = True

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases, Keyspace, as_databases
 from kvstore.persistence.disk import Disk
 from kvstore.persistence.journal import FlushListener, LogJournal
 from kvstore.persistence.log import AppendLog, list_logs
@@ -59,7 +59,7 @@ class Persistence:
     def __init__(
         self,
         settings: PersistenceSettings,
-        db: Keyspace,
+        db: Databases | Keyspace,
         disk: Disk | None = None,
         clock: Callable[[], float] = time.monotonic,
         listener: FlushListener | None = None,
@@ -71,7 +71,8 @@ class Persistence:
         self.growth_percent = settings.auto_aof_rewrite_percentage
         self.min_size = settings.auto_aof_rewrite_min_size
         self.fast_replay = settings.fast_replay
-        self.db = db
+        #: Every database: the snapshot holds them all, and the log says which each record is for.
+        self.db = as_databases(db)
         self.disk = disk or Disk()
         #: Monotonic seconds, for the back-off after failures (injectable for tests).
         self.clock = clock
@@ -122,6 +123,7 @@ class Persistence:
             listener=self.listener,
             free_space=self._free_space_for_log,
         )
+        self.journal.resume_in(recovered.last_db)
         if self.policy == "everysec":
             self._start_fsync_thread(loop)
 
@@ -210,6 +212,7 @@ class Persistence:
             )
         old_size = self.log.size
         self.log.switch()
+        self.journal.log_switched()
         self.older_logs_size += old_size
         return self.log.seq
 

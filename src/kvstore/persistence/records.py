@@ -18,11 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kvstore.build import load_hiredis
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases, Keyspace, as_databases
 from kvstore.protocol.resp import CRLF, array_head, bulk_header, encode_bulk, encode_request
 from kvstore.protocol.resp_requests import parse_length
 
 FLUSHALL = encode_request([b"FLUSHALL"])
+FLUSHDB = encode_request([b"FLUSHDB"])
 #: How ``SET key value`` (then ``PXAT ms`` for a deadline) and ``DEL key`` records begin.
 SET_HEAD = array_head(3, b"SET")
 SET_PXAT_HEAD = array_head(5, b"SET")
@@ -51,6 +52,33 @@ def encode_set(key: bytes, value: bytes, deadline: int | None) -> bytes:
 
 def encode_del(key: bytes) -> bytes:
     return b"".join((DEL_HEAD, bulk_header(len(key)), key, CRLF))
+
+
+def encode_select(index: int) -> bytes:
+    """``SELECT n``: the records after it are database ``n``'s (each log starts in 0)."""
+    number = b"%d" % index
+    return b"*2\r\n$6\r\nSELECT\r\n%b%b\r\n" % (bulk_header(len(number)), number)
+
+
+def encode_swapdb(first: int, second: int) -> bytes:
+    a, b = b"%d" % first, b"%d" % second
+    return b"*3\r\n$6\r\nSWAPDB\r\n%b%b\r\n%b%b\r\n" % (
+        bulk_header(len(a)),
+        a,
+        bulk_header(len(b)),
+        b,
+    )
+
+
+class LogCursor:
+    """Where replaying a log stands: the databases, and the one its records apply to (the
+    last ``SELECT``; 0 at the start of every log)."""
+
+    __slots__ = ("db", "dbs")
+
+    def __init__(self, dbs: Databases) -> None:
+        self.dbs = dbs
+        self.db = dbs[0]
 
 
 #: How a checksum record begins (enough to tell it from any other record).
@@ -139,6 +167,8 @@ class Scan:
     #: Set when the bytes after ``good_end`` are a valid record cut short (a torn tail).
     truncated: bool
     damage: DamagedRecordError | None
+    #: The database the last record applied was for (where the log's writer stood).
+    last_db: int = 0
 
     @property
     def intact(self) -> bool:
@@ -189,9 +219,10 @@ def parse_record(data: bytes, pos: int) -> tuple[list[bytes], int]:
     return words, pos
 
 
-def scan(data: bytes, db: Keyspace | None = None) -> Scan:
-    """Check (and with ``db``, apply) every record of a log's bytes. A batch is applied only
+def scan(data: bytes, dbs: Databases | Keyspace | None = None) -> Scan:
+    """Check (and with ``dbs``, apply) every record of a log's bytes. A batch is applied only
     once its checksum has been verified."""
+    db = None if dbs is None else LogCursor(as_databases(dbs))
     pos = 0
     records = 0
     size = len(data)
@@ -211,14 +242,18 @@ def scan(data: bytes, db: Keyspace | None = None) -> Scan:
             words, pos = parse_record(data, pos)
             apply_record(words, start, db)
         except _CutShortError:
-            return Scan(records, start, size, True, None)
+            return Scan(records, start, size, True, None, _where(db))
         except DamagedRecordError as damage:
             return Scan(records, start, size, False, damage)
         records += 1
-    return Scan(records, pos, size, False, None)
+    return Scan(records, pos, size, False, None, _where(db))
 
 
-def _scan_batch(data: bytes, pos: int, db: Keyspace | None) -> int:
+def _where(cursor: LogCursor | None) -> int:
+    return 0 if cursor is None else cursor.db.index
+
+
+def _scan_batch(data: bytes, pos: int, db: LogCursor | None) -> int:
     """Verify the batch whose checksum record is at ``pos``, then apply it; its record count."""
     length = _frame_length(data, pos)
     if length is None:
@@ -249,10 +284,16 @@ def _scan_batch(data: bytes, pos: int, db: Keyspace | None) -> int:
     return len(words_seen)
 
 
-def apply_record(words: list[bytes], offset: int, db: Keyspace | None) -> None:
-    """Apply one record to ``db`` (or only validate it when ``db`` is None)."""
+def _index(word: bytes) -> int | None:
+    """A database number as a record writes it, or None."""
+    return int(word) if word.isdigit() and len(word) < 10 else None
+
+
+def apply_record(words: list[bytes], offset: int, cursor: LogCursor | None) -> None:
+    """Apply one record at ``cursor`` (or only validate it when ``cursor`` is None)."""
     name = words[0]
     count = len(words)
+    db = None if cursor is None else cursor.db
     if name == b"SET" and count == 3:
         if db is not None:
             db.set(words[1], words[2])
@@ -262,11 +303,39 @@ def apply_record(words: list[bytes], offset: int, db: Keyspace | None) -> None:
     elif name == b"DEL" and count == 2:
         if db is not None:
             db.delete(words[1])
+    elif name == b"SELECT" and count == 2 and (index := _index(words[1])) is not None:
+        if cursor is not None:
+            cursor.db = cursor.dbs[_in_range(index, cursor.dbs, offset)]
     elif name == b"FLUSHALL" and count == 1:
+        if cursor is not None:
+            cursor.dbs.clear()
+    elif name == b"FLUSHDB" and count == 1:
         if db is not None:
             db.clear()
+    elif (
+        name == b"SWAPDB"
+        and count == 3
+        and (first := _index(words[1])) is not None
+        and (second := _index(words[2])) is not None
+    ):
+        if cursor is not None:
+            dbs = cursor.dbs
+            dbs.swap(_in_range(first, dbs, offset), _in_range(second, dbs, offset))
     else:
         raise DamagedRecordError(offset, "unknown record")
+
+
+class DatabaseOutOfRangeError(Exception):
+    """The log names a database past ``--databases``: loading it would lose its keys."""
+
+
+def _in_range(index: int, dbs: Databases, offset: int) -> int:
+    if index >= len(dbs):
+        raise DatabaseOutOfRangeError(
+            f"a record at offset {offset} is for database {index}, but there are {len(dbs)} "
+            f"(--databases): start with --databases {index + 1} or more"
+        )
+    return index
 
 
 def iter_records(data: bytes) -> Iterator[list[bytes]]:
@@ -311,8 +380,8 @@ def _check_frames(data: bytes, pos: int) -> tuple[int, int] | None:
     return pos, batches
 
 
-def replay(data: bytes, db: Keyspace) -> Scan | None:
-    """Apply a log to ``db`` with hiredis, tens of times faster than :func:`scan`. None, with
+def replay(data: bytes, dbs: Databases | Keyspace) -> Scan | None:
+    """Apply a log to ``dbs`` with hiredis, tens of times faster than :func:`scan`. None, with
     ``db`` untouched, if hiredis is not installed or a checksum fails; StartOverError if
     anything else looks wrong after records were applied: the caller then starts over from an
     empty table with :func:`scan`, which says exactly what is wrong and where."""
@@ -332,6 +401,7 @@ def replay(data: bytes, db: Keyspace) -> Scan | None:
             return None
         good_end, batches = checked
     reader = hiredis.Reader()
+    cursor = LogCursor(as_databases(dbs))
     count = 0
     frames = 0
     ended = False
@@ -353,7 +423,7 @@ def replay(data: bytes, db: Keyspace) -> Scan | None:
                 elif words[0] == b"CRC32":
                     frames += 1
                 elif all(type(word) is bytes for word in words):
-                    apply_record(words, 0, db)
+                    apply_record(words, 0, cursor)
                     count += 1
                 else:
                     raise StartOverError
@@ -364,4 +434,4 @@ def replay(data: bytes, db: Keyspace) -> Scan | None:
         # A torn record before the checksummed part, or hiredis and the checksums disagree on
         # where records begin (a value holding FRAME_START before the real first one).
         raise StartOverError
-    return Scan(count, good_end, len(data), good_end < len(data), None)
+    return Scan(count, good_end, len(data), good_end < len(data), None, cursor.db.index)

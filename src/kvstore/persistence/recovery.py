@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 
 from kvstore.build import hiredis_available
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases, Keyspace, as_databases
 from kvstore.persistence import records, snapshot
 from kvstore.persistence.disk import Disk
 from kvstore.persistence.log import list_logs, log_name
@@ -43,10 +43,19 @@ class Recovered:
     older_logs_size: int
     snapshot_time_ms: int | None
     records: int
+    #: The database the last log's last record was for: the log goes on from there.
+    last_db: int = 0
 
 
-def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Recovered:
+def recover(disk: Disk, directory: str, db: Databases | Keyspace, fast: bool = True) -> Recovered:
     """Load the directory into ``db`` (empty). ``fast``: try hiredis on the logs first."""
+    try:
+        return _recover(disk, directory, as_databases(db), fast)
+    except records.DatabaseOutOfRangeError as exc:
+        raise RecoveryError(f"{directory}: {exc}") from None
+
+
+def _recover(disk: Disk, directory: str, db: Databases, fast: bool) -> Recovered:
     # Decided once, before the snapshot is loaded: a fast replay that cannot run at all must
     # not send the whole load round again.
     fast = fast and hiredis_available()
@@ -76,7 +85,7 @@ def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Reco
         except snapshot.SnapshotDamagedError as damage:
             raise refuse(snapshot_path, damage.offset, damage.reason) from None
         base, snapshot_size, snapshot_time = header.next_log, len(data), header.created_ms
-        log.info("loaded %d keys from %s", len(db), snapshot_path)
+        log.info("loaded %d keys from %s", db.key_count, snapshot_path)
     if base is None:
         base = logs[0][0] if logs else 1
     for seq, path in logs:
@@ -84,6 +93,7 @@ def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Reco
             log.info("removing %s: the snapshot covers it", path)
             disk.remove(path)
     active = [(seq, path) for seq, path in logs if seq >= base]
+    last_db = 0
     total = 0
     sizes = []
     for index, (seq, path) in enumerate(active):
@@ -100,7 +110,7 @@ def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Reco
             result = records.replay(data, db) if fast else None
         except records.StartOverError:  # something odd: start again, carefully throughout
             db.clear()
-            return recover(disk, directory, db, fast=False)
+            return _recover(disk, directory, db, fast=False)
         if result is None:  # not applied: the careful scanner says what is wrong, if anything
             result = records.scan(data, db)
         if result.damage is not None:
@@ -118,6 +128,7 @@ def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Reco
             disk.truncate(path, result.good_end)
         total += result.records
         sizes.append(result.good_end)
+        last_db = result.last_db
     if active:
         log.info("replayed %d records from %d log(s)", total, len(active))
     return Recovered(
@@ -126,4 +137,5 @@ def recover(disk: Disk, directory: str, db: Keyspace, fast: bool = True) -> Reco
         older_logs_size=sum(sizes[:-1]),
         snapshot_time_ms=snapshot_time,
         records=total,
+        last_db=last_db,
     )

@@ -15,23 +15,23 @@ import signal
 import threading
 from collections.abc import Callable
 
-from kvstore.keyspace import Keyspace, wall_clock_ms
+from kvstore.keyspace import Databases, wall_clock_ms
 from kvstore.persistence import snapshot
 from kvstore.persistence.disk import Disk
 
 
-def write_temp(disk: Disk, temp_path: str, db: Keyspace, next_log: int) -> int:
+def write_temp(disk: Disk, temp_path: str, db: Databases, next_log: int) -> int:
     """Write the whole table to ``temp_path`` and fsync it; return the size."""
     fd = disk.open_new(temp_path)
     try:
         return snapshot.write_snapshot(
-            disk, fd, db.items(), count=len(db), next_log=next_log, created_ms=wall_clock_ms()
+            disk, fd, db.items(), count=db.key_count, next_log=next_log, created_ms=wall_clock_ms()
         )
     finally:
         disk.close(fd)
 
 
-def _child(disk: Disk, temp_path: str, db: Keyspace, next_log: int) -> None:
+def _child(disk: Disk, temp_path: str, db: Databases, next_log: int) -> None:
     code = 1
     try:
         signal.set_wakeup_fd(-1)
@@ -53,7 +53,7 @@ class ForkedSnapshot:
         self,
         disk: Disk,
         temp_path: str,
-        db: Keyspace,
+        db: Databases,
         *,
         next_log: int,
         loop: asyncio.AbstractEventLoop,

@@ -7,6 +7,11 @@ Layout (integers big-endian)::
     count x (key_len:u32 value_len:u32 deadline:i64 key value)    deadline -1: none
     b"END!" crc32:u32                              CRC32 of every byte before it
 
+Version 2 numbers the databases: the records are database 0's until a marker
+``(0xFFFFFFFF, n, -1)`` (no key or value; not counted in ``count``) says the records after it
+are database ``n``'s. A version 1 snapshot, written before databases, is all database 0's and
+loads so; a snapshot of database 0 alone is the same bytes as version 1 but for the version.
+
 A snapshot covers every log with a sequence number below ``next_log``; start-up replays the
 logs from ``next_log`` on over it.
 """
@@ -18,11 +23,16 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases, Keyspace, as_databases
 from kvstore.persistence.disk import Disk
+from kvstore.persistence.records import DatabaseOutOfRangeError
 
 MAGIC = b"KVSNAP"
-VERSION = 1
+VERSION = 2
+#: Versions this code reads.
+READABLE = (1, 2)
+#: A record header with this key length is a database marker (its value length the number).
+DB_MARKER = 0xFFFFFFFF
 _PREAMBLE = struct.Struct(">6sHQQQ")
 _RECORD = struct.Struct(">IIq")
 _TRAILER = struct.Struct(">4sI")
@@ -52,7 +62,7 @@ def is_snapshot(data: bytes) -> bool:
 def write_snapshot(
     disk: Disk,
     fd: int,
-    items: Iterable[tuple[bytes, bytes, int | None]],
+    items: Iterable[tuple[int, bytes, bytes, int | None]],
     *,
     count: int,
     next_log: int,
@@ -64,7 +74,11 @@ def write_snapshot(
     crc = 0
     size = 0
     pack = _RECORD.pack
-    for key, value, deadline in items:
+    current = 0
+    for index, key, value, deadline in items:
+        if index != current:
+            pieces.append(pack(DB_MARKER, index, -1))
+            current = index
         pieces.append(pack(len(key), len(value), -1 if deadline is None else deadline))
         pieces.append(key)
         pieces.append(value)
@@ -86,12 +100,16 @@ def write_snapshot(
 
 
 def encode(
-    items: Iterable[tuple[bytes, bytes, int | None]], next_log: int, created_ms: int
+    items: Iterable[tuple[int, bytes, bytes, int | None]], next_log: int, created_ms: int
 ) -> bytes:
     """A whole snapshot as bytes (for tests and the checker's repairs)."""
     listed = list(items)
     pieces = [_PREAMBLE.pack(MAGIC, VERSION, next_log, created_ms, len(listed))]
-    for key, value, deadline in listed:
+    current = 0
+    for index, key, value, deadline in listed:
+        if index != current:
+            pieces.append(_RECORD.pack(DB_MARKER, index, -1))
+            current = index
         pieces.append(_RECORD.pack(len(key), len(value), -1 if deadline is None else deadline))
         pieces += (key, value)
     pieces.append(END)
@@ -105,7 +123,7 @@ def read_header(data: bytes) -> Header:
     magic, version, next_log, created_ms, count = _PREAMBLE.unpack_from(data)
     if magic != MAGIC:
         raise SnapshotDamagedError(0, "not a snapshot (bad magic)")
-    if version != VERSION:
+    if version not in READABLE:
         raise SnapshotDamagedError(6, f"unsupported snapshot version {version}")
     return Header(next_log, created_ms, count)
 
@@ -123,37 +141,59 @@ def verify(data: bytes) -> Header:
     return header
 
 
-def records(data: bytes, header: Header) -> Iterator[tuple[bytes, bytes, int | None]]:
-    """Decode the records; raises SnapshotDamagedError where they stop making sense."""
+def records(data: bytes, header: Header) -> Iterator[tuple[int, bytes, bytes, int | None]]:
+    """Decode the records as (database, key, value, deadline); raises SnapshotDamagedError
+    where they stop making sense."""
     pos = _PREAMBLE.size
     limit = len(data) - _TRAILER.size
     unpack = _RECORD.unpack_from
-    for _ in range(header.count):
+    index = 0
+    count = 0
+    while count < header.count or (pos + 16 <= limit and unpack(data, pos)[0] == DB_MARKER):
         if pos + 16 > limit:
             raise SnapshotDamagedError(pos, "record header past the end")
         key_len, value_len, deadline = unpack(data, pos)
+        if key_len == DB_MARKER:
+            if deadline != -1:
+                raise SnapshotDamagedError(pos, "bad database marker")
+            index = value_len
+            pos += 16
+            continue
         start = pos + 16
         end = start + key_len + value_len
         if end > limit or deadline < -1:
             raise SnapshotDamagedError(pos, "bad record")
         yield (
+            index,
             data[start : start + key_len],
             data[start + key_len : end],
             None if deadline == -1 else deadline,
         )
         pos = end
+        count += 1
     if pos != limit:
         raise SnapshotDamagedError(pos, "bytes after the last record")
 
 
-def load(data: bytes, db: Keyspace, header: Header | None = None) -> Header:
+def load(data: bytes, db: Databases | Keyspace, header: Header | None = None) -> Header:
     """Fill ``db`` from a snapshot (verified here unless its ``header`` is given, from
-    :func:`verify`); return its header."""
+    :func:`verify`); return its header. DatabaseOutOfRangeError if it holds a database past
+    ``db``'s number."""
     if header is None:
         header = verify(data)
-    set_key = db.set
+    db = as_databases(db)
     now = db.clock()
-    for key, value, deadline in records(data, header):
+    current = -1
+    set_key = db[0].set
+    for index, key, value, deadline in records(data, header):
+        if index != current:
+            if index >= len(db):
+                raise DatabaseOutOfRangeError(
+                    f"the snapshot holds database {index}, but there are {len(db)} "
+                    f"(--databases): start with --databases {index + 1} or more"
+                )
+            set_key = db[index].set
+            current = index
         if deadline is None or deadline > now:
             set_key(key, value, deadline)
     return header
@@ -165,7 +205,7 @@ class Salvage:
 
     #: The header's fields, when its magic and version are right (else None: not to be trusted).
     header: Header | None
-    items: list[tuple[bytes, bytes, int | None]]
+    items: list[tuple[int, bytes, bytes, int | None]]
     #: Where the records stop making sense (None: they run cleanly to the end).
     stopped: int | None
 
@@ -176,7 +216,7 @@ def salvage(data: bytes) -> Salvage:
     header: Header | None = None
     if len(data) >= _PREAMBLE.size:
         magic, version, next_log, created_ms, count = _PREAMBLE.unpack_from(data)
-        if magic == MAGIC and version == VERSION:
+        if magic == MAGIC and version in READABLE:
             header = Header(next_log, created_ms, count)
     else:
         return Salvage(None, [], 0 if data else None)
@@ -184,17 +224,23 @@ def salvage(data: bytes) -> Salvage:
     if limit >= _PREAMBLE.size + _TRAILER.size and data[limit - 8 : limit - 4] == END:
         limit -= _TRAILER.size
     pos = _PREAMBLE.size
-    kept: list[tuple[bytes, bytes, int | None]] = []
+    kept: list[tuple[int, bytes, bytes, int | None]] = []
+    index = 0
     while pos < limit:
         if pos + 16 > limit:
             return Salvage(header, kept, pos)
         key_len, value_len, deadline = _RECORD.unpack_from(data, pos)
+        if key_len == DB_MARKER and deadline == -1:
+            index = value_len
+            pos += 16
+            continue
         start = pos + 16
         end = start + key_len + value_len
         if end > limit or deadline < -1:
             return Salvage(header, kept, pos)
         kept.append(
             (
+                index,
                 data[start : start + key_len],
                 data[start + key_len : end],
                 None if deadline == -1 else deadline,

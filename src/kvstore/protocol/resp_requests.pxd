@@ -46,6 +46,9 @@ cdef class RequestParser:
         self, object buf, const unsigned char[:] octets, Py_ssize_t pos, str kind
     ) except? -1
 
+    @cython.locals(end=Py_ssize_t, size=Py_ssize_t, line_end=Py_ssize_t, inline=list)
+    cdef Py_ssize_t _inline(self, object buf, Py_ssize_t pos, list frames) except -2
+
     @cython.locals(
         size=Py_ssize_t,
         pos=Py_ssize_t,

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from kvstore.build import load_hiredis
 from kvstore.protocol.errors import ProtocolError
+from kvstore.protocol.inline import MAX_INLINE, split_inline_args
 from kvstore.protocol.resp import encoded_request_size
 
 Frame = list[bytes]
@@ -279,6 +280,39 @@ class RequestParser:
         self._line_end = end + 2
         return value
 
+    def _inline(self, buf: bytes | bytearray, pos: int, frames: list[Frame]) -> int:
+        """Read the inline request (a line of words) at ``pos`` into ``frames`` (none for a line
+        of blanks); return the position after its line, or -1 if the line is not whole yet."""
+        end = buf.find(b"\n", pos + self._scanned)
+        size = len(buf)
+        if end < 0:
+            if size - pos > MAX_INLINE:
+                raise ProtocolError("Protocol error: too big inline request")
+            self._need = size - pos + 1
+            self._scanned = size - pos
+            return -1
+        self._scanned = 0
+        line_end = end - 1 if end > pos and buf[end - 1] == 0x0D else end
+        inline = split_inline_args(bytes(buf[pos:line_end]))
+        if inline is None:
+            raise ProtocolError("Protocol error: unbalanced quotes in request")
+        limits = self.limits
+        if len(inline) > limits.max_args:  # the limits hold for inline requests too
+            raise ProtocolError(
+                "Protocol error: unauthenticated multibulk length"
+                if limits.unauthenticated
+                else "Protocol error: invalid multibulk length"
+            )
+        if inline and max(map(len, inline)) > limits.max_bulk_len:
+            raise ProtocolError(
+                "Protocol error: unauthenticated bulk length"
+                if limits.unauthenticated
+                else "Protocol error: invalid bulk length"
+            )
+        if inline:  # a line of blanks (an empty line) is no request, as in Redis
+            frames.append(inline)
+        return end + 1
+
     def _parse(self, buf: bytes | bytearray, frames: list[Frame]) -> int:
         """Parse as many complete frames as ``buf`` holds; return the bytes consumed."""
         limits = self.limits
@@ -295,20 +329,12 @@ class RequestParser:
             if self._remaining == 0:
                 frame_start = pos
                 marker = octets[pos]
-                if marker != 0x2A:  # '*'
-                    # An empty line between requests is skipped: Redis reads it as an empty
-                    # inline request (redis-cli --pipe sends one before its closing ECHO).
-                    if marker == 0x0A:
-                        pos += 1
-                        continue
-                    if marker == 0x0D:
-                        if pos + 1 == size:  # is it a CRLF? wait for the next byte
-                            self._need = 2
-                            return pos
-                        if octets[pos + 1] == 0x0A:
-                            pos += 2
-                            continue
-                    raise ProtocolError(f"Protocol error: expected '*', got '{shown_byte(marker)}'")
+                if marker != 0x2A:  # '*': an inline request, one line of words, as Redis reads
+                    end = self._inline(buf, pos, frames)
+                    if end < 0:  # the line is not whole yet: kept unconsumed
+                        return pos
+                    pos = end
+                    continue
                 count = self._header(buf, octets, pos, "mbulk")
                 if count == NOT_A_LENGTH:
                     return frame_start

@@ -7,6 +7,7 @@ none and swaps none.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 
@@ -75,10 +76,16 @@ class Server:
             if self.config.metrics_port:
                 await self._start_metrics()
             context = self.context
+            config = self.config
             for listener in self._bound:
+                # How a connection that starts with a line of words is answered: in the text
+                # protocol, or in RESP as Redis does (see docs/protocol.md).
+                text = (
+                    config.inline_replies if listener.tls is None else config.tls_inline_replies
+                ) == "text"
                 self._listeners.append(
                     await loop.create_server(
-                        lambda: ClientConnection(context),
+                        functools.partial(ClientConnection, context, text_first=text),
                         sock=listener.sock,
                         ssl=listener.tls,
                         backlog=BACKLOG,  # asyncio listens again, with this backlog
@@ -127,7 +134,7 @@ class Server:
         if self.config.timeout:
             registry.close_idle(self.config.timeout)
         registry.sweep_clients()
-        if self.state.db.active_expire_cycle(EXPIRE_SLOW_BUDGET):
+        if self.state.dbs.active_expire_cycle(EXPIRE_SLOW_BUDGET):
             self._schedule_fast_expire()
         self.state.stats.sample_ops()
         registry.flush_logs()
@@ -141,7 +148,7 @@ class Server:
 
     def _fast_expire(self) -> None:
         self._fast_expire_timer = None
-        if self.state.db.active_expire_cycle(EXPIRE_FAST_BUDGET):
+        if self.state.dbs.active_expire_cycle(EXPIRE_FAST_BUDGET):
             self._schedule_fast_expire()
 
     def close_listeners(self) -> None:

@@ -18,6 +18,7 @@ import asyncio
 import functools
 import logging
 import ssl
+from collections.abc import Callable
 
 from kvstore.build import HiredisMissingError, parser_in_use, use_hiredis
 from kvstore.commands import COMMANDS, Command, CommandStats, Dispatcher, ServerState
@@ -29,7 +30,7 @@ from kvstore.config.events import EVICTED, EXPIRED, parse_flags
 from kvstore.config.options import parse_pubsub_output_limit
 from kvstore.config.runtime import RuntimeConfig
 from kvstore.eviction import EvictingKeyspace, MemoryGuard, pin_mmap_threshold, resident_bytes
-from kvstore.keyspace import Keyspace
+from kvstore.keyspace import Databases, Keyspace
 from kvstore.persistence import Persistence, PersistenceSettings, RecoveryError
 from kvstore.protocol import RequestLimits
 from kvstore.server.app import Server
@@ -81,11 +82,13 @@ async def assemble(config: ServerConfig) -> Server:
     stop = StopRequest()
     runtime = RuntimeConfig(config)
     state = ServerState(
-        db=db,
+        dbs=db,
+        journal=journal,
         settings=config.settings,
         requirepass=config.requirepass.encode() or None,
         stats=stats,
         runner=dispatcher,
+        monitors_changed=dispatcher.monitors_changed,
         persistence=persistence,
         control=Control(runtime, stop),
     )
@@ -94,6 +97,11 @@ async def assemble(config: ServerConfig) -> Server:
     )
     registry.pubsub_output_limit = parse_pubsub_output_limit(config.client_output_buffer_limit)
     _keyspace_events(runtime, state, dispatcher)
+    registry.request_limits = RequestLimits(
+        max_bulk_len=config.proto_max_bulk_len,
+        max_args=config.proto_max_args,
+        max_query_buffer=config.client_query_buffer_limit,
+    )
     install_hooks(
         runtime,
         state=state,
@@ -126,13 +134,17 @@ def _keyspace_events(runtime: RuntimeConfig, state: ServerState, dispatcher: Dis
     the plain table and the keyspace reports nothing."""
     notifier = Notifier(state)
     tracker = state.tracker
-    db = state.db
 
-    def removed(event: str, key: bytes) -> None:
-        if notifier.active:
-            notifier.keyspace_event(event, key)
-        if tracker.active:
-            tracker.invalidate([key], None)
+    def hook(db: Keyspace) -> Callable[[str, bytes], None]:
+        def removed(event: str, key: bytes) -> None:
+            if notifier.active:
+                notifier.keyspace_event(event, key, db.index)
+            if tracker.active:
+                tracker.invalidate([key], None)
+
+        return removed
+
+    hooks = [(db, hook(db)) for db in state.dbs]
 
     def refresh() -> None:
         wrappers = []
@@ -148,7 +160,9 @@ def _keyspace_events(runtime: RuntimeConfig, state: ServerState, dispatcher: Dis
 
         dispatcher.run_wrapped(wrap if wrappers else None)
         reports = notifier.active and notifier.flags & (EXPIRED | EVICTED)
-        db.notify = removed if reports or tracker.active else None
+        on = reports or tracker.active
+        for db, removed in hooks:
+            db.notify = removed if on else None
 
     def configure(config: ServerConfig) -> None:
         notifier.configure(parse_flags(config.notify_keyspace_events))
@@ -179,12 +193,13 @@ def _warn_protected(host: str) -> None:
     )
 
 
-def _keyspace(config: ServerConfig) -> tuple[Keyspace, MemoryGuard | None]:
-    """The keyspace; under ``--maxmemory`` one that can evict, and the guard of writes."""
+def _keyspace(config: ServerConfig) -> tuple[Databases, MemoryGuard | None]:
+    """The databases; under ``--maxmemory`` keyspaces that can evict, and the guard of
+    writes (which evicts from every database)."""
     if not config.maxmemory:
-        return Keyspace(), None
+        return Databases(config.databases), None
     pin_mmap_threshold()
-    db = EvictingKeyspace(config.maxmemory_policy)
+    db = Databases(config.databases, lambda: EvictingKeyspace(config.maxmemory_policy))
     guard = MemoryGuard(db, config.maxmemory, resident_bytes())
     if guard.used_memory() >= config.maxmemory:
         log.warning(
@@ -207,7 +222,7 @@ def persistence_settings(config: ServerConfig) -> PersistenceSettings:
     )
 
 
-def _open_persistence(config: ServerConfig, db: Keyspace, held: HeldReplies) -> Persistence:
+def _open_persistence(config: ServerConfig, db: Databases, held: HeldReplies) -> Persistence:
     """Recover the data directory into ``db`` and open the log, which tells ``held`` when the
     replies it keeps may go."""
     persistence = Persistence(persistence_settings(config), db, listener=held)

@@ -62,8 +62,11 @@ def _as_encoded(reply: bytes, protocol: int) -> bytes:
 
 
 class ClientConnection(asyncio.Protocol):
-    def __init__(self, context: ConnectionContext) -> None:
+    def __init__(self, context: ConnectionContext, text_first: bool = True) -> None:
         self._context = context
+        #: A connection that starts with a line of words speaks the text line protocol (else
+        #: RESP, reading it as Redis's inline request): per listener, see docs/protocol.md.
+        self._text_first = text_first
         self._dispatcher = context.dispatcher
         self._registry = context.registry
         self._transport: asyncio.Transport | None = None
@@ -81,6 +84,7 @@ class ClientConnection(asyncio.Protocol):
         #: value is too old (``--timeout``).
         self.last_read = context.registry.now
         self._text_head = b""
+        self._fd = -1
         #: This client's buffers as last added to the server's ``clients_memory``.
         self._counted = 0
         #: The server's clock when the output passed the soft limit (None: under it).
@@ -110,6 +114,9 @@ class ClientConnection(asyncio.Protocol):
             self._feed = self._discard
             self._transport.write(MAX_CLIENTS_REPLY)
             self._transport.close()
+            return
+        self.session.peer = self
+        self._fd = sock.fileno() if sock is not None else -1
 
     def data_received(self, data: bytes) -> None:
         self.last_read = self._registry.now
@@ -117,6 +124,32 @@ class ClientConnection(asyncio.Protocol):
 
     def _discard(self, data: bytes) -> None:
         pass
+
+    # -- as CLIENT LIST and CLIENT KILL see it (kvstore.commands.ports.ClientPeer) -------------
+
+    @property
+    def fd(self) -> int:
+        return self._fd
+
+    def idle_seconds(self) -> int:
+        return int(self._registry.now - self.last_read)
+
+    def buffer_sizes(self) -> tuple[int, int]:
+        parser = self._resp_parser
+        transport = self._transport
+        output = 0 if transport is None else transport.get_write_buffer_size()
+        if self._held is not None:
+            output += sum(len(payload) for payload, _ in self._held)
+        return (parser.pending if parser is not None else len(self._text_head)), output
+
+    def kill(self) -> None:
+        self._feed = self._discard  # nothing more it sent is run
+        self.close()
+
+    def push(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            self._send(data)
 
     def eof_received(self) -> bool:
         return False  # close once the replies already written are flushed
@@ -153,27 +186,39 @@ class ClientConnection(asyncio.Protocol):
     # -- protocols ---------------------------------------------------------------------------
 
     def _detect(self, data: bytes) -> None:
-        """The first byte decides: ``*`` starts RESP, anything else the text protocol."""
+        """The first byte decides: ``*`` starts RESP; anything else is a line of words, which
+        starts the text protocol (or, where the listener says so, RESP read as Redis reads an
+        inline request). Empty lines before it decide nothing: they are skipped, as Redis does."""
+        data = data.lstrip(b"\r\n")
+        if not data:
+            return
         if data[:1] == b"*":
-            self.session.transport = "resp"
-            self.session.push = self.push
-            context = self._context
-            self._resp_parser = make_request_parser(
-                context.request_limits, use_hiredis=context.use_hiredis
-            )
-            self._feed = self._feed_resp
-            if not self.session.authenticated:  # small requests only, until AUTH succeeds
-                self._limits_after_auth = self._resp_parser.limits
-                self._resp_parser.limits = limits_before_auth(self._limits_after_auth)
-                self._feed = self._feed_resp_before_auth
-        else:
-            self.session.transport = "text"
-            self._line_parser = LineParser()
-            self._feed = self._feed_text_head
+            self._start_resp()
+            self._feed(data)
+            return
+        self._feed = self._feed_head
         self._feed(data)
 
-    def _feed_text_head(self, data: bytes) -> None:
-        """Hold a text connection's first line until it is whole: HTTP is cut off at once."""
+    def _start_resp(self) -> None:
+        self.session.transport = "resp"
+        self.session.push = self.push_message
+        context = self._context
+        self._resp_parser = make_request_parser(
+            self._registry.request_limits, use_hiredis=context.use_hiredis
+        )
+        self._feed = self._feed_resp
+        if not self.session.authenticated:  # small requests only, until AUTH succeeds
+            self._limits_after_auth = self._resp_parser.limits
+            self._resp_parser.limits = limits_before_auth(self._limits_after_auth)
+            self._feed = self._feed_resp_before_auth
+
+    def _start_text(self) -> None:
+        self.session.transport = "text"
+        self._line_parser = LineParser()
+        self._feed = self._feed_text
+
+    def _feed_head(self, data: bytes) -> None:
+        """Hold a connection's first line of words until it is whole: HTTP is cut off at once."""
         head = self._text_head + data
         end = head.find(b"\n")
         if end < 0 and len(head) <= MAX_LINE:
@@ -185,8 +230,11 @@ class ClientConnection(asyncio.Protocol):
             self._feed = self._discard
             cast(asyncio.Transport, self._transport).abort()
             return
-        self._feed = self._feed_text
-        self._feed_text(head)
+        if self._text_first:
+            self._start_text()
+        else:
+            self._start_resp()
+        self._feed(head)
 
     def _feed_resp(self, data: bytes) -> None:
         parser = self._resp_parser
@@ -196,6 +244,14 @@ class ClientConnection(asyncio.Protocol):
             return
         if parser.error is not None:
             self._close_with_error(encode_reply(ReplyError("ERR " + parser.error.message)))
+
+    def apply_limits(self, limits: RequestLimits) -> None:
+        """CONFIG SET changed the parsers' limits: this connection's follow at once (once it
+        has authenticated; before, the small limits stay)."""
+        self._limits_after_auth = limits
+        parser = self._resp_parser
+        if parser is not None and self._feed != self._feed_resp_before_auth:
+            parser.limits = limits
 
     def _feed_resp_before_auth(self, data: bytes) -> None:
         self._feed_resp(data)
@@ -272,7 +328,7 @@ class ClientConnection(asyncio.Protocol):
                 return True
         return False
 
-    def push(self, message: Reply) -> None:
+    def push_message(self, message: Reply) -> None:
         """Write a message pushed to this client (pub/sub) outside any reply: after the
         replies already written, before the reply of a request of its own being run."""
         transport = self._transport

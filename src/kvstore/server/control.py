@@ -9,6 +9,7 @@ the server.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from kvstore.config import ServerConfig
 from kvstore.config.options import parse_output_limits
 from kvstore.config.runtime import RuntimeConfig
 from kvstore.persistence import Persistence
+from kvstore.server.guards import fit_maxclients
 from kvstore.server.protection import Admission, is_protected
 from kvstore.server.registry import Registry
 
@@ -103,6 +105,48 @@ def install_hooks(
     def slowlog(config: ServerConfig) -> None:
         dispatcher.configure_slowlog(config.slowlog_log_slower_than, config.slowlog_max_len)
 
+    def maxclients(config: ServerConfig) -> None:
+        # As Redis: the clients already connected stay; new ones are counted against it.
+        config.maxclients = fit_maxclients(config.maxclients)
+        registry.maxclients = config.maxclients
+
+    def request_limits(config: ServerConfig) -> None:
+        limits = dataclasses.replace(
+            registry.request_limits,
+            max_bulk_len=config.proto_max_bulk_len,
+            max_query_buffer=config.client_query_buffer_limit,
+        )
+        registry.request_limits = limits
+        for connection in list(registry.connections):
+            connection.apply_limits(limits)
+
+    def at_least(least: int) -> Callable[[object], str | None]:
+        # Redis's ranges for CONFIG SET (the flags may go lower, for tests and small machines).
+        def check(value: object) -> str | None:
+            if isinstance(value, int) and value < least:
+                return f"argument must be between {least} and 9223372036854775807 inclusive"
+            return None
+
+        return check
+
+    guard = registry.memory_guard
+
+    def can_limit_memory(value: object) -> str | None:
+        if guard is None and value:
+            return (
+                "kvstore was started without maxmemory, so it keeps no eviction data: "
+                "restart it with --maxmemory to set a limit"
+            )
+        return None
+
+    def maxmemory(config: ServerConfig) -> None:
+        if guard is not None:
+            guard.set_limit(config.maxmemory)
+
+    def maxmemory_policy(config: ServerConfig) -> None:
+        if guard is not None:
+            guard.set_policy(config.maxmemory_policy)
+
     runtime.on_change("log_level", log_level)
     runtime.on_change("slowlog_log_slower_than", slowlog)
     runtime.on_change("slowlog_max_len", slowlog)
@@ -112,3 +156,12 @@ def install_hooks(
     runtime.on_change("auto_aof_rewrite_percentage", compaction)
     runtime.on_change("auto_aof_rewrite_min_size", compaction)
     runtime.on_change("client_output_buffer_limit", output_limit)
+    runtime.check_with("maxclients", at_least(1))
+    runtime.check_with("proto_max_bulk_len", at_least(1024 * 1024))
+    runtime.check_with("client_query_buffer_limit", at_least(1024 * 1024))
+    runtime.on_change("maxclients", maxclients)
+    runtime.on_change("proto_max_bulk_len", request_limits)
+    runtime.on_change("client_query_buffer_limit", request_limits)
+    runtime.check_with("maxmemory", can_limit_memory)
+    runtime.on_change("maxmemory", maxmemory)
+    runtime.on_change("maxmemory_policy", maxmemory_policy)

@@ -12,6 +12,7 @@ from kvstore.commands import ServerState, Session
 from kvstore.config import OutputLimit
 from kvstore.config.options import DEFAULT_PUBSUB_LIMIT
 from kvstore.eviction import MemoryGuard
+from kvstore.protocol import RequestLimits
 from kvstore.server.guards import RateLimitedLog, release_free_memory
 
 log = logging.getLogger("kvstore.server")
@@ -37,6 +38,9 @@ class Peer(Protocol):
     def check_output(self) -> None:
         """Count the connection's buffers and apply the output limits to it."""
 
+    def apply_limits(self, limits: RequestLimits) -> None:
+        """Parse from now on under ``limits`` (once authenticated)."""
+
 
 class Registry:
     def __init__(
@@ -56,6 +60,9 @@ class Registry:
         #: Under ``--maxmemory``: the clients' buffers count against the limit.
         self.memory_guard = memory_guard
         self.connections: set[Peer] = set()
+        #: The parsers' limits (``proto-max-bulk-len``, ``client-query-buffer-limit``...):
+        #: CONFIG SET replaces them, and every connection follows at once, as with Redis.
+        self.request_limits = RequestLimits()
         #: A coarse monotonic clock in seconds, advanced by the server's periodic cycle:
         #: connections stamp their reads with it at the cost of one attribute read.
         self.now = 0.0
