@@ -194,6 +194,26 @@ TABLE: dict[str, Entry] = {
             ]
         ),
     ),
+    # -- pub/sub (nobody subscribes in these sequences: see test_pubsub.py for subscribers)
+    "publish": Entry(3, _words(st.sampled_from([b"c1", b"c2", b""]), value)),
+    "spublish": Entry(3, _words(key, value)),
+    "pubsub": Entry(
+        -2,
+        st.sampled_from(
+            [
+                [b"NUMSUB"],
+                [b"numsub", b"c1", b"c2"],
+                [b"NUMPAT"],
+                [b"numpat", b"x"],
+                [b"CHANNELS"],
+                [b"channels", b"c*"],
+                [b"SHARDCHANNELS"],
+                [b"SHARDNUMSUB", b"k1"],
+                [b"HELP"],
+                [b"bogus"],
+            ]
+        ),
+    ),
     # Redis echoes the arguments as raw bytes, kvstore as UTF-8: compared on ASCII only.
     "nosuchcommand": Entry(-1, st.lists(st.binary(max_size=70).filter(bytes.isascii), max_size=3)),
 }

@@ -14,7 +14,13 @@ import pytest
 
 from conftest import VARIANTS, ServerProcess, wait_for
 from hostile_support import exchange
-from kvstore.config import ConfigError, OutputLimit, load_config, parse_output_limit
+from kvstore.config import (
+    ConfigError,
+    OutputLimit,
+    load_config,
+    parse_output_limit,
+)
+from kvstore.config.options import parse_pubsub_output_limit
 from kvstore.protocol import encode_request
 
 Factory = Callable[..., ServerProcess]
@@ -113,7 +119,7 @@ def test_config_set_changes_the_limit_of_connected_clients(server_factory: Facto
     server = server_factory("--no-persist")
     with server.connect() as sock:
         exchange(sock, encode_request([b"SET", b"big", VALUE]), b"+OK\r\n")
-        default = b"normal 268435456 67108864 60"
+        default = b"normal 268435456 67108864 60 pubsub 33554432 8388608 60"
         expected = b"*2\r\n$26\r\nclient-output-buffer-limit\r\n$%d\r\n%b\r\n" % (
             len(default),
             default,
@@ -136,17 +142,26 @@ def test_config_set_changes_the_limit_of_connected_clients(server_factory: Facto
 def test_the_limit_reads_like_redis_from_flags_environment_and_file(tmp_path: Path) -> None:
     assert parse_output_limit("normal 256mb 64mb 60") == OutputLimit(256 * MB, 64 * MB, 60)
     assert parse_output_limit("64mb") == OutputLimit(64 * MB, 0, 0)
-    both = "normal 10mb 5mb 30 pubsub 32mb 8mb 60"  # Redis's other classes: accepted, ignored
+    both = "normal 10mb 5mb 30 pubsub 16mb 4mb 20 replica 1mb 0 0"  # replicas: ignored
     assert parse_output_limit(both) == OutputLimit(10 * MB, 5 * MB, 30)
-    assert load_config([], {}).client_output_buffer_limit == "normal 268435456 67108864 60"
+    assert parse_pubsub_output_limit(both) == OutputLimit(16 * MB, 4 * MB, 20)
+    assert parse_pubsub_output_limit("1mb") == OutputLimit(32 * MB, 8 * MB, 60)
+    default = "normal 268435456 67108864 60 pubsub 33554432 8388608 60"
+    assert load_config([], {}).client_output_buffer_limit == default
     flag = ["--client-output-buffer-limit", "normal 1mb 0 0"]
-    assert load_config(flag, {}).client_output_buffer_limit == "normal 1048576 0 0"
+    assert (
+        load_config(flag, {}).client_output_buffer_limit
+        == "normal 1048576 0 0 pubsub 33554432 8388608 60"
+    )
     env = {"KVSTORE_CLIENT_OUTPUT_BUFFER_LIMIT": "normal 0 2mb 5"}
-    assert load_config([], env).client_output_buffer_limit == "normal 0 2097152 5"
+    assert (
+        load_config([], env).client_output_buffer_limit
+        == "normal 0 2097152 5 pubsub 33554432 8388608 60"
+    )
     file = tmp_path / "kvstore.toml"
     file.write_text('client-output-buffer-limit = "normal 3mb 1mb 10"\n')
     from_file = load_config(["--config", str(file)], {}).client_output_buffer_limit
-    assert from_file == "normal 3145728 1048576 10"
+    assert from_file == "normal 3145728 1048576 10 pubsub 33554432 8388608 60"
     for bad in ("normal 1mb 0", "pubsub 1mb 0 0", "normal lots 0 0", "normal 1mb 0 -1"):
         with pytest.raises(ConfigError, match="client-output-buffer-limit"):
             load_config(["--client-output-buffer-limit", bad], {})

@@ -2,7 +2,8 @@
 
 The same generated reply trees (every kind a handler returns: bulk strings, statuses, errors,
 integers at and past the 64-bit limits, floats with infinities and NaN, booleans, nil, the nil
-array, verbatim text, sets, arrays and maps nested in each other) are encoded by the pure
+array, verbatim text, sets, pushes, several replies for one request, arrays and maps nested in
+each other) are encoded by the pure
 ``encode_reply`` and by its compiled twin (the same source compiled with Cython,
 ``kvstore._speedups``), in RESP2 and RESP3. Both must return the same bytes, or raise the same
 exception with the same message. Skipped only where the compiled build is not built.
@@ -22,7 +23,16 @@ from hypothesis import strategies as st
 
 from kvstore import build, protocol
 from kvstore.protocol import resp_replies as pure
-from kvstore.protocol.replies import NIL_ARRAY, Reply, ReplyError, SetReply, Status, Verbatim
+from kvstore.protocol.replies import (
+    NIL_ARRAY,
+    Push,
+    Replies,
+    Reply,
+    ReplyError,
+    SetReply,
+    Status,
+    Verbatim,
+)
 from kvstore.protocol.resp import LARGE_BULK
 
 
@@ -74,6 +84,8 @@ replies: st.SearchStrategy[Any] = st.recursive(
     lambda children: st.one_of(
         st.lists(children, max_size=5),
         st.lists(children, max_size=5).map(SetReply),
+        st.lists(children, max_size=5).map(Push),
+        st.lists(children, max_size=3).map(Replies),
         st.dictionaries(st.binary(max_size=8), children, max_size=4),
         # Keys of other kinds too (statuses, integers): a map's keys are replies as well.
         st.dictionaries(st.one_of(st.integers(), _line.map(Status)), children, max_size=3),

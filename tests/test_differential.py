@@ -216,6 +216,10 @@ def test_kvstore_answers_as_redis_does(
     )
 
 
+SUBSCRIBES = "it puts the sequence's connection in subscribed state (test_pubsub.py)"
+UNSUBSCRIBES = "its replies depend on the connection's subscriptions (test_pubsub.py)"
+
+
 def test_the_table_covers_every_command() -> None:
     """A command added to kvstore must be added to the table (or listed here, with why)."""
     not_comparable = {
@@ -228,6 +232,8 @@ def test_the_table_covers_every_command() -> None:
         "lastsave": "it answers each server's own clock of its last snapshot",
         "shutdown": "it stops the server",
         "slowlog": "its entries are timings (shapes compared with Redis's in test_slowlog.py)",
+        **dict.fromkeys(("subscribe", "psubscribe", "ssubscribe"), SUBSCRIBES),
+        **dict.fromkeys(("unsubscribe", "punsubscribe", "sunsubscribe"), UNSUBSCRIBES),
         "monitor": "it turns the connection into a feed of other clients' commands "
         "(tests/test_monitor.py compares the lines with Redis's)",
     }

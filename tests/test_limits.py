@@ -43,7 +43,8 @@ def test_sizes_read_like_redis() -> None:
         with pytest.raises(ValueError, match=f"^{re.escape(bad)}$"):
             parse_size(bad)
     config = load_config(["--maxmemory", "1gb", "--client-output-buffer-limit", "64mb"], {})
-    assert (config.maxmemory, config.client_output_buffer_limit) == (1024**3, "normal 67108864 0 0")
+    limits = "normal 67108864 0 0 pubsub 33554432 8388608 60"
+    assert (config.maxmemory, config.client_output_buffer_limit) == (1024**3, limits)
     with pytest.raises(ConfigError, match="maxclients"):
         load_config(["--maxclients", "0"], {})
     with pytest.raises(ConfigError, match="expected a size"):

@@ -247,6 +247,8 @@ class EvictingKeyspace(Keyspace):
         self._remove(key)
         self.evicted_keys += 1
         self.evicted.append(key)
+        if self.notify is not None:
+            self.notify("evicted", key)
 
 
 def _oversized(table: dict[bytes, int] | dict[bytes, bytes]) -> bool:

@@ -89,6 +89,10 @@ class Keyspace:
         self.dirty = 0
         #: Keys removed to make room under --maxmemory (kvstore.eviction).
         self.evicted_keys = 0
+        #: Told ``("expired", key)`` when a key reaches its deadline and is removed (and
+        #: ``("evicted", key)`` by the evicting keyspace): keyspace notifications, set only
+        #: while they are on.
+        self.notify: Callable[[str, bytes], None] | None = None
         #: This database's number (SELECT); a keyspace keeps its number for good (SWAPDB
         #: exchanges contents, not numbers), so a session may hold the keyspace itself.
         self.index = 0
@@ -320,6 +324,8 @@ class Keyspace:
                 self._remove(key)
                 self.expired_keys += 1
                 removed += 1
+                if self.notify is not None:
+                    self.notify("expired", key)
         return removed
 
     def _trim_deadlines(self) -> None:
@@ -332,6 +338,8 @@ class Keyspace:
             return False
         self._remove(key)
         self.expired_keys += 1
+        if self.notify is not None:
+            self.notify("expired", key)
         return True
 
     def _set_deadline(self, key: bytes, deadline: int) -> None:

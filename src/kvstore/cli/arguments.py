@@ -29,6 +29,10 @@ commands:
                         "error: key already exists" on stderr and exit 1 if it exists
   del <key>             delete the key; prints nothing;
                         "error: not found" on stderr and exit 1 if it was missing
+  watch <pattern>       print each change to the keys matching the pattern as it happens,
+                        one line per event ("set user:1", "del user:1", "expired k"),
+                        until Ctrl-C; needs the server's keyspace notifications on
+                        (CONFIG SET notify-keyspace-events KA)
   anything else         sent as-is (for example "ping", "exists a b", "set k v ex 60"); the
                         reply is printed as redis-cli prints to a pipe, and, as with
                         redis-cli, an error reply is printed on stdout with exit status 0

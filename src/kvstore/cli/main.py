@@ -14,6 +14,7 @@ from kvstore.cli.arguments import Invocation, UsageError, parse_arguments
 from kvstore.cli.interactive import run_session
 from kvstore.cli.line_input import open_lines
 from kvstore.cli.oneshot import check_usage, run_command
+from kvstore.cli.watch import watch_stdout
 from kvstore.client import (
     AuthenticationRequiredError,
     Client,
@@ -100,6 +101,12 @@ def _converse(client: Client, invocation: Invocation) -> int:
             raise
         finally:
             lines.close()
+    if invocation.words[0].lower() == b"watch":
+        refusal = watch_stdout(client, invocation.words[1])
+        if refusal is not None:
+            _error(refusal)
+            return TROUBLE
+        return 0
     outcome = run_command(client, invocation.words)
     sys.stdout.buffer.write(outcome.stdout)
     sys.stdout.buffer.flush()

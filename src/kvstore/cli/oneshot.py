@@ -35,6 +35,8 @@ def check_usage(words: list[bytes]) -> None:
     if words[0].lower() == b"put" and len(words) != 3:
         # Not a server command, so passing it through could only fail.
         raise UsageError("put takes a key and a value (quote a value that holds spaces)")
+    if words[0].lower() == b"watch" and len(words) != 2:
+        raise UsageError("watch takes one key pattern (quote it for the shell: 'user:*')")
 
 
 def run_command(client: Client, words: list[bytes]) -> Outcome:

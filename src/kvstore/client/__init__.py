@@ -30,6 +30,7 @@ from kvstore.client.errors import (
     UnsupportedProtocolError,
     WrongTypeError,
 )
+from kvstore.client.pubsub import AsyncSubscription, Message, Subscription
 from kvstore.client.sync_client import Client, Pipeline
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "AddressError",
     "AsyncClient",
     "AsyncPipeline",
+    "AsyncSubscription",
     "AuthenticationError",
     "AuthenticationRequiredError",
     "BusyError",
@@ -47,12 +49,14 @@ __all__ = [
     "Endpoint",
     "ExecAbortError",
     "KvstoreError",
+    "Message",
     "MisconfigurationError",
     "OutOfMemoryError",
     "Pipeline",
     "ProtocolError",
     "ReadOnlyError",
     "ResponseError",
+    "Subscription",
     "TimeoutError",
     "UnsupportedProtocolError",
     "WrongTypeError",

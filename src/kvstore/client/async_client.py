@@ -8,7 +8,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from kvstore.client.base import ClientBase
-from kvstore.client.calls import Call
+from kvstore.client.calls import Arg, Call
 from kvstore.client.core import (
     READ_SIZE,
     Exchange,
@@ -16,6 +16,7 @@ from kvstore.client.core import (
     raise_first_error,
 )
 from kvstore.client.pipeline import PipelineBase
+from kvstore.client.pubsub import AsyncSubscription
 
 T = TypeVar("T")
 
@@ -49,6 +50,19 @@ class AsyncClient(ClientBase[tuple[asyncio.StreamReader, asyncio.StreamWriter]])
     def pipeline(self) -> AsyncPipeline:
         """A pipeline: queue commands, then send them in one write with ``await execute()``."""
         return AsyncPipeline(self)
+
+    async def subscribe(self, *channels: Arg) -> AsyncSubscription:
+        """Subscribe to ``channels`` on a new connection: ``async for`` over the
+        :class:`~kvstore.client.pubsub.AsyncSubscription` returned for the messages."""
+        if not channels:
+            raise ValueError("subscribe() needs at least one channel")
+        return await AsyncSubscription(self._sibling())._start(b"SUBSCRIBE", channels)
+
+    async def psubscribe(self, *patterns: Arg) -> AsyncSubscription:
+        """Subscribe to channels matching ``patterns`` (``user:*``) on a new connection."""
+        if not patterns:
+            raise ValueError("psubscribe() needs at least one pattern")
+        return await AsyncSubscription(self._sibling())._start(b"PSUBSCRIBE", patterns)
 
     async def __aenter__(self) -> AsyncClient:
         await self.connect()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import ssl
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from kvstore.client.address import Address, is_url, parse_address, parse_url
 from kvstore.client.commands import Commands
@@ -15,6 +16,7 @@ from kvstore.client.tls import client_context
 
 #: What a client holds while connected: a socket, or an asyncio stream pair.
 ConnectionT = TypeVar("ConnectionT")
+ClientT = TypeVar("ClientT", bound="ClientBase[Any]")
 
 
 class ClientBase(Commands, Generic[ConnectionT]):
@@ -60,6 +62,16 @@ class ClientBase(Commands, Generic[ConnectionT]):
         self._connection: ConnectionT | None = None
         self._closed = False
         self._init_lock()
+
+    def _sibling(self: ClientT) -> ClientT:
+        """A new client with this one's settings, not connected (a subscription's own)."""
+        other = copy.copy(self)
+        other._core = copy.copy(self._core)
+        other._core.reset()
+        other._connection = None
+        other._closed = False
+        other._init_lock()
+        return other
 
     def _init_lock(self) -> None:
         """Make ``self._lock``, which lets one command at a time use the connection."""

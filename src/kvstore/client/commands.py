@@ -189,6 +189,11 @@ def _echo(message: Arg) -> Call[bytes]:
     return Call((b"ECHO", encode_arg(message)), _bulk)
 
 
+def _publish(channel: Arg, message: Arg) -> Call[int]:
+    """Post ``message`` to ``channel``; return how many subscribers received it."""
+    return Call((b"PUBLISH", encode_arg(channel), encode_arg(message)), _integer)
+
+
 def _execute_command(*args: Arg) -> Call[Any]:
     """Send any command; return its reply as parsed (statuses and strings as ``bytes``).
 
@@ -210,4 +215,5 @@ class Commands:
     exists = Command(_exists)
     ping = Command(_ping)
     echo = Command(_echo)
+    publish = Command(_publish)
     execute_command = Command(_execute_command)

@@ -8,7 +8,7 @@ import threading
 from typing import Any, TypeVar
 
 from kvstore.client.base import ClientBase
-from kvstore.client.calls import Call
+from kvstore.client.calls import Arg, Call
 from kvstore.client.core import (
     READ_SIZE,
     Exchange,
@@ -16,6 +16,7 @@ from kvstore.client.core import (
     raise_first_error,
 )
 from kvstore.client.pipeline import PipelineBase
+from kvstore.client.pubsub import Subscription
 
 T = TypeVar("T")
 
@@ -61,6 +62,23 @@ class Client(ClientBase[socket.socket]):
     def pipeline(self) -> Pipeline:
         """A pipeline: queue commands, then send them in one write with ``execute()``."""
         return Pipeline(self)
+
+    def subscribe(self, *channels: Arg) -> Subscription:
+        """Subscribe to ``channels`` on a new connection: iterate over the
+        :class:`~kvstore.client.pubsub.Subscription` returned for the messages."""
+        if not channels:
+            raise ValueError("subscribe() needs at least one channel")
+        subscription = Subscription(self._sibling())
+        subscription.subscribe(*channels)
+        return subscription
+
+    def psubscribe(self, *patterns: Arg) -> Subscription:
+        """Subscribe to channels matching ``patterns`` (``user:*``) on a new connection."""
+        if not patterns:
+            raise ValueError("psubscribe() needs at least one pattern")
+        subscription = Subscription(self._sibling())
+        subscription.psubscribe(*patterns)
+        return subscription
 
     def __enter__(self) -> Client:
         self.connect()

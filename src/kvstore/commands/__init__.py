@@ -19,6 +19,7 @@ from kvstore.commands import (  # noqa: F401 - each module fills the command tab
     lcs,
     monitor,
     objects,
+    pubsub,
     reset,
     saving,
     scan,

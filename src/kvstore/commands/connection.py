@@ -7,6 +7,7 @@ import fnmatch
 from kvstore.commands.auth import HELLO_NOAUTH, authenticate
 from kvstore.commands.context import VERSION, Session
 from kvstore.commands.control import config_set
+from kvstore.commands.pubsub import refresh_context
 from kvstore.commands.table import (
     SUBCOMMAND_TABLES,
     SYNTAX_ERROR,
@@ -15,6 +16,12 @@ from kvstore.commands.table import (
     command,
     dispatch_subcommand,
     parse_int,
+)
+from kvstore.commands.tracking import (
+    client_caching,
+    client_getredir,
+    client_tracking,
+    client_trackinginfo,
 )
 from kvstore.protocol.replies import OK, PONG, Reply, ReplyError
 
@@ -30,6 +37,8 @@ from kvstore.protocol.replies import OK, PONG, Reply, ReplyError
 def ping(session: Session, args: Args) -> Reply:
     if len(args) > 2:
         raise ReplyError("ERR wrong number of arguments for 'ping' command")
+    if session.subscriptions is not None and session.protocol == 2:
+        return [b"pong", args[1] if len(args) == 2 else b""]
     return args[1] if len(args) == 2 else PONG
 
 
@@ -95,6 +104,8 @@ def hello(session: Session, args: Args) -> Reply:
     if not session.authenticated:
         raise ReplyError(HELLO_NOAUTH)
     session.protocol = protocol
+    if session.subscriptions is not None:
+        refresh_context(session)
     if name is not None:
         session.name = name
     return _hello_reply(session)
@@ -150,6 +161,13 @@ def _client_setinfo(session: Session, args: Args) -> Reply:
     return OK
 
 
+def _subscription_counts(session: Session) -> str:
+    subs = session.subscriptions
+    if subs is None:
+        return "sub=0 psub=0 ssub=0"
+    return f"sub={len(subs.channels)} psub={len(subs.patterns)} ssub={len(subs.shard_channels)}"
+
+
 def client_line(session: Session, now_ms: int) -> str:
     """One client as Redis 7.0's CLIENT LIST shows it (then 7.2's lib-name and lib-ver).
 
@@ -168,7 +186,8 @@ def client_line(session: Session, now_ms: int) -> str:
     return (
         f"id={session.id} addr={session.addr} laddr={session.laddr} fd={fd} "
         f"name={session.name.decode()} age={age} idle={idle} flags={flags or 'N'} "
-        f"db={session.db.index} sub=0 psub=0 ssub=0 multi={multi} qbuf={qbuf} qbuf-free=0 "
+        f"db={session.db.index} {_subscription_counts(session)} multi={multi} "
+        f"qbuf={qbuf} qbuf-free=0 "
         f"argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={omem} tot-mem={qbuf + omem} "
         f"events=r cmd={session.last_command or 'NULL'} user=default redir=-1 resp={resp} "
         f"lib-name={session.lib_name.decode()} lib-ver={session.lib_ver.decode()}"
@@ -298,6 +317,10 @@ _CLIENT: Subcommands = {
     b"kill": (-3, _client_kill),
     b"no-evict": (3, _client_no_evict),
     b"info": (2, _client_info),
+    b"tracking": (-3, client_tracking),
+    b"caching": (3, client_caching),
+    b"getredir": (2, client_getredir),
+    b"trackinginfo": (2, client_trackinginfo),
 }
 
 

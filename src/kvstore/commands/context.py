@@ -14,7 +14,9 @@ from kvstore.commands.ports import (
     Runner,
     ServerControl,
 )
+from kvstore.commands.pubsub_hub import PubSubHub, PushFn
 from kvstore.commands.stats import CommandStats
+from kvstore.commands.tracking_state import Tracker, TrackingState
 from kvstore.keyspace import Databases, Keyspace, Watch, wall_clock_ms
 
 VERSION = __version__
@@ -61,6 +63,13 @@ class ServerState:
     persistence: PersistenceControl | None = None
     #: SHUTDOWN and CONFIG SET reach the running server through this.
     control: ServerControl | None = None
+    #: Publish/subscribe: every connection's subscriptions.
+    pubsub: PubSubHub = field(default_factory=PubSubHub)
+    #: Client-side caching: the keys tracking clients read (CLIENT TRACKING).
+    tracker: Tracker = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tracker = Tracker(self.sessions)
 
 
 @dataclass(eq=False)
@@ -88,6 +97,13 @@ class Session:
     transaction_failed: bool = False
     #: The keys this connection WATCHes; None until its first WATCH.
     watch: Watch | None = None
+    #: Writes a push (a pub/sub message) to this connection, outside any reply; set by RESP
+    #: connections only (None: this connection cannot subscribe).
+    push: PushFn | None = None
+    #: This connection's subscriptions; None while it has none.
+    subscriptions: Subscriptions | None = None
+    #: CLIENT TRACKING's options while it is on (None: off).
+    tracking: TrackingState | None = None
     #: The connection, for CLIENT LIST and CLIENT KILL (None: a session without one, in tests).
     peer: ClientPeer | None = None
     #: CLIENT NO-EVICT: shown in CLIENT LIST (kvstore evicts keys, never clients).
@@ -97,17 +113,27 @@ class Session:
     #: reaches for it: one attribute read, whatever the number of databases.
     db: Keyspace = field(init=False)
     #: Whether commands other than ``noauth`` ones may run: true from the start when no
-    #: password is set, else once AUTH succeeds. One attribute the dispatcher tests.
+    #: password is set, else once AUTH succeeds. One attribute the dispatcher tests: false
+    #: also while a RESP2 connection is subscribed (only the pub/sub commands may run then).
     authenticated: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.db = self.server.dbs[0]
         self.authenticated = self.server.requirepass is None
 
+    def subscribed_to(self, channel: bytes) -> bool:
+        return self.subscriptions is not None and channel in self.subscriptions.channels
+
     def release(self) -> None:
-        """The connection is gone: drop its watched keys and any open transaction."""
+        """The connection is gone: drop its watched keys, subscriptions and any open
+        transaction."""
         if self.watch is not None:
             self.db.unwatch(self.watch)
+        if self.subscriptions is not None:
+            self.subscriptions.drop(self.server.pubsub, self)
+            self.subscriptions = None
+        if self.tracking is not None:
+            self.server.tracker.disable(self)
         self.queued = None
         self.peer = None
         monitors = self.server.monitors
@@ -115,3 +141,20 @@ class Session:
             monitors.remove(self)
             if self.server.monitors_changed is not None:
                 self.server.monitors_changed(monitors)
+
+
+@dataclass
+class Subscriptions:
+    """What one connection is subscribed to (dicts as ordered sets)."""
+
+    channels: dict[bytes, None] = field(default_factory=dict)
+    patterns: dict[bytes, None] = field(default_factory=dict)
+    shard_channels: dict[bytes, None] = field(default_factory=dict)
+
+    def drop(self, hub: PubSubHub, who: Session) -> None:
+        for channel in self.channels:
+            hub.remove(hub.channels, channel, who)
+        for pattern in self.patterns:
+            hub.remove(hub.patterns, pattern, who)
+        for channel in self.shard_channels:
+            hub.remove(hub.shard_channels, channel, who)

@@ -21,3 +21,4 @@ cdef class Dispatcher:
     cdef public bint timing
     cdef public object slow_ns
     cdef public object _monitors
+    cdef public object _running

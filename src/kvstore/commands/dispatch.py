@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from time import perf_counter_ns
 
 from kvstore.commands.context import Session
 from kvstore.commands.ports import Journal
+from kvstore.commands.pubsub import SUBSCRIBED_CONTEXT, subscribed_context_error
 from kvstore.commands.stats import DEFAULT_MAX_LEN, DEFAULT_SLOWER_THAN_US, CommandStats
 from kvstore.commands.table import (
     COMMANDS,
@@ -111,6 +113,9 @@ class Dispatcher:
         #: The table under the names clients usually send, lower and upper case, so most
         #: look-ups skip ``lower()``; any other spelling falls back to ``table``.
         self._by_name = {**{name.upper(): cmd for name, cmd in self.table.items()}, **self.table}
+        #: The table requests run from: ``table``, or its commands wrapped to publish keyspace
+        #: notifications or track keys while those are on (see :meth:`run_wrapped`).
+        self._running = self.table
         self.stats = CommandStats() if stats is None else stats
         for command in self.table.values():
             self.stats.track(command.name)
@@ -137,6 +142,15 @@ class Dispatcher:
         self.slow_ns = self.slowlog.threshold_ns
         if slower_than_us is not None:
             self.timing = slower_than_us >= 0
+
+    def run_wrapped(
+        self, wrap: Callable[[dict[bytes, Command]], dict[bytes, Command]] | None
+    ) -> None:
+        """Run commands from ``wrap(table)`` (keyspace notifications or client tracking on),
+        or from the plain table (None): no command pays for them while they are off."""
+        table = self.table if wrap is None else wrap(self.table)
+        self._running = table
+        self._by_name = {**{name.upper(): cmd for name, cmd in table.items()}, **table}
 
     # -- MONITOR -------------------------------------------------------------------------------
 
@@ -188,7 +202,7 @@ class Dispatcher:
     def execute(self, session: Session, args: Args) -> Reply:
         command = self._by_name.get(args[0])
         if command is None:
-            command = self.table.get(args[0].lower())
+            command = self._running.get(args[0].lower())
             if command is None:
                 return self._rejected(None, refuse(session, "", UnknownCommandError(args)))
             self.stats.track(command.name)  # registered after this dispatcher was made
@@ -197,7 +211,10 @@ class Dispatcher:
         if (len(args) != arity) if arity >= 0 else (len(args) < -arity):  # arity_accepts, inlined
             return self._rejected(command, refuse(session, name, wrong_arity(name)))
         if not session.authenticated and not command.noauth:
-            return self._rejected(command, NOAUTH)
+            if session.subscriptions is None:
+                return self._rejected(command, NOAUTH)
+            if name not in SUBSCRIBED_CONTEXT:  # a RESP2 connection in subscribed state
+                return self._rejected(command, subscribed_context_error(name))
         # Inside MULTI, commands wait for EXEC, which runs each back through here. Checks that
         # refuse a command while queueing belong above (and call ``refuse``); what follows sees
         # each queued command once, when EXEC runs it.

@@ -125,6 +125,9 @@ def _stats(session: Session) -> InfoFields:
         "keyspace_misses": db.misses,
         "total_error_replies": stats.errors,
         "client_output_buffer_limit_disconnections": state.output_limit_disconnections,
+        "pubsub_channels": len(state.pubsub.channels),
+        "pubsub_patterns": len(state.pubsub.patterns),
+        "pubsubshard_channels": len(state.pubsub.shard_channels),
     }
 
 

@@ -91,6 +91,7 @@ GROUP_CATEGORY = {
     "connection": "connection",
     "transactions": "transaction",
     "scripting": "scripting",
+    "pubsub": "pubsub",
 }
 
 
@@ -144,6 +145,18 @@ SUBCOMMANDS: dict[str, dict[str, SubcommandInfo]] = {
         "no-evict": SubcommandInfo(_ADMIN, "connection"),
         "info": SubcommandInfo(_CONN, "connection", _NONDETERMINISTIC),
         "help": SubcommandInfo("loading stale", "connection"),
+        "tracking": SubcommandInfo(_CONN, "connection"),
+        "caching": SubcommandInfo(_CONN, "connection"),
+        "getredir": SubcommandInfo(_CONN, "connection"),
+        "trackinginfo": SubcommandInfo(_CONN, "connection"),
+    },
+    "pubsub": {
+        "channels": SubcommandInfo("pubsub loading stale", "pubsub"),
+        "numpat": SubcommandInfo("pubsub loading stale", "pubsub"),
+        "numsub": SubcommandInfo("pubsub loading stale", "pubsub"),
+        "shardchannels": SubcommandInfo("pubsub loading stale", "pubsub"),
+        "shardnumsub": SubcommandInfo("pubsub loading stale", "pubsub"),
+        "help": SubcommandInfo("loading stale"),
     },
     "command": {
         "count": SubcommandInfo("loading stale", "connection"),

@@ -2,7 +2,8 @@
 
 The open transaction (if any) is dropped, watched keys are forgotten, the protocol goes back to
 RESP2, database 0 is selected, the connection's name is cleared, CLIENT NO-EVICT is off and,
-when the server requires a password, the connection must authenticate again. RESET runs at
+when the server requires a password, the connection must authenticate again; its subscriptions
+and CLIENT TRACKING end. RESET runs at
 once inside MULTI (it is not queued) and needs no authentication. The reply is the status ``RESET``.
 """
 
@@ -27,6 +28,11 @@ def reset(session: Session, args: Args) -> Reply:
     session.transaction_failed = False
     if session.watch is not None:
         session.db.unwatch(session.watch)
+    if session.subscriptions is not None:  # left silently, as Redis
+        session.subscriptions.drop(session.server.pubsub, session)
+        session.subscriptions = None
+    if session.tracking is not None:
+        session.server.tracker.disable(session)
     session.protocol = 2
     session.db = session.server.dbs[0]
     session.no_evict = False

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from kvstore.config.events import normalize_flags
 from kvstore.config.file import as_text, read_toml
 from kvstore.config.security import PASSWORD_ENV, check_tls, resolve_password
 from kvstore.keyspace_policies import MAXMEMORY_POLICIES
@@ -87,24 +88,38 @@ class OutputLimit:
     soft_seconds: int
 
 
-#: Client classes of Redis's syntax; only ``normal`` clients exist here, the others are accepted
-#: (a configuration written for Redis loads) and ignored.
+#: Client classes of Redis's syntax: ``normal`` clients, and ``pubsub`` ones (subscribed to a
+#: channel or pattern); replicas do not exist here, their class is accepted (a configuration
+#: written for Redis loads) and ignored.
 _CLIENT_CLASSES = ("normal", "replica", "slave", "pubsub")
+#: Redis's default for subscribers, when the setting names no ``pubsub`` class.
+DEFAULT_PUBSUB_LIMIT = OutputLimit(32 * 1024 * 1024, 8 * 1024 * 1024, 60)
 
 
 def parse_output_limit(text: str) -> OutputLimit:
     """Redis's ``<class> <hard> <soft> <soft-seconds>`` (repeated per class), or a bare size as
     the hard limit of normal clients."""
+    return parse_output_limits(text)[0]
+
+
+def parse_pubsub_output_limit(text: str) -> OutputLimit:
+    """The ``pubsub`` class of the setting (Redis's default if it names none)."""
+    return parse_output_limits(text)[1]
+
+
+def parse_output_limits(text: str) -> tuple[OutputLimit, OutputLimit]:
+    """The ``normal`` and ``pubsub`` classes of the setting."""
     words = text.split()
     syntax = "expected 'normal <hard> <soft> <soft-seconds>' or a size"
     if len(words) == 1:
         try:
-            return OutputLimit(parse_size(words[0]), 0, 0)
+            return OutputLimit(parse_size(words[0]), 0, 0), DEFAULT_PUBSUB_LIMIT
         except ValueError:
             raise ValueError(syntax) from None
     if not words or len(words) % 4:
         raise ValueError(syntax)
     found: OutputLimit | None = None
+    pubsub = DEFAULT_PUBSUB_LIMIT
     for start in range(0, len(words), 4):
         kind, hard, soft, seconds = words[start : start + 4]
         if kind.lower() not in _CLIENT_CLASSES:
@@ -117,15 +132,21 @@ def parse_output_limit(text: str) -> OutputLimit:
             raise ValueError(f"bad limits for {kind}: {hard} {soft} {seconds}")
         if kind.lower() == "normal":
             found = limit
+        elif kind.lower() == "pubsub":
+            pubsub = limit
     if found is None:
         raise ValueError("no limit given for the normal class")
-    return found
+    return found, pubsub
 
 
 def normalize_output_limit(text: str) -> str:
-    """The setting as ``CONFIG GET`` shows it: ``normal <hard> <soft> <seconds>``, in bytes."""
-    limit = parse_output_limit(text)
-    return f"normal {limit.hard} {limit.soft} {limit.soft_seconds}"
+    """The setting as ``CONFIG GET`` shows it: ``normal <hard> <soft> <seconds> pubsub <hard>
+    <soft> <seconds>``, in bytes."""
+    normal, pubsub = parse_output_limits(text)
+    return (
+        f"normal {normal.hard} {normal.soft} {normal.soft_seconds} "
+        f"pubsub {pubsub.hard} {pubsub.soft} {pubsub.soft_seconds}"
+    )
 
 
 @dataclass
@@ -281,13 +302,32 @@ class ServerConfig:
         ),
     )
     client_output_buffer_limit: str = field(
-        default="normal 268435456 67108864 60",
+        default="normal 268435456 67108864 60 pubsub 33554432 8388608 60",
         metadata=_option(
             "disconnect a client whose unread replies pass <hard> bytes, or stay over <soft> "
             "bytes for more than <soft-seconds>, as 'normal <hard> <soft> <soft-seconds>' "
-            "(sizes like 256mb; 0: no such limit); a bare size sets the hard limit alone",
+            "(sizes like 256mb; 0: no such limit), and 'pubsub ...' for subscribed clients "
+            "(default 32mb 8mb 60); a bare size sets the normal hard limit alone",
             runtime=True,
             normalize=normalize_output_limit,
+        ),
+    )
+    notify_keyspace_events: str = field(
+        default="",
+        metadata=_option(
+            "publish keyspace notifications for these event classes, in Redis's letters "
+            "(K keyspace channel, E keyevent channel, g generic, $ string, x expired, "
+            "e evicted, n new, m key miss, A for g$lshzxetd; empty: off), e.g. KEA",
+            runtime=True,
+            normalize=normalize_flags,
+        ),
+    )
+    tracking_table_max_keys: int = field(
+        default=1_000_000,
+        metadata=_option(
+            "most keys remembered for clients' CLIENT TRACKING (past it, keys are forgotten "
+            "and their readers told to drop them; 0: no limit)",
+            runtime=True,
         ),
     )
     maxmemory: int = field(

@@ -84,6 +84,20 @@ class Verbatim(bytes):
     __slots__ = ()
 
 
+class Push(list):  # type: ignore[type-arg]
+    """Out-of-band data for the client (a pub/sub message, a subscription's confirmation):
+    RESP3's push type (``>``); RESP2 sends it as an array."""
+
+    __slots__ = ()
+
+
+class Replies(list):  # type: ignore[type-arg]
+    """Several replies written one after the other, for one request (SUBSCRIBE to several
+    channels answers once per channel, as Redis); none at all when empty."""
+
+    __slots__ = ()
+
+
 Reply = Union[
     bytes,
     int,

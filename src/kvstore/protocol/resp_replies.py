@@ -8,7 +8,16 @@ from typing import Any, Protocol
 
 from kvstore.build import load_hiredis
 from kvstore.protocol.errors import ProtocolError
-from kvstore.protocol.replies import NIL_ARRAY, Reply, ReplyError, SetReply, Status, Verbatim
+from kvstore.protocol.replies import (
+    NIL_ARRAY,
+    Push,
+    Replies,
+    Reply,
+    ReplyError,
+    SetReply,
+    Status,
+    Verbatim,
+)
 from kvstore.protocol.resp import BULK_HEADERS, CRLF, LARGE_BULK
 from kvstore.protocol.resp_requests import parse_length
 
@@ -75,6 +84,11 @@ def encode_reply(reply: Reply, proto: int = 2) -> bytes:
     if type(reply) is SetReply:
         head = b"~%d\r\n" if proto == 3 else b"*%d\r\n"
         return _encode_items(head % len(reply), reply, proto)
+    if type(reply) is Push:
+        head = b">%d\r\n" if proto == 3 else b"*%d\r\n"
+        return _encode_items(head % len(reply), reply, proto)
+    if type(reply) is Replies:
+        return _encode_items(b"", reply, proto)
     raise TypeError(f"cannot encode a reply of type {type(reply).__name__}")
 
 

@@ -15,16 +15,22 @@ and tells the held-replies gate, which has the connections write the replies the
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
+from collections.abc import Callable
 
 from kvstore.build import HiredisMissingError, parser_in_use, use_hiredis
-from kvstore.commands import COMMANDS, CommandStats, Dispatcher, ServerState
+from kvstore.commands import COMMANDS, Command, CommandStats, Dispatcher, ServerState
 from kvstore.commands.memory import guarded_table
+from kvstore.commands.notifications import Notifier
+from kvstore.commands.tracking import wrap_table
 from kvstore.config import ServerConfig, parse_output_limit
+from kvstore.config.events import EVICTED, EXPIRED, parse_flags
+from kvstore.config.options import parse_pubsub_output_limit
 from kvstore.config.runtime import RuntimeConfig
 from kvstore.eviction import EvictingKeyspace, MemoryGuard, pin_mmap_threshold, resident_bytes
-from kvstore.keyspace import Databases
+from kvstore.keyspace import Databases, Keyspace
 from kvstore.persistence import Persistence, PersistenceSettings, RecoveryError
 from kvstore.protocol import RequestLimits
 from kvstore.server.app import Server
@@ -89,6 +95,8 @@ async def assemble(config: ServerConfig) -> Server:
     registry = Registry(
         state, maxclients, parse_output_limit(config.client_output_buffer_limit), guard
     )
+    registry.pubsub_output_limit = parse_pubsub_output_limit(config.client_output_buffer_limit)
+    _keyspace_events(runtime, state, dispatcher)
     registry.request_limits = RequestLimits(
         max_bulk_len=config.proto_max_bulk_len,
         max_args=config.proto_max_args,
@@ -116,6 +124,55 @@ async def assemble(config: ServerConfig) -> Server:
         held=held,
     )
     return Server(config, context=context, listeners=listeners, persistence=persistence, stop=stop)
+
+
+def _keyspace_events(runtime: RuntimeConfig, state: ServerState, dispatcher: Dispatcher) -> None:
+    """Keyspace notifications (``notify-keyspace-events``, now and at each CONFIG SET) and
+    client-side caching (while any client tracks): the dispatcher then runs the commands
+    concerned wrapped (tracking's wrapper outside, as it may add invalidations after a reply),
+    and the keyspace reports expired and evicted keys. With neither on, the dispatcher runs
+    the plain table and the keyspace reports nothing."""
+    notifier = Notifier(state)
+    tracker = state.tracker
+
+    def hook(db: Keyspace) -> Callable[[str, bytes], None]:
+        def removed(event: str, key: bytes) -> None:
+            if notifier.active:
+                notifier.keyspace_event(event, key, db.index)
+            if tracker.active:
+                tracker.invalidate([key], None)
+
+        return removed
+
+    hooks = [(db, hook(db)) for db in state.dbs]
+
+    def refresh() -> None:
+        wrappers = []
+        if notifier.active:
+            wrappers.append(notifier.wrap_table)
+        if tracker.active:
+            wrappers.append(functools.partial(wrap_table, tracker))
+
+        def wrap(table: dict[bytes, Command]) -> dict[bytes, Command]:
+            for wrapper in wrappers:
+                table = wrapper(table)
+            return table
+
+        dispatcher.run_wrapped(wrap if wrappers else None)
+        reports = notifier.active and notifier.flags & (EXPIRED | EVICTED)
+        on = reports or tracker.active
+        for db, removed in hooks:
+            db.notify = removed if on else None
+
+    def configure(config: ServerConfig) -> None:
+        notifier.configure(parse_flags(config.notify_keyspace_events))
+        tracker.max_keys = config.tracking_table_max_keys
+        refresh()
+
+    tracker.on_change = refresh
+    configure(runtime.config)
+    runtime.on_change("notify_keyspace_events", configure)
+    runtime.on_change("tracking_table_max_keys", configure)
 
 
 def _tls_context(config: ServerConfig) -> ssl.SSLContext | None:

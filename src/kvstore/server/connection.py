@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TypeVar, cast
 
 from kvstore.commands import Session
-from kvstore.protocol import ReplyError, RequestLimits, encode_reply, make_request_parser
+from kvstore.protocol import Reply, ReplyError, RequestLimits, encode_reply, make_request_parser
 from kvstore.protocol.resp_requests import RequestDecoder
 from kvstore.protocol.text import (
     MAX_LINE,
@@ -89,6 +89,9 @@ class ClientConnection(asyncio.Protocol):
         self._counted = 0
         #: The server's clock when the output passed the soft limit (None: under it).
         self._soft_since: float | None = None
+        #: The replies of the requests being run (None between batches): a message pushed to
+        #: this connection by its own request goes there, before that request's reply.
+        self._batch: list[bytes] | None = None
 
     # -- asyncio callbacks ---------------------------------------------------------------------
 
@@ -198,6 +201,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _start_resp(self) -> None:
         self.session.transport = "resp"
+        self.session.push = self.push_message
         context = self._context
         self._resp_parser = make_request_parser(
             self._registry.request_limits, use_hiredis=context.use_hiredis
@@ -295,7 +299,8 @@ class ClientConnection(asyncio.Protocol):
         session = self.session
         transport = self._transport
         assert transport is not None
-        out = []
+        out: list[bytes] = []
+        self._batch = out  # where a push to this client during the batch goes (push())
         size = 0
         for request in requests:
             reply = encode(execute(session, request), session.protocol)
@@ -310,7 +315,9 @@ class ClientConnection(asyncio.Protocol):
                 if self._write_checked(out):
                     return True
                 out = []
+                self._batch = out
                 size = 0
+        self._batch = None
         if out:
             gate = self._gate
             if gate is not None and (gate.waiting or self._held is not None):  # _send, inlined
@@ -320,6 +327,21 @@ class ClientConnection(asyncio.Protocol):
             if size > OUTPUT_LOW_WATER and self._output_over_limit():
                 return True
         return False
+
+    def push_message(self, message: Reply) -> None:
+        """Write a message pushed to this client (pub/sub) outside any reply: after the
+        replies already written, before the reply of a request of its own being run."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        payload = encode_reply(message, self.session.protocol)
+        batch = self._batch
+        if batch is not None:
+            batch.append(payload)
+            return
+        self._send(payload)
+        if transport.get_write_buffer_size() > OUTPUT_LOW_WATER:
+            self._output_over_limit()
 
     def _write_checked(self, replies: list[bytes]) -> bool:
         """Write ``replies``; True if that put the client over the output limit (it is gone)."""
@@ -347,7 +369,8 @@ class ClientConnection(asyncio.Protocol):
         if buffered != self._counted:
             registry.add_clients_memory(buffered - self._counted)
             self._counted = buffered
-        limit = registry.output_limit
+        subscribed = self.session.subscriptions is not None
+        limit = registry.pubsub_output_limit if subscribed else registry.output_limit
         if limit.hard and pending > limit.hard:
             which = f"hard limit {limit.hard}"
         elif limit.soft and pending > limit.soft:

@@ -15,7 +15,8 @@ import signal
 from collections.abc import Callable, Sequence
 
 from kvstore.commands import Dispatcher, ServerState
-from kvstore.config import ServerConfig, parse_output_limit
+from kvstore.config import ServerConfig
+from kvstore.config.options import parse_output_limits
 from kvstore.config.runtime import RuntimeConfig
 from kvstore.persistence import Persistence
 from kvstore.server.guards import fit_maxclients
@@ -98,7 +99,8 @@ def install_hooks(
 
     def output_limit(config: ServerConfig) -> None:
         # Applies to every client at its next write or the next sweep, as with Redis.
-        registry.output_limit = parse_output_limit(config.client_output_buffer_limit)
+        limits = parse_output_limits(config.client_output_buffer_limit)
+        registry.output_limit, registry.pubsub_output_limit = limits
 
     def slowlog(config: ServerConfig) -> None:
         dispatcher.configure_slowlog(config.slowlog_log_slower_than, config.slowlog_max_len)

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from kvstore.commands import ServerState, Session
 from kvstore.config import OutputLimit
+from kvstore.config.options import DEFAULT_PUBSUB_LIMIT
 from kvstore.eviction import MemoryGuard
 from kvstore.protocol import RequestLimits
 from kvstore.server.guards import RateLimitedLog, release_free_memory
@@ -54,6 +55,8 @@ class Registry:
         #: ``client-output-buffer-limit``; CONFIG SET replaces it, and every client follows
         #: at its next write or the next sweep, as with Redis.
         self.output_limit = output_limit
+        #: The ``pubsub`` class of the setting: for clients with a subscription.
+        self.pubsub_output_limit = DEFAULT_PUBSUB_LIMIT
         #: Under ``--maxmemory``: the clients' buffers count against the limit.
         self.memory_guard = memory_guard
         self.connections: set[Peer] = set()
