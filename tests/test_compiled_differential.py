@@ -22,26 +22,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from compiled_support import compiled_twin
+
 # kvstore.protocol first: the compiled module imports from it.
 from kvstore import build
 from kvstore.protocol import resp_requests as pure
 from kvstore.protocol.resp import encode_request
 from kvstore.protocol.resp_requests import LARGE_ARGUMENT, RequestLimits
 
-
-def _compiled() -> ModuleType | None:
-    try:
-        return importlib.import_module(build.TWINS[pure.__name__])
-    except ImportError:
-        return None
-
-
-compiled = _compiled()
-pytestmark = pytest.mark.skipif(
-    compiled is None,
-    reason="the compiled build is not built here (Cython or a C compiler was missing when "
-    "kvstore was installed): there is nothing to compare the pure build with",
-)
+compiled, pytestmark = compiled_twin(pure)
 
 #: Every field of the parser's state; the compiled class exposes them read-only.
 STATE = (

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, cast
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from compiled_support import compiled_twin
 from kvstore import build, commands
 from kvstore.commands import ServerState, Session
 from kvstore.commands import dispatch as pure
@@ -34,19 +34,7 @@ NOW = 1_700_000_000_000
 PASSWORD = b"secret"
 
 
-def _compiled() -> ModuleType | None:
-    try:
-        return importlib.import_module(build.TWINS[pure.__name__])
-    except ImportError:
-        return None
-
-
-compiled = _compiled()
-pytestmark = pytest.mark.skipif(
-    compiled is None,
-    reason="the compiled build is not built here (Cython or a C compiler was missing when "
-    "kvstore was installed): there is nothing to compare the pure build with",
-)
+compiled, pytestmark = compiled_twin(pure)
 
 
 class MemoryLog:

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from compiled_support import compiled_twin
 from kvstore import build
 from kvstore.commands import Dispatcher, ServerState, Session
 from kvstore.keyspace import Databases, Keyspace
@@ -31,19 +31,7 @@ from kvstore.persistence import manager
 NOW = 1_700_000_000_000
 
 
-def _compiled() -> ModuleType | None:
-    try:
-        return importlib.import_module(build.TWINS[pure.__name__])
-    except ImportError:
-        return None
-
-
-compiled = _compiled()
-pytestmark = pytest.mark.skipif(
-    compiled is None,
-    reason="the compiled build is not built here (Cython or a C compiler was missing when "
-    "kvstore was installed): there is nothing to compare the pure build with",
-)
+compiled, pytestmark = compiled_twin(pure)
 
 
 class MemoryLog:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from compiled_support import compiled_twin
 from kvstore import build, protocol
 from kvstore.protocol import resp_replies as pure
 from kvstore.protocol.replies import (
@@ -35,20 +35,7 @@ from kvstore.protocol.replies import (
 )
 from kvstore.protocol.resp import LARGE_BULK
 
-
-def _compiled() -> ModuleType | None:
-    try:
-        return importlib.import_module(build.TWINS[pure.__name__])
-    except ImportError:
-        return None
-
-
-compiled = _compiled()
-pytestmark = pytest.mark.skipif(
-    compiled is None,
-    reason="the compiled build is not built here (Cython or a C compiler was missing when "
-    "kvstore was installed): there is nothing to compare the pure build with",
-)
+compiled, pytestmark = compiled_twin(pure)
 
 _text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=20)
 _line = st.text(
