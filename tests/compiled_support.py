@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
@@ -22,3 +23,29 @@ def compiled_twin(pure: ModuleType) -> tuple[ModuleType | None, pytest.MarkDecor
         reason="the compiled build is not built here (Cython or a C compiler was missing when "
         "kvstore was installed): there is nothing to compare the pure build with",
     )
+
+
+class MemoryLog:
+    """An append-only log in memory: what the journal appended, in order."""
+
+    policy = "everysec"
+    path = "memory.aof"
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def append(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+class Loop:
+    """Records what the journal schedules; the test runs the flush itself."""
+
+    def __init__(self) -> None:
+        self.scheduled: list[Callable[[], None]] = []
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        self.scheduled.append(callback)
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> None:
+        raise AssertionError("the disk never fails here")

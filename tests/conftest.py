@@ -303,3 +303,18 @@ def fast_server() -> Iterator[ServerProcess]:
     process = start_server(*VARIANTS["fast"])
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, ServerProcess]]:
+    """A real redis-server's port and a kvstore started as the comparisons start it (for
+    ``wire_scripts.assert_script_matches_redis``)."""
+    from redis_compare import start_kvstore_for_comparison, start_reference_redis
+
+    reference = start_reference_redis(tmp_path_factory.mktemp("redis"))
+    kvstore = start_kvstore_for_comparison()
+    try:
+        yield reference.port, kvstore
+    finally:
+        kvstore.stop()
+        reference.stop()

@@ -16,14 +16,13 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.machinery
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any, cast
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiled_support import compiled_twin
+from compiled_support import Loop, MemoryLog, compiled_twin
 from kvstore import build, commands
 from kvstore.commands import ServerState, Session
 from kvstore.commands import dispatch as pure
@@ -35,25 +34,6 @@ PASSWORD = b"secret"
 
 
 compiled, pytestmark = compiled_twin(pure)
-
-
-class MemoryLog:
-    policy = "everysec"
-    path = "memory.aof"
-
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-
-    def append(self, data: bytes) -> None:
-        self.written.append(data)
-
-
-class Loop:
-    def __init__(self) -> None:
-        self.scheduled: list[Callable[[], None]] = []
-
-    def call_soon(self, callback: Callable[[], None]) -> None:
-        self.scheduled.append(callback)
 
 
 keys = st.sampled_from([b"a", b"b", b"k" * 40])

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiled_support import compiled_twin
+from compiled_support import Loop, MemoryLog, compiled_twin
 from kvstore import build
 from kvstore.commands import Dispatcher, ServerState, Session
 from kvstore.keyspace import Databases, Keyspace
@@ -32,32 +31,6 @@ NOW = 1_700_000_000_000
 
 
 compiled, pytestmark = compiled_twin(pure)
-
-
-class MemoryLog:
-    """An append-only log in memory: what the journal appended, in order."""
-
-    policy = "everysec"
-    path = "memory.aof"
-
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-
-    def append(self, data: bytes) -> None:
-        self.written.append(data)
-
-
-class Loop:
-    """Records what the journal schedules; the test runs the flush itself."""
-
-    def __init__(self) -> None:
-        self.scheduled: list[Callable[[], None]] = []
-
-    def call_soon(self, callback: Callable[[], None]) -> None:
-        self.scheduled.append(callback)
-
-    def call_later(self, delay: float, callback: Callable[[], None]) -> None:
-        raise AssertionError("the disk never fails here")
 
 
 keys = st.sampled_from([b"a", b"b", b"c", b"x" * 1030])

@@ -4,7 +4,6 @@ each publishes compared in order; expiry and eviction; the setting's spelling.""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from kvstore.config.events import flags_text, parse_flags
 from kvstore.eviction import EvictingKeyspace, MemoryGuard
 from kvstore.keyspace import Databases
 from kvstore.protocol import Reply
-from redis_compare import start_kvstore_for_comparison, start_reference_redis
 from test_maxmemory import Clock
 
 COMMANDS: list[list[str]] = [
@@ -123,17 +121,6 @@ def _events(port: int, flags: str) -> list[tuple[Any, ...]]:
     client.config_set("notify-keyspace-events", "")
     client.close()
     return seen
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, ServerProcess]]:
-    reference = start_reference_redis(tmp_path_factory.mktemp("redis"))
-    kvstore = start_kvstore_for_comparison()
-    try:
-        yield reference.port, kvstore
-    finally:
-        kvstore.stop()
-        reference.stop()
 
 
 @pytest.mark.parametrize("flags", ["KEA", "KA", "E$", "Eg", "KEAnm", "Kgm", "Ex"])

@@ -8,7 +8,6 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,47 +15,7 @@ import redis
 
 from conftest import ServerProcess, wait_for
 from kvstore.protocol import encode_request
-from redis_compare import start_kvstore_for_comparison, start_reference_redis
-
-Step = tuple[int, list[list[bytes]]]
-
-
-class Wire:
-    """A raw connection: send requests, then read every byte up to the reply of a ``PING
-    <token>`` sent after them (whatever the connection's state, that reply ends with the
-    token as a bulk string)."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.tokens = 0
-
-    def exchange(self, requests: list[list[bytes]]) -> bytes:
-        self.tokens += 1
-        token = b"token-%d" % self.tokens
-        self.sock.sendall(b"".join(encode_request(r) for r in [*requests, [b"PING", token]]))
-        end = b"$%d\r\n%b\r\n" % (len(token), token)
-        data = b""
-        deadline = time.monotonic() + 10
-        while not data.endswith(end):
-            assert time.monotonic() < deadline, f"no reply ending {end!r}: {data!r}"
-            chunk = self.sock.recv(65536)
-            assert chunk, f"connection closed after {data!r}"
-            data += chunk
-        return data
-
-
-def run_script(port: int, connections: int, steps: list[Step]) -> list[bytes]:
-    wires = [Wire(port) for _ in range(connections)]
-    try:
-        return [wires[index].exchange(requests) for index, requests in steps]
-    finally:
-        for wire in wires:
-            wire.sock.close()
-
-
-def cmd(*words: str | bytes) -> list[bytes]:
-    return [word if isinstance(word, bytes) else word.encode() for word in words]
-
+from wire_scripts import Step, assert_script_matches_redis, cmd
 
 SCRIPTS: dict[str, tuple[int, list[Step]]] = {
     "resp2": (
@@ -102,27 +61,9 @@ SCRIPTS: dict[str, tuple[int, list[Step]]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, ServerProcess]]:
-    reference = start_reference_redis(tmp_path_factory.mktemp("redis"))
-    kvstore = start_kvstore_for_comparison()
-    try:
-        yield reference.port, kvstore
-    finally:
-        kvstore.stop()
-        reference.stop()
-
-
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_exchanges_match_redis_byte_for_byte(servers: tuple[int, ServerProcess], name: str) -> None:
-    redis_port, kvstore = servers
-    connections, steps = SCRIPTS[name]
-    expected = run_script(redis_port, connections, steps)
-    actual = run_script(kvstore.port, connections, steps)
-    for (index, requests), theirs, mine in zip(steps, expected, actual, strict=True):
-        if requests and requests[0][0] == b"HELLO":  # its reply names each server
-            continue
-        assert mine == theirs, f"connection {index}, {requests}"
+    assert_script_matches_redis(servers, SCRIPTS[name])
 
 
 def test_the_text_protocol_refuses_to_subscribe(server: ServerProcess) -> None:

@@ -3,20 +3,15 @@ exchanges on several connections, compared byte for byte; and the bound on track
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 
 from conftest import ServerProcess
-from redis_compare import start_kvstore_for_comparison, start_reference_redis
-from test_pubsub import Wire, cmd
+from wire_scripts import Step, Wire, assert_script_matches_redis, cmd
 
-Step = tuple[int, list[list[bytes]]]
-
-#: ``{1}`` in an argument stands for the id of connection 1 (CLIENT ID), which each server
-#: numbers its own way.
+#: ``{1}`` in an argument stands for the id of connection 1 (see wire_scripts).
 SCRIPTS: dict[str, tuple[int, list[Step]]] = {
     "default-mode": (
         2,
@@ -76,41 +71,9 @@ SCRIPTS: dict[str, tuple[int, list[Step]]] = {
 }
 
 
-def run_script(port: int, connections: int, steps: list[Step]) -> list[bytes]:
-    wires = [Wire(port) for _ in range(connections)]
-    try:
-        ids = [wire.exchange([cmd("CLIENT", "ID")]).split(b"\r\n")[0][1:] for wire in wires]
-        out = []
-        for index, requests in steps:
-            sent = [[ids[1] if a == b"{1}" else a for a in r] for r in requests]
-            out.append(wires[index].exchange(sent))
-        return out
-    finally:
-        for wire in wires:
-            wire.sock.close()
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, ServerProcess]]:
-    reference = start_reference_redis(tmp_path_factory.mktemp("redis"))
-    kvstore = start_kvstore_for_comparison()
-    try:
-        yield reference.port, kvstore
-    finally:
-        kvstore.stop()
-        reference.stop()
-
-
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_exchanges_match_redis_byte_for_byte(servers: tuple[int, ServerProcess], name: str) -> None:
-    redis_port, kvstore = servers
-    connections, steps = SCRIPTS[name]
-    expected = run_script(redis_port, connections, steps)
-    actual = run_script(kvstore.port, connections, steps)
-    for (index, requests), theirs, mine in zip(steps, expected, actual, strict=True):
-        if requests and requests[0][0] == b"HELLO":  # its reply names each server
-            continue
-        assert mine == theirs, f"connection {index}, {requests}"
+    assert_script_matches_redis(servers, SCRIPTS[name], name_ids=True)
 
 
 def test_the_table_of_tracked_keys_is_bounded(server_factory: Any) -> None:
