@@ -34,6 +34,7 @@ TWINS = {
     "kvstore.protocol.resp_replies": "kvstore._speedups.resp_replies",
     "kvstore.persistence.journal": "kvstore._speedups.journal",
     "kvstore.commands.dispatch": "kvstore._speedups.dispatch",
+    "kvstore.keyspace_core": "kvstore._speedups.keyspace_core",
 }
 _PACKAGE = Path(__file__).resolve().parent
 
