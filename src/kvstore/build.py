@@ -35,6 +35,7 @@ TWINS = {
     "kvstore.persistence.journal": "kvstore._speedups.journal",
     "kvstore.commands.dispatch": "kvstore._speedups.dispatch",
     "kvstore.keyspace_core": "kvstore._speedups.keyspace_core",
+    "kvstore.commands.hot": "kvstore._speedups.hot",
 }
 _PACKAGE = Path(__file__).resolve().parent
 

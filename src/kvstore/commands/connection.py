@@ -7,6 +7,7 @@ import fnmatch
 from kvstore.commands.auth import HELLO_NOAUTH, authenticate
 from kvstore.commands.context import VERSION, Session
 from kvstore.commands.control import config_set
+from kvstore.commands.handlers import hot
 from kvstore.commands.pubsub import refresh_context
 from kvstore.commands.table import (
     SUBCOMMAND_TABLES,
@@ -23,23 +24,17 @@ from kvstore.commands.tracking import (
     client_tracking,
     client_trackinginfo,
 )
-from kvstore.protocol.replies import OK, PONG, Reply, ReplyError
+from kvstore.protocol.replies import OK, Reply, ReplyError
 
-
-@command(
+# PING runs from kvstore.commands.hot (compiled in the compiled build).
+command(
     "ping",
     -1,
     "fast",
     group="connection",
     summary="Check the connection.",
     tips="request_policy:all_shards response_policy:all_succeeded",
-)
-def ping(session: Session, args: Args) -> Reply:
-    if len(args) > 2:
-        raise ReplyError("ERR wrong number of arguments for 'ping' command")
-    if session.subscriptions is not None and session.protocol == 2:
-        return [b"pong", args[1] if len(args) == 2 else b""]
-    return args[1] if len(args) == 2 else PONG
+)(hot.ping)
 
 
 @command("echo", 2, "loading stale fast", group="connection", summary="Return the given string.")

@@ -10,11 +10,11 @@ from fractions import Fraction
 
 from kvstore.commands import long_double
 from kvstore.commands.context import Session
+from kvstore.commands.handlers import hot
 from kvstore.commands.objects import EMBSTR, edited
-from kvstore.commands.table import INT64_MAX, INT64_MIN, Args, command, parse_int
+from kvstore.commands.table import Args, command
 from kvstore.protocol.replies import Reply, ReplyError
 
-OVERFLOW = "ERR increment or decrement would overflow"
 NOT_A_FLOAT = "ERR value is not a valid float"
 NOT_FINITE = "ERR increment would produce NaN or Infinity"
 
@@ -26,16 +26,8 @@ def _store(session: Session, key: bytes, value: bytes, existed: bool) -> None:
         session.db.set(key, value)
 
 
-def _increment(session: Session, key: bytes, by: int) -> Reply:
-    current = session.db.get(key)
-    total = by if current is None else parse_int(current) + by
-    if not INT64_MIN <= total <= INT64_MAX:
-        raise ReplyError(OVERFLOW)
-    _store(session, key, b"%d" % total, current is not None)
-    return total
-
-
-@command(
+# INCR, DECR, INCRBY and DECRBY run from kvstore.commands.hot (compiled in the compiled build).
+command(
     "incr",
     2,
     "write denyoom fast",
@@ -43,12 +35,10 @@ def _increment(session: Session, key: bytes, by: int) -> Reply:
     summary="Add 1 to the integer value of a key.",
     keys=(1, 1, 1),
     key_specs="RW access update",
-)
-def incr(session: Session, args: Args) -> Reply:
-    return _increment(session, args[1], 1)
+)(hot.incr)
 
 
-@command(
+command(
     "decr",
     2,
     "write denyoom fast",
@@ -56,12 +46,10 @@ def incr(session: Session, args: Args) -> Reply:
     summary="Subtract 1 from the integer value of a key.",
     keys=(1, 1, 1),
     key_specs="RW access update",
-)
-def decr(session: Session, args: Args) -> Reply:
-    return _increment(session, args[1], -1)
+)(hot.decr)
 
 
-@command(
+command(
     "incrby",
     3,
     "write denyoom fast",
@@ -69,12 +57,10 @@ def decr(session: Session, args: Args) -> Reply:
     summary="Add an integer to the integer value of a key.",
     keys=(1, 1, 1),
     key_specs="RW access update",
-)
-def incrby(session: Session, args: Args) -> Reply:
-    return _increment(session, args[1], parse_int(args[2]))
+)(hot.incrby)
 
 
-@command(
+command(
     "decrby",
     3,
     "write denyoom fast",
@@ -82,12 +68,7 @@ def incrby(session: Session, args: Args) -> Reply:
     summary="Subtract an integer from the integer value of a key.",
     keys=(1, 1, 1),
     key_specs="RW access update",
-)
-def decrby(session: Session, args: Args) -> Reply:
-    by = parse_int(args[2])
-    if by == INT64_MIN:  # its negation is not a 64-bit integer
-        raise ReplyError("ERR decrement would overflow")
-    return _increment(session, args[1], -by)
+)(hot.decrby)
 
 
 @command(

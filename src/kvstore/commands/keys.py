@@ -5,13 +5,14 @@ from __future__ import annotations
 from kvstore.commands.context import Session
 from kvstore.commands.databases import log_other_db
 from kvstore.commands.glob import compile_glob
+from kvstore.commands.handlers import hot
 from kvstore.commands.objects import copied
 from kvstore.commands.table import SYNTAX_ERROR, Args, KeySpec, command, parse_int
 from kvstore.keyspace import Keyspace
 from kvstore.protocol.replies import OK, Reply, ReplyError, Status
 
-
-@command(
+# DEL and EXISTS run from kvstore.commands.hot (compiled in the compiled build).
+command(
     "del",
     -2,
     "write",
@@ -20,13 +21,8 @@ from kvstore.protocol.replies import OK, Reply, ReplyError, Status
     keys=(1, -1, 1),
     key_specs="RM delete",
     tips="request_policy:multi_shard response_policy:agg_sum",
-)
-def delete(session: Session, args: Args) -> Reply:
-    db = session.db
-    return sum(db.delete(key) for key in args[1:])
-
-
-@command(
+)(hot.delete)
+command(
     "exists",
     -2,
     "readonly fast",
@@ -35,10 +31,7 @@ def delete(session: Session, args: Args) -> Reply:
     keys=(1, -1, 1),
     key_specs="RO",
     tips="request_policy:multi_shard response_policy:agg_sum",
-)
-def exists(session: Session, args: Args) -> Reply:
-    db = session.db
-    return sum(db.contains(key) for key in args[1:])
+)(hot.exists)
 
 
 @command(
@@ -100,7 +93,7 @@ command(
     keys=(1, -1, 1),
     key_specs="RM delete",
     tips="request_policy:multi_shard response_policy:agg_sum",
-)(delete)
+)(hot.delete)
 
 
 STRING_TYPE = Status("string")

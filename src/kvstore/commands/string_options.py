@@ -1,22 +1,21 @@
-"""The options of SET and GETEX, read with Redis's rules and in Redis's order.
-
-Redis reads every option first (a misplaced word is a syntax error even after a bad number),
-and only then the expire time, so these are two steps: :func:`parse_options`, then
-:func:`deadline_ms`. An option may repeat (``NX NX``, ``EX 1 EX 2``: the last time wins); the
-ones that contradict each other (``NX XX``, ``EX 1 PX 2``, ``KEEPTTL EX 1``) are refused.
+"""The options of SET and GETEX as a record, for the commands outside the hot path (GETEX,
+SETEX, PSETEX). The rules are written once, in :mod:`kvstore.commands.hot` (Redis's: every
+option read first, then the expire time; the last of repeated options wins; contradicting ones
+refused), which SET runs directly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kvstore.commands import hot as _pure_hot
 from kvstore.commands.context import Session
-from kvstore.commands.table import INT64_MAX, SYNTAX_ERROR, Args, parse_int
-from kvstore.protocol.replies import ReplyError
+from kvstore.commands.handlers import hot
+from kvstore.commands.table import Args
 
-#: Milliseconds per unit of each expiry option.
-_UNIT_MS = {b"ex": 1000, b"px": 1, b"exat": 1000, b"pxat": 1}
-_RELATIVE = (b"ex", b"px")
+# The flags' bits: plain numbers, the same in both builds (compiled, they are C constants).
+_NX, _XX, _GET = _pure_hot.NX, _pure_hot.XX, _pure_hot.GET
+_KEEP_TTL, _PERSIST = _pure_hot.KEEP_TTL, _pure_hot.PERSIST
 
 
 @dataclass
@@ -32,52 +31,19 @@ class StringOptions:
 
 def parse_options(options: Args, *, for_set: bool) -> StringOptions:
     """SET's options (``for_set``) or GETEX's; raise the syntax error Redis gives."""
-    parsed = StringOptions()
-    i = 0
-    while i < len(options):
-        # Redis compares option names as C strings, so a NUL ends one.
-        option = options[i].split(b"\0", 1)[0].lower()
-        has_next = i + 1 < len(options)
-        if for_set and option == b"nx" and not parsed.xx:
-            parsed.nx = True
-        elif for_set and option == b"xx" and not parsed.nx:
-            parsed.xx = True
-        elif for_set and option == b"get":
-            parsed.get = True
-        elif for_set and option == b"keepttl" and not parsed.expiry:
-            parsed.keep_ttl = True
-        elif not for_set and option == b"persist" and not parsed.expiry:
-            parsed.persist = True
-        elif (
-            option in _UNIT_MS
-            and has_next
-            and not parsed.keep_ttl
-            and not parsed.persist
-            and parsed.expiry in (b"", option)
-        ):
-            parsed.expiry = option
-            parsed.amount = options[i + 1]
-            i += 1
-        else:
-            raise ReplyError(SYNTAX_ERROR)
-        i += 1
-    return parsed
+    flags, expiry, amount = hot.parse_options(options, for_set)
+    return StringOptions(
+        nx=bool(flags & _NX),
+        xx=bool(flags & _XX),
+        get=bool(flags & _GET),
+        keep_ttl=bool(flags & _KEEP_TTL),
+        persist=bool(flags & _PERSIST),
+        expiry=expiry,
+        amount=amount,
+    )
 
 
 def deadline_ms(session: Session, options: StringOptions, command_name: str) -> int:
     """The absolute deadline the expiry option names, refused as Redis refuses it: not a
     number, not positive, or past the largest 64-bit millisecond time once converted."""
-    amount = parse_int(options.amount)
-    scale = _UNIT_MS[options.expiry]
-    if amount <= 0 or amount > INT64_MAX // scale:
-        raise invalid_expire_time(command_name)
-    deadline = amount * scale
-    if options.expiry in _RELATIVE:
-        deadline += session.db.clock()
-        if deadline > INT64_MAX:  # Redis's 64-bit sum would wrap negative
-            raise invalid_expire_time(command_name)
-    return deadline
-
-
-def invalid_expire_time(command_name: str) -> ReplyError:
-    return ReplyError(f"ERR invalid expire time in '{command_name}' command")
+    return hot.expire_deadline(session.db.clock, options.expiry, options.amount, command_name)

@@ -8,19 +8,20 @@ SETRANGE...) in :mod:`kvstore.commands.substrings`, SET's and GETEX's options in
 from __future__ import annotations
 
 from kvstore.commands.context import Session
+from kvstore.commands.handlers import hot
 from kvstore.commands.string_options import StringOptions, deadline_ms, parse_options
 from kvstore.commands.table import Args, KeySpec, command, wrong_arity
 from kvstore.protocol.replies import OK, Reply
 
+# GET, SET, MGET and MSET run from kvstore.commands.hot (compiled in the compiled build).
 
-@command(
+
+command(
     "get", 2, "readonly fast", group="string", summary="Get the value of a key.", keys=(1, 1, 1)
-)
-def get(session: Session, args: Args) -> Reply:
-    return session.db.get(args[1])
+)(hot.get)
 
 
-@command(
+command(
     "set",
     -3,
     "write denyoom",
@@ -34,24 +35,7 @@ def get(session: Session, args: Args) -> Reply:
             notes="RW and ACCESS due to the optional `GET` argument",
         ),
     ),
-)
-def set_(session: Session, args: Args) -> Reply:
-    db = session.db
-    if len(args) == 3:
-        db.set(args[1], args[2])
-        return OK
-    key, value = args[1], args[2]
-    options = parse_options(args[3:], for_set=True)
-    deadline = deadline_ms(session, options, "set") if options.expiry else None
-    old = db.get(key) if options.get else None
-    exists = old is not None if options.get else db.contains(key)
-    if (options.nx and exists) or (options.xx and not exists):
-        return old if options.get else None
-    if options.keep_ttl:
-        db.set_keep_deadline(key, value)
-    else:
-        db.set(key, value, deadline)
-    return old if options.get else OK
+)(hot.set_)
 
 
 @command(
@@ -168,7 +152,7 @@ def _apply_expiry(session: Session, key: bytes, options: StringOptions) -> None:
         db.persist(key)
 
 
-@command(
+command(
     "mget",
     -2,
     "readonly fast",
@@ -176,10 +160,7 @@ def _apply_expiry(session: Session, key: bytes, options: StringOptions) -> None:
     summary="Return the values of several keys.",
     keys=(1, -1, 1),
     tips="request_policy:multi_shard",
-)
-def mget(session: Session, args: Args) -> Reply:
-    get_value = session.db.get
-    return [get_value(key) for key in args[1:]]
+)(hot.mget)
 
 
 def _pairs(args: Args, name: str) -> list[tuple[bytes, bytes]]:
@@ -188,7 +169,7 @@ def _pairs(args: Args, name: str) -> list[tuple[bytes, bytes]]:
     return list(zip(args[1::2], args[2::2], strict=True))
 
 
-@command(
+command(
     "mset",
     -3,
     "write denyoom",
@@ -197,12 +178,7 @@ def _pairs(args: Args, name: str) -> list[tuple[bytes, bytes]]:
     keys=(1, -1, 2),
     key_specs="OW update",
     tips="request_policy:multi_shard response_policy:all_succeeded",
-)
-def mset(session: Session, args: Args) -> Reply:
-    db = session.db
-    for key, value in _pairs(args, "mset"):
-        db.set(key, value)
-    return OK
+)(hot.mset)
 
 
 @command(
