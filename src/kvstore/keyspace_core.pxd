@@ -34,7 +34,7 @@ cdef class Keyspace:
     cpdef object get(self, object key)
     cpdef bint contains(self, object key)
     cpdef object deadline(self, object key)
-    cpdef object entry(self, object key)
+    cpdef tuple entry(self, object key)
 
     @cython.locals(data=dict, old=object)
     cpdef void set(self, object key, object value, object deadline=*)

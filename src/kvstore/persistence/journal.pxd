@@ -1,6 +1,11 @@
 # C types for journal.py when Cython compiles it (as kvstore._speedups.journal): the .py file is
 # the one source of behaviour. See docs/builds.md.
 
+cimport cython
+
+# The compiled keyspace: a record reads its counters and its entry in C.
+from kvstore._speedups.keyspace_core cimport Keyspace as CompiledKeyspace
+
 cdef tuple HEADERS
 cdef bytes CRLF
 cdef bytes SET_HEAD
@@ -26,3 +31,7 @@ cdef class LogJournal:
     cdef public list _buffer
     cdef public bytes _stalled
     cdef public set _unlogged_warned
+
+    # cpdef for its typed keyspace; the dispatcher calls it as a Python method, as before.
+    @cython.locals(buffer=list, first=Py_ssize_t, last=Py_ssize_t, state=tuple, value=object)
+    cpdef void record(self, object command, object args, CompiledKeyspace db)

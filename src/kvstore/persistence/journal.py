@@ -140,10 +140,9 @@ class LogJournal:
             last = command.last_key
             if last < 0:
                 last += len(args)
-            entry = db.entry
             for index in range(first, last + 1, command.key_step or 1):
                 key = args[index]
-                state = entry(key)
+                state = db.entry(key)
                 buffer.append(encode_del(key) if state is None else encode_set(key, *state))
         elif command.name == "flushdb":
             buffer.append(FLUSHDB)
