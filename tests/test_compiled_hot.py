@@ -7,8 +7,10 @@ injected clock moved on, expiry cycles run) go through a dispatcher over sixteen
 each build's :class:`Keyspace` (``kvstore.keyspace_core``), with each build's hot handlers
 (``kvstore.commands.hot``) and journal on a log in memory. The replies, every database's keys
 with their values and deadlines, ``used_memory`` and the keyspace counters, the log's bytes
-and INFO's commandstats and errorstats counters must be the same. Skipped only where the
-compiled build is not built.
+and INFO's commandstats and errorstats counters must be the same. And call by call, the two
+keyspace classes' own interface (writes with deadlines, reads, RENAME, WATCH, SWAPDB's swap,
+RANDOMKEY's draw, both expiry cycles, keyspace notifications) must return the same and leave
+the same state. Skipped only where the compiled build is not built.
 """
 
 from __future__ import annotations
@@ -200,3 +202,85 @@ def test_a_python_subclass_still_overrides_the_compiled_keyspace() -> None:
     assert db.delete(b"j")
     assert removed == [b"k", b"j"]
     assert db.used_memory == 0
+
+
+# -- the keyspace's own interface, call by call ---------------------------------------------------
+
+deadlines = st.sampled_from([None, NOW - 1, NOW, NOW + 1, NOW + 500, NOW + 10_000])
+operations = st.one_of(
+    st.tuples(st.just("set"), keys, values, deadlines),
+    st.tuples(
+        st.sampled_from(
+            ["get", "contains", "deadline", "entry", "delete", "persist", "peek", "watch"]
+        ),
+        keys,
+    ),
+    st.tuples(st.sampled_from(["set_keep_deadline", "swap_equal"]), keys, values),
+    st.tuples(st.just("expire_at"), keys, deadlines.filter(lambda d: d is not None)),
+    st.tuples(st.just("rename"), keys, keys),
+    st.tuples(st.just("tick"), st.sampled_from([1, 499, 10_000])),
+    st.tuples(st.just("expire_cycle"), st.integers(min_value=0, max_value=5)),
+    st.sampled_from(
+        [
+            ("active_expire_cycle",),
+            ("random_key",),
+            ("keys",),
+            ("key_snapshot",),
+            ("clear",),
+            ("swap",),
+            ("unwatch",),
+            ("watched",),
+        ]
+    ),
+)
+
+
+def apply(core: ModuleType, sequence: list[Any]) -> list[Any]:
+    """Run ``sequence`` on two keyspaces of ``core``; what each call returned, and the state
+    after it."""
+    clock = Clock()
+    first, second = core.Keyspace(clock), core.Keyspace(clock)
+    events: list[tuple[str, bytes]] = []
+    first.notify = lambda event, key: events.append((event, key))
+    watch = core.Watch()
+    seen: list[Any] = []
+    for operation, *arguments in sequence:
+        if operation == "tick":
+            clock.now += arguments[0]
+            result: Any = None
+        elif operation == "swap":
+            result = first.swap_contents(second)
+        elif operation == "watch":
+            result = first.watch(arguments[0], watch)
+        elif operation == "unwatch":
+            result = first.unwatch(watch)
+        elif operation == "watched":
+            result = first.watched_key_changed(watch)
+        elif operation == "random_key":
+            result = first.random_key(lambda count: count // 2)
+        elif operation == "active_expire_cycle":
+            result = first.active_expire_cycle(1.0, lambda: 0.0)
+        elif operation == "keys":
+            result = list(first.keys())
+        else:
+            result = getattr(first, operation)(*arguments)
+        seen.append(
+            (
+                result,
+                [sorted(db.items()) for db in (first, second)],
+                [
+                    (db.used_memory, db.hits, db.misses, db.expired_keys, db.dirty, len(db))
+                    for db in (first, second)
+                ],
+                (first.volatile_count, first.watched_count, watch.dirty, sorted(watch.keys)),
+                list(events),
+            )
+        )
+    return seen
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sequence=st.lists(operations, max_size=40))
+def test_the_keyspaces_answer_alike_call_by_call(sequence: list[Any]) -> None:
+    assert compiled_core is not None
+    assert apply(compiled_core, sequence) == apply(keyspace_core, sequence)
