@@ -7,6 +7,7 @@ import fnmatch
 from kvstore.commands.auth import HELLO_NOAUTH, authenticate
 from kvstore.commands.context import VERSION, Session
 from kvstore.commands.control import config_set
+from kvstore.commands.pause import client_pause, client_unpause
 from kvstore.commands.pubsub import refresh_context
 from kvstore.commands.table import (
     SUBCOMMAND_TABLES,
@@ -304,6 +305,26 @@ def _client_no_evict(session: Session, args: Args) -> Reply:
     return OK
 
 
+def _client_reply(session: Session, args: Args) -> Reply:
+    """ON answers OK; OFF and SKIP answer nothing (the connection drops their reply, see
+    ``Session.drops_reply``): SKIP drops its own and the next one, and changes nothing while
+    OFF is in force."""
+    mode = args[2].lower()
+    if mode == b"on":
+        session.muted = False
+        session.replies_to_skip = 0
+    elif mode == b"off":
+        session.muted = True
+        session.replies_to_skip = 0
+    elif mode == b"skip":
+        if not session.muted or session.replies_to_skip:
+            session.muted = True
+            session.replies_to_skip = 2
+    else:
+        raise ReplyError(SYNTAX_ERROR)
+    return OK
+
+
 def _client_info(session: Session, args: Args) -> Reply:
     return (client_line(session, session.db.clock()) + "\n").encode()
 
@@ -316,6 +337,9 @@ _CLIENT: Subcommands = {
     b"list": (-2, _client_list),
     b"kill": (-3, _client_kill),
     b"no-evict": (3, _client_no_evict),
+    b"reply": (3, _client_reply),
+    b"pause": (-3, client_pause),
+    b"unpause": (2, client_unpause),
     b"info": (2, _client_info),
     b"tracking": (-3, client_tracking),
     b"caching": (3, client_caching),

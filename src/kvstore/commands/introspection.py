@@ -143,6 +143,9 @@ SUBCOMMANDS: dict[str, dict[str, SubcommandInfo]] = {
         "list": SubcommandInfo(_ADMIN, "connection", _NONDETERMINISTIC),
         "kill": SubcommandInfo(_ADMIN, "connection"),
         "no-evict": SubcommandInfo(_ADMIN, "connection"),
+        "reply": SubcommandInfo(_CONN, "connection"),
+        "pause": SubcommandInfo(_ADMIN, "connection"),
+        "unpause": SubcommandInfo(_ADMIN, "connection"),
         "info": SubcommandInfo(_CONN, "connection", _NONDETERMINISTIC),
         "help": SubcommandInfo("loading stale", "connection"),
         "tracking": SubcommandInfo(_CONN, "connection"),
@@ -178,6 +181,7 @@ SUBCOMMANDS: dict[str, dict[str, SubcommandInfo]] = {
         "history": SubcommandInfo(_ADMIN, "", _LATENCY),
         "graph": SubcommandInfo(_ADMIN, "", _LATENCY),
         "doctor": SubcommandInfo(_ADMIN, "", _LATENCY),
+        "histogram": SubcommandInfo(_ADMIN, "", _LATENCY),
         "reset": SubcommandInfo(
             _ADMIN, "", "request_policy:all_nodes response_policy:all_succeeded"
         ),

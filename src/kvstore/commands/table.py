@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import perf_counter_ns
 
 from kvstore.commands.context import Session
 from kvstore.protocol.replies import Reply, ReplyError
@@ -196,8 +197,19 @@ def _subcommand_handler(table: Subcommands, args: Args) -> Handler:
 
 
 def dispatch_subcommand(table: Subcommands, session: Session, args: Args) -> Reply:
-    """Run ``args[1]`` from a container command's sub-table (CLIENT, CONFIG, COMMAND)."""
-    return _subcommand_handler(table, args)(session, args)
+    """Run ``args[1]`` from a container command's sub-table (CLIENT, CONFIG, COMMAND),
+    timing it for its own latency histogram (``client|id``) as Redis keeps one per
+    subcommand."""
+    handler = _subcommand_handler(table, args)
+    stats = session.server.stats
+    if not stats.latency_tracking:
+        return handler(session, args)
+    started = perf_counter_ns()
+    try:
+        return handler(session, args)
+    finally:
+        name = (args[0] + b"|" + args[1]).decode("utf-8", "replace").lower()
+        stats.record_latency(name, perf_counter_ns() - started)
 
 
 def subcommand_refusal(args: Args) -> ReplyError | None:

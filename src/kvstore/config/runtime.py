@@ -67,7 +67,10 @@ class RuntimeConfig:
             choices = item.metadata.get("choices")
             if choices and raw not in choices:
                 raise SettingRefusedError(
-                    name, "argument(s) must be one of the following: " + ", ".join(choices)
+                    name,
+                    "argument must be 'yes' or 'no'"
+                    if tuple(choices) == ("yes", "no")
+                    else "argument(s) must be one of the following: " + ", ".join(choices),
                 )
             try:
                 values[item.name] = convert_setting(item, raw)
