@@ -201,6 +201,8 @@ def dispatch_subcommand(table: Subcommands, session: Session, args: Args) -> Rep
     timing it for its own latency histogram (``client|id``) as Redis keeps one per
     subcommand."""
     handler = _subcommand_handler(table, args)
+    name = (args[0] + b"|" + args[1]).decode("utf-8", "replace").lower()
+    session.last_command = name  # CLIENT LIST's cmd=client|list, as Redis shows it
     stats = session.server.stats
     if not stats.latency_tracking:
         return handler(session, args)
@@ -208,7 +210,6 @@ def dispatch_subcommand(table: Subcommands, session: Session, args: Args) -> Rep
     try:
         return handler(session, args)
     finally:
-        name = (args[0] + b"|" + args[1]).decode("utf-8", "replace").lower()
         stats.record_latency(name, perf_counter_ns() - started)
 
 
