@@ -224,7 +224,7 @@ class Dispatcher:
             if session.subscriptions is None:
                 return self._rejected(command, NOAUTH)
             if name not in SUBSCRIBED_CONTEXT:  # a RESP2 connection in subscribed state
-                return self._rejected(command, subscribed_context_error(name))
+                return self._rejected(command, subscribed_context_error(name, args))
         # Inside MULTI, commands wait for EXEC, which runs each back through here. Checks that
         # refuse a command while queueing belong above (and call ``refuse``); what follows sees
         # each queued command once, when EXEC runs it.

@@ -15,7 +15,13 @@ from __future__ import annotations
 
 from kvstore.commands.context import Session
 from kvstore.commands.pause_state import ClientPause
-from kvstore.commands.table import COMMANDS, SYNTAX_ERROR, Args, arity_accepts, parse_int
+from kvstore.commands.table import (
+    COMMANDS,
+    Args,
+    arity_accepts,
+    parse_int,
+    subcommand_syntax_error,
+)
 from kvstore.protocol.replies import OK, Reply, ReplyError
 
 #: Commands WRITE holds besides those flagged ``write``: Redis's ``may-replicate`` ones.
@@ -47,7 +53,7 @@ def _may_replicate(args: Args) -> bool:
 def client_pause(session: Session, args: Args) -> Reply:
     """CLIENT PAUSE timeout [WRITE|ALL]: milliseconds, checked as Redis checks them."""
     if len(args) > 4:
-        raise ReplyError(SYNTAX_ERROR)
+        raise subcommand_syntax_error(args)
     mode = "all"
     if len(args) == 4:
         mode = args[3].decode("utf-8", "replace").lower()

@@ -177,6 +177,15 @@ def unknown_subcommand(args: Args) -> ReplyError:
     return ReplyError(f"ERR unknown subcommand '{sub[:128]}'. Try {name} HELP.")
 
 
+def subcommand_syntax_error(args: Args) -> ReplyError:
+    """Redis's answer to a subcommand whose arguments its container cannot read."""
+    sub = args[1].decode("utf-8", "replace")[:128]
+    name = args[0].decode("utf-8", "replace").upper()
+    return ReplyError(
+        f"ERR unknown subcommand or wrong number of arguments for '{sub}'. Try {name} HELP."
+    )
+
+
 Subcommands = dict[bytes, tuple[int, Handler]]
 
 #: Each container command's sub-table, by the container's name: MULTI refuses to queue an

@@ -39,6 +39,9 @@ OUTPUT_LOW_WATER = 64 * 1024
 #: Replies gathered from one packet's requests are written out once they pass this size, so a
 #: pipeline of large reads is checked against the output limit as it goes, not at its end.
 REPLY_FLUSH_SIZE = 1024 * 1024
+#: Bytes of requests a client may send while CLIENT PAUSE holds its requests, before its
+#: input is no longer read.
+POSTPONED_LIMIT = 1024 * 1024
 
 #: A request as its protocol's parser gives it (RESP: the arguments; text: a line), and what
 #: running it gives before it is encoded.
@@ -423,15 +426,18 @@ class ClientConnection(asyncio.Protocol):
 
     def _answer_while_paused(self, frames: list[list[bytes]]) -> bool:
         """Run ``frames`` one by one until the pause holds one: that one and the rest are
-        kept, and nothing more is read, until the pause ends. True when the connection is
-        done (closing, or cut off)."""
-        if self._postponed is not None:  # already holding: these wait behind
-            self._postponed.extend(frames)
+        kept until the pause ends. Reading goes on (a client that leaves is noticed) until
+        POSTPONED_LIMIT bytes of requests are kept. True when the connection is done
+        (closing, or cut off)."""
+        postponed = self._postponed
+        if postponed is not None:  # already holding: these wait behind
+            postponed.extend(frames)
+            if sum(len(arg) for args in postponed for arg in args) > POSTPONED_LIMIT:
+                cast(asyncio.Transport, self._transport).pause_reading()
             return False
         for index, args in enumerate(frames):
             if holds(self._pause, self.session, args):
                 self._postponed = frames[index:]
-                cast(asyncio.Transport, self._transport).pause_reading()
                 self._context.paused.wait(self)
                 return False
             if self._answer([args], self._dispatcher.execute, encode_reply):
