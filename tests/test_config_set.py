@@ -72,7 +72,7 @@ def test_appendfsync_and_compaction_thresholds(server_factory: Factory, tmp_path
             "argument(s) must be one of the following: always, everysec, no",
         ),
         (("log-level", "info", "log_level", "debug"), "duplicate parameter"),
-        (("auto-aof-rewrite-percentage", "x"), "expected an integer"),
+        (("auto-aof-rewrite-percentage", "x"), "argument couldn't be parsed into an integer"),
         (("log-level",), "wrong number of arguments for 'config|set' command"),
     ],
 )

@@ -43,7 +43,7 @@ HELP = (
     "specified command names.",
     "    If no commands are specified then all histograms are replied.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 )
 
 #: Bars of LATENCY GRAPH, and the rows they are drawn in.

@@ -72,6 +72,8 @@ class RuntimeConfig:
                     if tuple(choices) == ("yes", "no")
                     else "argument(s) must be one of the following: " + ", ".join(choices),
                 )
+            if _plain_integer(item) and not _is_integer(raw):
+                raise SettingRefusedError(name, "argument couldn't be parsed into an integer")
             try:
                 values[item.name] = convert_setting(item, raw)
             except ConfigError as exc:
@@ -85,3 +87,16 @@ class RuntimeConfig:
         for field_name in values:
             for hook in self._hooks.get(field_name, ()):
                 hook(self.config)
+
+
+def _plain_integer(item: Any) -> bool:
+    """An integer option that is not a size (sizes take 100mb and the like)."""
+    return type(item.default) is int and not item.metadata.get("size")
+
+
+def _is_integer(raw: str) -> bool:
+    try:
+        int(raw)
+    except ValueError:
+        return False
+    return True

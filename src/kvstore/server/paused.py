@@ -3,9 +3,10 @@
 While a pause is on, a connection runs its requests one by one, asking
 :func:`kvstore.commands.pause.holds` about each; the first one held and every one after it are
 kept, in order (the connection goes on reading, so a client that leaves is noticed, up to a
-bound past which its socket's buffers push back on it). It registers here; when the pause ends (CLIENT UNPAUSE, or its time is
-up: a timer on the event loop) every registered connection runs what it kept, each in its own
-turn of the loop. Nothing waits in the middle of a command, and the loop never blocks.
+bound past which its socket's buffers push back on it). It registers here; when the pause
+ends (CLIENT UNPAUSE, or its time is up: a timer on the event loop) every registered
+connection runs what it kept, each in its own turn of the loop. Nothing waits in the middle
+of a command, and the loop never blocks.
 """
 
 from __future__ import annotations
