@@ -154,7 +154,7 @@ def test_command_docs_arguments_are_redis_s(
         client = redis.Redis(port=port, socket_timeout=10, protocol=protocol)
         conn = client.connection_pool.get_connection()
         try:
-            conn.send_command("COMMAND", "DOCS", *names)
+            conn.send_command("COMMAND", "DOCS", *names)  # type: ignore[no-untyped-call]
             reply = conn.read_response()
         finally:
             client.connection_pool.release(conn)
