@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,8 @@ from kvstore.commands.latency_monitor import (
     percentile_us,
 )
 from kvstore.commands.table import COMMANDS, command
+from kvstore.persistence.disk import Disk
+from kvstore.persistence.log import AppendLog
 from kvstore.protocol import Reply, Status
 from redis_compare import RawConnection, RedisPair
 
@@ -230,3 +233,21 @@ def test_histogram_buckets_are_redis_s_powers_of_two() -> None:
     assert percentile_us(histogram, 50) == 2.047
     assert percentile_us(histogram, 100) == 131.071
     assert percentile_us(new_histogram(), 50) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("policy", "events"),
+    [("always", ["aof-write", "aof-fsync-always"]), ("everysec", ["aof-write"])],
+)
+def test_the_log_reports_its_writes_and_fsyncs(
+    tmp_path: Path, policy: str, events: list[str]
+) -> None:
+    log = AppendLog(Disk(), str(tmp_path), 1, policy)
+    heard: list[tuple[str, int]] = []
+    log.latency = lambda event, ms: heard.append((event, ms))
+    try:
+        log.append(b"record")
+    finally:
+        log.close()
+    assert [event for event, _ in heard] == events
+    assert all(ms >= 0 for _, ms in heard)

@@ -1,9 +1,9 @@
 """What LATENCY reads: the latency monitor's events and the per-command latency histograms.
 
-The monitor (``latency-monitor-threshold`` milliseconds, 0: off, as Redis) keeps, for each kind
-of event (``command``, ``fast-command``, ``expire-cycle``, ``eviction-cycle``,
-``aof-fsync-always``), the latest 160 samples at most one a second (the largest of that
-second) and the largest ever, as Redis does. Whoever measures an event hands it to
+The monitor (``latency-monitor-threshold`` milliseconds, 0: off, as Redis) keeps, for each
+kind of event (``command``, ``fast-command``, ``expire-cycle``, ``eviction-cycle``,
+``aof-write``, ``aof-fsync-always``), the latest 160 samples at most one a second (the largest
+of that second) and the largest ever, as Redis does. Whoever measures an event hands it to
 :meth:`LatencyMonitor.add_if_needed`.
 
 The histograms (``latency-tracking``, on by default as in Redis) count each command's run

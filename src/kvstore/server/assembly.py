@@ -81,6 +81,8 @@ async def assemble(config: ServerConfig) -> Server:
         slowlog_max_len=config.slowlog_max_len,
     )
     apply_latency_settings(config, dispatcher)
+    if persistence is not None:
+        persistence.log.latency = stats.latency.add_if_needed
     stop = StopRequest()
     runtime = RuntimeConfig(config)
     state = ServerState(
