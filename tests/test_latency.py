@@ -19,7 +19,7 @@ from kvstore.commands.latency_monitor import (
     new_histogram,
     percentile_us,
 )
-from kvstore.commands.table import COMMANDS, command
+from kvstore.commands.table import COMMANDS, Command
 from kvstore.persistence.disk import Disk
 from kvstore.persistence.log import AppendLog
 from kvstore.protocol import Reply, Status
@@ -145,25 +145,24 @@ def test_info_latencystats_lists_the_configured_percentiles(pair: RedisPair) -> 
 # -- in process: the recording rules -----------------------------------------------------------
 
 
-@command("test-slow", 1, "", group="server", summary="Slow on purpose (tests).")
 def _slow(session: Session, args: list[bytes]) -> Reply:
     time.sleep(0.003)  # the command's own work, made slow: not a synchronisation
     return Status("OK")
 
 
-@command("test-slow-fast", 1, "fast", group="server", summary="Slow, flagged fast (tests).")
-def _slow_fast(session: Session, args: list[bytes]) -> Reply:
-    time.sleep(0.003)
-    return Status("OK")
+#: The command table with two commands slow on purpose, one of them flagged ``fast``.
+SLOW_TABLE = {
+    **COMMANDS,
+    b"test-slow": Command("test-slow", 1, frozenset(), _slow, "server", "Slow."),
+    b"test-slow-fast": Command("test-slow-fast", 1, frozenset({"fast"}), _slow, "server", "."),
+}
 
 
 @pytest.fixture
-def session() -> Iterator[Session]:
+def session() -> Session:
     stats = CommandStats()
-    dispatcher = Dispatcher(stats=stats)
-    yield Session(ServerState(stats=stats, runner=dispatcher))
-    for name in (b"test-slow", b"test-slow-fast"):
-        COMMANDS.pop(name, None)
+    dispatcher = Dispatcher(SLOW_TABLE, stats=stats)
+    return Session(ServerState(stats=stats, runner=dispatcher))
 
 
 def run(session: Session, *args: bytes) -> object:
