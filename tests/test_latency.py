@@ -20,6 +20,7 @@ from kvstore.commands.latency_monitor import (
     percentile_us,
 )
 from kvstore.commands.table import COMMANDS, Command
+from kvstore.eviction import EvictingKeyspace, MemoryGuard
 from kvstore.persistence.disk import Disk
 from kvstore.persistence.log import AppendLog
 from kvstore.protocol import Reply, Status
@@ -250,3 +251,16 @@ def test_the_log_reports_its_writes_and_fsyncs(
         log.close()
     assert [event for event, _ in heard] == events
     assert all(ms >= 0 for _, ms in heard)
+
+
+def test_eviction_cycles_are_reported() -> None:
+    db = EvictingKeyspace("allkeys-random", seed=1)
+    for i in range(200):
+        db.set(b"k%d" % i, b"v" * 100)
+    guard = MemoryGuard(db, db.used_memory // 2, 0)
+    cycles: list[int] = []
+    guard.on_cycle = cycles.append
+    assert guard.make_room()
+    assert guard.make_room()  # under the limit now: no cycle
+    assert len(cycles) == 1
+    assert cycles[0] >= 0

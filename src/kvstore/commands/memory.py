@@ -9,7 +9,6 @@ as deletions here, before the command runs, or a restart would revive them.
 from __future__ import annotations
 
 import dataclasses
-from time import perf_counter_ns
 
 from kvstore.commands.context import Session
 from kvstore.commands.ports import Journal
@@ -24,11 +23,8 @@ def _guarded(
     handler: Handler, guard: MemoryGuard, may_grow: bool, journal: Journal | None
 ) -> Handler:
     def run(session: Session, args: Args) -> Reply:
-        started = perf_counter_ns()
         room = guard.make_room()
         if guard.evicted_any:
-            elapsed_ms = (perf_counter_ns() - started) // 1_000_000
-            session.server.stats.latency.add_if_needed("eviction-cycle", elapsed_ms)
             guard.evicted_any = False
             for db in guard.keyspaces:
                 if journal is not None:

@@ -83,6 +83,8 @@ async def assemble(config: ServerConfig) -> Server:
     apply_latency_settings(config, dispatcher)
     if persistence is not None:
         persistence.log.latency = stats.latency.add_if_needed
+    if guard is not None:
+        guard.on_cycle = functools.partial(stats.latency.add_if_needed, "eviction-cycle")
     stop = StopRequest()
     runtime = RuntimeConfig(config)
     state = ServerState(
