@@ -37,7 +37,7 @@ DEFAULT_SECTIONS = [
     "Keyspace",
 ]
 #: INFO all/everything: the default sections and the per-command and per-error ones.
-ALL_SECTIONS = [*DEFAULT_SECTIONS[:-1], "Commandstats", "Errorstats", "Keyspace"]
+ALL_SECTIONS = [*DEFAULT_SECTIONS[:-1], "Commandstats", "Errorstats", "Latencystats", "Keyspace"]
 
 
 def raw(sock: socket.socket, *args: str) -> bytes:

@@ -32,6 +32,7 @@ from kvstore.server.assembly import persistence_settings
 from kvstore.server.connection import ClientConnection
 from kvstore.server.context import ConnectionContext
 from kvstore.server.held import HeldReplies
+from kvstore.server.paused import PausedClients
 from kvstore.server.protection import Admission
 from kvstore.server.registry import Registry
 
@@ -186,6 +187,7 @@ class Harness:
             request_limits=RequestLimits(),
             use_hiredis=False,
             held=self.held,
+            paused=PausedClients(self.state),
         )
 
         async def made() -> ClientConnection:

@@ -305,6 +305,9 @@ class MemoryGuard:
         #: Whether any key was evicted since ``evicted`` lists were last emptied.
         self.evicted_any = False
         self._next_db = 0
+        #: Told how long (ms) each eviction cycle took: the latency monitor's
+        #: ``eviction-cycle`` events (None: nobody listens).
+        self.on_cycle: Callable[[int], None] | None = None
 
     def _keyspaces(self) -> list[EvictingKeyspace]:
         return self.keyspaces
@@ -344,6 +347,7 @@ class MemoryGuard:
             return True
         if self.policy == "noeviction":
             return False
+        started = time.perf_counter_ns()
         keyspaces = self._keyspaces()
         count = len(keyspaces)
         while used > budget:
@@ -358,5 +362,11 @@ class MemoryGuard:
                     used -= before - db.used_memory
                     break
             else:
+                self._cycle_ended(started)
                 return False
+        self._cycle_ended(started)
         return True
+
+    def _cycle_ended(self, started_ns: int) -> None:
+        if self.on_cycle is not None:
+            self.on_cycle((time.perf_counter_ns() - started_ns) // 1_000_000)

@@ -82,7 +82,7 @@ def _clients(session: Session) -> InfoFields:
     return {
         "connected_clients": len(sessions),
         "maxclients": int(session.server.settings().get("maxclients", "0")),
-        "blocked_clients": 0,
+        "blocked_clients": session.server.paused_clients,
         "tracking_clients": 0,
         "watching_clients": sum(1 for s in sessions if s.watch is not None and s.watch.keys),
         "total_watched_keys": session.server.dbs.watched_count,
