@@ -53,6 +53,14 @@ def test_noeviction_refuses() -> None:
     assert db.evicted_keys == 0
 
 
+def test_a_limit_of_zero_is_no_limit() -> None:
+    db = filled("noeviction")
+    guard = MemoryGuard(db, db.used_memory - 1, 0)
+    guard.set_limit(0)  # CONFIG SET maxmemory 0, as Redis reads it
+    assert guard.make_room()
+    assert len(db) == 1000
+
+
 @pytest.mark.parametrize("policy", ["volatile-lru", "volatile-random", "volatile-ttl"])
 def test_volatile_policies_evict_only_keys_with_a_deadline(policy: str) -> None:
     db = filled(policy, deadlines=True)
@@ -61,7 +69,7 @@ def test_volatile_policies_evict_only_keys_with_a_deadline(policy: str) -> None:
     assert evicted
     assert all(int(key[1:]) % 2 for key in evicted)
     # Asked for more than the volatile keys hold: they all go, and the guard says no.
-    assert not MemoryGuard(db, 0, 0).make_room()
+    assert not MemoryGuard(db, 1, 0).make_room()
     assert len(db) == 500
     assert db.volatile_count == 0
 

@@ -337,6 +337,8 @@ class MemoryGuard:
         Every database gives keys: each eviction takes the policy's pick from the next
         database in turn that has a candidate (as Redis's random policies go round the
         databases)."""
+        if not self.maxmemory:
+            return True  # CONFIG SET maxmemory 0 lifts the limit, as in Redis
         dbs = self.dbs
         budget = self.budget - self.table_extra - self.clients
         used = dbs.used_memory
