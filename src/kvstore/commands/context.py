@@ -136,6 +136,10 @@ class Session:
             self.server.tracker.disable(self)
         self.queued = None
         self.peer = None
+        self.stop_monitoring()
+
+    def stop_monitoring(self) -> None:
+        """Leave MONITOR mode, if in it (the connection closed, or RESET)."""
         monitors = self.server.monitors
         if self in monitors:
             monitors.remove(self)
