@@ -272,7 +272,7 @@ def changes_counted(port: int) -> list[int]:
             ("INCR", "a"),
             ("DEL", "nosuch"),  # nothing deleted: none
         ):
-            r.execute_command(*args)
+            r.execute_command(*args)  # type: ignore[no-untyped-call]
             seen.append(int(r.info("persistence")["rdb_changes_since_last_save"]) - start)
         return seen
     finally:
