@@ -68,9 +68,10 @@ REDIS_SRC = os.environ.get("REDIS_SRC")
 )
 @pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh is not installed")
 @pytest.mark.timeout(900)
-def test_redis_suite_passes_but_for_other_data_types() -> None:
+@pytest.mark.parametrize("build", ["default", "pure"])
+def test_redis_suite_passes_but_for_other_data_types(build: str) -> None:
     assert REDIS_SRC is not None
-    results = run_suite(Path(REDIS_SRC), DEFAULT_UNITS)
+    results = run_suite(Path(REDIS_SRC), DEFAULT_UNITS, ["--pure"] if build == "pure" else [])
     report = redis_suite.report(results)
     assert not redis_suite.unexpected(results), report
     assert all(result.passed for result in results), report
