@@ -286,3 +286,14 @@ def test_changes_are_counted_without_persistence(
     # (unit/bitops "SETBIT/BITFIELD only increase dirty when the value changed").
     server = server_factory("--no-persist")
     assert changes_counted(server.port) == changes_counted(redis_peer.port) == [1, 2, 2, 3, 3]
+
+
+def test_stats_fields_redis_has_that_kvstore_keeps_at_zero(
+    fast_server: ServerProcess, redis_peer: RedisServer
+) -> None:
+    for port in (fast_server.port, redis_peer.port):
+        r = redis.Redis(port=port)
+        try:
+            assert r.info("stats")["migrate_cached_sockets"] == 0
+        finally:
+            r.close()
