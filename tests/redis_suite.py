@@ -30,11 +30,13 @@ SERVER = ROOT / "server"
 #: Tests that need hashes, lists, sets, sorted sets or streams: one exact test name a line.
 SKIPS = Path(__file__).resolve().parent / "redis_suite_skips.txt"
 
-#: The units the compatibility issue names for strings, keys, expiry, transactions and protocol.
+#: The units about strings, keys, expiry, transactions, the protocol and bitmaps.
 DEFAULT_UNITS = (
     "unit/type/string",
     "unit/type/incr",
     "unit/keyspace",
+    "unit/scan",
+    "unit/dump",
     "unit/expire",
     "unit/multi",
     "unit/protocol",
@@ -64,6 +66,7 @@ KNOWN_DIFFERENCES = {
     "MULTI-EXEC body and script timeout": "needs Lua scripting (EVAL, SCRIPT KILL, lua-time-limit)",
     "just EXEC and script timeout": "needs Lua scripting (EVAL, SCRIPT KILL, lua-time-limit)",
     "RESET clears authenticated state": "needs ACL users (ACL SETUSER, ACL WHOAMI)",
+    "RESTORE can set LFU": "needs an LFU maxmemory policy (allkeys-lfu, OBJECT FREQ)",
 }
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
