@@ -66,7 +66,6 @@ KNOWN_DIFFERENCES = {
     "MULTI-EXEC body and script timeout": "needs Lua scripting (EVAL, SCRIPT KILL, lua-time-limit)",
     "just EXEC and script timeout": "needs Lua scripting (EVAL, SCRIPT KILL, lua-time-limit)",
     "RESET clears authenticated state": "needs ACL users (ACL SETUSER, ACL WHOAMI)",
-    "RESTORE can set LFU": "needs an LFU maxmemory policy (allkeys-lfu, OBJECT FREQ)",
 }
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -61,7 +61,9 @@ def test_a_limit_of_zero_is_no_limit() -> None:
     assert len(db) == 1000
 
 
-@pytest.mark.parametrize("policy", ["volatile-lru", "volatile-random", "volatile-ttl"])
+@pytest.mark.parametrize(
+    "policy", ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"]
+)
 def test_volatile_policies_evict_only_keys_with_a_deadline(policy: str) -> None:
     db = filled(policy, deadlines=True)
     assert MemoryGuard(db, db.used_memory * 3 // 4, 0).make_room()
@@ -94,6 +96,27 @@ def test_lru_prefers_keys_not_read_lately() -> None:
     evicted = db.evicted
     recently_read = sum(int(key[1:]) < 500 for key in evicted)
     assert recently_read < len(evicted) // 10
+
+
+def test_lfu_prefers_keys_read_least_often() -> None:
+    db = filled("allkeys-lfu")
+    for i in range(500):  # read the first half, many times
+        for _ in range(20):
+            assert db.get(b"k%d" % i) is not None
+    MemoryGuard(db, db.used_memory * 3 // 4, 0).make_room()
+    evicted = db.evicted
+    often_read = sum(int(key[1:]) < 500 for key in evicted)
+    assert often_read < len(evicted) // 10
+
+
+def test_changing_to_and_from_lfu_keeps_the_memory_count() -> None:
+    db = filled("allkeys-lru")
+    for policy in ("allkeys-lfu", "volatile-lfu", "noeviction", "allkeys-lfu", "allkeys-lru"):
+        db.set_policy(policy)
+        expected = filled(policy)
+        assert db.used_memory == expected.used_memory, policy
+        counts = {db.freq(b"k1"), db.freq(b"k999")}
+        assert counts == ({5} if policy.endswith("-lfu") else {None}), policy
 
 
 def test_stale_sample_entries_are_dropped_when_drawn() -> None:
