@@ -119,6 +119,49 @@ def test_changing_to_and_from_lfu_keeps_the_memory_count() -> None:
         assert counts == ({5} if policy.endswith("-lfu") else {None}), policy
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.just(("get", 0)),
+            st.just(("set", 0)),
+            st.tuples(st.just("wait"), st.integers(0, 70_000)),  # minutes, past the wrap
+            st.tuples(st.just("restore"), st.integers(0, 255)),
+        ),
+        max_size=60,
+    )
+)
+def test_lfu_counters_stay_in_range_and_decay_a_point_a_minute(
+    steps: list[tuple[str, int]],
+) -> None:
+    clock = Clock()
+    db = EvictingKeyspace("allkeys-lfu", clock=clock, seed=1)
+
+    def minute() -> int:  # Redis's LFU clock: minutes, in 16 bits
+        return (clock.now // 60_000) & 0xFFFF
+
+    db.set(b"k", b"v")
+    counter, updated = 5, minute()  # the model: the counter and the minute it was stored
+    for step, amount in steps:
+        if step == "wait":
+            clock.now += amount * 60_000
+            db.expire_cycle()  # advances the coarse access clock
+        elif step == "restore":
+            db.set_freq(b"k", amount)
+            counter, updated = amount, minute()
+        else:
+            decayed = max(0, counter - ((minute() - updated) & 0xFFFF))
+            if step == "get":
+                db.get(b"k")
+            else:
+                db.set(b"k", b"w")  # overwriting is an access too
+            seen = db.freq(b"k")
+            assert seen in (decayed, min(decayed + 1, 255))  # an access adds one, at most
+            assert seen is not None
+            counter, updated = seen, minute()
+        assert db.freq(b"k") == max(0, counter - ((minute() - updated) & 0xFFFF))
+
+
 def test_stale_sample_entries_are_dropped_when_drawn() -> None:
     db = filled("allkeys-random", count=10)
     for i in range(9):
