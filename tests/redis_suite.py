@@ -94,7 +94,7 @@ class UnitResult:
         known = sum(name in KNOWN_DIFFERENCES for name in self.failed)
         return (
             f"{self.unit}: {len(self.passed)} passed, {len(self.failed)} failed"
-            + (f" ({known} known differences)" if known else "")
+            + (f" ({known} known difference{'s' if known > 1 else ''})" if known else "")
             + ", "
             f"{len(self.skipped)} skipped (needs another data type), "
             f"{len(self.ignored)} ignored by runtest"
