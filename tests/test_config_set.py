@@ -200,6 +200,12 @@ def test_maxmemory_and_its_policy_change_at_run_time(server_factory: Factory) ->
     assert int(r.info("stats")["evicted_keys"]) == 110
     assert run(r, "CONFIG", "SET", "maxmemory", "1gb") == b"OK"
     assert r.set("more", "v")
+    assert run(r, "CONFIG", "SET", "maxmemory", "1") == b"OK"
+    assert run(r, "CONFIG", "SET", "maxmemory-policy", "noeviction") == b"OK"
+    with pytest.raises(redis.exceptions.OutOfMemoryError):
+        r.set("again", "v")
+    assert run(r, "CONFIG", "SET", "maxmemory", "0") == b"OK"  # no limit at all, as in Redis
+    assert r.set("again", "v")
 
 
 def test_maxmemory_needs_a_server_started_with_one(server_factory: Factory) -> None:

@@ -18,6 +18,7 @@ from kvstore.commands.ports import (
 from kvstore.commands.pubsub_hub import PubSubHub, PushFn
 from kvstore.commands.stats import CommandStats
 from kvstore.commands.tracking_state import Tracker, TrackingState
+from kvstore.eviction import MemoryGuard
 from kvstore.keyspace import Databases, Keyspace, Watch, wall_clock_ms
 from kvstore.protocol.replies import Replies
 
@@ -61,6 +62,8 @@ class ServerState:
     #: dispatcher, which then runs every request through its monitoring path or stops).
     monitors: list[Session] = field(default_factory=list)
     monitors_changed: Callable[[list[Session]], None] | None = None
+    #: The memory limit's keeper (None: started without ``--maxmemory``).
+    memory_guard: MemoryGuard | None = None
     #: SAVE, BGSAVE and friends reach persistence through this (None with it off).
     persistence: PersistenceControl | None = None
     #: SHUTDOWN and CONFIG SET reach the running server through this.
@@ -159,6 +162,10 @@ class Session:
             self.server.tracker.disable(self)
         self.queued = None
         self.peer = None
+        self.stop_monitoring()
+
+    def stop_monitoring(self) -> None:
+        """Leave MONITOR mode, if in it (the connection closed, or RESET)."""
         monitors = self.server.monitors
         if self in monitors:
             monitors.remove(self)

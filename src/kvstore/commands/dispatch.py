@@ -12,6 +12,7 @@ from collections.abc import Callable
 from time import perf_counter_ns
 
 from kvstore.commands.context import Session
+from kvstore.commands.memory import OOM_MESSAGE, out_of_memory
 from kvstore.commands.ports import Journal
 from kvstore.commands.pubsub import SUBSCRIBED_CONTEXT, subscribed_context_error
 from kvstore.commands.stats import DEFAULT_MAX_LEN, DEFAULT_SLOWER_THAN_US, CommandStats
@@ -29,6 +30,7 @@ from kvstore.protocol.replies import QUEUED, Reply, ReplyError
 
 NOAUTH = ReplyError("NOAUTH Authentication required.")
 NOT_IN_MULTI = ReplyError("ERR Command not allowed inside a transaction")
+OOM = ReplyError(OOM_MESSAGE)
 
 log = logging.getLogger("kvstore.commands")
 
@@ -278,6 +280,8 @@ class Dispatcher:
         if refusal is not None:
             self.stats.errors += 1
             return refuse(session, command.name, refusal)
+        if out_of_memory(session.server):  # as Redis: over the limit, nothing more is queued
+            return self._rejected(command, refuse(session, command.name, OOM))
         assert session.queued is not None
         session.queued.append(args)
         return QUEUED

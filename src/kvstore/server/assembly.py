@@ -95,6 +95,7 @@ async def assemble(config: ServerConfig) -> Server:
         stats=stats,
         runner=dispatcher,
         monitors_changed=dispatcher.monitors_changed,
+        memory_guard=guard,
         persistence=persistence,
         control=Control(runtime, stop),
     )
