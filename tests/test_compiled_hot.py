@@ -9,8 +9,9 @@ each build's :class:`Keyspace` (``kvstore.keyspace_core``), with each build's ho
 with their values and deadlines, ``used_memory`` and the keyspace counters, the log's bytes
 and INFO's commandstats and errorstats counters must be the same. And call by call, the two
 keyspace classes' own interface (writes with deadlines, reads, RENAME, WATCH, SWAPDB's swap,
-RANDOMKEY's draw, both expiry cycles, keyspace notifications) must return the same and leave
-the same state. Skipped only where the compiled build is not built.
+RANDOMKEY's draw, both expiry cycles, expiry paused by CLIENT PAUSE, keyspace notifications)
+must return the same and leave the same state. Skipped only where the compiled build is not
+built.
 """
 
 from __future__ import annotations
@@ -219,6 +220,7 @@ operations = st.one_of(
     st.tuples(st.just("expire_at"), keys, deadlines.filter(lambda d: d is not None)),
     st.tuples(st.just("rename"), keys, keys),
     st.tuples(st.just("tick"), st.sampled_from([1, 499, 10_000])),
+    st.tuples(st.just("pause"), st.booleans()),
     st.tuples(st.just("expire_cycle"), st.integers(min_value=0, max_value=5)),
     st.sampled_from(
         [
@@ -248,6 +250,8 @@ def apply(core: ModuleType, sequence: list[Any]) -> list[Any]:
         if operation == "tick":
             clock.now += arguments[0]
             result: Any = None
+        elif operation == "pause":  # CLIENT PAUSE: expired keys read as missing, and stay
+            first.expiry_paused = result = arguments[0]
         elif operation == "swap":
             result = first.swap_contents(second)
         elif operation == "watch":

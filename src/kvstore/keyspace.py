@@ -128,6 +128,11 @@ class Databases:
         for db in self.dbs:
             db.clear()
 
+    def pause_expiry(self, paused: bool) -> None:
+        """CLIENT PAUSE began (True) or ended: expired keys are kept meanwhile."""
+        for db in self.dbs:
+            db.expiry_paused = paused
+
     def swap(self, first: int, second: int) -> None:
         """SWAPDB: exchange two databases' contents (sessions keep their numbers)."""
         if first != second:

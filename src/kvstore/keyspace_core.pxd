@@ -30,6 +30,7 @@ cdef class Keyspace:
     cdef public object notify
     cdef public Py_ssize_t index
     cdef public Py_ssize_t logged
+    cdef public bint expiry_paused
 
     cpdef object get(self, object key)
     cpdef bint contains(self, object key)
