@@ -75,6 +75,21 @@ def test_lowering_maxmemory_evicts_at_once(server_factory: Factory, reference: R
     assert seen["kvstore"] == seen["redis"] == (2, 0, [b"baz", b"foo"], 2)
 
 
+def test_limit_and_policy_set_together_evict_at_once(
+    server_factory: Factory, reference: RedisServer
+) -> None:
+    def left(r: redis.Redis) -> int:
+        r.mset({"a": "1", "b": "2"})
+        try:
+            r.config_set("maxmemory", "1", "maxmemory-policy", "allkeys-random")  # either order
+            return r.dbsize()
+        finally:
+            r.config_set("maxmemory", "0", "maxmemory-policy", "noeviction")
+
+    seen = {name: left(r) for name, r in both(server_factory, reference).items()}
+    assert seen == {"kvstore": 0, "redis": 0}
+
+
 def test_daemonize_is_known_and_immutable(server_factory: Factory, reference: RedisServer) -> None:
     def answers(r: redis.Redis) -> list[object]:
         replies: list[object] = [r.config_get("daemonize")]

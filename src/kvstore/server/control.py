@@ -170,6 +170,9 @@ def install_hooks(
     def maxmemory_policy(config: ServerConfig) -> None:
         if guard is not None:
             guard.set_policy(config.maxmemory_policy)
+            # Over the limit, a policy that may evict does so now (Redis's next command would,
+            # whatever it is), and a CONFIG SET naming the limit before the policy evicts too.
+            make_room(guard, state.journal)
 
     runtime.on_change("log_level", log_level)
     runtime.on_change("slowlog_log_slower_than", slowlog)
