@@ -14,7 +14,7 @@ from time import perf_counter_ns
 from kvstore.commands.context import Session
 from kvstore.commands.ports import Journal
 from kvstore.commands.pubsub import SUBSCRIBED_CONTEXT, subscribed_context_error
-from kvstore.commands.stats import DEFAULT_MAX_LEN, DEFAULT_SLOWER_THAN_US, CommandStats
+from kvstore.commands.stats import DEFAULT_MAX_LEN, DEFAULT_SLOWER_THAN_US, NEVER, CommandStats
 from kvstore.commands.table import (
     COMMANDS,
     Args,
@@ -92,6 +92,37 @@ def monitor_line(session: Session, args: Args) -> bytes:
     return f"+{now:.6f} [{session.db.index} {session.addr}] {words}\r\n".encode()
 
 
+class Tally:
+    """One command's counters for INFO commandstats and errorstats: calls, time (nanoseconds),
+    calls refused before running and calls that answered an error. Compiled, each is a C
+    field (``stats.tallies`` holds them by name: INFO reads them there)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.run_ns = 0
+        self.rejected = 0
+        self.failed = 0
+
+
+class Entry:
+    """A command as the dispatcher runs it: what it reads of the :class:`Command` on every
+    request, copied into fields (C fields, compiled: a dataclass's attribute costs a generic
+    look-up there), and the command's :class:`Tally`. The log reads the key positions from it
+    too (it is a :class:`~kvstore.commands.ports.LoggedCommand`)."""
+
+    def __init__(self, command: Command, tally: Tally) -> None:
+        self.command = command
+        self.name = command.name
+        self.arity = command.arity
+        self.noauth = command.noauth
+        self.write = command.write
+        self.handler = command.handler
+        self.first_key = command.first_key
+        self.last_key = command.last_key
+        self.key_step = command.key_step
+        self.tally = tally
+
+
 class Dispatcher:
     """Runs requests through ``table`` (the command table by default), counting into
     ``stats`` and recording writes in ``journal`` (None: persistence off).
@@ -110,27 +141,50 @@ class Dispatcher:
         slowlog_max_len: int = DEFAULT_MAX_LEN,
     ) -> None:
         self.table = COMMANDS if table is None else table
-        #: The table under the names clients usually send, lower and upper case, so most
-        #: look-ups skip ``lower()``; any other spelling falls back to ``table``.
-        self._by_name = {**{name.upper(): cmd for name, cmd in self.table.items()}, **self.table}
+        self.stats = CommandStats() if stats is None else stats
         #: The table requests run from: ``table``, or its commands wrapped to publish keyspace
         #: notifications or track keys while those are on (see :meth:`run_wrapped`).
         self._running = self.table
-        self.stats = CommandStats() if stats is None else stats
-        for command in self.table.values():
-            self.stats.track(command.name)
+        #: The running table's entries under the names clients usually send, lower and upper
+        #: case, so most look-ups skip ``lower()`` (see :meth:`_look_up`).
+        self._by_name: dict[bytes, Entry] = {}
+        self._bind(self.table)
         #: The append-only log (None with persistence off): see :mod:`kvstore.commands.ports`.
         self.journal = journal
-        # The counters touched on the success path, held here so each costs one attribute
-        # read (the very dicts of ``stats``: CONFIG RESETSTAT zeroes them in place).
-        self.calls = self.stats.calls
-        self.run_ns = self.stats.run_ns
         self.slowlog = self.stats.slowlog
         #: Whether commands are timed: off only with the slow log off (see configure_slowlog).
         self.timing = True
-        self.slow_ns = self.slowlog.threshold_ns  # read per command: one attribute, not two
+        self.slow_ns = NEVER  # the slow log's threshold, read per command: one field, not two
         self.configure_slowlog(slowlog_log_slower_than, slowlog_max_len)
         self._monitors: list[Session] = []
+
+    def _tally(self, name: str) -> Tally:
+        """The counters of command ``name``, kept in ``stats`` (made there on first use)."""
+        tallies = self.stats.tallies
+        tally = tallies.get(name)
+        if type(tally) is not Tally:  # none yet (or the other build's: its figures carried)
+            fresh = Tally()
+            if tally is not None:
+                fresh.calls, fresh.run_ns = tally.calls, tally.run_ns
+                fresh.rejected, fresh.failed = tally.rejected, tally.failed
+            tallies[name] = tally = fresh
+        return tally
+
+    def _bind(self, table: dict[bytes, Command]) -> None:
+        entries = {name: Entry(cmd, self._tally(cmd.name)) for name, cmd in table.items()}
+        self._by_name = {**{name.upper(): entry for name, entry in entries.items()}, **entries}
+
+    def _look_up(self, name: bytes) -> Entry | None:
+        """The entry of a name in another spelling (``Get``), or of a command added to the
+        table after this dispatcher was made (kept for the next time); None if unknown."""
+        lowered = name.lower()
+        entry = self._by_name.get(lowered)
+        if entry is None:
+            command = self._running.get(lowered)
+            if command is None:
+                return None
+            entry = self._by_name[lowered] = Entry(command, self._tally(command.name))
+        return entry
 
     def configure_slowlog(
         self, slower_than_us: int | None = None, max_len: int | None = None
@@ -139,7 +193,7 @@ class Dispatcher:
         length, at start-up or at run time (CONFIG SET). With the log off, commands are not
         timed at all (INFO commandstats then shows no time): two clock reads fewer each."""
         self.slowlog.configure(slower_than_us, max_len)
-        self.slow_ns = self.slowlog.threshold_ns
+        self.slow_ns = min(self.slowlog.threshold_ns, NEVER)  # past NEVER: as never
         if slower_than_us is not None:
             self.timing = slower_than_us >= 0
 
@@ -150,32 +204,28 @@ class Dispatcher:
         or from the plain table (None): no command pays for them while they are off."""
         table = self.table if wrap is None else wrap(self.table)
         self._running = table
-        self._by_name = {**{name.upper(): cmd for name, cmd in table.items()}, **table}
+        self._bind(table)
 
     # -- MONITOR -------------------------------------------------------------------------------
 
     def monitors_changed(self, monitors: list[Session]) -> None:
-        """Clients entered or left MONITOR mode: with any in it, requests go through
-        :meth:`_execute_monitored`; with none, the plain path costs nothing more than before."""
+        """Clients entered or left MONITOR mode: with any in it, each command that ran is shown
+        to them (:meth:`_run_monitored`); with none, that costs one test of an empty list."""
         self._monitors = monitors
-        if monitors:
-            self.execute = self._execute_monitored  # type: ignore[method-assign]
-        elif "execute" in vars(self):  # vars(): Cython refuses self.__dict__ in its build
-            del self.execute
 
-    def _execute_monitored(self, session: Session, args: Args) -> Reply:
-        reply = Dispatcher.execute(self, session, args)
+    def _run_monitored(self, session: Session, args: Args) -> Reply:
+        reply = self._run(session, args)
         # As Redis 7.0 shows them: commands that ran (after they ran, in the database they
         # left selected), not those refused before running or queued in MULTI, nor
         # administrative ones (CONFIG, SAVE, SHUTDOWN, MONITOR...).
-        command = self._by_name.get(args[0]) or self.table.get(args[0].lower())
+        entry = self._by_name.get(args[0]) or self._look_up(args[0])
         if (
-            command is None
-            or "admin" in command.flags
-            or _administrative(command.name, args)
+            entry is None
+            or "admin" in entry.command.flags
+            or _administrative(entry.name, args)
             or not session.authenticated
             or reply is QUEUED
-            or not arity_accepts(command.arity, len(args))
+            or not arity_accepts(entry.arity, len(args))
         ):
             return reply
         line = monitor_line(session, args)
@@ -184,79 +234,86 @@ class Dispatcher:
                 monitor.peer.push(line)
         return reply
 
-    def _rejected(self, command: Command | None, error: ReplyError) -> ReplyError:
+    def _rejected(self, entry: Entry | None, error: ReplyError) -> ReplyError:
         stats = self.stats
         stats.errors += 1
         stats.error_codes[error.code] += 1
-        if command is not None:
-            stats.rejected[command.name] += 1
+        if entry is not None:
+            entry.tally.rejected += 1
         return error
 
-    def _failed(self, command: Command, error: ReplyError) -> ReplyError:
+    def _failed(self, entry: Entry, error: ReplyError) -> ReplyError:
         stats = self.stats
         stats.errors += 1
         stats.error_codes[error.code] += 1
-        stats.failed[command.name] += 1
+        entry.tally.failed += 1
         return error
 
     def execute(self, session: Session, args: Args) -> Reply:
-        command = self._by_name.get(args[0])
-        if command is None:
-            command = self._running.get(args[0].lower())
-            if command is None:
+        """Run one request (the command name first) for ``session``: its reply, an error reply
+        for anything a client can send wrong."""
+        if self._monitors:
+            return self._run_monitored(session, args)
+        return self._run(session, args)
+
+    def _run(self, session: Session, args: Args) -> Reply:
+        entry = self._by_name.get(args[0])
+        if entry is None:
+            entry = self._look_up(args[0])
+            if entry is None:
                 return self._rejected(None, refuse(session, "", UnknownCommandError(args)))
-            self.stats.track(command.name)  # registered after this dispatcher was made
-        name = command.name
-        arity = command.arity
+        name = entry.name
+        arity = entry.arity
         if (len(args) != arity) if arity >= 0 else (len(args) < -arity):  # arity_accepts, inlined
-            return self._rejected(command, refuse(session, name, wrong_arity(name)))
-        if not session.authenticated and not command.noauth:
+            return self._rejected(entry, refuse(session, name, wrong_arity(name)))
+        if not session.authenticated and not entry.noauth:
             if session.subscriptions is None:
-                return self._rejected(command, NOAUTH)
+                return self._rejected(entry, NOAUTH)
             if name not in SUBSCRIBED_CONTEXT:  # a RESP2 connection in subscribed state
-                return self._rejected(command, subscribed_context_error(name))
+                return self._rejected(entry, subscribed_context_error(name))
         # Inside MULTI, commands wait for EXEC, which runs each back through here. Checks that
         # refuse a command while queueing belong above (and call ``refuse``); what follows sees
         # each queued command once, when EXEC runs it.
         if session.queued is not None and name not in RUN_IN_MULTI:
-            return self._queue(session, command, args)
-        self.calls[name] += 1
+            return self._queue(session, entry, args)
+        tally = entry.tally
+        tally.calls += 1
         session.last_command = name
         journal = self.journal
         # Timing a command costs two clock reads and one counter update (about a seventh of a
         # pipelined GET's path); the slow log one comparison unless the command was slow.
         started = perf_counter_ns() if self.timing else 0
         try:
-            if journal is not None and command.write:
+            if journal is not None and entry.write:
                 if journal.refusal is not None:
-                    return self._failed(command, journal.refusal)  # counted in calls
+                    return self._failed(entry, journal.refusal)  # counted in calls
                 try:
-                    return command.handler(session, args)
+                    return entry.handler(session, args)
                 finally:
-                    journal.record(command, args, session.db)
-            return command.handler(session, args)
+                    journal.record(entry, args, session.db)
+            return entry.handler(session, args)
         except ReplyError as error:
-            return self._failed(command, error)
+            return self._failed(entry, error)
         except Exception:
             # A bug in a handler must cost one error reply, not the connection or the server.
             log.exception("command %s failed", name)
-            return self._failed(command, ReplyError(f"ERR internal error while running '{name}'"))
+            return self._failed(entry, ReplyError(f"ERR internal error while running '{name}'"))
         finally:
             if started:
                 elapsed = perf_counter_ns() - started
-                self.run_ns[name] += elapsed
+                tally.run_ns += elapsed
                 if elapsed >= self.slow_ns:
                     self.slowlog.record(args, elapsed, session.addr, session.name)
 
-    def _queue(self, session: Session, command: Command, args: Args) -> Reply:
+    def _queue(self, session: Session, entry: Entry, args: Args) -> Reply:
         """Queue a command inside MULTI, or refuse it (and doom the transaction)."""
-        if "no_multi" in command.flags:  # SHUTDOWN: as Redis, refused and dooms the EXEC
+        if "no_multi" in entry.command.flags:  # SHUTDOWN: as Redis, refused and dooms the EXEC
             self.stats.errors += 1
-            return refuse(session, command.name, NOT_IN_MULTI)
+            return refuse(session, entry.name, NOT_IN_MULTI)
         refusal = subcommand_refusal(args)  # an unknown subcommand is refused at once
         if refusal is not None:
             self.stats.errors += 1
-            return refuse(session, command.name, refusal)
+            return refuse(session, entry.name, refusal)
         assert session.queued is not None
         session.queued.append(args)
         return QUEUED
