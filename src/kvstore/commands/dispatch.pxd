@@ -3,7 +3,6 @@
 
 cimport cython
 
-cdef object perf_counter_ns
 cdef frozenset RUN_IN_MULTI
 cdef frozenset SUBSCRIBED_CONTEXT
 
@@ -42,15 +41,19 @@ cdef class Dispatcher:
     cdef public object journal
     cdef public object slowlog
     cdef public bint timing
+    cdef public object clock
+    cdef public long long clock_ns
     cdef public long long slow_ns
     cdef public dict _running
 
     cdef public list _monitors
 
     cpdef object execute(self, object session, object args)
+    cpdef object execute_next(self, object session, object args)
+    cpdef start_clock(self)
     cdef object _run_monitored(self, object session, object args)
-    @cython.locals(entry=Entry, tally=Tally, arity=Py_ssize_t, started=cython.longlong,
-                   elapsed=cython.longlong)
+    @cython.locals(entry=Entry, tally=Tally, arity=Py_ssize_t, timed=bint,
+                   started=cython.longlong, ended=cython.longlong, elapsed=cython.longlong)
     cdef object _run(self, object session, object args)
     cdef Entry _look_up(self, object name)
     cdef object _rejected(self, Entry entry, object error)

@@ -139,6 +139,7 @@ class Dispatcher:
         journal: Journal | None = None,
         slowlog_log_slower_than: int = DEFAULT_SLOWER_THAN_US,
         slowlog_max_len: int = DEFAULT_MAX_LEN,
+        clock: Callable[[], int] = perf_counter_ns,
     ) -> None:
         self.table = COMMANDS if table is None else table
         self.stats = CommandStats() if stats is None else stats
@@ -154,6 +155,11 @@ class Dispatcher:
         self.slowlog = self.stats.slowlog
         #: Whether commands are timed: off only with the slow log off (see configure_slowlog).
         self.timing = True
+        #: Commands are timed with this clock (nanoseconds), read once at the end of each
+        #: request and once when a batch starts: a command's time runs from the reading before
+        #: it (``clock_ns``) to the one at its end (see :meth:`start_clock`).
+        self.clock = clock
+        self.clock_ns = clock()
         self.slow_ns = NEVER  # the slow log's threshold, read per command: one field, not two
         self.configure_slowlog(slowlog_log_slower_than, slowlog_max_len)
         self._monitors: list[Session] = []
@@ -196,6 +202,20 @@ class Dispatcher:
         self.slow_ns = min(self.slowlog.threshold_ns, NEVER)  # past NEVER: as never
         if slower_than_us is not None:
             self.timing = slower_than_us >= 0
+            self.start_clock()  # timing again: not from a reading made before it stopped
+
+    def start_clock(self) -> None:
+        """Read the clock: the next command run with :meth:`execute_next` is timed from now.
+
+        A connection calls this once for each read, before running the requests it brought
+        one after the other; each command's time then runs from the reading before it to the
+        one at its end, which is the next one's start: N + 1 readings for N requests, and every
+        nanosecond of the batch counted once. So a command's time covers what was done since
+        the previous request's end reading (that request's counters, its reply's encoding),
+        this request's look-up and checks, its handler and its log record; a request refused
+        before running, or queued by MULTI, reads the clock too, and is counted nowhere."""
+        if self.timing:
+            self.clock_ns = self.clock()
 
     def run_wrapped(
         self, wrap: Callable[[dict[bytes, Command]], dict[bytes, Command]] | None
@@ -240,6 +260,7 @@ class Dispatcher:
         stats.error_codes[error.code] += 1
         if entry is not None:
             entry.tally.rejected += 1
+        self.start_clock()  # the end of this request: not counted in the next command's time
         return error
 
     def _failed(self, entry: Entry, error: ReplyError) -> ReplyError:
@@ -252,6 +273,14 @@ class Dispatcher:
     def execute(self, session: Session, args: Args) -> Reply:
         """Run one request (the command name first) for ``session``: its reply, an error reply
         for anything a client can send wrong."""
+        self.start_clock()  # timed on its own: from now to its end
+        if self._monitors:
+            return self._run_monitored(session, args)
+        return self._run(session, args)
+
+    def execute_next(self, session: Session, args: Args) -> Reply:
+        """:meth:`execute`, timed from the last clock reading: the previous request's end, or
+        :meth:`start_clock` (one clock reading per request instead of two)."""
         if self._monitors:
             return self._run_monitored(session, args)
         return self._run(session, args)
@@ -275,14 +304,18 @@ class Dispatcher:
         # refuse a command while queueing belong above (and call ``refuse``); what follows sees
         # each queued command once, when EXEC runs it.
         if session.queued is not None and name not in RUN_IN_MULTI:
-            return self._queue(session, entry, args)
+            reply = self._queue(session, entry, args)
+            self.start_clock()  # the end of this request, as for a refused one
+            return reply
         tally = entry.tally
         tally.calls += 1
         session.last_command = name
         journal = self.journal
-        # Timing a command costs two clock reads and one counter update (about a seventh of a
-        # pipelined GET's path); the slow log one comparison unless the command was slow.
-        started = perf_counter_ns() if self.timing else 0
+        # Timing a command costs one clock reading and one counter update; the slow log one
+        # comparison unless the command was slow. Whether it is timed is decided here: CONFIG
+        # SET may change it while the command runs.
+        timed = self.timing
+        started = self.clock_ns
         try:
             if journal is not None and entry.write:
                 if journal.refusal is not None:
@@ -299,8 +332,10 @@ class Dispatcher:
             log.exception("command %s failed", name)
             return self._failed(entry, ReplyError(f"ERR internal error while running '{name}'"))
         finally:
-            if started:
-                elapsed = perf_counter_ns() - started
+            if timed:
+                ended = self.clock()
+                self.clock_ns = ended
+                elapsed = ended - started
                 tally.run_ns += elapsed
                 if elapsed >= self.slow_ns:
                     self.slowlog.record(args, elapsed, session.addr, session.name)

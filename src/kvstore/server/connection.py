@@ -240,8 +240,11 @@ class ClientConnection(asyncio.Protocol):
         parser = self._resp_parser
         assert parser is not None  # asserts, not cast(): a cast is a call on every read
         frames = parser.feed(data)
-        if frames and self._answer(frames, self._dispatcher.execute, encode_reply):
-            return
+        if frames:
+            dispatcher = self._dispatcher
+            dispatcher.start_clock()  # each command's time runs from the end of the one before
+            if self._answer(frames, dispatcher.execute_next, encode_reply):
+                return
         if parser.error is not None:
             self._close_with_error(encode_reply(ReplyError("ERR " + parser.error.message)))
 
