@@ -25,6 +25,7 @@ from kvstore.commands.table import (
     wrong_arity,
 )
 from kvstore.commands.transactions import RUN_IN_MULTI, refuse
+from kvstore.protocol import encode_into
 from kvstore.protocol.replies import QUEUED, Reply, ReplyError
 
 NOAUTH = ReplyError("NOAUTH Authentication required.")
@@ -277,6 +278,34 @@ class Dispatcher:
         if self._monitors:
             return self._run_monitored(session, args)
         return self._run(session, args)
+
+    def answer(
+        self, session: Session, requests: list[Args], start: int, out: bytearray, flush_size: int
+    ) -> int:
+        """Run ``requests`` from index ``start`` one after the other, each timed from the end
+        of the one before (:meth:`start_clock`: the clock is started here), and append each
+        reply to ``out``, encoded for the session's RESP version: a connection's one buffer
+        for the replies of a read. Stop after a reply that ends the session (QUIT; SHUTDOWN's
+        is suppressed: not encoded) or once ``out`` holds more than ``flush_size`` bytes.
+        The index of the first request not run."""
+        self.start_clock()
+        count = len(requests)
+        index = start
+        while index < count:
+            args = requests[index]
+            index += 1
+            if self._monitors:
+                reply = self._run_monitored(session, args)
+            else:
+                reply = self._run(session, args)
+            if session.close_after_reply:
+                if not session.reply_suppressed:
+                    encode_into(out, reply, session.protocol)
+                break
+            encode_into(out, reply, session.protocol)
+            if len(out) > flush_size:
+                break
+        return index
 
     def execute_next(self, session: Session, args: Args) -> Reply:
         """:meth:`execute`, timed from the last clock reading: the previous request's end, or

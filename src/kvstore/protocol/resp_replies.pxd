@@ -12,9 +12,11 @@ cdef dict _STATUS_CACHE
 cpdef bytes format_float(object value)
 
 
-@cython.locals(size=Py_ssize_t, cached=bytes, parts=list, text=bytes)
 cpdef bytes encode_reply(object reply, object proto=*)
 
 
-@cython.locals(parts=list)
-cdef bytes _encode_items(bytes head, object items, object proto)
+@cython.locals(size=Py_ssize_t, cached=bytes, text=bytes)
+cpdef encode_into(bytearray out, object reply, object proto=*)
+
+
+cdef _encode_items(bytearray out, bytes head, object items, object proto)

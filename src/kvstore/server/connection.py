@@ -39,10 +39,8 @@ OUTPUT_LOW_WATER = 64 * 1024
 #: pipeline of large reads is checked against the output limit as it goes, not at its end.
 REPLY_FLUSH_SIZE = 1024 * 1024
 
-#: A request as its protocol's parser gives it (RESP: the arguments; text: a line), and what
-#: running it gives before it is encoded.
+#: A request as its protocol's parser gives it (RESP: the arguments; text: a line).
 Request = TypeVar("Request")
-Result = TypeVar("Result")
 
 
 def _address(info: object) -> str:
@@ -54,11 +52,6 @@ def _address(info: object) -> str:
 
 def _ignore(data: bytes) -> None:
     pass
-
-
-def _as_encoded(reply: bytes, protocol: int) -> bytes:
-    """A text-protocol reply, encoded already by the line that asked for it."""
-    return reply
 
 
 class ClientConnection(asyncio.Protocol):
@@ -79,7 +72,7 @@ class ClientConnection(asyncio.Protocol):
         #: Where replies wait for the log (None with persistence off), and the replies this
         #: connection keeps meanwhile, each with whether to close after it (None: none kept).
         self._gate = context.held
-        self._held: list[tuple[bytes, bool]] | None = None
+        self._held: list[tuple[bytes | bytearray, bool]] | None = None
         #: The registry's coarse clock at the last read: the idle sweep closes clients whose
         #: value is too old (``--timeout``).
         self.last_read = context.registry.now
@@ -91,7 +84,7 @@ class ClientConnection(asyncio.Protocol):
         self._soft_since: float | None = None
         #: The replies of the requests being run (None between batches): a message pushed to
         #: this connection by its own request goes there, before that request's reply.
-        self._batch: list[bytes] | None = None
+        self._batch: bytearray | None = None
 
     # -- asyncio callbacks ---------------------------------------------------------------------
 
@@ -240,11 +233,8 @@ class ClientConnection(asyncio.Protocol):
         parser = self._resp_parser
         assert parser is not None  # asserts, not cast(): a cast is a call on every read
         frames = parser.feed(data)
-        if frames:
-            dispatcher = self._dispatcher
-            dispatcher.start_clock()  # each command's time runs from the end of the one before
-            if self._answer(frames, dispatcher.execute_next, encode_reply):
-                return
+        if frames and self._answer(frames, self._dispatcher.answer):
+            return
         if parser.error is not None:
             self._close_with_error(encode_reply(ReplyError("ERR " + parser.error.message)))
 
@@ -266,19 +256,39 @@ class ClientConnection(asyncio.Protocol):
     def _feed_text(self, data: bytes) -> None:
         parser = cast(LineParser, self._line_parser)
         lines = parser.feed(data)
-        if lines and self._answer(lines, self._run_line, _as_encoded):
+        if lines and self._answer(lines, self._run_lines):
             return
         if parser.error is not None:
             self._close_with_error(error_line(parser.error.message))
 
+    def _run_lines(
+        self, session: Session, lines: list[Line], start: int, out: bytearray, flush_size: int
+    ) -> int:
+        """The text protocol's :meth:`Dispatcher.answer`: run ``lines`` from ``start``, each
+        reply appended to ``out``, until a reply that ends the session or ``out`` passes
+        ``flush_size``; the index of the first line not run."""
+        self._dispatcher.start_clock()
+        index = start
+        while index < len(lines):
+            reply = self._run_line(session, lines[index])
+            index += 1
+            if session.close_after_reply:
+                if not session.reply_suppressed:
+                    out += reply
+                break
+            out += reply
+            if len(out) > flush_size:
+                break
+        return index
+
     def _run_line(self, session: Session, line: Line) -> bytes:
         """Run one text-protocol line and give its reply as the line protocol writes it (its
-        wording depends on the request, so it is encoded here, not by ``_answer``)."""
+        wording depends on the request, so it is encoded here, not by the dispatcher)."""
         try:
             request = parse_request(line.text)
         except TextRequestError as exc:
             return encode_text_reply([error_line(str(exc))], line.crlf)
-        reply = request.render(self._dispatcher.execute(session, request.args))
+        reply = request.render(self._dispatcher.execute_next(session, request.args))
         if request.goodbye:
             session.close_after_reply = True
         return encode_text_reply(render_text(reply), line.crlf)
@@ -286,48 +296,42 @@ class ClientConnection(asyncio.Protocol):
     def _answer(
         self,
         requests: list[Request],
-        execute: Callable[[Session, Request], Result],
-        encode: Callable[[Result, int], bytes],
+        run: Callable[[Session, list[Request], int, bytearray, int], int],
     ) -> bool:
-        """Answer ``requests`` in order, in as few writes as can be: each is run by
-        ``execute`` and its reply encoded by ``encode`` (for the session's RESP version); the
-        replies are gathered and written together, or as they pass REPLY_FLUSH_SIZE (checked
-        against the output limit as they go); after a reply that ends the session (QUIT;
-        SHUTDOWN, whose reply is suppressed) what was gathered is written and the connection
-        closed. True when the connection is done (closing, or cut off).
+        """Answer ``requests`` in order, in as few writes as can be: ``run`` (the dispatcher's
+        :meth:`~kvstore.commands.dispatch.Dispatcher.answer`, or :meth:`_run_lines`) runs
+        them and appends their replies to one buffer, which is written once; or as it passes
+        REPLY_FLUSH_SIZE (checked against the output limit as it goes). After a reply that ends
+        the session (QUIT; SHUTDOWN, whose reply is suppressed) what was gathered is written
+        and the connection closed. True when the connection is done (closing, or cut off).
 
-        Both protocols go through this one loop, and it is every request's path: per request
-        it calls ``execute`` and ``encode`` and nothing more (RESP hands in the dispatcher's
-        and the encoder's own functions), so keep it so."""
+        Both protocols go through this one loop, and it is every read's path: ``run`` is
+        called once per read, and the requests' own loop is the dispatcher's (compiled), so
+        keep it so."""
         session = self.session
         transport = self._transport
         assert transport is not None
-        out: list[bytes] = []
+        out = bytearray()
         self._batch = out  # where a push to this client during the batch goes (push())
-        size = 0
-        for request in requests:
-            reply = encode(execute(session, request), session.protocol)
-            out.append(reply)
-            if session.close_after_reply:
-                if session.reply_suppressed:
-                    out.pop()
-                self._send(b"".join(out), close=True)
+        count = len(requests)
+        done = run(session, requests, 0, out, REPLY_FLUSH_SIZE)
+        while done < count and not session.close_after_reply:  # large replies: write as it goes
+            if self._write_checked(out):
                 return True
-            size += len(reply)
-            if size > REPLY_FLUSH_SIZE:  # a pipeline of large replies: write as it goes
-                if self._write_checked(out):
-                    return True
-                out = []
-                self._batch = out
-                size = 0
+            out = bytearray()
+            self._batch = out
+            done = run(session, requests, done, out, REPLY_FLUSH_SIZE)
         self._batch = None
+        if session.close_after_reply:
+            self._send(out, close=True)
+            return True
         if out:
             gate = self._gate
             if gate is not None and (gate.waiting or self._held is not None):  # _send, inlined
-                self._hold(b"".join(out), False)
+                self._hold(out, False)
             else:
-                transport.write(b"".join(out))
-            if size > OUTPUT_LOW_WATER and self._output_over_limit():
+                transport.write(out)
+            if len(out) > OUTPUT_LOW_WATER and self._output_over_limit():
                 return True
         return False
 
@@ -340,15 +344,15 @@ class ClientConnection(asyncio.Protocol):
         payload = encode_reply(message, self.session.protocol)
         batch = self._batch
         if batch is not None:
-            batch.append(payload)
+            batch += payload
             return
         self._send(payload)
         if transport.get_write_buffer_size() > OUTPUT_LOW_WATER:
             self._output_over_limit()
 
-    def _write_checked(self, replies: list[bytes]) -> bool:
+    def _write_checked(self, replies: bytearray) -> bool:
         """Write ``replies``; True if that put the client over the output limit (it is gone)."""
-        self._send(b"".join(replies))
+        self._send(replies)
         return self._output_over_limit()
 
     def check_output(self) -> None:
@@ -396,7 +400,7 @@ class ClientConnection(asyncio.Protocol):
         self._registry.protocol_error(self.session.addr)
         self._send(message, close=True)
 
-    def _send(self, payload: bytes, close: bool = False) -> None:
+    def _send(self, payload: bytes | bytearray, close: bool = False) -> None:
         """Write ``payload`` (then close), after the log holds the writes it answers."""
         transport = cast(asyncio.Transport, self._transport)
         gate = self._gate
@@ -409,7 +413,7 @@ class ClientConnection(asyncio.Protocol):
 
     # -- replies waiting for the log ---------------------------------------------------------
 
-    def _hold(self, payload: bytes, close: bool) -> None:
+    def _hold(self, payload: bytes | bytearray, close: bool) -> None:
         """Keep ``payload`` until the log holds the writes it answers (and the replies kept
         before it are written)."""
         held = self._held
