@@ -108,9 +108,9 @@ def run(
         requests = [list(args) for _, args in batch]
         done = 0
         while done < len(requests) and not session.close_after_reply:
-            out = bytearray()
+            out: list[bytes] = []
             done = dispatcher.answer(session, requests, done, out, 2000)
-            replies.append(bytes(out))
+            replies.append(b"".join(out))
     for callback in loop.scheduled:
         callback()
     stats = dispatcher.stats

@@ -6,10 +6,10 @@ array, verbatim text, sets, pushes, several replies for one request, arrays and 
 each other) are encoded by the pure
 ``encode_reply`` and by its compiled twin (the same source compiled with Cython,
 ``kvstore._speedups``), in RESP2 and RESP3. Both must return the same bytes, or raise the same
-exception with the same message; ``encode_into`` likewise must append the same bytes to a
-buffer that holds replies already (and leave the same bytes behind when it raises), several
-replies in a row into one buffer as a connection's read does. Skipped only where the compiled
-build is not built.
+exception with the same message; ``encode_into`` likewise must append the same pieces to a
+buffer that holds replies already and return their size (and leave the same pieces behind
+when it raises), several replies in a row into one buffer as a connection's read does.
+Skipped only where the compiled build is not built.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ replies: st.SearchStrategy[Any] = st.recursive(
 _fuzz = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _outcome(call: Callable[[], bytes]) -> tuple[str, Any]:
+def _outcome(call: Callable[[], Any]) -> tuple[str, Any]:
     """What a call returned, or the exception it raised (type and message)."""
     try:
         return "returned", call()
@@ -93,16 +93,20 @@ def _outcome(call: Callable[[], bytes]) -> tuple[str, Any]:
         return "raised", (type(exc), str(exc))
 
 
-def _appended(module: Any, replies: list[Any], proto: Any) -> tuple[bytes, tuple[str, Any]]:
+def _appended(module: Any, replies: list[Any], proto: Any) -> tuple[bytes, list[tuple[str, Any]]]:
     """What ``encode_into`` left in a buffer holding a reply already, after ``replies`` one
-    after the other (up to a refusal), and how the last call ended."""
-    out = bytearray(b"+earlier\r\n")
-    outcome: tuple[str, Any] = ("returned", None)
+    after the other (up to a refusal), and how each call ended (the sizes it returned)."""
+    out = [b"+earlier\r\n"]
+    outcomes: list[tuple[str, Any]] = []
     for reply in replies:
-        outcome = _outcome(lambda reply=reply: module.encode_into(out, reply, proto))
-        if outcome[0] == "raised":
+
+        def call(reply: Any = reply) -> Any:
+            return module.encode_into(out, reply, proto)
+
+        outcomes.append(_outcome(call))
+        if outcomes[-1][0] == "raised":
             break
-    return bytes(out), outcome
+    return b"".join(out), outcomes
 
 
 def assert_same(reply: Any, proto: Any) -> None:
@@ -112,8 +116,8 @@ def assert_same(reply: Any, proto: Any) -> None:
     assert have == want, f"{reply!r} in RESP{proto}"
     appended = _appended(pure, [reply], proto)
     assert _appended(compiled, [reply], proto) == appended, f"{reply!r} in RESP{proto}"
-    if want[0] == "returned":  # the same bytes as encode_reply's, after the buffer's own
-        assert appended == (b"+earlier\r\n" + want[1], ("returned", None))
+    if want[0] == "returned":  # encode_reply's bytes after the buffer's own, and their size
+        assert appended == (b"+earlier\r\n" + want[1], [("returned", len(want[1]))])
 
 
 @_fuzz
@@ -131,8 +135,9 @@ def test_one_buffer_for_several_replies(batch: list[Reply], proto: int) -> None:
     assert compiled is not None
     appended = _appended(pure, batch, proto)
     assert _appended(compiled, batch, proto) == appended
-    expected = b"".join(pure.encode_reply(reply, proto) for reply in batch)
-    assert appended == (b"+earlier\r\n" + expected, ("returned", None))
+    encoded = [pure.encode_reply(reply, proto) for reply in batch]
+    sizes = [("returned", len(each)) for each in encoded]
+    assert appended == (b"+earlier\r\n" + b"".join(encoded), sizes)
 
 
 @_fuzz

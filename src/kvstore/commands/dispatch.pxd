@@ -50,9 +50,9 @@ cdef class Dispatcher:
 
     cpdef object execute(self, object session, object args)
     cpdef object execute_next(self, object session, object args)
-    @cython.locals(count=Py_ssize_t, index=Py_ssize_t)
+    @cython.locals(count=Py_ssize_t, index=Py_ssize_t, size=Py_ssize_t)
     cpdef Py_ssize_t answer(self, object session, object requests, Py_ssize_t start,
-                            bytearray out, Py_ssize_t flush_size) except -1
+                            list out, Py_ssize_t flush_size) except -1
     cpdef start_clock(self)
     cdef object _run_monitored(self, object session, object args)
     @cython.locals(entry=Entry, tally=Tally, arity=Py_ssize_t, timed=bint,

@@ -280,17 +280,18 @@ class Dispatcher:
         return self._run(session, args)
 
     def answer(
-        self, session: Session, requests: list[Args], start: int, out: bytearray, flush_size: int
+        self, session: Session, requests: list[Args], start: int, out: list[bytes], flush_size: int
     ) -> int:
         """Run ``requests`` from index ``start`` one after the other, each timed from the end
         of the one before (:meth:`start_clock`: the clock is started here), and append each
-        reply to ``out``, encoded for the session's RESP version: a connection's one buffer
-        for the replies of a read. Stop after a reply that ends the session (QUIT; SHUTDOWN's
-        is suppressed: not encoded) or once ``out`` holds more than ``flush_size`` bytes.
-        The index of the first request not run."""
+        reply to ``out``, encoded for the session's RESP version: the pieces of a connection's
+        one buffer for the replies of a read. Stop after a reply that ends the session (QUIT;
+        SHUTDOWN's is suppressed: not encoded) or once the replies hold more than
+        ``flush_size`` bytes. The index of the first request not run."""
         self.start_clock()
         count = len(requests)
         index = start
+        size = 0
         while index < count:
             args = requests[index]
             index += 1
@@ -302,8 +303,8 @@ class Dispatcher:
                 if not session.reply_suppressed:
                     encode_into(out, reply, session.protocol)
                 break
-            encode_into(out, reply, session.protocol)
-            if len(out) > flush_size:
+            size += encode_into(out, reply, session.protocol)
+            if size > flush_size:
                 break
         return index
 

@@ -72,7 +72,7 @@ class ClientConnection(asyncio.Protocol):
         #: Where replies wait for the log (None with persistence off), and the replies this
         #: connection keeps meanwhile, each with whether to close after it (None: none kept).
         self._gate = context.held
-        self._held: list[tuple[bytes | bytearray, bool]] | None = None
+        self._held: list[tuple[bytes, bool]] | None = None
         #: The registry's coarse clock at the last read: the idle sweep closes clients whose
         #: value is too old (``--timeout``).
         self.last_read = context.registry.now
@@ -84,7 +84,7 @@ class ClientConnection(asyncio.Protocol):
         self._soft_since: float | None = None
         #: The replies of the requests being run (None between batches): a message pushed to
         #: this connection by its own request goes there, before that request's reply.
-        self._batch: bytearray | None = None
+        self._batch: list[bytes] | None = None
 
     # -- asyncio callbacks ---------------------------------------------------------------------
 
@@ -262,22 +262,24 @@ class ClientConnection(asyncio.Protocol):
             self._close_with_error(error_line(parser.error.message))
 
     def _run_lines(
-        self, session: Session, lines: list[Line], start: int, out: bytearray, flush_size: int
+        self, session: Session, lines: list[Line], start: int, out: list[bytes], flush_size: int
     ) -> int:
         """The text protocol's :meth:`Dispatcher.answer`: run ``lines`` from ``start``, each
-        reply appended to ``out``, until a reply that ends the session or ``out`` passes
-        ``flush_size``; the index of the first line not run."""
+        reply appended to ``out``, until a reply that ends the session or the replies pass
+        ``flush_size`` bytes; the index of the first line not run."""
         self._dispatcher.start_clock()
         index = start
+        size = 0
         while index < len(lines):
             reply = self._run_line(session, lines[index])
             index += 1
             if session.close_after_reply:
                 if not session.reply_suppressed:
-                    out += reply
+                    out.append(reply)
                 break
-            out += reply
-            if len(out) > flush_size:
+            out.append(reply)
+            size += len(reply)
+            if size > flush_size:
                 break
         return index
 
@@ -296,14 +298,15 @@ class ClientConnection(asyncio.Protocol):
     def _answer(
         self,
         requests: list[Request],
-        run: Callable[[Session, list[Request], int, bytearray, int], int],
+        run: Callable[[Session, list[Request], int, list[bytes], int], int],
     ) -> bool:
         """Answer ``requests`` in order, in as few writes as can be: ``run`` (the dispatcher's
         :meth:`~kvstore.commands.dispatch.Dispatcher.answer`, or :meth:`_run_lines`) runs
-        them and appends their replies to one buffer, which is written once; or as it passes
-        REPLY_FLUSH_SIZE (checked against the output limit as it goes). After a reply that ends
-        the session (QUIT; SHUTDOWN, whose reply is suppressed) what was gathered is written
-        and the connection closed. True when the connection is done (closing, or cut off).
+        them and appends their replies' pieces to one list, joined and written once; or as
+        they pass REPLY_FLUSH_SIZE (checked against the output limit as it goes). After a
+        reply that ends the session (QUIT; SHUTDOWN, whose reply is suppressed) what was
+        gathered is written and the connection closed. True when the connection is done
+        (closing, or cut off).
 
         Both protocols go through this one loop, and it is every read's path: ``run`` is
         called once per read, and the requests' own loop is the dispatcher's (compiled), so
@@ -311,27 +314,28 @@ class ClientConnection(asyncio.Protocol):
         session = self.session
         transport = self._transport
         assert transport is not None
-        out = bytearray()
+        out: list[bytes] = []
         self._batch = out  # where a push to this client during the batch goes (push())
         count = len(requests)
         done = run(session, requests, 0, out, REPLY_FLUSH_SIZE)
         while done < count and not session.close_after_reply:  # large replies: write as it goes
             if self._write_checked(out):
                 return True
-            out = bytearray()
+            out = []
             self._batch = out
             done = run(session, requests, done, out, REPLY_FLUSH_SIZE)
         self._batch = None
         if session.close_after_reply:
-            self._send(out, close=True)
+            self._send(b"".join(out), close=True)
             return True
         if out:
+            payload = b"".join(out)
             gate = self._gate
             if gate is not None and (gate.waiting or self._held is not None):  # _send, inlined
-                self._hold(out, False)
+                self._hold(payload, False)
             else:
-                transport.write(out)
-            if len(out) > OUTPUT_LOW_WATER and self._output_over_limit():
+                transport.write(payload)
+            if len(payload) > OUTPUT_LOW_WATER and self._output_over_limit():
                 return True
         return False
 
@@ -344,15 +348,15 @@ class ClientConnection(asyncio.Protocol):
         payload = encode_reply(message, self.session.protocol)
         batch = self._batch
         if batch is not None:
-            batch += payload
+            batch.append(payload)
             return
         self._send(payload)
         if transport.get_write_buffer_size() > OUTPUT_LOW_WATER:
             self._output_over_limit()
 
-    def _write_checked(self, replies: bytearray) -> bool:
+    def _write_checked(self, replies: list[bytes]) -> bool:
         """Write ``replies``; True if that put the client over the output limit (it is gone)."""
-        self._send(replies)
+        self._send(b"".join(replies))
         return self._output_over_limit()
 
     def check_output(self) -> None:
@@ -400,7 +404,7 @@ class ClientConnection(asyncio.Protocol):
         self._registry.protocol_error(self.session.addr)
         self._send(message, close=True)
 
-    def _send(self, payload: bytes | bytearray, close: bool = False) -> None:
+    def _send(self, payload: bytes, close: bool = False) -> None:
         """Write ``payload`` (then close), after the log holds the writes it answers."""
         transport = cast(asyncio.Transport, self._transport)
         gate = self._gate
@@ -413,7 +417,7 @@ class ClientConnection(asyncio.Protocol):
 
     # -- replies waiting for the log ---------------------------------------------------------
 
-    def _hold(self, payload: bytes | bytearray, close: bool) -> None:
+    def _hold(self, payload: bytes, close: bool) -> None:
         """Keep ``payload`` until the log holds the writes it answers (and the replies kept
         before it are written)."""
         held = self._held
