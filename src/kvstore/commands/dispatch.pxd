@@ -2,6 +2,7 @@
 # is the one source of behaviour, in the same order of checks. See docs/builds.md.
 
 cimport cython
+from kvstore._speedups.session_fields cimport SessionFields
 
 cdef frozenset RUN_IN_MULTI
 cdef frozenset SUBSCRIBED_CONTEXT
@@ -45,19 +46,21 @@ cdef class Dispatcher:
     cdef public long long clock_ns
     cdef public long long slow_ns
     cdef public dict _running
-
     cdef public list _monitors
 
     cpdef object execute(self, object session, object args)
     cpdef object execute_next(self, object session, object args)
-    @cython.locals(count=Py_ssize_t, index=Py_ssize_t, size=Py_ssize_t)
-    cpdef Py_ssize_t answer(self, object session, object requests, Py_ssize_t start,
-                            list out, Py_ssize_t flush_size) except -1
     cpdef start_clock(self)
     cdef object _run_monitored(self, object session, object args)
-    @cython.locals(entry=Entry, tally=Tally, arity=Py_ssize_t, timed=bint,
-                   started=cython.longlong, ended=cython.longlong, elapsed=cython.longlong)
-    cdef object _run(self, object session, object args)
     cdef Entry _look_up(self, object name)
     cdef object _rejected(self, Entry entry, object error)
     cdef object _failed(self, Entry entry, object error)
+
+    # The session's per-request fields are C fields (SessionFields, cimported): read as such.
+    @cython.locals(count=Py_ssize_t, index=Py_ssize_t, size=Py_ssize_t)
+    cpdef Py_ssize_t answer(self, SessionFields session, object requests, Py_ssize_t start,
+                            list out, Py_ssize_t flush_size) except -1
+
+    @cython.locals(entry=Entry, tally=Tally, arity=Py_ssize_t, timed=bint,
+                   started=cython.longlong, ended=cython.longlong, elapsed=cython.longlong)
+    cdef object _run(self, SessionFields session, object args)
