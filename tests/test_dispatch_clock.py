@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from compiled_support import compiled_twin
 from kvstore import build
-from kvstore.commands import ServerState, Session
+from kvstore.commands import CommandStats, ServerState, Session
 from kvstore.commands import dispatch as pure
 from kvstore.protocol.replies import OK
 
@@ -142,7 +142,9 @@ def test_execute_alone_is_timed_from_its_own_start(module: ModuleType) -> None:
 @pytest.mark.parametrize("module", BUILDS, ids=lambda module: module.__name__)
 def test_with_the_slow_log_off_the_clock_is_not_read(module: ModuleType) -> None:
     clock = StepClock([1000])
-    dispatcher = module.Dispatcher(slowlog_log_slower_than=-1, clock=clock)
+    stats = CommandStats()
+    stats.latency_tracking = False  # with the latency monitor off (its default) too
+    dispatcher = module.Dispatcher(stats=stats, slowlog_log_slower_than=-1, clock=clock)
     session = Session(ServerState(stats=dispatcher.stats, runner=dispatcher))
     read = len(clock.readings)
     dispatcher.start_clock()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from kvstore import __version__, build
 from kvstore.commands import session_fields
+from kvstore.commands.pause_state import ClientPause
 from kvstore.commands.ports import (
     ClientPeer,
     Journal,
@@ -19,7 +20,9 @@ from kvstore.commands.ports import (
 from kvstore.commands.pubsub_hub import PubSubHub, PushFn
 from kvstore.commands.stats import CommandStats
 from kvstore.commands.tracking_state import Tracker, TrackingState
+from kvstore.eviction import MemoryGuard
 from kvstore.keyspace import Databases, Keyspace, Watch, wall_clock_ms
+from kvstore.protocol.replies import Replies
 
 if TYPE_CHECKING:  # the two builds' classes have one interface: the pure module's
     from kvstore.commands.session_fields import SessionFields
@@ -66,17 +69,27 @@ class ServerState:
     #: dispatcher, which then runs every request through its monitoring path or stops).
     monitors: list[Session] = field(default_factory=list)
     monitors_changed: Callable[[list[Session]], None] | None = None
+    #: The memory limit's keeper (None: started without ``--maxmemory``).
+    memory_guard: MemoryGuard | None = None
     #: SAVE, BGSAVE and friends reach persistence through this (None with it off).
     persistence: PersistenceControl | None = None
     #: SHUTDOWN and CONFIG SET reach the running server through this.
     control: ServerControl | None = None
     #: Publish/subscribe: every connection's subscriptions.
     pubsub: PubSubHub = field(default_factory=PubSubHub)
+    #: CLIENT PAUSE: the server's connections hold requests while it is on.
+    pause: ClientPause = field(default_factory=ClientPause)
+    #: Connections holding a request for the pause to end (INFO ``blocked_clients``).
+    paused_clients: int = 0
     #: Client-side caching: the keys tracking clients read (CLIENT TRACKING).
     tracker: Tracker = field(init=False)
 
     def __post_init__(self) -> None:
         self.tracker = Tracker(self.sessions)
+        self.pause.watch(self._pause_changed)
+
+    def _pause_changed(self, pause: ClientPause) -> None:
+        self.dbs.pause_expiry(bool(pause.mode))
 
 
 @dataclass(eq=False, slots=True)
@@ -109,6 +122,9 @@ class Session(SessionFields):
     peer: ClientPeer | None = None
     #: CLIENT NO-EVICT: shown in CLIENT LIST (kvstore evicts keys, never clients).
     no_evict: bool = False
+    #: Replies SKIP still drops (its own, then the next); 0 while muted: OFF (``muted``,
+    #: CLIENT REPLY OFF or SKIP in force, is one of the SessionFields).
+    replies_to_skip: int = 0
 
     #: The database this session has selected (SELECT), kept here because every data command
     #: reaches for it: one attribute read, whatever the number of databases.
@@ -123,6 +139,15 @@ class Session(SessionFields):
         self.last_command = ""
         self.close_after_reply = False
         self.reply_suppressed = False
+        self.muted = False
+
+    def drops_reply(self, reply: object) -> bool:
+        """Whether the reply to the request just run is dropped (CLIENT REPLY OFF or SKIP).
+        Confirmations of (un)subscriptions are pushes, sent whatever the mode, as Redis."""
+        if self.replies_to_skip:
+            self.replies_to_skip -= 1
+            self.muted = self.replies_to_skip > 0
+        return type(reply) is not Replies
 
     def subscribed_to(self, channel: bytes) -> bool:
         return self.subscriptions is not None and channel in self.subscriptions.channels
@@ -139,6 +164,10 @@ class Session(SessionFields):
             self.server.tracker.disable(self)
         self.queued = None
         self.peer = None
+        self.stop_monitoring()
+
+    def stop_monitoring(self) -> None:
+        """Leave MONITOR mode, if in it (the connection closed, or RESET)."""
         monitors = self.server.monitors
         if self in monitors:
             monitors.remove(self)

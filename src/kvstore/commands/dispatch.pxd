@@ -14,6 +14,7 @@ cdef class Tally:
     cdef public long long run_ns
     cdef public long long rejected
     cdef public long long failed
+    cdef public list histogram
 
 
 # What the dispatcher reads of a command on every request, as C fields (read-only outside).
@@ -42,6 +43,7 @@ cdef class Dispatcher:
     cdef public object journal
     cdef public object slowlog
     cdef public bint timing
+    cdef public bint tracking_latency
     cdef public object clock
     cdef public long long clock_ns
     cdef public long long slow_ns
@@ -54,6 +56,7 @@ cdef class Dispatcher:
     cdef object _run_monitored(self, object session, object args)
     cdef Entry _look_up(self, object name)
     cdef object _rejected(self, Entry entry, object error)
+    cdef _slow(self, Entry entry, object args, long long elapsed, object session)
     cdef object _failed(self, Entry entry, object error)
 
     # The session's per-request fields are C fields (SessionFields, cimported): read as such.

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from time import perf_counter_ns
 
 from kvstore.commands.context import Session
+from kvstore.commands.memory import OOM_MESSAGE, out_of_memory
 from kvstore.commands.ports import Journal
 from kvstore.commands.pubsub import SUBSCRIBED_CONTEXT, subscribed_context_error
 from kvstore.commands.stats import DEFAULT_MAX_LEN, DEFAULT_SLOWER_THAN_US, NEVER, CommandStats
@@ -30,6 +31,7 @@ from kvstore.protocol.replies import QUEUED, Reply, ReplyError
 
 NOAUTH = ReplyError("NOAUTH Authentication required.")
 NOT_IN_MULTI = ReplyError("ERR Command not allowed inside a transaction")
+OOM = ReplyError(OOM_MESSAGE)
 
 log = logging.getLogger("kvstore.commands")
 
@@ -98,11 +100,13 @@ class Tally:
     calls refused before running and calls that answered an error. Compiled, each is a C
     field (``stats.tallies`` holds them by name: INFO reads them there)."""
 
-    def __init__(self) -> None:
+    def __init__(self, histogram: list[int]) -> None:
         self.calls = 0
         self.run_ns = 0
         self.rejected = 0
         self.failed = 0
+        #: Its latency histogram: the very list ``stats.histograms`` holds under its name.
+        self.histogram = histogram
 
 
 class Entry:
@@ -154,14 +158,18 @@ class Dispatcher:
         #: The append-only log (None with persistence off): see :mod:`kvstore.commands.ports`.
         self.journal = journal
         self.slowlog = self.stats.slowlog
-        #: Whether commands are timed: off only with the slow log off (see configure_slowlog).
+        #: Whether commands are timed: off only with the slow log, the latency monitor and
+        #: latency tracking all off (see configure_slowlog).
         self.timing = True
+        #: Whether each command's time goes to its latency histogram (``latency-tracking``).
+        self.tracking_latency = self.stats.latency_tracking
         #: Commands are timed with this clock (nanoseconds), read once at the end of each
         #: request and once when a batch starts: a command's time runs from the reading before
         #: it (``clock_ns``) to the one at its end (see :meth:`start_clock`).
         self.clock = clock
         self.clock_ns = clock()
-        self.slow_ns = NEVER  # the slow log's threshold, read per command: one field, not two
+        #: A command at least this slow (ns) goes to the slow log or the latency monitor.
+        self.slow_ns = NEVER
         self.configure_slowlog(slowlog_log_slower_than, slowlog_max_len)
         self._monitors: list[Session] = []
 
@@ -170,7 +178,7 @@ class Dispatcher:
         tallies = self.stats.tallies
         tally = tallies.get(name)
         if type(tally) is not Tally:  # none yet (or the other build's: its figures carried)
-            fresh = Tally()
+            fresh = Tally(self.stats.histogram(name))
             if tally is not None:
                 fresh.calls, fresh.run_ns = tally.calls, tally.run_ns
                 fresh.rejected, fresh.failed = tally.rejected, tally.failed
@@ -197,13 +205,18 @@ class Dispatcher:
         self, slower_than_us: int | None = None, max_len: int | None = None
     ) -> None:
         """Set the slow log's threshold (microseconds; 0: every command; negative: off) and
-        length, at start-up or at run time (CONFIG SET). With the log off, commands are not
-        timed at all (INFO commandstats then shows no time): two clock reads fewer each."""
+        length, at start-up or at run time (CONFIG SET), and follow the latency settings of
+        ``stats`` (``latency-monitor-threshold``, ``latency-tracking``). With all three off,
+        commands are not timed at all (INFO commandstats then shows no time): no clock
+        readings."""
         self.slowlog.configure(slower_than_us, max_len)
-        self.slow_ns = min(self.slowlog.threshold_ns, NEVER)  # past NEVER: as never
-        if slower_than_us is not None:
-            self.timing = slower_than_us >= 0
-            self.start_clock()  # timing again: not from a reading made before it stopped
+        stats = self.stats
+        monitor_ns = stats.latency.threshold_ms * 1_000_000 or self.slowlog.threshold_ns
+        self.slow_ns = min(self.slowlog.threshold_ns, monitor_ns, NEVER)  # past NEVER: never
+        self.tracking_latency = stats.latency_tracking
+        timing = self.slowlog.slower_than_us >= 0 or monitor_ns < self.slowlog.threshold_ns
+        self.timing = timing or self.tracking_latency
+        self.start_clock()  # timing (again): not from a reading made before it stopped
 
     def start_clock(self) -> None:
         """Read the clock: the next command run with :meth:`execute_next` is timed from now.
@@ -299,6 +312,10 @@ class Dispatcher:
                 reply = self._run_monitored(session, args)
             else:
                 reply = self._run(session, args)
+            if session.muted and session.drops_reply(reply):  # CLIENT REPLY OFF or SKIP
+                if session.close_after_reply:
+                    break
+                continue
             if session.close_after_reply:
                 if not session.reply_suppressed:
                     encode_into(out, reply, session.protocol)
@@ -329,7 +346,7 @@ class Dispatcher:
             if session.subscriptions is None:
                 return self._rejected(entry, NOAUTH)
             if name not in SUBSCRIBED_CONTEXT:  # a RESP2 connection in subscribed state
-                return self._rejected(entry, subscribed_context_error(name))
+                return self._rejected(entry, subscribed_context_error(name, args))
         # Inside MULTI, commands wait for EXEC, which runs each back through here. Checks that
         # refuse a command while queueing belong above (and call ``refuse``); what follows sees
         # each queued command once, when EXEC runs it.
@@ -367,8 +384,19 @@ class Dispatcher:
                 self.clock_ns = ended
                 elapsed = ended - started
                 tally.run_ns += elapsed
+                if self.tracking_latency:
+                    tally.histogram[elapsed.bit_length()] += 1
                 if elapsed >= self.slow_ns:
-                    self.slowlog.record(args, elapsed, session.addr, session.name)
+                    self._slow(entry, args, elapsed, session)
+
+    def _slow(self, entry: Entry, args: Args, elapsed: int, session: Session) -> None:
+        """A command at least as slow as one threshold: to the slow log, the latency monitor
+        (``command`` or ``fast-command``, in milliseconds, as Redis), or both."""
+        slowlog = self.slowlog
+        if elapsed >= slowlog.threshold_ns:
+            slowlog.record(args, elapsed, session.addr, session.name)
+        event = "fast-command" if "fast" in entry.command.flags else "command"
+        self.stats.latency.add_if_needed(event, elapsed // 1_000_000)
 
     def _queue(self, session: Session, entry: Entry, args: Args) -> Reply:
         """Queue a command inside MULTI, or refuse it (and doom the transaction)."""
@@ -379,6 +407,8 @@ class Dispatcher:
         if refusal is not None:
             self.stats.errors += 1
             return refuse(session, entry.name, refusal)
+        if out_of_memory(session.server):  # as Redis: over the limit, nothing more is queued
+            return self._rejected(entry, refuse(session, entry.name, OOM))
         assert session.queued is not None
         session.queued.append(args)
         return QUEUED

@@ -9,3 +9,4 @@ cdef class SessionFields:
     cdef public str last_command
     cdef public bint close_after_reply
     cdef public bint reply_suppressed
+    cdef public bint muted

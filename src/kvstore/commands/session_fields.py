@@ -27,3 +27,6 @@ class SessionFields:
     close_after_reply: bool
     #: Set by SHUTDOWN: close without writing this command's reply, as Redis does.
     reply_suppressed: bool
+    #: CLIENT REPLY OFF or SKIP is in force: the dispatcher asks ``drops_reply`` about each
+    #: reply (one test per request while it is not).
+    muted: bool

@@ -15,6 +15,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Protocol
 
+from kvstore.commands.latency_monitor import LatencyMonitor, new_histogram
 from kvstore.protocol.replies import Reply
 
 #: Samples averaged, as Redis does: 16 samples 100 ms apart, so the rate of the last 1.6 s.
@@ -67,6 +68,26 @@ class CommandStats:
         self.errors = 0
         self.ops = OpsMeter()
         self.slowlog = SlowLog()
+        #: Each command's run times (``latency-tracking``), by full name (``client|id``):
+        #: every command the dispatcher knows, subcommands' added as they run. The
+        #: dispatcher's tallies hold the very lists (see :meth:`histogram`).
+        self.histograms: dict[str, list[int]] = {}
+        self.latency_tracking = True
+        #: The percentiles INFO latencystats shows (``latency-tracking-info-percentiles``).
+        self.info_percentiles: tuple[float, ...] = (50.0, 99.0, 99.9)
+        self.latency = LatencyMonitor()
+
+    def histogram(self, name: str) -> list[int]:
+        """The latency histogram of ``name`` (a command's or a subcommand's full name), made
+        on first use; :meth:`reset` empties it in place."""
+        histogram = self.histograms.get(name)
+        if histogram is None:
+            histogram = self.histograms[name] = new_histogram()
+        return histogram
+
+    def record_latency(self, name: str, elapsed_ns: int) -> None:
+        """Count one run of ``name`` (a subcommand's full name) in its histogram."""
+        self.histogram(name)[elapsed_ns.bit_length()] += 1
 
     @property
     def calls(self) -> dict[str, int]:
@@ -104,6 +125,8 @@ class CommandStats:
         self.error_codes.clear()
         self.errors = 0
         self.ops = OpsMeter()
+        for histogram in self.histograms.values():
+            histogram[:] = new_histogram()
 
 
 #: Redis's defaults: slowlog-log-slower-than (microseconds) and slowlog-max-len.
