@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from kvstore import __version__
 from kvstore.commands.ports import (
     ClientPeer,
+    ClusterView,
     Journal,
     PersistenceControl,
     Runner,
@@ -65,6 +66,8 @@ class ServerState:
     control: ServerControl | None = None
     #: Publish/subscribe: every connection's subscriptions.
     pubsub: PubSubHub = field(default_factory=PubSubHub)
+    #: The cluster's topology in cluster mode (``--cluster-enabled``); None outside it.
+    cluster: ClusterView | None = None
     #: Client-side caching: the keys tracking clients read (CLIENT TRACKING).
     tracker: Tracker = field(init=False)
 
@@ -108,6 +111,10 @@ class Session:
     peer: ClientPeer | None = None
     #: CLIENT NO-EVICT: shown in CLIENT LIST (kvstore evicts keys, never clients).
     no_evict: bool = False
+    #: Cluster mode: ASKING was sent, so the next command may use a slot being imported.
+    asking: bool = False
+    #: Cluster mode: READONLY was sent, so a replica serves reads of its primary's slots.
+    readonly: bool = False
 
     #: The database this session has selected (SELECT), kept here because every data command
     #: reaches for it: one attribute read, whatever the number of databases.

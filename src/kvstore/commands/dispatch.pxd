@@ -22,3 +22,5 @@ cdef class Dispatcher:
     cdef public object slow_ns
     cdef public object _monitors
     cdef public object _running
+    cdef public object _guard
+    cdef public bint _in_exec

@@ -24,13 +24,16 @@ from kvstore.commands.table import (
     subcommand_refusal,
     wrong_arity,
 )
-from kvstore.commands.transactions import RUN_IN_MULTI, refuse
+from kvstore.commands.transactions import RUN_IN_MULTI, discard_transaction, refuse
 from kvstore.protocol.replies import QUEUED, Reply, ReplyError
 
 NOAUTH = ReplyError("NOAUTH Authentication required.")
 NOT_IN_MULTI = ReplyError("ERR Command not allowed inside a transaction")
 
 log = logging.getLogger("kvstore.commands")
+
+#: Cluster mode's check of a request: the error that refuses it, or None (see guard_with).
+Guard = Callable[[Session, Command, Args], "ReplyError | None"]
 
 
 def _shown(arg: bytes) -> str:
@@ -131,6 +134,10 @@ class Dispatcher:
         self.slow_ns = self.slowlog.threshold_ns  # read per command: one attribute, not two
         self.configure_slowlog(slowlog_log_slower_than, slowlog_max_len)
         self._monitors: list[Session] = []
+        #: Cluster mode's check of each request (None: not in cluster mode), and whether the
+        #: commands EXEC runs are being run (checked together when EXEC was).
+        self._guard: Guard | None = None
+        self._in_exec = False
 
     def configure_slowlog(
         self, slower_than_us: int | None = None, max_len: int | None = None
@@ -158,10 +165,57 @@ class Dispatcher:
         """Clients entered or left MONITOR mode: with any in it, requests go through
         :meth:`_execute_monitored`; with none, the plain path costs nothing more than before."""
         self._monitors = monitors
-        if monitors:
+        self._choose_path()
+
+    def guard_with(self, guard: Guard | None) -> None:
+        """Cluster mode: check every request with ``guard`` before it runs (see
+        :mod:`kvstore.commands.cluster_guard`); None: no check, and no cost."""
+        self._guard = guard
+        self._choose_path()
+
+    def _choose_path(self) -> None:
+        if self._guard is not None:
+            self.execute = self._execute_guarded  # type: ignore[method-assign]
+        elif self._monitors:
             self.execute = self._execute_monitored  # type: ignore[method-assign]
         elif "execute" in vars(self):  # vars(): Cython refuses self.__dict__ in its build
             del self.execute
+
+    def _execute_guarded(self, session: Session, args: Args) -> Reply:
+        run = self._execute_monitored if self._monitors else self._execute_plain
+        guard = self._guard
+        if self._in_exec or guard is None:
+            return run(session, args)
+        command = self._by_name.get(args[0]) or self._running.get(args[0].lower())
+        # Unknown commands, wrong arities and unauthenticated clients get their errors first,
+        # as in Redis.
+        if command is None or not arity_accepts(command.arity, len(args)):
+            return run(session, args)
+        if not session.authenticated and not command.noauth:
+            return run(session, args)
+        refusal = guard(session, command, args)
+        if refusal is not None:
+            if session.queued is not None and command.name != "exec":
+                return self._rejected(command, refuse(session, command.name, refusal))
+            if command.name == "exec":
+                discard_transaction(session)
+            return self._rejected(command, refusal)
+        if command.name == "exec" and session.queued is not None:
+            self._in_exec = True
+            try:
+                return run(session, args)
+            finally:
+                self._in_exec = False
+                session.asking = False
+        try:
+            return run(session, args)
+        finally:
+            # ASKING holds for the next command only (for a whole transaction inside MULTI).
+            if command.name != "asking" and session.queued is None:
+                session.asking = False
+
+    def _execute_plain(self, session: Session, args: Args) -> Reply:
+        return Dispatcher.execute(self, session, args)
 
     def _execute_monitored(self, session: Session, args: Args) -> Reply:
         reply = Dispatcher.execute(self, session, args)

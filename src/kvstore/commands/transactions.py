@@ -47,6 +47,10 @@ def _end_transaction(session: Session) -> None:
         session.db.unwatch(session.watch)
 
 
+#: An EXEC refused by cluster mode (a redirection) drops the transaction, as Redis does.
+discard_transaction = _end_transaction
+
+
 @command(
     "multi",
     1,

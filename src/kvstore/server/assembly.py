@@ -21,7 +21,10 @@ import ssl
 from collections.abc import Callable
 
 from kvstore.build import HiredisMissingError, parser_in_use, use_hiredis
+from kvstore.cluster.startup import ClusterSetupError, starting_view
+from kvstore.cluster.view import TopologyView
 from kvstore.commands import COMMANDS, Command, CommandStats, Dispatcher, ServerState
+from kvstore.commands.cluster_guard import ClusterGuard
 from kvstore.commands.memory import guarded_table
 from kvstore.commands.notifications import Notifier
 from kvstore.commands.tracking import wrap_table
@@ -63,6 +66,7 @@ async def assemble(config: ServerConfig) -> Server:
         if admission.protected and not is_loopback_peer(name):
             _warn_protected(name[0])
     try:
+        cluster = _cluster_view(config)
         db, guard = _keyspace(config)
         held = None if config.no_persist else HeldReplies()
         persistence = None if held is None else _open_persistence(config, db, held)
@@ -91,7 +95,10 @@ async def assemble(config: ServerConfig) -> Server:
         monitors_changed=dispatcher.monitors_changed,
         persistence=persistence,
         control=Control(runtime, stop),
+        cluster=cluster,
     )
+    if cluster is not None:
+        dispatcher.guard_with(ClusterGuard(cluster, lambda name: table.get(name.lower())).refusal)
     registry = Registry(
         state, maxclients, parse_output_limit(config.client_output_buffer_limit), guard
     )
@@ -173,6 +180,16 @@ def _keyspace_events(runtime: RuntimeConfig, state: ServerState, dispatcher: Dis
     configure(runtime.config)
     runtime.on_change("notify_keyspace_events", configure)
     runtime.on_change("tracking_table_max_keys", configure)
+
+
+def _cluster_view(config: ServerConfig) -> TopologyView | None:
+    """In cluster mode (``--cluster-enabled``), the topology this node starts from."""
+    if not config.cluster_enabled:
+        return None
+    try:
+        return starting_view(config)
+    except ClusterSetupError as exc:
+        raise StartupError(str(exc)) from None
 
 
 def _tls_context(config: ServerConfig) -> ssl.SSLContext | None:
