@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cluster_support import start_redis_cluster_node
 from kvstore.slots import SLOTS, crc16, hashed_part, key_slot
 from redis_compare import RawConnection
-from test_client_support import start_redis_server
 
 #: Known answers: the CRC16 check value, and slots Redis Cluster's specification and
 #: redis-server give.
@@ -56,7 +56,7 @@ def test_slots_are_in_range_and_follow_the_hashed_part(key: bytes) -> None:
 @pytest.fixture(scope="module")
 def redis_conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RawConnection]:
     workdir: Path = tmp_path_factory.mktemp("redis-cluster")
-    redis = start_redis_server(workdir, "--cluster-enabled", "yes")
+    redis = start_redis_cluster_node(workdir)
     conn = RawConnection("127.0.0.1", redis.port)
     try:
         yield conn
