@@ -3,13 +3,14 @@ and ``./server`` processes started in cluster mode from one."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import ServerProcess, free_port
+from conftest import ServerProcess, free_port, start_server
 from kvstore.slots import key_slot
 from test_client_support import RedisServer, start_redis_server
 
@@ -110,3 +111,24 @@ def start_redis_cluster_node(workdir: Path) -> RedisServer:
         "--cluster-config-file",
         str(workdir / "nodes.conf"),
     )
+
+
+#: Two shards, each half of the slots.
+HALVES = {"a": [[0, 8191]], "b": [[8192, 16383]]}
+
+
+@contextlib.contextmanager
+def two_nodes(tmp_path: Path) -> Iterator[list[ServerProcess]]:
+    """Two primaries sharing the slots half and half (``HALVES``), stopped at the end."""
+    started: list[ServerProcess] = []
+
+    def factory(*args: str, **kwargs: object) -> ServerProcess:
+        server = start_server(*args, **kwargs)  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    try:
+        yield start_nodes(factory, tmp_path, [("a", "primary"), ("b", "primary")], HALVES)
+    finally:
+        for server in started:
+            server.stop()

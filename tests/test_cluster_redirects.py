@@ -16,29 +16,15 @@ import pytest
 import redis.asyncio
 from redis.cluster import RedisCluster
 
-from cluster_support import key_in, start_nodes
-from conftest import ServerProcess, run_server_to_exit, start_server
+from cluster_support import HALVES, key_in, start_nodes, two_nodes
+from conftest import ServerProcess, run_server_to_exit
 from redis_compare import RawConnection
-
-HALVES = {"a": [[0, 8191]], "b": [[8192, 16383]]}
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
-    started: list[ServerProcess] = []
-
-    def factory(*args: str, **kwargs: object) -> ServerProcess:
-        server = start_server(*args, **kwargs)  # type: ignore[arg-type]
-        started.append(server)
-        return server
-
-    try:
-        yield start_nodes(
-            factory, tmp_path_factory.mktemp("pair"), [("a", "primary"), ("b", "primary")], HALVES
-        )
-    finally:
-        for server in started:
-            server.stop()
+    with two_nodes(tmp_path_factory.mktemp("pair")) as nodes:
+        yield nodes
 
 
 @pytest.fixture
