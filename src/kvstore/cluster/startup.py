@@ -1,9 +1,11 @@
 """The topology a node starts from in cluster mode, and its node ID.
 
-With ``--cluster-topology-file``, the shards that file names; this node is the member
-``--cluster-node-id`` names or, without it, the only member on this node's port. Without a
-file, one shard of this node alone serving every slot, under the ID kept in ``--dir`` (made up
-on the first start, as Redis keeps its own in nodes.conf).
+With ``--cluster-topology-file``, the shards that file names; with
+``--cluster-etcd-endpoints``, the topology document in etcd (followed from then on, see
+:mod:`kvstore.cluster.membership`). This node is the member ``--cluster-node-id`` names or,
+without it, the only member on this node's port. With neither, one shard of this node alone
+serving every slot, under the ID kept in ``--dir`` (made up on the first start, as Redis keeps
+its own in nodes.conf).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from kvstore.cluster.membership import EtcdMembership, read_state
+from kvstore.cluster.metadata import MetadataError
 from kvstore.cluster.topology import (
     Topology,
     TopologyError,
@@ -67,24 +71,43 @@ def _my_port(config: ServerConfig) -> int:
     return config.port or config.tls_port
 
 
-def starting_view(config: ServerConfig) -> TopologyView:
-    """The view a node in cluster mode starts with (ClusterSetupError if it cannot)."""
-    if not config.cluster_topology_file:
-        node_id = config.cluster_node_id or stored_node_id(config)
-        return TopologyView(single_node(node_id, "", _my_port(config)), node_id)
-    topology = read_topology_file(config.cluster_topology_file)
+def _my_id(config: ServerConfig, topology: Topology, source: str) -> str:
     members = [member for shard in topology.shards for member in shard.members]
     if config.cluster_node_id:
         if not any(member.id == config.cluster_node_id for member in members):
             raise ClusterSetupError(
-                f"{config.cluster_topology_file}: no member has this node's ID "
-                f"{config.cluster_node_id}"
+                f"{source}: no member has this node's ID {config.cluster_node_id}"
             )
-        return TopologyView(topology, config.cluster_node_id)
+        return config.cluster_node_id
     mine = [member for member in members if member.port == _my_port(config)]
     if len(mine) != 1:
         raise ClusterSetupError(
-            f"{config.cluster_topology_file}: {len(mine)} members on port {_my_port(config)}; "
-            "give --cluster-node-id"
+            f"{source}: {len(mine)} members on port {_my_port(config)}; give --cluster-node-id"
         )
-    return TopologyView(topology, mine[0].id)
+    return mine[0].id
+
+
+def starting_view(config: ServerConfig) -> tuple[TopologyView, EtcdMembership | None]:
+    """The view a node in cluster mode starts with, and what keeps it in step with etcd when
+    the topology lives there (ClusterSetupError if it cannot start)."""
+    if config.cluster_etcd_endpoints:
+        return _from_etcd(config)
+    if not config.cluster_topology_file:
+        node_id = config.cluster_node_id or stored_node_id(config)
+        return TopologyView(single_node(node_id, "", _my_port(config)), node_id), None
+    topology = read_topology_file(config.cluster_topology_file)
+    view = TopologyView(topology, _my_id(config, topology, config.cluster_topology_file))
+    return view, None
+
+
+def _from_etcd(config: ServerConfig) -> tuple[TopologyView, EtcdMembership]:
+    from kvstore.cluster.etcd import EtcdStore  # noqa: PLC0415 - needs the cluster extra
+
+    try:
+        store = EtcdStore(config.cluster_etcd_endpoints)
+        state = read_state(store, config.cluster_name)
+    except MetadataError as exc:
+        raise ClusterSetupError(str(exc)) from None
+    topology = state.topology()
+    view = TopologyView(topology, _my_id(config, topology, "the topology in etcd"))
+    return view, EtcdMembership(store, config.cluster_name, view, state)

@@ -5,7 +5,7 @@ always sees one whole topology."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from kvstore.cluster.topology import Shard, Topology
 from kvstore.slots import SLOTS
@@ -14,8 +14,8 @@ from kvstore.slots import SLOTS
 class TopologyView:
     def __init__(self, topology: Topology, my_id: str) -> None:
         self.my_id = my_id
-        #: Cleared by the leader lease's keeper when this primary's leadership lapsed.
-        self.writable = True
+        #: Whether this node may take writes now (its leadership's write gate); None: always.
+        self.gate: Callable[[], bool] | None = None
         self._owners: list[Shard | None] = []
         self._mine: Shard | None = None
         self.topology = topology
@@ -31,6 +31,11 @@ class TopologyView:
             if any(member.id == self.my_id for member in shard.members):
                 mine = shard
         self.topology, self._owners, self._mine = topology, owners, mine
+
+    @property
+    def writable(self) -> bool:
+        gate = self.gate
+        return gate is None or gate()
 
     @property
     def epoch(self) -> int:

@@ -389,6 +389,17 @@ class ServerConfig:
             "(empty: kept in --dir, made up on the first start)"
         ),
     )
+    cluster_etcd_endpoints: list[str] = field(
+        default_factory=list,
+        metadata=_option(
+            "in cluster mode, etcd members (host:port, several allowed) holding the topology "
+            "and the shards' leader keys, instead of --cluster-topology-file"
+        ),
+    )
+    cluster_name: str = field(
+        default="kvstore",
+        metadata=_option("in cluster mode on etcd, the cluster's name: its keys' prefix"),
+    )
 
     @staticmethod
     def env_name(name: str) -> str:
@@ -536,6 +547,8 @@ def load_config(
         raise ConfigError("--slowlog-max-len cannot be negative")
     if config.cluster_node_id and not _is_node_id(config.cluster_node_id):
         raise ConfigError("--cluster-node-id must be 40 lower-case hexadecimal digits")
+    if config.cluster_etcd_endpoints and config.cluster_topology_file:
+        raise ConfigError("give --cluster-etcd-endpoints or --cluster-topology-file, not both")
     try:
         config.requirepass, config.requirepass_file = resolve_password(
             config.requirepass, config.requirepass_file, flags, environ

@@ -21,6 +21,7 @@ import ssl
 from collections.abc import Callable
 
 from kvstore.build import HiredisMissingError, parser_in_use, use_hiredis
+from kvstore.cluster.membership import EtcdMembership
 from kvstore.cluster.startup import ClusterSetupError, starting_view
 from kvstore.cluster.view import TopologyView
 from kvstore.commands import COMMANDS, Command, CommandStats, Dispatcher, ServerState
@@ -66,7 +67,7 @@ async def assemble(config: ServerConfig) -> Server:
         if admission.protected and not is_loopback_peer(name):
             _warn_protected(name[0])
     try:
-        cluster = _cluster_view(config)
+        cluster, membership = _cluster_view(config)
         db, guard = _keyspace(config)
         held = None if config.no_persist else HeldReplies()
         persistence = None if held is None else _open_persistence(config, db, held)
@@ -130,7 +131,14 @@ async def assemble(config: ServerConfig) -> Server:
         use_hiredis=parser_in_use(config.parser) == "hiredis",
         held=held,
     )
-    return Server(config, context=context, listeners=listeners, persistence=persistence, stop=stop)
+    return Server(
+        config,
+        context=context,
+        listeners=listeners,
+        persistence=persistence,
+        stop=stop,
+        cluster=membership,
+    )
 
 
 def _keyspace_events(runtime: RuntimeConfig, state: ServerState, dispatcher: Dispatcher) -> None:
@@ -182,10 +190,13 @@ def _keyspace_events(runtime: RuntimeConfig, state: ServerState, dispatcher: Dis
     runtime.on_change("tracking_table_max_keys", configure)
 
 
-def _cluster_view(config: ServerConfig) -> TopologyView | None:
-    """In cluster mode (``--cluster-enabled``), the topology this node starts from."""
+def _cluster_view(
+    config: ServerConfig,
+) -> tuple[TopologyView | None, EtcdMembership | None]:
+    """In cluster mode (``--cluster-enabled``), the topology this node starts from, and what
+    follows etcd (with ``--cluster-etcd-endpoints``)."""
     if not config.cluster_enabled:
-        return None
+        return None, None
     try:
         return starting_view(config)
     except ClusterSetupError as exc:
