@@ -49,6 +49,7 @@ class EtcdCluster:
         return [member.endpoint for member in self.members]
 
     def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
         initial = ",".join(f"{m.name}=http://127.0.0.1:{m.peer_port}" for m in self.members)
         for member in self.members:
             log = self.workdir / f"{member.name}.log"
