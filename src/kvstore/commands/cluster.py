@@ -223,7 +223,12 @@ def cluster(session: Session, args: Args) -> Reply:
 
 
 @command(
-    "readonly", 1, "loading stale fast", group="cluster", summary="Read from replicas (cluster)."
+    "readonly",
+    1,
+    "loading stale fast",
+    group="cluster",
+    summary="Read from replicas (cluster).",
+    acl="connection",
 )
 def readonly(session: Session, args: Args) -> Reply:
     _view(session)
@@ -232,7 +237,12 @@ def readonly(session: Session, args: Args) -> Reply:
 
 
 @command(
-    "readwrite", 1, "loading stale fast", group="cluster", summary="Read from primaries (cluster)."
+    "readwrite",
+    1,
+    "loading stale fast",
+    group="cluster",
+    summary="Read from primaries (cluster).",
+    acl="connection",
 )
 def readwrite(session: Session, args: Args) -> Reply:
     _view(session)
@@ -240,7 +250,14 @@ def readwrite(session: Session, args: Args) -> Reply:
     return OK
 
 
-@command("asking", 1, "fast", group="cluster", summary="Use a slot being imported, once.")
+@command(
+    "asking",
+    1,
+    "fast",
+    group="cluster",
+    summary="Use a slot being imported, once.",
+    acl="connection",
+)
 def asking(session: Session, args: Args) -> Reply:
     _view(session)
     session.asking = True

@@ -165,8 +165,8 @@ SUBCOMMANDS: dict[str, dict[str, SubcommandInfo]] = {
         "keyslot": SubcommandInfo("stale"),
         "myid": SubcommandInfo("stale"),
         "nodes": SubcommandInfo("stale", "", _NONDETERMINISTIC),
-        "shards": SubcommandInfo("loading stale", "", _NONDETERMINISTIC),
-        "slots": SubcommandInfo("loading stale", "", _NONDETERMINISTIC),
+        "shards": SubcommandInfo("stale", "", _NONDETERMINISTIC),
+        "slots": SubcommandInfo("stale", "", _NONDETERMINISTIC),
         "help": SubcommandInfo("loading stale"),
     },
     "command": {
