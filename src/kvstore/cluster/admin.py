@@ -1,11 +1,14 @@
 """``kvstore-cluster``: set up and inspect a cluster whose metadata lives in etcd.
 
     kvstore-cluster --etcd HOST:PORT[,HOST:PORT...] [--name NAME] create TOPOLOGY.json
+    kvstore-cluster --etcd HOST:PORT[,HOST:PORT...] [--name NAME] update TOPOLOGY.json
     kvstore-cluster --etcd HOST:PORT[,HOST:PORT...] [--name NAME] status
 
 ``create`` stores the topology document (checked first) only if the cluster has none yet;
-``status`` prints each shard's slots, members and leader (with its epoch). Exit status: 0,
-1 if the cluster exists already (create) or has no topology (status), 2 for bad usage or an
+``update`` replaces it in a compare-and-swap on the revision it read, so a change made by
+someone else meanwhile is never overwritten; ``status`` prints each shard's slots, members
+and leader (with its epoch). Exit status: 0, 1 if the cluster exists already (create), has no
+topology (update, status) or changed meanwhile (update), 2 for a bad document or an
 unreachable etcd.
 """
 
@@ -28,6 +31,20 @@ def create(store: MetadataStore, name: str, path: str) -> str | None:
     entry = store.create(keys.topology_key(name), topology.to_json().encode())
     if entry is None:
         return f"cluster {name!r} exists already ({keys.topology_key(name).decode()})"
+    return None
+
+
+def update(store: MetadataStore, name: str, path: str) -> str | None:
+    """Replace the topology with the one in ``path`` if no one changed it meanwhile; an error
+    message, or None once it is replaced."""
+    topology = read_topology_file(path)
+    current = store.get(keys.topology_key(name))
+    if current is None:
+        raise NoTopologyError(f"cluster {name!r} has no topology (create it first)")
+    if not store.replace(
+        keys.topology_key(name), topology.to_json().encode(), current.mod_revision
+    ):
+        return f"the topology of {name!r} changed meanwhile: read it again (status) and retry"
     return None
 
 
@@ -56,18 +73,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     create_command = commands.add_parser("create", help="store a topology document in etcd")
     create_command.add_argument("topology", help="the topology document (JSON)")
+    update_command = commands.add_parser("update", help="replace the topology (compare-and-swap)")
+    update_command.add_argument("topology", help="the new topology document (JSON)")
     commands.add_parser("status", help="print the cluster's shards and leaders")
     options = parser.parse_args(argv)
     from kvstore.cluster.etcd import EtcdStore  # noqa: PLC0415 - needs the cluster extra
 
     try:
         store = EtcdStore([part for part in options.etcd.split(",") if part])
-        if options.command == "create":
-            refusal = create(store, options.name, options.topology)
+        if options.command in ("create", "update"):
+            change = create if options.command == "create" else update
+            refusal = change(store, options.name, options.topology)
             if refusal is not None:
                 print(f"kvstore-cluster: {refusal}", file=sys.stderr)
                 return 1
-            print(f"created cluster {options.name!r}")
+            print(f"{options.command}d cluster {options.name!r}")
             return 0
         print(status(store, options.name))
         return 0
