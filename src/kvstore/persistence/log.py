@@ -11,6 +11,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
+from time import perf_counter_ns
 
 from kvstore.persistence.disk import Disk
 
@@ -45,12 +46,17 @@ class AppendLog:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Told each write's and each ``always`` fsync's duration (ms) as the latency monitor's
+        #: ``aof-write`` and ``aof-fsync-always`` events (None: nobody listens).
+        self.latency: Callable[[str, int], None] | None = None
 
     # -- writing (event loop) -------------------------------------------------------------------
 
     def append(self, data: bytes) -> None:
         """Write ``data`` (fsync too with ``always``). On error raise PartialWriteError/OSError;
         ``size`` counts what reached the file either way."""
+        latency = self.latency
+        started = perf_counter_ns() if latency is not None else 0
         try:
             self.disk.write_all(self.fd, data)
         except OSError as exc:
@@ -58,8 +64,13 @@ class AppendLog:
             raise
         self.size += len(data)
         self.unsynced = True
+        if latency is not None:
+            written = perf_counter_ns()
+            latency("aof-write", (written - started) // 1_000_000)
         if self.policy == "always":
             self.fsync()
+            if latency is not None:
+                latency("aof-fsync-always", (perf_counter_ns() - written) // 1_000_000)
 
     def fsync(self) -> None:
         with self._lock:
