@@ -170,7 +170,18 @@ TABLE: dict[str, Entry] = {
     "readwrite": Entry(1, NONE),
     "asking": Entry(1, NONE),
     "cluster": Entry(
-        -2, st.sampled_from([[b"INFO"], [b"SLOTS"], [b"KEYSLOT", b"a"], [b"nosuch"], [b"myid"]])
+        -2,
+        st.sampled_from(
+            [
+                [b"INFO"],
+                [b"SLOTS"],
+                [b"KEYSLOT", b"a"],
+                [b"KEYSLOT"],
+                [b"nosuch"],
+                [b"myid"],
+                [b"HELP"],
+            ]
+        ),
     ),
     "select": Entry(2, _words(st.sampled_from([b"0", b"1", b"15", b"16", b"-1", b"x", b"00"]))),
     "auth": Entry(

@@ -199,6 +199,7 @@ HELP = (
 
 
 def _help(session: Session, args: Args) -> Reply:
+    _view(session)
     return [Status(line) for line in HELP]
 
 
@@ -218,7 +219,8 @@ SUBCOMMAND_TABLES[b"cluster"] = _CLUSTER
 
 @command("cluster", -2, "", group="cluster", summary="Describe the cluster.")
 def cluster(session: Session, args: Args) -> Reply:
-    _view(session)
+    # An unknown subcommand or a wrong arity is refused first, as Redis does; then each
+    # subcommand refuses to run outside cluster mode.
     return dispatch_subcommand(_CLUSTER, session, args)
 
 
