@@ -5,10 +5,11 @@ function, and under ``if TYPE_CHECKING:``, since a circle closed by a type-only 
 two modules that cannot be understood one without the other.
 
 The layers, top to bottom (README.md, "How it is built"): ``cli`` -> ``client`` -> ``server``
--> ``persistence`` -> ``commands`` -> ``protocol`` -> ``keyspace``, with ``eviction`` (the
-keyspace that can evict, and the memory guard) between the commands and the keyspace, and
+-> ``cluster`` -> ``persistence`` -> ``commands`` -> ``protocol`` -> ``keyspace``, with
+``eviction`` (the keyspace that can evict, and the memory guard) between the commands and
+the keyspace, and
 ``config`` (the configuration dataclass and its helpers) beside ``protocol``, and ``build``
-(which build runs) beneath them all.
+(which build runs) and ``slots`` (key slots) beneath them all.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ ROOT = "kvstore"
 
 #: A module may import its own layer and those with a smaller rank.
 RANKS = {
-    "cli": 8,
-    "client": 7,
-    "server": 6,
+    "cli": 9,
+    "client": 8,
+    "server": 7,
+    "cluster": 6,  # the topology and its sources (docs/cluster.md), beside replication
     "persistence": 5,
     "commands": 4,
     "eviction": 3,
@@ -32,11 +34,12 @@ RANKS = {
     "protocol": 2,
     "keyspace": 1,
     "build": 0,  # which build runs (docs/builds.md): standard library only, beneath them all
+    "slots": 0,  # key slots (CRC16): the server's and the client library's, standard library only
 }
 #: Layers that stand on the protocol alone, beside the server's stack, not above it.
 NEVER = {
-    "client": {"server", "persistence", "commands"},
-    "cli": {"server", "persistence", "commands"},
+    "client": {"server", "cluster", "persistence", "commands"},
+    "cli": {"server", "cluster", "persistence", "commands"},
 }
 
 
