@@ -5,10 +5,10 @@ function, and under ``if TYPE_CHECKING:``, since a circle closed by a type-only 
 two modules that cannot be understood one without the other.
 
 The layers, top to bottom (README.md, "How it is built"): ``cli`` -> ``client`` -> ``server``
--> ``persistence`` -> ``commands`` -> ``protocol`` -> ``keyspace``, with ``eviction`` (the
-keyspace that can evict, and the memory guard) between the commands and the keyspace, and
-``config`` (the configuration dataclass and its helpers) beside ``protocol``, and ``build``
-(which build runs) beneath them all.
+-> ``replication`` -> ``persistence`` -> ``commands`` -> ``protocol`` -> ``keyspace``, with
+``eviction`` (the keyspace that can evict, and the memory guard) between the commands and the
+keyspace, and ``config`` (the configuration dataclass and its helpers) beside ``protocol``, and
+``build`` (which build runs) beneath them all.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ ROOT = "kvstore"
 
 #: A module may import its own layer and those with a smaller rank.
 RANKS = {
-    "cli": 8,
-    "client": 7,
-    "server": 6,
+    "cli": 9,
+    "client": 8,
+    "server": 7,
+    "replication": 6,
     "persistence": 5,
     "commands": 4,
     "eviction": 3,
@@ -35,8 +36,8 @@ RANKS = {
 }
 #: Layers that stand on the protocol alone, beside the server's stack, not above it.
 NEVER = {
-    "client": {"server", "persistence", "commands"},
-    "cli": {"server", "persistence", "commands"},
+    "client": {"server", "replication", "persistence", "commands"},
+    "cli": {"server", "replication", "persistence", "commands"},
 }
 
 

@@ -11,6 +11,7 @@ from kvstore.commands.ports import (
     ClientPeer,
     Journal,
     PersistenceControl,
+    ReplicationControl,
     Runner,
     ServerControl,
 )
@@ -63,6 +64,8 @@ class ServerState:
     persistence: PersistenceControl | None = None
     #: SHUTDOWN and CONFIG SET reach the running server through this.
     control: ServerControl | None = None
+    #: REPLICAOF, ROLE, WAIT, PSYNC and INFO replication reach replication through this.
+    replication: ReplicationControl[Session] | None = None
     #: Publish/subscribe: every connection's subscriptions.
     pubsub: PubSubHub = field(default_factory=PubSubHub)
     #: Client-side caching: the keys tracking clients read (CLIENT TRACKING).

@@ -45,6 +45,9 @@ class AppendLog:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Told every byte that reaches the file, in order (the replication stream, while this
+        #: node has one: the stream is the log's bytes); None: nobody listens.
+        self.on_append: Callable[[bytes], None] | None = None
 
     # -- writing (event loop) -------------------------------------------------------------------
 
@@ -54,9 +57,14 @@ class AppendLog:
         try:
             self.disk.write_all(self.fd, data)
         except OSError as exc:
-            self.size += getattr(exc, "written", 0)
+            written = getattr(exc, "written", 0)
+            self.size += written
+            if written and self.on_append is not None:
+                self.on_append(data[:written])  # the rest follows when the retry writes it
             raise
         self.size += len(data)
+        if self.on_append is not None:
+            self.on_append(data)
         self.unsynced = True
         if self.policy == "always":
             self.fsync()

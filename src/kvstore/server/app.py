@@ -15,6 +15,7 @@ from kvstore import build
 from kvstore.commands import VERSION, ServerState
 from kvstore.config import ServerConfig
 from kvstore.persistence import Persistence
+from kvstore.replication import Replication
 from kvstore.server.connection import ClientConnection
 from kvstore.server.context import ConnectionContext
 from kvstore.server.control import StopRequest
@@ -44,6 +45,7 @@ class Server:
         context: ConnectionContext,
         listeners: list[Listener],
         persistence: Persistence | None,
+        replication: Replication,
         stop: StopRequest,
     ) -> None:
         self.config = config
@@ -53,6 +55,7 @@ class Server:
         self.admission = context.admission
         #: None with --no-persist.
         self.persistence = persistence
+        self.replication = replication
         self.stop = stop
         self.addresses = [listener.address for listener in listeners if listener.tls is None]
         self.tls_addresses = [listener.address for listener in listeners if listener.tls]
@@ -97,6 +100,7 @@ class Server:
             if self.persistence is not None:
                 self.persistence.close(snapshot=False)
             raise
+        self.replication.start()
         self._schedule_expire_cycle()
 
     async def _start_metrics(self) -> None:
@@ -134,7 +138,10 @@ class Server:
         if self.config.timeout:
             registry.close_idle(self.config.timeout)
         registry.sweep_clients()
-        if self.state.dbs.active_expire_cycle(EXPIRE_SLOW_BUDGET):
+        # A replica expires nothing itself: its primary's expiries arrive as DELs.
+        if not self.replication.is_replica and self.state.dbs.active_expire_cycle(
+            EXPIRE_SLOW_BUDGET
+        ):
             self._schedule_fast_expire()
         self.state.stats.sample_ops()
         registry.flush_logs()
@@ -148,7 +155,9 @@ class Server:
 
     def _fast_expire(self) -> None:
         self._fast_expire_timer = None
-        if self.state.dbs.active_expire_cycle(EXPIRE_FAST_BUDGET):
+        if not self.replication.is_replica and self.state.dbs.active_expire_cycle(
+            EXPIRE_FAST_BUDGET
+        ):
             self._schedule_fast_expire()
 
     def close_listeners(self) -> None:
@@ -164,6 +173,7 @@ class Server:
     async def shutdown(self) -> None:
         """Stop accepting, let each connection flush its replies, then close it."""
         self.close_listeners()
+        self.replication.stop()  # no more of the primary's stream is applied
         if self._expire_timer is not None:
             self._expire_timer.cancel()
         if self._fast_expire_timer is not None:
@@ -185,6 +195,7 @@ class Server:
                     connection.abort()
         if self.persistence is not None:
             self.persistence.close(snapshot=self.stop.save is not False)
+            self.replication.save_state()
         self.registry.flush_logs(force=True)
         log.info("server stopped")
 
