@@ -91,7 +91,7 @@ class Replication(LinkHandler):
             state.dbs,
             sync_dir=sync_dir,
             flush_log=self._flush_log,
-            mark_db=self._mark_db,
+            stream_db=self._stream_db,
             loop=loop,
         )
         #: The primary this node follows (None: it is a primary) and the link to it.
@@ -221,14 +221,17 @@ class Replication(LinkHandler):
         if self.journal is not None:
             self.journal.flush(check_size=False)
 
+    def _stream_db(self) -> int:
+        """The database the stream's next records are for, unless a SELECT says otherwise:
+        the log writer's on a primary, the primary's stream's on a replica."""
+        if self.master is not None or self.journal is None:
+            return self.link_session.db.index
+        return self.journal.db.index
+
     def _mark_db(self) -> None:
-        """Put the log's database in the stream: a replica starting here learns it."""
-        journal = self.journal
-        if self.master is not None:
-            index = self.link_session.db.index
-        else:
-            index = 0 if journal is None else journal.db.index
-        self.primary.feed(frame(encode_select(index)))
+        """Put the log's database in the stream, on a primary whose replicas could not know
+        it (after a promotion or a restart)."""
+        self.primary.feed(frame(encode_select(self._stream_db())))
 
     # -- following a primary ---------------------------------------------------------------------
 
@@ -319,7 +322,8 @@ class Replication(LinkHandler):
         self._flush_log()
         self._apply([b"FLUSHALL"])
         snapshot.load(data, self.state.dbs, header)
-        self.link_session.db = self.state.dbs[0]
+        dbs = self.state.dbs
+        self.link_session.db = dbs[header.next_log if header.next_log < len(dbs) else 0]
         self.ids.replid, self.ids.replid2, self.ids.second_offset = replid, NO_ID, -1
         backlog = self.primary.backlog
         if backlog is None:
@@ -352,6 +356,9 @@ class Replication(LinkHandler):
                     words[0].decode("utf-8", "replace"),
                     reply.message,
                 )
+
+    def lost_history(self) -> None:
+        self.history = False  # damaged: ask for a full copy rather than the same bytes again
 
     def applied_offset(self) -> int:
         return self.primary.offset

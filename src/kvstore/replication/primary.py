@@ -85,7 +85,7 @@ class Primary:
         *,
         sync_dir: str,
         flush_log: Callable[[], None],
-        mark_db: Callable[[], None],
+        stream_db: Callable[[], int],
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.ids = ids
@@ -94,8 +94,9 @@ class Primary:
         self.sync_dir = sync_dir
         #: Writes what the log buffers now, so the stream holds every write made so far.
         self.flush_log = flush_log
-        #: Puts the writer's database in the stream (a SELECT), for replicas starting here.
-        self.mark_db = mark_db
+        #: The database the stream's records are for at its current offset: a full copy
+        #: says it (records name no database; a SELECT before them does).
+        self.stream_db = stream_db
         self.loop = loop
         self.backlog: Backlog | None = None
         self.links: list[ReplicaLink] = []
@@ -198,13 +199,14 @@ class Primary:
         job = _SyncJob(self.offset, path, [])
         for link in links:
             self._start_link(link, job, [])
-        self.mark_db()  # the copy's replicas start in database 0; the writer may not be there
         try:
             job.fork = ForkedSnapshot(
                 Disk(),
                 path,
                 self.dbs,
-                next_log=0,
+                # Where a data directory's snapshot names its next log, a full copy names the
+                # database the stream goes on in.
+                next_log=self.stream_db(),
                 loop=self.loop,
                 on_done=lambda ok: self._copied(job, ok),
             )

@@ -63,6 +63,10 @@ class LinkHandler:
     def applied_offset(self) -> int:
         raise NotImplementedError
 
+    def lost_history(self) -> None:
+        """The stream was damaged: the next PSYNC must ask for a full copy."""
+        raise NotImplementedError
+
     def link_state_changed(self) -> None:
         """The link came up or went down (read-only guards and stale reads depend on it)."""
         raise NotImplementedError
@@ -139,6 +143,8 @@ class ReplicaLinkClient:
                 asyncio.TimeoutError,
             ) as exc:
                 healthy = self.state == "connected"
+                if isinstance(exc, StreamDamagedError):
+                    self.handler.lost_history()
                 log.warning(
                     "replication link to %s lost: %s; retrying in %.1fs",
                     self.address,
