@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import redis
+
 from conftest import ServerProcess, start_server
 
 #: Generous: a full copy of a million keys on a loaded machine takes a while.

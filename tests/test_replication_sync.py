@@ -10,6 +10,7 @@ import time
 
 import pytest
 import redis
+
 from conftest import VARIANTS, ServerProcess, start_server
 from replication_support import (
     client,
