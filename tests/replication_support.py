@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import redis
 
+import kvstore
 from conftest import ServerProcess, start_server
 
 #: Generous: a full copy of a million keys on a loaded machine takes a while.
 SYNC_TIMEOUT = 120.0
+
+
+def command(server: ServerProcess, *args: str | int) -> Any:
+    """One command's reply, through kvstore's own library."""
+    with kvstore.Client(server.address) as connection:
+        return connection.execute_command(*args)
 
 
 def client(server: ServerProcess, db: int = 0) -> redis.Redis:
@@ -20,12 +28,8 @@ def client(server: ServerProcess, db: int = 0) -> redis.Redis:
 
 def info(server: ServerProcess, section: str = "replication") -> dict[str, str]:
     """INFO ``section`` as text fields."""
-    connection = redis.Connection(host=server.host, port=server.port, socket_timeout=60)
-    try:
-        connection.send_command("INFO", section)
-        raw = connection.read_response()
-    finally:
-        connection.disconnect()
+    with kvstore.Client(server.address) as connection:
+        raw = connection.execute_command("INFO", section)
     text = raw.decode() if isinstance(raw, bytes) else str(raw)
     fields = {}
     for line in text.splitlines():
@@ -93,9 +97,9 @@ def start_replica(primary: ServerProcess, *args: str) -> ServerProcess:
     return start_server("--replicaof", f"{primary.host} {primary.port}", *args)
 
 
-def contents(server: ServerProcess, databases: int = 1) -> dict[tuple[int, bytes], bytes]:
+def contents(server: ServerProcess, databases: int = 1) -> dict[tuple[int, bytes], Any]:
     """Every key with its value, database by database (SCAN, then MGET)."""
-    found: dict[tuple[int, bytes], bytes] = {}
+    found: dict[tuple[int, bytes], Any] = {}
     for db in range(databases):
         connection = client(server, db)
         keys = list(connection.scan_iter(count=10_000))

@@ -7,6 +7,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -14,6 +15,7 @@ import redis
 from conftest import VARIANTS, ServerProcess, start_server
 from replication_support import (
     client,
+    command,
     contents,
     info,
     link_up,
@@ -27,7 +29,7 @@ from replication_support import (
 
 
 @pytest.fixture(params=sorted(VARIANTS))
-def pair(request: pytest.FixtureRequest) -> tuple[ServerProcess, ServerProcess]:
+def pair(request: pytest.FixtureRequest) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     primary = start_server(*VARIANTS[request.param])
     replica = start_replica(primary, *VARIANTS[request.param])
     yield primary, replica
@@ -74,11 +76,11 @@ def test_info_and_role_on_both_sides(pair: tuple[ServerProcess, ServerProcess]) 
     assert on_primary["repl_backlog_active"] == "1"
     assert int(on_primary["repl_backlog_histlen"]) == offset(primary)
     assert stat(primary, "sync_full") == 1
-    role = client(primary).execute_command("ROLE")
+    role = command(primary, "ROLE")
     assert role[0] == b"master"
     assert role[1] == offset(primary)
     assert role[2] == [[b"127.0.0.1", str(replica.port).encode(), str(offset(primary)).encode()]]
-    role = client(replica).execute_command("ROLE")
+    role = command(replica, "ROLE")
     assert role == [b"slave", b"127.0.0.1", primary.port, b"connected", offset(primary)]
 
 
@@ -104,11 +106,11 @@ def test_replicaof_at_run_time_then_no_one() -> None:
         client(primary).set("from-primary", "1")
         client(other).set("own", "1")
         old_id = info(other)["master_replid"]
-        assert client(other).execute_command("REPLICAOF", "127.0.0.1", str(primary.port)) == b"OK"
+        assert command(other, "REPLICAOF", "127.0.0.1", primary.port) == b"OK"
         wait_until(lambda: link_up(other), "the link to come up")
         wait_caught_up(primary, other)
         assert contents(other) == {(0, b"from-primary"): b"1"}  # its own data is replaced
-        assert client(other).execute_command("SLAVEOF", "no", "one") is True
+        assert command(other, "SLAVEOF", "no", "one") == b"OK"
         fields = info(other)
         assert fields["role"] == "master"
         assert fields["master_replid2"] == info(primary)["master_replid"]
