@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 
 from kvstore import build
 from kvstore.commands import Command, Dispatcher, ServerState, Session
-from kvstore.commands.table import Handler
+from kvstore.commands.table import SUBCOMMAND_TABLES, Handler
 from kvstore.config import ServerConfig
 from kvstore.config.options import parse_replicaof
 from kvstore.keyspace import Keyspace
@@ -525,7 +525,8 @@ class Replication(LinkHandler):
         for name, command in table.items():
             if command.write:
                 wrapped[name] = _replace(command, self._guard_write(command.handler))
-            elif "stale" not in command.flags:
+            elif "stale" not in command.flags and name not in SUBCOMMAND_TABLES:
+                # (CONFIG, CLIENT and the other containers: their subcommands may run stale)
                 wrapped[name] = _replace(command, self._guard_stale(command.handler))
         return wrapped
 
