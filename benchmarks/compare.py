@@ -148,6 +148,19 @@ def collect_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                                 "passed": entry["passed"],
                             }
                         )
+            server_cpu = figure.get("cpu_us_per_request", {}).get("server", {})
+            if server_cpu.get("target"):
+                found.append(
+                    {
+                        "pairing": pairing["name"],
+                        "figure": figure["name"],
+                        "test": "SET+GET",
+                        "metric": "cpu",
+                        "value": server_cpu["ratio"]["median"] if server_cpu["ratio"] else None,
+                        "target": server_cpu["target"],
+                        "passed": server_cpu["passed"],
+                    }
+                )
     for name, entry in results.get("memory", {}).items():
         if entry.get("target"):
             value = entry["kvstore"]["per_item"] if name == "mem-conn" else entry["ratio"]

@@ -79,15 +79,16 @@ def _cpu_table(pairing: dict[str, Any]) -> list[str]:
         return []
     lines = [
         "| CPU time per request (µs) | Redis | kvstore | kvstore/Redis (min-max) "
-        "| redis-benchmark, against Redis / kvstore |",
-        "|---|---:|---:|---:|---:|",
+        "| redis-benchmark, against Redis / kvstore | target |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for figure in measured:
         server, client = (figure["cpu_us_per_request"][side] for side in ("server", "client"))
         lines.append(
             f"| {figure['label']} | {server['redis']['median']:.2f} "
             f"| {server['kvstore']['median']:.2f} | {ratio(server['ratio'])} "
-            f"| {client['redis']['median']:.2f} / {client['kvstore']['median']:.2f} |"
+            f"| {client['redis']['median']:.2f} / {client['kvstore']['median']:.2f} "
+            f"| {verdict(server, 'server CPU')} |"
         )
     return [*lines, ""]
 

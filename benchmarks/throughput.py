@@ -108,6 +108,14 @@ def run_figure(
         side: Comparison(redis=cpu["redis"][side], kvstore=cpu["kvstore"][side]).as_dict()
         for side in ("server", "client")
     }
+    server = entry["cpu_us_per_request"]["server"]
+    server.update(
+        targets.verdict(
+            targets.throughput_target(figure.name, "cpu"),
+            server["ratio"]["median"] if server["ratio"] else None,
+            comparable,
+        )
+    )
     entry["seconds"] = round(time.monotonic() - started, 1)
     say(f"  {figure.name}: {entry['seconds']} s")
     return entry

@@ -149,11 +149,15 @@ def test_targets_compare_in_their_direction() -> None:
     at_most = targets.throughput_target("c50", "p99_ms")
     assert at_least is not None
     assert at_most is not None
-    assert at_least.passes(0.95)
-    assert not at_least.passes(0.94)
-    assert at_most.passes(1.5)
-    assert not at_most.passes(1.51)
-    assert targets.verdict(at_least, 0.5) == {"target": ">= 0.95x", "passed": False}
+    assert at_least.passes(1.0)
+    assert not at_least.passes(0.99)
+    assert at_most.passes(1.2)
+    assert not at_most.passes(1.21)
+    assert targets.verdict(at_least, 0.5) == {"target": ">= 1x", "passed": False}
+    cpu = targets.throughput_target("p16", "cpu")
+    assert cpu is not None
+    assert cpu.passes(1.0)
+    assert not cpu.passes(1.01)
     assert targets.verdict(at_least, 0.99, comparable=False)["passed"] is None
     assert targets.verdict(None, 1.0) == {"target": None, "passed": None}
     connection = targets.memory_target("mem-conn")
@@ -261,13 +265,14 @@ def test_smoke_run_writes_results_with_ratios(tmp_path: Path) -> None:
             assert rps["redis"]["median"] > 0
             expected = rps["kvstore"]["rounds"][0] / rps["redis"]["rounds"][0]
             assert rps["ratio"]["median"] == pytest.approx(expected, rel=1e-3)
-            assert rps["target"] == ">= 0.95x"
+            assert rps["target"] == ">= 1x"
             if pairing["comparable"]:
-                assert rps["passed"] is (rps["ratio"]["median"] >= 0.95)
+                assert rps["passed"] is (rps["ratio"]["median"] >= 1.0)
             else:
                 assert rps["passed"] is None
     judged = [t for t in results["targets"] if t["figure"] == "c50"]
-    assert len(judged) == 8  # ops/s and p99, SET and GET, two pairings
+    # ops/s and p99 for SET and GET, and the server's CPU per request, in two pairings
+    assert len(judged) == 10
     chart_written = (output / "smoke.png").exists()
     assert chart_written == (results["chart"] == "smoke.png")
     assert chart_written or any("matplotlib" in note for note in results["notes"])

@@ -18,9 +18,10 @@ from conftest import CLIENT, ServerProcess, wait_for
 class Watch:
     """A running ``watch``; its stdout lines are collected by a thread."""
 
-    def __init__(self, server: ServerProcess, pattern: str) -> None:
+    def __init__(self, server: ServerProcess, pattern: str, *node: str) -> None:
+        """``node``: the words naming the server (its address by default)."""
         self.proc = subprocess.Popen(
-            [sys.executable, str(CLIENT), server.address, "watch", pattern],
+            [sys.executable, str(CLIENT), *(node or [server.address]), "watch", pattern],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -74,6 +75,23 @@ def test_watch_prints_each_change_and_stops_on_sigterm(server_factory: Any) -> N
     code, stderr = watch.finish()
     assert (code, stderr) == (0, b"")
     client.close()
+
+
+def test_watch_follows_the_selected_database(server_factory: Any) -> None:
+    server: ServerProcess = server_factory("--notify-keyspace-events", "KA")
+    db0, db3 = redis.Redis(port=server.port), redis.Redis(port=server.port, db=3)
+    by_flag = Watch(server, "k*", "-n", "3", server.address)
+    by_url = Watch(server, "k3*", f"redis://127.0.0.1:{server.port}/3")
+    wait_for(lambda: _subscribed(db0, 2), 10, "both watches to subscribe")
+    db0.set("k0", "in database 0: not printed")
+    db3.set("k3", "v")
+    assert by_flag.next_line() == b"set k3"
+    assert by_url.next_line() == b"set k3"
+    for watch in (by_flag, by_url):
+        watch.proc.send_signal(signal.SIGTERM)
+        assert watch.finish() == (0, b"")
+    db0.close()
+    db3.close()
 
 
 def test_ctrl_c_and_a_server_that_goes_away(server_factory: Any) -> None:

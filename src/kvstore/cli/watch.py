@@ -2,11 +2,12 @@
 happens, one line per event (``set user:1``, ``del user:1``, ``expired session:9``), like
 ``etcdctl watch --prefix``.
 
-It listens to the server's keyspace notifications (``__keyspace@0__:<key>`` channels), which
-are off by default; it does not turn them on (that is a setting of the server, for every
-client) but says how. Values are not printed: an event says what happened to a key, and a value
-read afterwards could already be a later one's. It runs until interrupted (Ctrl-C: exit 130;
-SIGTERM: exit 0) or until the server goes away (an error line, exit 2).
+It listens to the server's keyspace notifications (``__keyspace@<db>__:<key>`` channels, for
+the database the client selects: ``-n`` or a URL's ``/db``), which are off by default; it does
+not turn them on (that is a setting of the server, for every client) but says how. Values are
+not printed: an event says what happened to a key, and a value read afterwards could already be
+a later one's. It runs until interrupted (Ctrl-C: exit 130; SIGTERM: exit 0) or until the server
+goes away (an error line, exit 2).
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ NOTIFICATIONS_OFF = (
     "keyspace notifications are off on this server: enable them with "
     "`CONFIG SET notify-keyspace-events KA` (or start it with --notify-keyspace-events KA)"
 )
-CHANNEL_PREFIX = b"__keyspace@0__:"
+
+
+def channel_prefix(db: int) -> bytes:
+    """The keyspace-notification channels' prefix for database ``db``."""
+    return b"__keyspace@%d__:" % db
 
 
 class TerminatedError(Exception):
@@ -45,11 +50,12 @@ def watch(client: Client, pattern: bytes, out: BinaryIO) -> str | None:
         flags = 0
     if not flags & KEYSPACE or not flags & ALL:
         return NOTIFICATIONS_OFF
+    prefix = channel_prefix(client.db)
     previous = signal.signal(signal.SIGTERM, _stop)
-    subscription = client.psubscribe(CHANNEL_PREFIX + pattern)
+    subscription = client.psubscribe(prefix + pattern)
     try:
         for message in subscription:
-            out.write(message.data + b" " + message.channel[len(CHANNEL_PREFIX) :] + b"\n")
+            out.write(message.data + b" " + message.channel[len(prefix) :] + b"\n")
             out.flush()
     except TerminatedError:
         return None

@@ -63,6 +63,11 @@ class ClientBase(Commands, Generic[ConnectionT]):
         self._closed = False
         self._init_lock()
 
+    @property
+    def db(self) -> int:
+        """The database this client selects on connecting (``-n``, or a URL's ``/db``)."""
+        return self._core.db
+
     def _sibling(self: ClientT) -> ClientT:
         """A new client with this one's settings, not connected (a subscription's own)."""
         other = copy.copy(self)
