@@ -66,8 +66,8 @@ def role(session: Session, args: Args) -> Reply:
 @command(
     "wait",
     3,
-    "",
-    group="generic",
+    "noscript",
+    group="server",  # Redis's docs say generic; its ACL categories are @slow @connection
     summary="Wait until the writes so far reach this many replicas, or the timeout.",
     tips="request_policy:all_shards response_policy:agg_min",
     acl="connection",
