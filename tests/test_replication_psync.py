@@ -146,3 +146,41 @@ def test_a_chain_of_replicas_converges() -> None:
         end.stop()
         middle.stop()
         primary.stop()
+
+
+def test_replicas_continue_after_their_primary_restarts(tmp_path: Path) -> None:
+    primary = start_server(*FAST, "--dir", str(tmp_path))
+    port = primary.port
+    replica = start_server(*FAST, "--replicaof", f"127.0.0.1 {port}")
+    try:
+        client(primary, 2).set("k", "v")
+        wait_caught_up(primary, replica)
+        primary.stop()  # graceful: it notes its ID and offset
+        primary = start_server(*FAST, "--dir", str(tmp_path), port=port)
+        wait_until(lambda: link_up(replica), "the replica to reconnect")
+        assert stat(primary, "sync_partial_ok") == 1
+        assert stat(primary, "sync_full") == 0
+        client(primary).set("after", "restart")
+        wait_caught_up(primary, replica)
+        assert contents(replica, 3) == contents(primary, 3)
+    finally:
+        replica.stop()
+        primary.stop()
+
+
+def test_a_primary_without_persistence_streams_too() -> None:
+    primary = start_server(*FAST, "--no-persist")
+    replica = start_server(*VARIANTS["pure"], "--replicaof", f"127.0.0.1 {primary.port}")
+    try:
+        client(primary).set("before", "1")
+        wait_caught_up(primary, replica)
+        for db in (0, 1):
+            client(primary, db).mset({f"k{i}": str(i) for i in range(100)})
+        client(primary).set("short", "v", px=20)
+        wait_until(lambda: client(primary).get("short") is None, "the key to expire")
+        wait_caught_up(primary, replica)
+        assert contents(replica, 2) == contents(primary, 2)
+        assert client(replica).dbsize() == client(primary).dbsize()
+    finally:
+        replica.stop()
+        primary.stop()
