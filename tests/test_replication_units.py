@@ -4,16 +4,20 @@ history check."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kvstore.commands import ServerState, Session
+from kvstore.keyspace import Databases
 from kvstore.persistence.records import encode_del, encode_select, encode_set, frame
 from kvstore.protocol.resp import encode_request
 from kvstore.replication.backlog import Backlog
 from kvstore.replication.ids import NO_ID, ReplicationIds
+from kvstore.replication.primary import Primary
 from kvstore.replication.stream import Batch, LinkCommand, StreamDamagedError, StreamReader
 
 chunks = st.lists(st.binary(min_size=1, max_size=40), max_size=30)
@@ -106,3 +110,59 @@ def test_a_promotion_keeps_the_old_history_up_to_where_it_stopped() -> None:
     assert not ids.knows("a" * 40, 102)  # past the old history: those bytes differ
     assert ids.knows("c" * 40, 5000)
     assert ReplicationIds().replid2 == NO_ID
+
+
+class _Peer:
+    """A replica's connection as the primary sees it (kvstore.commands.ports.ClientPeer)."""
+
+    fd = -1
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.killed = False
+
+    def idle_seconds(self) -> int:
+        return 0
+
+    def buffer_sizes(self) -> tuple[int, int]:
+        return 0, 0
+
+    def kill(self) -> None:
+        self.killed = True
+
+    def push(self, data: bytes) -> None:
+        self.sent.append(data)
+
+
+def test_an_acknowledgement_future_waits_for_the_replicas_named() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        ids = ReplicationIds()
+        primary = Primary(
+            ids, Databases(1), sync_dir="/nonexistent", flush_log=lambda: None,
+            stream_db=lambda: 0, loop=loop,
+        )  # fmt: skip
+        primary.backlog = Backlog(1000)
+        primary.feed(b"x" * 10)
+        state = ServerState(dbs=Databases(1))
+        sessions = []
+        for port in (7001, 7002):
+            session = Session(state, addr="127.0.0.1:50000")
+            session.peer = _Peer()
+            primary.psync(session, port, ids.replid, 11)  # nothing missing: +CONTINUE
+            sessions.append(session)
+        assert [link.state for link in primary.links] == ["online", "online"]
+        primary.feed(b"y" * 5)
+        future = primary.acknowledged(15, 1, among=frozenset({"127.0.0.1:7001"}))
+        loop.run_until_complete(asyncio.sleep(0))  # the GETACK goes out
+        assert all(b"GETACK" in b"".join(s.peer.sent) for s in sessions)  # type: ignore[union-attr]
+        primary.ack(sessions[1], 15)
+        assert not future.done()  # not the replica asked for
+        primary.ack(sessions[0], 14)
+        assert not future.done()  # not far enough
+        primary.ack(sessions[0], 15)
+        assert future.done()
+        assert future.result() == 1
+        assert primary.acknowledged(15, 2).result() == 2  # both hold it already
+    finally:
+        loop.close()

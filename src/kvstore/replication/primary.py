@@ -59,12 +59,19 @@ class ReplicaLink:
     def alive(self) -> bool:
         return self.session.peer is not None
 
+    @property
+    def name(self) -> str:
+        """``ip:port``, the port the replica serves clients on."""
+        return f"{self.ip}:{self.port}"
+
 
 @dataclass(eq=False)
 class _Waiter:
     offset: int
     count: int
     future: asyncio.Future[int]
+    #: Only these replicas count ("ip:port"); None: any.
+    among: frozenset[str] | None = None
 
 
 @dataclass(eq=False)
@@ -266,18 +273,26 @@ class Primary:
         if self._waiters:
             self._settle()
 
-    def count_acked(self, offset: int) -> int:
-        return sum(1 for link in self.links if link.alive and link.ack_offset >= offset)
+    def count_acked(self, offset: int, among: frozenset[str] | None = None) -> int:
+        return sum(
+            1
+            for link in self.links
+            if link.alive and link.ack_offset >= offset and (among is None or link.name in among)
+        )
 
-    def acknowledged(self, offset: int, count: int) -> asyncio.Future[int]:
-        """A future that resolves, with how many hold it, once ``count`` replicas have
-        acknowledged offset ``offset`` (the seam for WAIT and for synchronous replication)."""
+    def acknowledged(
+        self, offset: int, count: int, among: frozenset[str] | None = None
+    ) -> asyncio.Future[int]:
+        """A future that resolves, with how many hold it, once ``count`` replicas (of those
+        named ``among``, as ``ip:port``, if given) have acknowledged offset ``offset``: the
+        seam for WAIT and for a synchronous mode (a write is acknowledged once a chosen
+        replica holds the offset the log reached after it). Cancel it to stop waiting."""
         future: asyncio.Future[int] = self.loop.create_future()
-        held = self.count_acked(offset)
+        held = self.count_acked(offset, among)
         if held >= count:
             future.set_result(held)
         else:
-            self._waiters.append(_Waiter(offset, count, future))
+            self._waiters.append(_Waiter(offset, count, future, among))
             self.ask_for_acks()
         return future
 
@@ -296,7 +311,7 @@ class Primary:
         for waiter in self._waiters:
             if waiter.future.done():
                 continue
-            held = self.count_acked(waiter.offset)
+            held = self.count_acked(waiter.offset, waiter.among)
             if held >= waiter.count:
                 waiter.future.set_result(held)
             else:
