@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import json
 import logging
-import os
 import ssl
 import tempfile
 import time
@@ -28,7 +25,6 @@ from collections.abc import Callable, Sequence
 
 from kvstore import build
 from kvstore.commands import Command, Dispatcher, ServerState, Session
-from kvstore.commands.table import SUBCOMMAND_TABLES, Handler
 from kvstore.config import ServerConfig
 from kvstore.config.options import parse_replicaof
 from kvstore.keyspace import Keyspace
@@ -37,7 +33,9 @@ from kvstore.persistence import journal as pure_journal
 from kvstore.persistence.journal import LogJournal
 from kvstore.persistence.records import encode_select, frame
 from kvstore.protocol.replies import OK, Replies, Reply, ReplyError, Status
+from kvstore.replication import state_file
 from kvstore.replication.backlog import Backlog
+from kvstore.replication.guards import MASTERDOWN, NOREPLICAS, READONLY, guarded_table
 from kvstore.replication.ids import NO_ID, ReplicationIds, new_replid
 from kvstore.replication.nofile import NoFileLog
 from kvstore.replication.primary import Primary
@@ -46,20 +44,12 @@ from kvstore.replication.stream import Batch
 
 log = logging.getLogger("kvstore.replication")
 
-READONLY = ReplyError("READONLY You can't write against a read only replica.")
-NOREPLICAS = ReplyError("NOREPLICAS Not enough good replicas to write.")
-MASTERDOWN = ReplyError(
-    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
-)
 WAIT_ON_REPLICA = ReplyError(
     "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 "
     "if a replica is configured to be writable (which is not the default) writes to replicas "
     "are just local and are not propagated."
 )
 NOMASTERLINK = ReplyError("NOMASTERLINK Can't SYNC while not connected with my master")
-#: Where a node that stops gracefully notes the history and offset its data stands at, so it
-#: can continue (PSYNC) after a restart instead of copying everything again.
-STATE_NAME = "replication.state"
 #: The journal of the build in use, for a node without persistence (kvstore.build).
 _journal = build.choose(pure_journal)
 
@@ -138,46 +128,22 @@ class Replication(LinkHandler):
         backlog = self.primary.backlog
         if self.persistence is None or backlog is None or not self.history:
             return
-        path = os.path.join(self.persistence.directory, STATE_NAME)
-        record = {
-            "replid": self.ids.replid,
-            "offset": backlog.offset,
-            "db": self.link_session.db.index,
-        }
-        try:
-            with open(path + ".tmp", "w", encoding="utf-8") as file:
-                json.dump(record, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(path + ".tmp", path)
-        except OSError as exc:
-            log.warning("cannot note the replication offset: %s", exc.strerror or exc)
+        position = state_file.Position(self.ids.replid, backlog.offset, self.link_session.db.index)
+        state_file.save(self.persistence.directory, position)
 
     def _restore(self) -> None:
-        """Read the note of the last graceful stop, and delete it: after a crash the data may
-        stand anywhere, so it must not be believed again."""
         if self.persistence is None:
             return
-        path = os.path.join(self.persistence.directory, STATE_NAME)
-        try:
-            with open(path, encoding="utf-8") as file:
-                record = json.load(file)
-            os.remove(path)
-            replid, offset, db = str(record["replid"]), int(record["offset"]), int(record["db"])
-        except FileNotFoundError:
+        position = state_file.take(self.persistence.directory)
+        if position is None or position.db >= len(self.state.dbs):
             return
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("ignoring %s: %s", path, exc)
-            with contextlib.suppress(OSError):
-                os.remove(path)
-            return
-        if len(replid) != 40 or not 0 <= db < len(self.state.dbs):
-            return
-        self.ids.replid = replid
-        self.primary.backlog = Backlog(self.config.repl_backlog_size, offset)
-        self.link_session.db = self.state.dbs[db]
+        self.ids.replid = position.replid
+        self.primary.backlog = Backlog(self.config.repl_backlog_size, position.offset)
+        self.link_session.db = self.state.dbs[position.db]
         self.history = True
-        log.info("replication: the data stands at offset %d of %s", offset, replid)
+        log.info(
+            "replication: the data stands at offset %d of %s", position.offset, position.replid
+        )
 
     # -- the stream's source ---------------------------------------------------------------------
 
@@ -519,47 +485,32 @@ class Replication(LinkHandler):
     def wrap_table(self, table: dict[bytes, Command]) -> dict[bytes, Command]:
         """``table`` with writes refused on a read-only replica (READONLY) or a primary with
         too few replicas in reach (NOREPLICAS), and reads on a replica whose link is down
-        refused under ``replica-serve-stale-data no`` (MASTERDOWN). The primary's stream
-        (the link's session) is never refused."""
-        wrapped = dict(table)
-        for name, command in table.items():
-            if command.write:
-                wrapped[name] = _replace(command, self._guard_write(command.handler))
-            elif "stale" not in command.flags and name not in SUBCOMMAND_TABLES:
-                # (CONFIG, CLIENT and the other containers: their subcommands may run stale)
-                wrapped[name] = _replace(command, self._guard_stale(command.handler))
-        return wrapped
+        refused under ``replica-serve-stale-data no`` (MASTERDOWN)."""
+        return guarded_table(table, self._write_refusal, self._stale_refusal)
 
-    def _guard_write(self, handler: Handler) -> Handler:
-        def guarded(session: Session, args: list[bytes]) -> Reply:
-            if session is not self.link_session:
-                config = self.config
-                if self.master is not None:
-                    if config.replica_read_only == "yes":
-                        raise READONLY
-                    if config.replica_serve_stale_data == "no" and not self._link_up:
-                        raise MASTERDOWN
-                elif config.min_replicas_to_write > 0 and (
-                    self.primary.good_replicas(config.min_replicas_max_lag)
-                    < config.min_replicas_to_write
-                ):
-                    raise NOREPLICAS
-            return handler(session, args)
+    def _write_refusal(self, session: Session) -> ReplyError | None:
+        if session is self.link_session:
+            return None
+        config = self.config
+        if self.master is not None:
+            if config.replica_read_only == "yes":
+                return READONLY
+            return self._stale_refusal(session)
+        if config.min_replicas_to_write > 0 and (
+            self.primary.good_replicas(config.min_replicas_max_lag) < config.min_replicas_to_write
+        ):
+            return NOREPLICAS
+        return None
 
-        return guarded
-
-    def _guard_stale(self, handler: Handler) -> Handler:
-        def guarded(session: Session, args: list[bytes]) -> Reply:
-            if (
-                self.master is not None
-                and self.config.replica_serve_stale_data == "no"
-                and not self._link_up
-                and session is not self.link_session
-            ):
-                raise MASTERDOWN
-            return handler(session, args)
-
-        return guarded
+    def _stale_refusal(self, session: Session) -> ReplyError | None:
+        if (
+            self.master is not None
+            and self.config.replica_serve_stale_data == "no"
+            and not self._link_up
+            and session is not self.link_session
+        ):
+            return MASTERDOWN
+        return None
 
     @property
     def _link_up(self) -> bool:
@@ -583,7 +534,3 @@ class Replication(LinkHandler):
     def resize_backlog(self, size: int) -> None:
         if self.primary.backlog is not None:
             self.primary.backlog.resize(size)
-
-
-def _replace(command: Command, handler: Handler) -> Command:
-    return dataclasses.replace(command, handler=handler)
