@@ -16,7 +16,7 @@ from conftest import ROOT
 @pytest.mark.skipif(shutil.which("redis-benchmark") is None, reason="needs redis-benchmark")
 def test_the_replication_figures_come_out(tmp_path: Path) -> None:
     output = tmp_path / "replication.json"
-    sizes = ["--keys", "500", "--requests", "500", "--waits", "20"]
+    sizes = ["--keys", "500", "--requests", "3000", "--waits", "20"]
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.replication", *sizes, "--output", str(output)],
         cwd=ROOT,
