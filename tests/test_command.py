@@ -125,3 +125,65 @@ def test_list_docs_and_getkeys(servers: tuple[RedisServer, ServerProcess]) -> No
         b"ERR The command has no key arguments",
     )
     raw.close()
+
+
+#: What COMMAND DOCS carries that kvstore does not repeat: Redis's own prose (summaries,
+#: complexity, history, replacements); kvstore writes its own summaries.
+PROSE = {b"summary", b"complexity", b"history", b"replaced_by"}
+
+
+def _docs_without_prose(reply: object) -> object:
+    """A COMMAND DOCS reply (RESP3) as order-free data, Redis's prose left out."""
+    if isinstance(reply, dict):
+        return {key: _docs_without_prose(value) for key, value in reply.items() if key not in PROSE}
+    if isinstance(reply, list):
+        return [_docs_without_prose(item) for item in reply]
+    if isinstance(reply, (set, frozenset)):
+        return frozenset(reply)
+    return reply
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_command_docs_arguments_are_redis_s(
+    servers: tuple[RedisServer, ServerProcess], protocol: int
+) -> None:
+    reference, kvstore = servers
+    names = sorted(name.decode() for name in COMMANDS)
+    docs = []
+    for port in (reference.port, kvstore.port):
+        client = redis.Redis(port=port, socket_timeout=10, protocol=protocol)
+        conn = client.connection_pool.get_connection()
+        try:
+            conn.send_command("COMMAND", "DOCS", *names)  # type: ignore[no-untyped-call]
+            reply = conn.read_response()
+        finally:
+            client.connection_pool.release(conn)
+            client.close()
+        if protocol == 2:  # flat pairs: compare them as a whole, in order, prose aside
+            docs.append({reply[i]: reply[i + 1] for i in range(0, len(reply), 2)})
+        else:
+            docs.append(reply)
+    theirs, ours = docs
+    differences = []
+    for name in names:
+        expected, actual = theirs[name.encode()], ours[name.encode()]
+        if protocol == 3:
+            their_subs = expected.pop(b"subcommands", {})
+            our_subs = actual.pop(b"subcommands", {})
+            for sub, entry in our_subs.items():
+                if sub.decode() not in {"client|setinfo"} and _docs_without_prose(
+                    entry
+                ) != _docs_without_prose(their_subs.get(sub)):
+                    differences.append(f"{sub!r}: {their_subs.get(sub)!r}\n  ours {entry!r}")
+            expected, actual = _docs_without_prose(expected), _docs_without_prose(actual)
+        else:
+            expected, actual = _flat_without_prose(expected), _flat_without_prose(actual)
+        if expected != actual:
+            differences.append(f"{name}: {expected!r}\n  ours {actual!r}")
+    assert not differences, "\n".join(differences)
+
+
+def _flat_without_prose(entry: list[object]) -> dict[object, object]:
+    """A RESP2 entry's top-level pairs, prose and subcommands aside (RESP3 checks those)."""
+    pairs = dict(zip(entry[::2], entry[1::2], strict=True))
+    return {k: v for k, v in pairs.items() if k not in PROSE | {b"subcommands"}}

@@ -72,7 +72,7 @@ def test_appendfsync_and_compaction_thresholds(server_factory: Factory, tmp_path
             "argument(s) must be one of the following: always, everysec, no",
         ),
         (("log-level", "info", "log_level", "debug"), "duplicate parameter"),
-        (("auto-aof-rewrite-percentage", "x"), "expected an integer"),
+        (("auto-aof-rewrite-percentage", "x"), "argument couldn't be parsed into an integer"),
         (("log-level",), "wrong number of arguments for 'config|set' command"),
     ],
 )
@@ -200,6 +200,12 @@ def test_maxmemory_and_its_policy_change_at_run_time(server_factory: Factory) ->
     assert int(r.info("stats")["evicted_keys"]) == 110
     assert run(r, "CONFIG", "SET", "maxmemory", "1gb") == b"OK"
     assert r.set("more", "v")
+    assert run(r, "CONFIG", "SET", "maxmemory", "1") == b"OK"
+    assert run(r, "CONFIG", "SET", "maxmemory-policy", "noeviction") == b"OK"
+    with pytest.raises(redis.exceptions.OutOfMemoryError):
+        r.set("again", "v")
+    assert run(r, "CONFIG", "SET", "maxmemory", "0") == b"OK"  # no limit at all, as in Redis
+    assert r.set("again", "v")
 
 
 def test_maxmemory_needs_a_server_started_with_one(server_factory: Factory) -> None:
@@ -211,3 +217,24 @@ def test_maxmemory_needs_a_server_started_with_one(server_factory: Factory) -> N
     ):
         run(r, "CONFIG", "SET", "maxmemory", "10mb")
     assert run(r, "CONFIG", "SET", "maxmemory", "0") == b"OK"
+
+
+def test_writing_back_what_config_get_gives_is_accepted(server_factory: Factory) -> None:
+    """As Redis's suite does ("CONFIG sanity"): every option set to the value CONFIG GET shows
+    is OK, even those kvstore cannot change while it runs; another value for those is refused,
+    and DATABASES, which Redis itself never changes at run time, is refused outright."""
+    server = server_factory("--no-persist")
+    r = client(server)
+    pairs = run(r, "CONFIG", "GET", "*")  # redis-py makes the reply a dict
+    assert isinstance(pairs, dict)
+    for name, value in pairs.items():
+        if name == b"databases":
+            continue
+        assert run(r, "CONFIG", "SET", name, value) == b"OK", name
+    assert run(r, "CONFIG", "GET", "*") == pairs
+    with pytest.raises(redis.ResponseError, match="can't set immutable config"):
+        run(r, "CONFIG", "SET", "port", str(server.port + 1))
+    with pytest.raises(redis.ResponseError, match="can't set immutable config"):
+        run(r, "CONFIG", "SET", "databases", pairs[b"databases"].decode())
+    with pytest.raises(redis.ResponseError, match="Unknown option"):
+        run(r, "CONFIG", "SET", "save", "3600 1")

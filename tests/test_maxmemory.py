@@ -53,7 +53,17 @@ def test_noeviction_refuses() -> None:
     assert db.evicted_keys == 0
 
 
-@pytest.mark.parametrize("policy", ["volatile-lru", "volatile-random", "volatile-ttl"])
+def test_a_limit_of_zero_is_no_limit() -> None:
+    db = filled("noeviction")
+    guard = MemoryGuard(db, db.used_memory - 1, 0)
+    guard.set_limit(0)  # CONFIG SET maxmemory 0, as Redis reads it
+    assert guard.make_room()
+    assert len(db) == 1000
+
+
+@pytest.mark.parametrize(
+    "policy", ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"]
+)
 def test_volatile_policies_evict_only_keys_with_a_deadline(policy: str) -> None:
     db = filled(policy, deadlines=True)
     assert MemoryGuard(db, db.used_memory * 3 // 4, 0).make_room()
@@ -61,7 +71,7 @@ def test_volatile_policies_evict_only_keys_with_a_deadline(policy: str) -> None:
     assert evicted
     assert all(int(key[1:]) % 2 for key in evicted)
     # Asked for more than the volatile keys hold: they all go, and the guard says no.
-    assert not MemoryGuard(db, 0, 0).make_room()
+    assert not MemoryGuard(db, 1, 0).make_room()
     assert len(db) == 500
     assert db.volatile_count == 0
 
@@ -86,6 +96,70 @@ def test_lru_prefers_keys_not_read_lately() -> None:
     evicted = db.evicted
     recently_read = sum(int(key[1:]) < 500 for key in evicted)
     assert recently_read < len(evicted) // 10
+
+
+def test_lfu_prefers_keys_read_least_often() -> None:
+    db = filled("allkeys-lfu")
+    for i in range(500):  # read the first half, many times
+        for _ in range(20):
+            assert db.get(b"k%d" % i) is not None
+    MemoryGuard(db, db.used_memory * 3 // 4, 0).make_room()
+    evicted = db.evicted
+    often_read = sum(int(key[1:]) < 500 for key in evicted)
+    assert often_read < len(evicted) // 10
+
+
+def test_changing_to_and_from_lfu_keeps_the_memory_count() -> None:
+    db = filled("allkeys-lru")
+    for policy in ("allkeys-lfu", "volatile-lfu", "noeviction", "allkeys-lfu", "allkeys-lru"):
+        db.set_policy(policy)
+        expected = filled(policy)
+        assert db.used_memory == expected.used_memory, policy
+        counts = {db.freq(b"k1"), db.freq(b"k999")}
+        assert counts == ({5} if policy.endswith("-lfu") else {None}), policy
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.just(("get", 0)),
+            st.just(("set", 0)),
+            st.tuples(st.just("wait"), st.integers(0, 70_000)),  # minutes, past the wrap
+            st.tuples(st.just("restore"), st.integers(0, 255)),
+        ),
+        max_size=60,
+    )
+)
+def test_lfu_counters_stay_in_range_and_decay_a_point_a_minute(
+    steps: list[tuple[str, int]],
+) -> None:
+    clock = Clock()
+    db = EvictingKeyspace("allkeys-lfu", clock=clock, seed=1)
+
+    def minute() -> int:  # Redis's LFU clock: minutes, in 16 bits
+        return (clock.now // 60_000) & 0xFFFF
+
+    db.set(b"k", b"v")
+    counter, updated = 5, minute()  # the model: the counter and the minute it was stored
+    for step, amount in steps:
+        if step == "wait":
+            clock.now += amount * 60_000
+            db.expire_cycle()  # advances the coarse access clock
+        elif step == "restore":
+            db.set_freq(b"k", amount)
+            counter, updated = amount, minute()
+        else:
+            decayed = max(0, counter - ((minute() - updated) & 0xFFFF))
+            if step == "get":
+                db.get(b"k")
+            else:
+                db.set(b"k", b"w")  # overwriting is an access too
+            seen = db.freq(b"k")
+            assert seen in (decayed, min(decayed + 1, 255))  # an access adds one, at most
+            assert seen is not None
+            counter, updated = seen, minute()
+        assert db.freq(b"k") == max(0, counter - ((minute() - updated) & 0xFFFF))
 
 
 def test_stale_sample_entries_are_dropped_when_drawn() -> None:

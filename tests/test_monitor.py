@@ -98,3 +98,31 @@ def test_monitor_stops_with_its_client(server: ServerProcess) -> None:
     with socket.create_connection((server.host, server.port), timeout=10) as client:
         client.sendall(encode_request([b"PING"]))
         assert read_exactly(client, 7) == b"+PONG\r\n"
+
+
+def reset_monitor(port: int) -> tuple[bytes, bytes, bytes]:
+    """A monitor sends RESET: its reply, then the CLIENT LIST another client sees, then the
+    reply to the former monitor's next command."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as monitor:
+        monitor.sendall(encode_request([b"MONITOR"]))
+        assert read_exactly(monitor, 5) == b"+OK\r\n"
+        monitor.sendall(encode_request([b"RESET"]))
+        reset = read_line(monitor)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(encode_request([b"CLIENT", b"LIST"]))
+            size = int(read_line(client)[1:])
+            listing = read_exactly(client, size + 2)
+        monitor.sendall(encode_request([b"PING"]))
+        return reset, listing, read_line(monitor)
+
+
+@pytest.mark.parametrize("target", ["kvstore", "redis"])
+def test_reset_ends_monitor_mode(
+    target: str, server: ServerProcess, reference: RedisServer
+) -> None:
+    # As Redis 7.0 (its unit/other "RESET clears MONITOR state"): the RESET is not shown to the
+    # connection that sent it, and it is a plain client again.
+    reset, listing, after = reset_monitor(server.port if target == "kvstore" else reference.port)
+    assert reset == b"+RESET"
+    assert b"flags=O" not in listing
+    assert after == b"+PONG"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from command_support import FakeClock
-from conftest import ServerProcess
+from conftest import ServerProcess, start_server
 from kvstore.commands import Dispatcher, ServerState, Session, objects
 from kvstore.eviction import EvictingKeyspace
 from kvstore.keyspace import Databases
@@ -138,3 +138,78 @@ def test_marks_of_values_no_one_holds_are_dropped() -> None:
     assert objects.encoding_of(b"12") == "int"
     assert objects.encoding_of(b"x" * 44) == "embstr"
     assert objects.encoding_of(b"x" * 45) == "raw"
+
+
+def test_freq_under_an_lfu_policy_counts_accesses_and_decays() -> None:
+    clock = FakeClock()
+    session, dispatcher = _lru_session("allkeys-lfu", clock)
+    db = session.db
+    assert isinstance(db, EvictingKeyspace)
+
+    def run(*args: bytes) -> object:
+        return dispatcher.execute(session, list(args))
+
+    run(b"SET", b"k", b"v")
+    assert run(b"OBJECT", b"FREQ", b"k") == 5  # a new key's counter, as Redis's
+    assert run(b"OBJECT", b"FREQ", b"k") == 5  # OBJECT is not an access
+    run(b"GET", b"k")
+    assert run(b"OBJECT", b"FREQ", b"k") == 6  # at 5 an access always counts
+    for _ in range(1000):
+        run(b"GET", b"k")
+    counted = run(b"OBJECT", b"FREQ", b"k")
+    assert isinstance(counted, int)
+    assert 6 < counted < 30  # logarithmic: a thousand reads add a few points
+    clock.now += 3 * 60_000
+    db.expire_cycle()  # advances the coarse access clock
+    assert run(b"OBJECT", b"FREQ", b"k") == counted - 3  # a point a minute
+    idle = run(b"OBJECT", b"IDLETIME", b"k")
+    assert isinstance(idle, ReplyError)
+    assert "LFU maxmemory policy is selected" in idle.message
+    payload = run(b"DUMP", b"k")
+    assert isinstance(payload, bytes)
+    assert run(b"RESTORE", b"r", b"0", payload, b"FREQ", b"100") == Status("OK")
+    assert run(b"OBJECT", b"FREQ", b"r") == 100
+    db.set_policy("allkeys-lru")
+    refused = run(b"OBJECT", b"FREQ", b"r")
+    assert isinstance(refused, ReplyError)
+
+
+#: LFU as Redis's suite checks it (unit/dump "RESTORE can set LFU"), and the counter's
+#: deterministic first steps (a new key holds 5; at 5 an access always counts).
+LFU_SCRIPT: list[tuple[str | bytes, ...]] = [
+    ("SET", "k", "v"),
+    ("OBJECT", "FREQ", "k"),
+    ("GET", "k"),
+    ("OBJECT", "FREQ", "k"),
+    ("OBJECT", "IDLETIME", "k"),
+    ("RESTORE", "bar", "0", "PAYLOAD", "FREQ", "100"),  # PAYLOAD: DUMP src's
+    ("OBJECT", "FREQ", "bar"),
+    ("GET", "bar"),
+    ("CONFIG", "SET", "maxmemory-policy", "noeviction"),
+    ("OBJECT", "FREQ", "k"),
+]
+
+
+def test_lfu_is_redis_s(tmp_path_factory: pytest.TempPathFactory) -> None:
+    reference = start_reference_redis(tmp_path_factory.mktemp("lfu-redis"))
+    # kvstore counts accesses only in a keyspace that can evict: started with a limit.
+    kvstore = start_server("--maxmemory", "1gb")
+    pair = RedisPair(reference.port, kvstore.port)
+    try:
+        pair.reset()
+        # The policy first: Redis reads a key's LRU clock as an LFU counter once it switches.
+        assert pair.check("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu") is None
+        assert pair.check("SET", "src", "v") is None
+        payload, theirs = pair.both("DUMP", "src")
+        assert isinstance(payload, bytes)
+        assert payload == theirs
+        script = [
+            tuple(payload if arg == "PAYLOAD" else arg for arg in args) for args in LFU_SCRIPT
+        ]
+        differences = [d for args in script if (d := pair.check(*args)) is not None]
+        assert not differences, "\n".join(differences)
+        assert pair.both("OBJECT", "FREQ", "nosuch") == (None, None)
+    finally:
+        pair.close()
+        kvstore.stop()
+        reference.stop()

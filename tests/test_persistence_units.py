@@ -32,6 +32,7 @@ from kvstore.server.assembly import persistence_settings
 from kvstore.server.connection import ClientConnection
 from kvstore.server.context import ConnectionContext
 from kvstore.server.held import HeldReplies
+from kvstore.server.paused import PausedClients
 from kvstore.server.protection import Admission
 from kvstore.server.registry import Registry
 
@@ -186,6 +187,7 @@ class Harness:
             request_limits=RequestLimits(),
             use_hiredis=False,
             held=self.held,
+            paused=PausedClients(self.state),
         )
 
         async def made() -> ClientConnection:
@@ -559,6 +561,21 @@ def test_a_damaged_length_before_whole_batches_is_damage_not_a_torn_tail() -> No
     assert result.damage is not None
     assert result.good_end == 0
     assert not result.truncated
+    assert_replay_agrees(bytes(data))
+
+
+def test_a_checksum_record_whose_count_swallows_the_log_is_damage_for_both_replays() -> None:
+    # `*3` -> `*7`: read as one array, the whole log is a single "CRC32" record holding the
+    # records after it; the fast replay once counted it as a sound frame and applied nothing.
+    first = records.frame(records.encode_set(b"", b"", None))
+    second = records.frame(records.encode_set(b"", b"", None) * 2)
+    data = bytearray(first + second)
+    data[1] = ord("7")
+    result = records.scan(bytes(data), frozen_db())
+    assert result.damage is not None
+    assert result.good_end == 0
+    with pytest.raises(records.StartOverError):
+        records.replay(bytes(data), frozen_db())
     assert_replay_agrees(bytes(data))
 
 

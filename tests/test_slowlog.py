@@ -229,8 +229,15 @@ def test_flags_configure_the_log_that_runs(maxmemory: tuple[str, ...]) -> None:
     logging_all = start_server(
         "--no-persist", "--slowlog-log-slower-than", "0", "--slowlog-max-len", "5", *maxmemory
     )
-    untimed = start_server(
-        "--no-persist", "--slowlog-log-slower-than", "-1", "--slowlog-max-len", "5", *maxmemory
+    untimed = start_server(  # no slow log, no latency histograms: commands are not timed
+        "--no-persist",
+        "--slowlog-log-slower-than",
+        "-1",
+        "--slowlog-max-len",
+        "5",
+        "--latency-tracking",
+        "no",
+        *maxmemory,
     )
     try:
         for server in (logging_all, untimed):
@@ -270,6 +277,8 @@ def test_options_parse() -> None:
 
 def test_with_the_log_off_commands_are_not_timed() -> None:
     session = session_with(-1)
+    session.server.stats.latency_tracking = False  # nor latency histograms, nor the monitor
+    dispatcher_of(session).configure_slowlog()
     run(session, b"set", b"k", b"v")
     assert "cmdstat_set:calls=1,usec=0," in render_info(session, [b"commandstats"])
     dispatcher_of(session).configure_slowlog(0)  # on again, at run time

@@ -5,7 +5,7 @@ protocol."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -200,6 +200,32 @@ WATCHES: list[Step] = [
     (A, ["WATCH", "k"]),
 ]
 SCENARIOS = {"queue errors": QUEUE_ERRORS, "runtime errors": RUNTIME_ERRORS, "watch": WATCHES}
+#: Over the memory limit (CONFIG SET maxmemory 1), as Redis 7.0's unit/multi checks it.
+OUT_OF_MEMORY: list[Step] = [
+    (A, ["FLUSHALL"]),
+    (A, ["SET", "x", "value"]),
+    (A, ["MULTI"]),
+    (A, ["GET", "x"]),
+    (A, ["SET", "y", "1"]),
+    (B, ["CONFIG", "SET", "maxmemory", "1"]),
+    (A, ["EXEC"]),  # a command that may grow memory is queued: EXECABORT ... OOM
+    (A, ["EXISTS", "y"]),
+    (A, ["MULTI"]),
+    (A, ["GET", "x"]),  # nothing at all is queued over the limit
+    (A, ["DISCARD"]),  # but DISCARD runs
+    (A, ["PING"]),
+    (B, ["CONFIG", "SET", "maxmemory", "0"]),
+    (A, ["MULTI"]),
+    (A, ["GET", "x"]),
+    (A, ["PING"]),
+    (B, ["CONFIG", "SET", "maxmemory", "1"]),
+    (A, ["EXEC"]),  # only reads queued: it runs
+    (A, ["MULTI"]),
+    (A, ["SET", "y", "2"]),
+    (A, ["EXEC"]),  # the refused SET spoiled it
+    (B, ["CONFIG", "SET", "maxmemory", "0"]),
+    (A, ["SET", "y", "3"]),
+]
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -211,6 +237,17 @@ def test_replies_match_redis(
     theirs = run_steps(redis_peer.port, steps)
     for (number, args), mine, reference in zip(steps, ours, theirs, strict=True):
         assert mine == reference, f"connection {number}: {args}"
+
+
+def test_out_of_memory_inside_multi_as_redis(
+    server_factory: Callable[..., ServerProcess], redis_peer: RedisServer
+) -> None:
+    server = server_factory("--maxmemory", "1gb")  # CONFIG SET maxmemory needs one at start
+    ours = run_steps(server.port, OUT_OF_MEMORY)
+    theirs = run_steps(redis_peer.port, OUT_OF_MEMORY)
+    for (number, args), mine, reference in zip(OUT_OF_MEMORY, ours, theirs, strict=True):
+        assert mine == reference, f"connection {number}: {args}"
+    assert b"-EXECABORT Transaction discarded because of: OOM" in ours[6]
 
 
 def test_exec_aborted_by_watch_is_the_null_array_in_both_protocols(

@@ -2,16 +2,23 @@
 write commands pass through.
 
 Candidates are sampled, as Redis does: a few keys drawn at random, the best of them by the
-policy evicted (least recently read for ``*-lru``, nearest deadline for ``volatile-ttl``, any
-for ``*-random``). Drawing a random key from a dict takes time proportional to the table, so
-this keyspace keeps its keys also in a list with each key's position (:class:`SampledKeys`):
-drawing is O(1), and adding or removing a key costs a list append or a swap with the last.
+policy evicted (least recently read for ``*-lru``, least often read for ``*-lfu``, nearest
+deadline for ``volatile-ttl``, any for ``*-random``). Drawing a random key from a dict takes
+time proportional to the table, so this keyspace keeps its keys also in a list with each key's
+position (:class:`SampledKeys`): drawing is O(1), and adding or removing a key costs a list
+append or a swap with the last.
 
 Costs, paid only when ``--maxmemory`` is set: per key, a position entry in a dict, the position
 int and two list slots (about 100 bytes; a key with a deadline under a ``volatile-`` policy as
 much again); per write of a new key, an append; per read under an ``-lru`` policy, one dict
 look-up and one list store (the access time is a coarse clock shared by every key, so no int is
-allocated); per write command, one comparison.
+allocated), under an ``-lfu`` policy a little arithmetic and a random draw as well; per write
+command, one comparison.
+
+``-lfu`` counts accesses as Redis does: a logarithmic counter of at most 255 (a new key starts
+at 5; an access adds one with probability ``1 / ((counter - 5) * 10 + 1)``, Redis's default
+``lfu-log-factor``) that loses one for every minute without access (its ``lfu-decay-time``),
+kept with the minute it was last decayed.
 
 Memory is estimated, not measured (the resident size lags, and never shrinks when keys go): the
 resident size at start-up plus the keyspace's per-entry estimates, calibrated against the
@@ -46,6 +53,21 @@ SAMPLES = 5
 #: (measured as resident size, CPython 3.11).
 SAMPLING_PER_KEY = 10
 LRU_PER_KEY = 60
+#: Under an ``-lfu`` policy each key's counter is an int of its own besides the dict entry.
+LFU_PER_KEY = LRU_PER_KEY + 32
+#: Redis's LFU: a new key's counter, the default lfu-log-factor and lfu-decay-time (minutes).
+LFU_INIT_VAL = 5
+LFU_LOG_FACTOR = 10
+LFU_DECAY_MINUTES = 1
+LFU_MAX = 255
+
+
+def _per_key(policy: str) -> int:
+    if policy.endswith("-lru"):
+        return SAMPLING_PER_KEY + LRU_PER_KEY
+    if policy.endswith("-lfu"):
+        return SAMPLING_PER_KEY + LFU_PER_KEY
+    return SAMPLING_PER_KEY
 
 
 class SampledKeys:
@@ -98,17 +120,22 @@ class EvictingKeyspace(Keyspace):
         self.table_extra = 0
         self._all = SampledKeys()
         self._volatile = SampledKeys()
-        #: Under an ``-lru`` policy: each key's last access (a shared coarse clock value).
+        #: Under an ``-lru`` policy: each key's last access (a shared coarse clock value);
+        #: under an ``-lfu`` one: its access counter and the minute it was last decayed
+        #: (``minute << 8 | counter``).
         self._stamps: dict[bytes, int] = {}
         self._rng = random.Random(seed if seed is not None else os.urandom(8))
         self._lru = policy.endswith("-lru")
+        self._lfu = policy.endswith("-lfu")
         #: Keys evicted and not yet taken by the command that made room (see
         #: :func:`kvstore.commands.memory.guarded_table`), which has the log record them as
         #: deletions: the keyspace itself calls no one.
         self.evicted: list[bytes] = []
-        self._per_key = SAMPLING_PER_KEY + (LRU_PER_KEY if self._lru else 0)
+        self._per_key = _per_key(policy)
         if self._lru:
             self.get = self._get_and_stamp  # type: ignore[method-assign]
+        elif self._lfu:
+            self.get = self._get_and_count  # type: ignore[method-assign]
 
     # -- bookkeeping -----------------------------------------------------------------------
 
@@ -116,26 +143,34 @@ class EvictingKeyspace(Keyspace):
 
     def set_policy(self, policy: str) -> None:
         """Change the policy (CONFIG SET maxmemory-policy): the candidates' lists and access
-        times it needs are rebuilt or dropped, and their memory counted anew. Keys read
-        before the change count as least recently used under a new ``-lru`` policy."""
+        times or counters it needs are rebuilt or dropped, and their memory counted anew. Keys
+        read before the change count as least recently used under a new ``-lru`` policy, and
+        as new keys under a new ``-lfu`` one."""
         if policy not in MAXMEMORY_POLICIES:
             raise ValueError(f"unknown maxmemory policy {policy!r}")
         old_per_key = self._per_key
         self.policy = policy
         self.volatile_only = policy.startswith("volatile-")
+        was_lfu = self._lfu
         self._lru = policy.endswith("-lru")
-        self._per_key = SAMPLING_PER_KEY + (LRU_PER_KEY if self._lru else 0)
+        self._lfu = policy.endswith("-lfu")
+        self._per_key = _per_key(policy)
         self.used_memory += (self._per_key - old_per_key) * len(self._data)
         self._volatile = SampledKeys()
         if self.volatile_only:
             for key in self._expires:
                 self._volatile.add(key)
+        if self._lfu != was_lfu or not (self._lru or self._lfu):
+            self._stamps.clear()  # an access time is no counter, nor the other way round
+        if self._lfu and not was_lfu:
+            new = self._minutes() << 8 | LFU_INIT_VAL
+            self._stamps = dict.fromkeys(self._data, new)
         if self._lru:
             self.get = self._get_and_stamp  # type: ignore[method-assign]
-        else:
-            self._stamps.clear()
-            if "get" in self.__dict__:
-                del self.get
+        elif self._lfu:
+            self.get = self._get_and_count  # type: ignore[method-assign]
+        elif "get" in self.__dict__:
+            del self.get
 
     def _get_and_stamp(self, key: bytes) -> bytes | None:
         value = Keyspace.get(self, key)
@@ -143,10 +178,40 @@ class EvictingKeyspace(Keyspace):
             self._stamps[key] = self.lru_clock
         return value
 
+    def _get_and_count(self, key: bytes) -> bytes | None:
+        value = Keyspace.get(self, key)
+        if value is not None:
+            self._count_access(key)
+        return value
+
+    def _minutes(self) -> int:
+        """Redis's LFU clock: minutes, in 16 bits (from the coarse access clock)."""
+        return (self.lru_clock // 60_000) & 0xFFFF
+
+    def _decayed(self, key: bytes) -> int:
+        """``key``'s access counter less a point per minute since it was last decayed."""
+        packed = self._stamps.get(key)
+        if packed is None:
+            return LFU_INIT_VAL
+        elapsed = (self._minutes() - (packed >> 8)) & 0xFFFF  # the 16-bit clock wraps
+        return max(0, (packed & 0xFF) - elapsed // LFU_DECAY_MINUTES)
+
+    def _count_access(self, key: bytes) -> None:
+        counter = self._decayed(key)
+        if counter < LFU_MAX:
+            chance = 1.0 / (max(0, counter - LFU_INIT_VAL) * LFU_LOG_FACTOR + 1)
+            if self._rng.random() < chance:
+                counter += 1
+        self._stamps[key] = self._minutes() << 8 | counter
+
     def set(self, key: bytes, value: bytes, deadline: int | None = None) -> None:
         if key not in self._data:
             self._all.add(key)
             self.used_memory += self._per_key
+            if self._lfu:
+                self._stamps[key] = self._minutes() << 8 | LFU_INIT_VAL
+        elif self._lfu:
+            self._count_access(key)  # an overwrite is an access, as Redis's look-up counts it
         if self._lru:
             self._stamps[key] = self.lru_clock
         super().set(key, value, deadline)
@@ -221,6 +286,16 @@ class EvictingKeyspace(Keyspace):
         if self._lru and key in self._data:
             self._stamps[key] = self.clock() - idle_ms
 
+    def freq(self, key: bytes) -> int | None:
+        """``key``'s access counter, decayed (OBJECT FREQ); None unless an ``-lfu`` policy
+        counts accesses."""
+        return self._decayed(key) if self._lfu and key in self._data else None
+
+    def set_freq(self, key: bytes, freq: int) -> None:
+        """Set ``key``'s access counter (RESTORE ... FREQ), under an ``-lfu`` policy."""
+        if self._lfu and key in self._data:
+            self._stamps[key] = self._minutes() << 8 | min(freq, LFU_MAX)
+
     # -- eviction --------------------------------------------------------------------------
 
     def pick_victim(self) -> bytes | None:
@@ -238,7 +313,7 @@ class EvictingKeyspace(Keyspace):
             key = pool.draw(self._rng, alive)
             if key is None:
                 break
-            score = scores.get(key, 0)
+            score = self._decayed(key) if self._lfu else scores.get(key, 0)
             if best is None or score < best_score:
                 best, best_score = key, score
         return best
@@ -305,6 +380,9 @@ class MemoryGuard:
         #: Whether any key was evicted since ``evicted`` lists were last emptied.
         self.evicted_any = False
         self._next_db = 0
+        #: Told how long (ms) each eviction cycle took: the latency monitor's
+        #: ``eviction-cycle`` events (None: nobody listens).
+        self.on_cycle: Callable[[int], None] | None = None
 
     def _keyspaces(self) -> list[EvictingKeyspace]:
         return self.keyspaces
@@ -337,6 +415,8 @@ class MemoryGuard:
         Every database gives keys: each eviction takes the policy's pick from the next
         database in turn that has a candidate (as Redis's random policies go round the
         databases)."""
+        if not self.maxmemory:
+            return True  # CONFIG SET maxmemory 0 lifts the limit, as in Redis
         dbs = self.dbs
         budget = self.budget - self.table_extra - self.clients
         used = dbs.used_memory
@@ -344,6 +424,7 @@ class MemoryGuard:
             return True
         if self.policy == "noeviction":
             return False
+        started = time.perf_counter_ns()
         keyspaces = self._keyspaces()
         count = len(keyspaces)
         while used > budget:
@@ -358,5 +439,11 @@ class MemoryGuard:
                     used -= before - db.used_memory
                     break
             else:
+                self._cycle_ended(started)
                 return False
+        self._cycle_ended(started)
         return True
+
+    def _cycle_ended(self, started_ns: int) -> None:
+        if self.on_cycle is not None:
+            self.on_cycle((time.perf_counter_ns() - started_ns) // 1_000_000)

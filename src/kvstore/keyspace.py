@@ -98,6 +98,9 @@ class Keyspace:
         self.index = 0
         #: ``dirty`` as the log last recorded this database (kvstore.persistence.journal).
         self.logged = 0
+        #: CLIENT PAUSE is on: an expired key reads as missing but stays (no deletion, no
+        #: count, no notification) until the pause ends, as in Redis.
+        self.expiry_paused = False
 
     def __len__(self) -> int:
         return len(self._data)
@@ -272,6 +275,8 @@ class Keyspace:
                 return key
             misses += 1
             if misses >= 8:
+                if self.expiry_paused:  # nothing may be reclaimed: look through the keys
+                    return next(self.keys(), None)
                 self.expire_cycle(max_keys=len(self._data))
         return None
 
@@ -336,6 +341,8 @@ class Keyspace:
         deadline = self._expires.get(key)
         if deadline is None or deadline > self.clock():
             return False
+        if self.expiry_paused:
+            return True
         self._remove(key)
         self.expired_keys += 1
         if self.notify is not None:
@@ -512,6 +519,11 @@ class Databases:
         """Empty every database (FLUSHALL)."""
         for db in self.dbs:
             db.clear()
+
+    def pause_expiry(self, paused: bool) -> None:
+        """CLIENT PAUSE began (True) or ended: expired keys are kept meanwhile."""
+        for db in self.dbs:
+            db.expiry_paused = paused
 
     def swap(self, first: int, second: int) -> None:
         """SWAPDB: exchange two databases' contents (sessions keep their numbers)."""

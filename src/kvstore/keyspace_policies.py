@@ -16,4 +16,6 @@ MAXMEMORY_POLICIES = (
     "allkeys-random",
     "volatile-random",
     "volatile-ttl",
+    "allkeys-lfu",
+    "volatile-lfu",
 )

@@ -7,6 +7,7 @@ import fnmatch
 from kvstore.commands.auth import HELLO_NOAUTH, authenticate
 from kvstore.commands.context import VERSION, Session
 from kvstore.commands.control import config_set
+from kvstore.commands.pause import client_pause, client_unpause
 from kvstore.commands.pubsub import refresh_context
 from kvstore.commands.table import (
     SUBCOMMAND_TABLES,
@@ -168,18 +169,29 @@ def _subscription_counts(session: Session) -> str:
     return f"sub={len(subs.channels)} psub={len(subs.patterns)} ssub={len(subs.shard_channels)}"
 
 
-def client_line(session: Session, now_ms: int) -> str:
+def request_size(args: Args) -> int:
+    """The bytes of ``args`` as a RESP request: what Redis's query buffer still holds of the
+    request being run (CLIENT LIST and CLIENT INFO show it in the caller's ``qbuf``)."""
+    size = len(b"*%d\r\n" % len(args))
+    for arg in args:
+        size += len(b"$%d\r\n" % len(arg)) + len(arg) + 2
+    return size
+
+
+def client_line(session: Session, now_ms: int, running: Args | None = None) -> str:
     """One client as Redis 7.0's CLIENT LIST shows it (then 7.2's lib-name and lib-ver).
 
     Fields kvstore has no counterpart for are shown as Redis shows them for a client that does
     not use the feature (``sub=0``, ``redir=-1``); the buffers are the connection's own
-    (``qbuf`` the unparsed requests, ``omem`` the unsent replies). A client of the text
-    protocol shows ``resp=0``."""
+    (``qbuf`` the unparsed requests, and for the caller the request being run, ``running``;
+    ``omem`` the unsent replies). A client of the text protocol shows ``resp=0``."""
     age = (now_ms - session.created_ms) // 1000
     peer = session.peer
     fd, idle, qbuf, omem = (
         (-1, 0, 0, 0) if peer is None else (peer.fd, peer.idle_seconds(), *peer.buffer_sizes())
     )
+    if running is not None and session.transport == "resp":
+        qbuf += request_size(running)
     flags = ("x" if session.queued is not None else "") + ("e" if session.no_evict else "")
     multi = -1 if session.queued is None else len(session.queued)
     resp = session.protocol if session.transport == "resp" else 0
@@ -222,7 +234,9 @@ def _client_list(session: Session, args: Args) -> Reply:
         else:
             raise ReplyError(SYNTAX_ERROR)
     now = session.db.clock()
-    return "".join(client_line(s, now) + "\n" for s in chosen).encode()
+    return "".join(
+        client_line(s, now, args if s is session else None) + "\n" for s in chosen
+    ).encode()
 
 
 def _client_kill(session: Session, args: Args) -> Reply:
@@ -304,8 +318,28 @@ def _client_no_evict(session: Session, args: Args) -> Reply:
     return OK
 
 
+def _client_reply(session: Session, args: Args) -> Reply:
+    """ON answers OK; OFF and SKIP answer nothing (the connection drops their reply, see
+    ``Session.drops_reply``): SKIP drops its own and the next one, and changes nothing while
+    OFF is in force."""
+    mode = args[2].lower()
+    if mode == b"on":
+        session.muted = False
+        session.replies_to_skip = 0
+    elif mode == b"off":
+        session.muted = True
+        session.replies_to_skip = 0
+    elif mode == b"skip":
+        if not session.muted or session.replies_to_skip:
+            session.muted = True
+            session.replies_to_skip = 2
+    else:
+        raise ReplyError(SYNTAX_ERROR)
+    return OK
+
+
 def _client_info(session: Session, args: Args) -> Reply:
-    return (client_line(session, session.db.clock()) + "\n").encode()
+    return (client_line(session, session.db.clock(), args) + "\n").encode()
 
 
 _CLIENT: Subcommands = {
@@ -316,6 +350,9 @@ _CLIENT: Subcommands = {
     b"list": (-2, _client_list),
     b"kill": (-3, _client_kill),
     b"no-evict": (3, _client_no_evict),
+    b"reply": (3, _client_reply),
+    b"pause": (-3, client_pause),
+    b"unpause": (2, client_unpause),
     b"info": (2, _client_info),
     b"tracking": (-3, client_tracking),
     b"caching": (3, client_caching),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kvstore import __version__
+from kvstore.commands.pause_state import ClientPause
 from kvstore.commands.ports import (
     ClientPeer,
     Journal,
@@ -18,7 +19,9 @@ from kvstore.commands.ports import (
 from kvstore.commands.pubsub_hub import PubSubHub, PushFn
 from kvstore.commands.stats import CommandStats
 from kvstore.commands.tracking_state import Tracker, TrackingState
+from kvstore.eviction import MemoryGuard
 from kvstore.keyspace import Databases, Keyspace, Watch, wall_clock_ms
+from kvstore.protocol.replies import Replies
 
 VERSION = __version__
 
@@ -60,6 +63,8 @@ class ServerState:
     #: dispatcher, which then runs every request through its monitoring path or stops).
     monitors: list[Session] = field(default_factory=list)
     monitors_changed: Callable[[list[Session]], None] | None = None
+    #: The memory limit's keeper (None: started without ``--maxmemory``).
+    memory_guard: MemoryGuard | None = None
     #: SAVE, BGSAVE and friends reach persistence through this (None with it off).
     persistence: PersistenceControl | None = None
     #: SHUTDOWN and CONFIG SET reach the running server through this.
@@ -68,11 +73,19 @@ class ServerState:
     replication: ReplicationControl[Session] | None = None
     #: Publish/subscribe: every connection's subscriptions.
     pubsub: PubSubHub = field(default_factory=PubSubHub)
+    #: CLIENT PAUSE: the server's connections hold requests while it is on.
+    pause: ClientPause = field(default_factory=ClientPause)
+    #: Connections holding a request for the pause to end (INFO ``blocked_clients``).
+    paused_clients: int = 0
     #: Client-side caching: the keys tracking clients read (CLIENT TRACKING).
     tracker: Tracker = field(init=False)
 
     def __post_init__(self) -> None:
         self.tracker = Tracker(self.sessions)
+        self.pause.watch(self._pause_changed)
+
+    def _pause_changed(self, pause: ClientPause) -> None:
+        self.dbs.pause_expiry(bool(pause.mode))
 
 
 @dataclass(eq=False)
@@ -111,6 +124,11 @@ class Session:
     peer: ClientPeer | None = None
     #: CLIENT NO-EVICT: shown in CLIENT LIST (kvstore evicts keys, never clients).
     no_evict: bool = False
+    #: CLIENT REPLY OFF or SKIP is in force: the connection asks :meth:`drops_reply` about
+    #: each reply (one attribute test per request while it is not).
+    muted: bool = False
+    #: Replies SKIP still drops (its own, then the next); 0 while muted: OFF.
+    replies_to_skip: int = 0
 
     #: The database this session has selected (SELECT), kept here because every data command
     #: reaches for it: one attribute read, whatever the number of databases.
@@ -123,6 +141,14 @@ class Session:
     def __post_init__(self) -> None:
         self.db = self.server.dbs[0]
         self.authenticated = self.server.requirepass is None
+
+    def drops_reply(self, reply: object) -> bool:
+        """Whether the reply to the request just run is dropped (CLIENT REPLY OFF or SKIP).
+        Confirmations of (un)subscriptions are pushes, sent whatever the mode, as Redis."""
+        if self.replies_to_skip:
+            self.replies_to_skip -= 1
+            self.muted = self.replies_to_skip > 0
+        return type(reply) is not Replies
 
     def subscribed_to(self, channel: bytes) -> bool:
         return self.subscriptions is not None and channel in self.subscriptions.channels
@@ -139,6 +165,10 @@ class Session:
             self.server.tracker.disable(self)
         self.queued = None
         self.peer = None
+        self.stop_monitoring()
+
+    def stop_monitoring(self) -> None:
+        """Leave MONITOR mode, if in it (the connection closed, or RESET)."""
         monitors = self.server.monitors
         if self in monitors:
             monitors.remove(self)

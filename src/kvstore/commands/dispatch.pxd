@@ -20,5 +20,7 @@ cdef class Dispatcher:
     cdef public object slowlog
     cdef public bint timing
     cdef public object slow_ns
+    cdef public dict histograms
+    cdef public bint tracking_latency
     cdef public object _monitors
     cdef public object _running

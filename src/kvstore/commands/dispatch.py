@@ -12,6 +12,7 @@ from collections.abc import Callable
 from time import perf_counter_ns
 
 from kvstore.commands.context import Session
+from kvstore.commands.memory import OOM_MESSAGE, out_of_memory
 from kvstore.commands.ports import Journal
 from kvstore.commands.pubsub import SUBSCRIBED_CONTEXT, subscribed_context_error
 from kvstore.commands.stats import DEFAULT_MAX_LEN, DEFAULT_SLOWER_THAN_US, CommandStats
@@ -29,6 +30,7 @@ from kvstore.protocol.replies import QUEUED, Reply, ReplyError
 
 NOAUTH = ReplyError("NOAUTH Authentication required.")
 NOT_IN_MULTI = ReplyError("ERR Command not allowed inside a transaction")
+OOM = ReplyError(OOM_MESSAGE)
 
 log = logging.getLogger("kvstore.commands")
 
@@ -126,8 +128,13 @@ class Dispatcher:
         self.calls = self.stats.calls
         self.run_ns = self.stats.run_ns
         self.slowlog = self.stats.slowlog
-        #: Whether commands are timed: off only with the slow log off (see configure_slowlog).
+        #: Whether commands are timed: off only with the slow log, the latency monitor and
+        #: latency tracking all off (see configure_slowlog).
         self.timing = True
+        #: Each command's run times (``latency-tracking``; the very dict of ``stats``).
+        self.histograms = self.stats.histograms
+        self.tracking_latency = self.stats.latency_tracking
+        #: A command at least this slow (ns) goes to the slow log or the latency monitor.
         self.slow_ns = self.slowlog.threshold_ns  # read per command: one attribute, not two
         self.configure_slowlog(slowlog_log_slower_than, slowlog_max_len)
         self._monitors: list[Session] = []
@@ -136,12 +143,17 @@ class Dispatcher:
         self, slower_than_us: int | None = None, max_len: int | None = None
     ) -> None:
         """Set the slow log's threshold (microseconds; 0: every command; negative: off) and
-        length, at start-up or at run time (CONFIG SET). With the log off, commands are not
-        timed at all (INFO commandstats then shows no time): two clock reads fewer each."""
+        length, at start-up or at run time (CONFIG SET), and follow the latency settings of
+        ``stats`` (``latency-monitor-threshold``, ``latency-tracking``). With all three off,
+        commands are not timed at all (INFO commandstats then shows no time): two clock reads
+        fewer each."""
         self.slowlog.configure(slower_than_us, max_len)
-        self.slow_ns = self.slowlog.threshold_ns
-        if slower_than_us is not None:
-            self.timing = slower_than_us >= 0
+        stats = self.stats
+        monitor_ns = stats.latency.threshold_ms * 1_000_000 or self.slowlog.threshold_ns
+        self.slow_ns = min(self.slowlog.threshold_ns, monitor_ns)
+        self.tracking_latency = stats.latency_tracking
+        self.timing = self.slowlog.slower_than_us >= 0 or monitor_ns < self.slowlog.threshold_ns
+        self.timing = self.timing or self.tracking_latency
 
     def run_wrapped(
         self, wrap: Callable[[dict[bytes, Command]], dict[bytes, Command]] | None
@@ -214,7 +226,7 @@ class Dispatcher:
             if session.subscriptions is None:
                 return self._rejected(command, NOAUTH)
             if name not in SUBSCRIBED_CONTEXT:  # a RESP2 connection in subscribed state
-                return self._rejected(command, subscribed_context_error(name))
+                return self._rejected(command, subscribed_context_error(name, args))
         # Inside MULTI, commands wait for EXEC, which runs each back through here. Checks that
         # refuse a command while queueing belong above (and call ``refuse``); what follows sees
         # each queued command once, when EXEC runs it.
@@ -245,8 +257,19 @@ class Dispatcher:
             if started:
                 elapsed = perf_counter_ns() - started
                 self.run_ns[name] += elapsed
+                if self.tracking_latency:
+                    self.histograms[name][elapsed.bit_length()] += 1
                 if elapsed >= self.slow_ns:
-                    self.slowlog.record(args, elapsed, session.addr, session.name)
+                    self._slow(command, args, elapsed, session)
+
+    def _slow(self, command: Command, args: Args, elapsed: int, session: Session) -> None:
+        """A command at least as slow as one threshold: to the slow log, the latency monitor
+        (``command`` or ``fast-command``, in milliseconds, as Redis), or both."""
+        slowlog = self.slowlog
+        if elapsed >= slowlog.threshold_ns:
+            slowlog.record(args, elapsed, session.addr, session.name)
+        event = "fast-command" if "fast" in command.flags else "command"
+        self.stats.latency.add_if_needed(event, elapsed // 1_000_000)
 
     def _queue(self, session: Session, command: Command, args: Args) -> Reply:
         """Queue a command inside MULTI, or refuse it (and doom the transaction)."""
@@ -257,6 +280,8 @@ class Dispatcher:
         if refusal is not None:
             self.stats.errors += 1
             return refuse(session, command.name, refusal)
+        if out_of_memory(session.server):  # as Redis: over the limit, nothing more is queued
+            return self._rejected(command, refuse(session, command.name, OOM))
         assert session.queued is not None
         session.queued.append(args)
         return QUEUED

@@ -181,11 +181,12 @@ def dump(session: Session, args: Args) -> Reply:
     return None if value is None else payload(value)
 
 
-def _restore_options(args: Args) -> tuple[bool, bool, int | None]:
-    """REPLACE, ABSTTL and IDLETIME (seconds, or None); FREQ is checked (IDLETIME or FREQ,
-    not both) and ignored: kvstore has no LFU policy."""
-    replace = absolute = freq = False
+def _restore_options(args: Args) -> tuple[bool, bool, int | None, int | None]:
+    """REPLACE, ABSTTL, IDLETIME (seconds, or None) and FREQ (or None): IDLETIME or FREQ, not
+    both."""
+    replace = absolute = False
     idle: int | None = None
+    freq: int | None = None
     i = 4
     while i < len(args):
         option = args[i].lower()
@@ -194,20 +195,20 @@ def _restore_options(args: Args) -> tuple[bool, bool, int | None]:
             replace = True
         elif option == b"absttl":
             absolute = True
-        elif option == b"idletime" and more and not freq:
+        elif option == b"idletime" and more and freq is None:
             idle = parse_int(args[i + 1])
             if idle < 0:
                 raise ReplyError("ERR Invalid IDLETIME value, must be >= 0")
             i += 1
         elif option == b"freq" and more and idle is None:
-            if not 0 <= parse_int(args[i + 1]) <= 255:
+            freq = parse_int(args[i + 1])
+            if not 0 <= freq <= 255:
                 raise ReplyError("ERR Invalid FREQ value, must be >= 0 and <= 255")
-            freq = True
             i += 1
         else:
             raise ReplyError(SYNTAX_ERROR)
         i += 1
-    return replace, absolute, idle
+    return replace, absolute, idle, freq
 
 
 @command(
@@ -221,7 +222,7 @@ def _restore_options(args: Args) -> tuple[bool, bool, int | None]:
     acl="dangerous",
 )
 def restore(session: Session, args: Args) -> Reply:
-    replace, absolute, idle = _restore_options(args)
+    replace, absolute, idle, freq = _restore_options(args)
     db = session.db
     key = args[1]
     if not replace and db.contains(key):
@@ -244,7 +245,11 @@ def restore(session: Session, args: Args) -> Reply:
             db.delete(key)
         return OK
     db.set(key, value, ttl or None)
-    set_idle = getattr(db, "set_idle_ms", None)  # an evicting keyspace under an -lru policy
+    # An evicting keyspace: it keeps them under an -lru or an -lfu policy, as Redis.
+    set_idle = getattr(db, "set_idle_ms", None)
     if idle is not None and set_idle is not None:
         set_idle(key, min(idle, INT64_MAX // 1000) * 1000)
+    set_freq = getattr(db, "set_freq", None)
+    if freq is not None and set_freq is not None:
+        set_freq(key, freq)
     return OK

@@ -37,6 +37,7 @@ SECTION_ORDER = (
     "modules",
     "commandstats",
     "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
 )

@@ -11,7 +11,8 @@ categories); the ACL categories follow from the flags and the group as in Redis 
 OBJECT...) show Redis's own flags for themselves and for each of their subcommands
 (:data:`SUBCOMMANDS`), not the ones kvstore's dispatcher reads.
 
-Also COMMAND COUNT, LIST (FILTERBY MODULE, ACLCAT, PATTERN), DOCS (summary, since, group),
+Also COMMAND COUNT, LIST (FILTERBY MODULE, ACLCAT, PATTERN), DOCS (summary, since, group,
+doc flags and arguments: :mod:`kvstore.commands.command_docs`),
 GETKEYS and GETKEYSANDFLAGS (the keys an invocation names, found from the key
 specifications, with their flags) and HELP.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kvstore.commands.command_docs import command_doc
 from kvstore.commands.context import Session
 from kvstore.commands.glob import compile_glob
 from kvstore.commands.table import (
@@ -143,6 +145,9 @@ SUBCOMMANDS: dict[str, dict[str, SubcommandInfo]] = {
         "list": SubcommandInfo(_ADMIN, "connection", _NONDETERMINISTIC),
         "kill": SubcommandInfo(_ADMIN, "connection"),
         "no-evict": SubcommandInfo(_ADMIN, "connection"),
+        "reply": SubcommandInfo(_CONN, "connection"),
+        "pause": SubcommandInfo(_ADMIN, "connection"),
+        "unpause": SubcommandInfo(_ADMIN, "connection"),
         "info": SubcommandInfo(_CONN, "connection", _NONDETERMINISTIC),
         "help": SubcommandInfo("loading stale", "connection"),
         "tracking": SubcommandInfo(_CONN, "connection"),
@@ -178,6 +183,7 @@ SUBCOMMANDS: dict[str, dict[str, SubcommandInfo]] = {
         "history": SubcommandInfo(_ADMIN, "", _LATENCY),
         "graph": SubcommandInfo(_ADMIN, "", _LATENCY),
         "doctor": SubcommandInfo(_ADMIN, "", _LATENCY),
+        "histogram": SubcommandInfo(_ADMIN, "", _LATENCY),
         "reset": SubcommandInfo(
             _ADMIN, "", "request_policy:all_nodes response_policy:all_succeeded"
         ),
@@ -371,20 +377,29 @@ def _command_info(session: Session, args: Args) -> Reply:
     return replies
 
 
+def _doc_fields(name: str, summary: str, group: str) -> dict[bytes, Reply]:
+    """One command's or subcommand's COMMAND DOCS entry, fields in Redis's order."""
+    fields: dict[bytes, Reply] = {b"summary": summary.encode()}
+    doc = command_doc(name)
+    fields[b"since"] = (doc.since if doc is not None else "1.0.0").encode()
+    fields[b"group"] = group.encode()
+    if doc is None:
+        return fields
+    if doc.doc_flags:
+        fields[b"doc_flags"] = SetReply(Status(flag) for flag in doc.doc_flags)
+    if doc.deprecated_since:
+        fields[b"deprecated_since"] = doc.deprecated_since.encode()
+    if doc.arguments:
+        fields[b"arguments"] = [argument.reply() for argument in doc.arguments]
+    return fields
+
+
 def _docs(cmd: Command) -> Reply:
-    docs: dict[bytes, Reply] = {
-        b"summary": cmd.summary.encode(),
-        b"since": b"1.0.0",
-        b"group": cmd.group.encode(),
-    }
+    docs = _doc_fields(cmd.name, cmd.summary, cmd.group)
     subcommands = _subcommands(cmd)
     if subcommands:
         docs[b"subcommands"] = {
-            sub.name.encode(): {
-                b"summary": sub.name.upper().replace("|", " ").encode(),
-                b"since": b"1.0.0",
-                b"group": cmd.group.encode(),
-            }
+            sub.name.encode(): _doc_fields(sub.name, sub.name.upper().replace("|", " "), cmd.group)
             for sub in subcommands
         }
     return docs

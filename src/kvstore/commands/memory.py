@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from kvstore.commands.context import Session
+from kvstore.commands.context import ServerState, Session
 from kvstore.commands.ports import Journal
 from kvstore.commands.table import Args, Command, Handler
 from kvstore.eviction import MemoryGuard
@@ -19,19 +19,31 @@ from kvstore.protocol.replies import Reply, ReplyError
 OOM_MESSAGE = "OOM command not allowed when used memory > 'maxmemory'."
 
 
+def make_room(guard: MemoryGuard, journal: Journal | None) -> bool:
+    """Evict under the limit; False if still over it. The evicted keys go to ``journal``."""
+    room = guard.make_room()
+    if guard.evicted_any:
+        guard.evicted_any = False
+        for db in guard.keyspaces:
+            if journal is not None:
+                for key in db.evicted:
+                    journal.record_deleted(key, db)
+            db.evicted.clear()
+    return room
+
+
+def out_of_memory(state: ServerState) -> bool:
+    """Whether a command that may grow memory would be refused now (never without a limit):
+    Redis's test for queueing inside MULTI and for an EXEC with such commands queued."""
+    guard = state.memory_guard
+    return guard is not None and not make_room(guard, state.journal)
+
+
 def _guarded(
     handler: Handler, guard: MemoryGuard, may_grow: bool, journal: Journal | None
 ) -> Handler:
     def run(session: Session, args: Args) -> Reply:
-        room = guard.make_room()
-        if guard.evicted_any:
-            guard.evicted_any = False
-            for db in guard.keyspaces:
-                if journal is not None:
-                    for key in db.evicted:
-                        journal.record_deleted(key, db)
-                db.evicted.clear()
-        if not room and may_grow:
+        if not make_room(guard, journal) and may_grow:
             raise ReplyError(OOM_MESSAGE)
         return handler(session, args)
 

@@ -18,8 +18,9 @@ referenced once, a COPY of a shared integer too (:func:`copied`).
 
 IDLETIME: under an ``*-lru`` policy (with ``--maxmemory``) the keyspace stamps each key's last
 access, and IDLETIME reports the seconds since. Without one kvstore does not track accesses (a
-stamp per read would cost every GET), so IDLETIME answers 0. FREQ needs an LFU policy, which
-kvstore does not offer: it answers Redis's error for a server without one.
+stamp per read would cost every GET), so IDLETIME answers 0. FREQ: under an ``*-lfu`` policy
+the keyspace counts each key's accesses as Redis does (:mod:`kvstore.eviction`), and FREQ
+reports the counter; without one it answers Redis's error.
 """
 
 from __future__ import annotations
@@ -146,6 +147,12 @@ def _idletime(session: Session, args: Args) -> Reply:
     value = _lookup(session, args[2])
     if value is None:
         return None
+    if getattr(session.db, "freq", lambda key: None)(args[2]) is not None:
+        raise ReplyError(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that "
+            "when switching between policies at runtime LRU and LFU data will take some time "
+            "to adjust."
+        )
     idle_ms = getattr(session.db, "idle_ms", None)
     if idle_ms is None:
         return 0
@@ -156,6 +163,10 @@ def _idletime(session: Session, args: Args) -> Reply:
 def _freq(session: Session, args: Args) -> Reply:
     if _lookup(session, args[2]) is None:
         return None
+    freq = getattr(session.db, "freq", None)  # an evicting keyspace, under an -lfu policy
+    counted = None if freq is None else freq(args[2])
+    if counted is not None:
+        return int(counted)
     raise ReplyError(
         "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please "
         "note that when switching between policies at runtime LRU and LFU data will take "

@@ -37,7 +37,14 @@ TEXT_REFUSAL = ReplyError(
 )
 
 
-def subscribed_context_error(name: str) -> ReplyError:
+def subscribed_context_error(name: str, args: Args | None = None) -> ReplyError:
+    """Redis's refusal, naming a subcommand by its full name (``client|reply``)."""
+    if (
+        args is not None
+        and len(args) > 1
+        and args[1].lower() in SUBCOMMAND_TABLES.get(name.encode(), {})
+    ):
+        name = f"{name}|{args[1].lower().decode('utf-8', 'replace')}"
     return ReplyError(
         f"ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
         "RESET are allowed in this context"

@@ -2,9 +2,9 @@
 
 The open transaction (if any) is dropped, watched keys are forgotten, the protocol goes back to
 RESP2, database 0 is selected, the connection's name is cleared, CLIENT NO-EVICT is off and,
-when the server requires a password, the connection must authenticate again; its subscriptions
-and CLIENT TRACKING end. RESET runs at
-once inside MULTI (it is not queued) and needs no authentication. The reply is the status ``RESET``.
+when the server requires a password, the connection must authenticate again; its subscriptions,
+CLIENT TRACKING and MONITOR end. RESET runs at once inside MULTI (it is not queued) and needs no
+authentication. The reply is the status ``RESET``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def reset(session: Session, args: Args) -> Reply:
         session.subscriptions = None
     if session.tracking is not None:
         session.server.tracker.disable(session)
+    session.stop_monitoring()  # before the dispatcher feeds monitors this very RESET
     session.protocol = 2
     session.db = session.server.dbs[0]
     session.no_evict = False

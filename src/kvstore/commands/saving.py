@@ -68,15 +68,18 @@ def lastsave(session: Session, args: Args) -> Reply:
 @info_section("persistence")
 def persistence_info(session: Session) -> dict[str, str | int]:
     persistence = session.server.persistence
-    return persistence.info() if persistence is not None else info_when_off()
+    if persistence is not None:
+        return persistence.info()
+    return info_when_off(session.server.dbs.dirty)
 
 
-def info_when_off() -> dict[str, str | int]:
+def info_when_off(changes: int = 0) -> dict[str, str | int]:
     """``INFO persistence`` for a server running with ``--no-persist`` (with it on, the
-    fields come from ``session.server.persistence.info()``)."""
+    fields come from ``session.server.persistence.info()``): ``changes`` are the writes since
+    the server started, as a Redis that never saves counts them."""
     return {
         "loading": 0,
-        "rdb_changes_since_last_save": 0,
+        "rdb_changes_since_last_save": changes,
         "rdb_bgsave_in_progress": 0,
         "rdb_last_save_time": 0,
         "rdb_last_bgsave_status": "ok",

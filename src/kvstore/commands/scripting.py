@@ -19,6 +19,7 @@ from kvstore.commands.table import (
     Subcommands,
     command,
     dispatch_subcommand,
+    subcommand_syntax_error,
 )
 from kvstore.protocol.replies import OK, Reply, ReplyError, Status
 
@@ -30,14 +31,6 @@ def _flush_mode_ok(args: Args) -> bool:
     return len(args) == 2 or (len(args) == 3 and args[2].lower() in (b"sync", b"async"))
 
 
-def _subcommand_syntax_error(args: Args) -> ReplyError:
-    sub = args[1].decode("utf-8", "replace")[:128]
-    name = args[0].decode("utf-8", "replace").upper()
-    return ReplyError(
-        f"ERR unknown subcommand or wrong number of arguments for '{sub}'. Try {name} HELP."
-    )
-
-
 def _help(lines: tuple[str, ...]) -> Reply:
     return [Status(line) for line in lines]
 
@@ -47,7 +40,7 @@ def _help(lines: tuple[str, ...]) -> Reply:
 
 def _function_flush(session: Session, args: Args) -> Reply:
     if len(args) > 3:
-        raise _subcommand_syntax_error(args)
+        raise subcommand_syntax_error(args)
     if not _flush_mode_ok(args):
         raise ReplyError("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
     return OK
@@ -86,7 +79,7 @@ def _function_dump(session: Session, args: Args) -> Reply:
 
 def _function_restore(session: Session, args: Args) -> Reply:
     if len(args) > 4:
-        raise _subcommand_syntax_error(args)
+        raise subcommand_syntax_error(args)
     if len(args) == 4 and args[3].lower() not in (b"flush", b"append", b"replace"):
         raise ReplyError(
             "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
@@ -116,7 +109,7 @@ def _function_load(session: Session, args: Args) -> Reply:
     if len(args) == 4 and args[2].lower() != b"replace":
         raise ReplyError(f"ERR Unknown option given: {args[2].decode('utf-8', 'replace')}")
     if len(args) > 4:
-        raise _subcommand_syntax_error(args)
+        raise subcommand_syntax_error(args)
     if not code.startswith(b"#!"):
         raise ReplyError("ERR Missing library metadata")
     engine = code[2:].split(b"\n", 1)[0].split(b" ", 1)[0].decode("utf-8", "replace")

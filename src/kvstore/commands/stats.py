@@ -15,6 +15,7 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from kvstore.commands.latency_monitor import LatencyMonitor, new_histogram
 from kvstore.protocol.replies import Reply
 
 #: Samples averaged, as Redis does: 16 samples 100 ms apart, so the rate of the last 1.6 s.
@@ -62,11 +63,27 @@ class CommandStats:
         self.errors = 0
         self.ops = OpsMeter()
         self.slowlog = SlowLog()
+        #: Each command's run times (``latency-tracking``), by full name (``client|id``):
+        #: every command's present, as in ``calls``; subcommands' added as they run.
+        self.histograms: dict[str, list[int]] = {name: new_histogram() for name in self.calls}
+        self.latency_tracking = True
+        #: The percentiles INFO latencystats shows (``latency-tracking-info-percentiles``).
+        self.info_percentiles: tuple[float, ...] = (50.0, 99.0, 99.9)
+        self.latency = LatencyMonitor()
 
     def track(self, name: str) -> None:
         """Make room for a command's counters (one registered after these were made)."""
         self.calls.setdefault(name, 0)
         self.run_ns.setdefault(name, 0)
+        if name not in self.histograms:
+            self.histograms[name] = new_histogram()
+
+    def record_latency(self, name: str, elapsed_ns: int) -> None:
+        """Count one run of ``name`` (a subcommand's full name) in its histogram."""
+        histogram = self.histograms.get(name)
+        if histogram is None:
+            histogram = self.histograms[name] = new_histogram()
+        histogram[elapsed_ns.bit_length()] += 1
 
     @property
     def total_calls(self) -> int:
@@ -86,6 +103,8 @@ class CommandStats:
         self.error_codes.clear()
         self.errors = 0
         self.ops = OpsMeter()
+        for histogram in self.histograms.values():
+            histogram[:] = new_histogram()
 
 
 #: Redis's defaults: slowlog-log-slower-than (microseconds) and slowlog-max-len.

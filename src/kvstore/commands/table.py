@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import perf_counter_ns
 
 from kvstore.commands.context import Session
 from kvstore.protocol.replies import Reply, ReplyError
@@ -176,6 +177,15 @@ def unknown_subcommand(args: Args) -> ReplyError:
     return ReplyError(f"ERR unknown subcommand '{sub[:128]}'. Try {name} HELP.")
 
 
+def subcommand_syntax_error(args: Args) -> ReplyError:
+    """Redis's answer to a subcommand whose arguments its container cannot read."""
+    sub = args[1].decode("utf-8", "replace")[:128]
+    name = args[0].decode("utf-8", "replace").upper()
+    return ReplyError(
+        f"ERR unknown subcommand or wrong number of arguments for '{sub}'. Try {name} HELP."
+    )
+
+
 Subcommands = dict[bytes, tuple[int, Handler]]
 
 #: Each container command's sub-table, by the container's name: MULTI refuses to queue an
@@ -196,8 +206,20 @@ def _subcommand_handler(table: Subcommands, args: Args) -> Handler:
 
 
 def dispatch_subcommand(table: Subcommands, session: Session, args: Args) -> Reply:
-    """Run ``args[1]`` from a container command's sub-table (CLIENT, CONFIG, COMMAND)."""
-    return _subcommand_handler(table, args)(session, args)
+    """Run ``args[1]`` from a container command's sub-table (CLIENT, CONFIG, COMMAND),
+    timing it for its own latency histogram (``client|id``) as Redis keeps one per
+    subcommand."""
+    handler = _subcommand_handler(table, args)
+    name = (args[0] + b"|" + args[1]).decode("utf-8", "replace").lower()
+    session.last_command = name  # CLIENT LIST's cmd=client|list, as Redis shows it
+    stats = session.server.stats
+    if not stats.latency_tracking:
+        return handler(session, args)
+    started = perf_counter_ns()
+    try:
+        return handler(session, args)
+    finally:
+        stats.record_latency(name, perf_counter_ns() - started)
 
 
 def subcommand_refusal(args: Args) -> ReplyError | None:

@@ -14,7 +14,8 @@ connection included), and EXEC then answers the null array without running anyth
 from __future__ import annotations
 
 from kvstore.commands.context import Session
-from kvstore.commands.table import Args, command
+from kvstore.commands.memory import OOM_MESSAGE, out_of_memory
+from kvstore.commands.table import COMMANDS, Args, command
 from kvstore.keyspace import Watch
 from kvstore.protocol.replies import NIL_ARRAY, OK, Reply, ReplyError
 
@@ -47,6 +48,15 @@ def _end_transaction(session: Session) -> None:
         session.db.unwatch(session.watch)
 
 
+def _may_grow(queued: list[list[bytes]]) -> bool:
+    """Whether any queued command may grow memory (Redis's ``denyoom`` flag)."""
+    for args in queued:
+        queued_command = COMMANDS.get(args[0].lower())
+        if queued_command is not None and "denyoom" in queued_command.flags:
+            return True
+    return False
+
+
 @command(
     "multi",
     1,
@@ -72,6 +82,9 @@ def exec_(session: Session, args: Args) -> Reply:
     queued = session.queued
     if queued is None:
         raise ReplyError("ERR EXEC without MULTI")
+    if _may_grow(queued) and out_of_memory(session.server):
+        # Redis refuses such an EXEC before it runs: the transaction is discarded.
+        raise refuse(session, "exec", ReplyError(OOM_MESSAGE))
     failed = session.transaction_failed
     changed = session.watch is not None and session.db.watched_key_changed(session.watch)
     _end_transaction(session)

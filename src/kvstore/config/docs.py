@@ -31,7 +31,9 @@ Every option can be given three ways; the first found wins:
 Otherwise the default applies. Options marked *runtime* can be changed on a running server with
 `CONFIG SET name value` (names with dashes, as `CONFIG GET` shows them), and take effect at once;
 the others are refused with `ERR CONFIG SET failed (possibly related to argument 'name') -
-can't set immutable config`. `CONFIG SET` changes the running server only: the file is not
+can't set immutable config` (unless set to the value they have, which changes nothing and is
+accepted, as tools that write back what `CONFIG GET` gave them expect; `databases` is refused
+even so, as in Redis). `CONFIG SET` changes the running server only: the file is not
 rewritten.
 
 Example file (`kvstore.toml`):

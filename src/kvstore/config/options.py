@@ -36,6 +36,28 @@ class ConfigError(Exception):
     """A bad option or value; the message is one line for the user."""
 
 
+def parse_percentiles(text: str) -> tuple[float, ...]:
+    """``latency-tracking-info-percentiles``: numbers from 0 to 100 (Redis's errors)."""
+    try:
+        values = tuple(float(word) for word in text.split())
+    except ValueError:
+        raise ConfigError("Invalid latency-tracking-info-percentiles parameters") from None
+    if any(not 0.0 <= value <= 100.0 for value in values):
+        raise ConfigError(
+            "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+        )
+    return values
+
+
+def format_percentile(value: float) -> str:
+    """As Redis writes a percentile: no trailing zeros (50, 99.9)."""
+    return f"{value:f}".rstrip("0").rstrip(".")
+
+
+def normalize_percentiles(text: str) -> str:
+    return " ".join(format_percentile(value) for value in parse_percentiles(text))
+
+
 def _option(
     help: str,
     *,
@@ -386,6 +408,30 @@ class ServerConfig:
     slowlog_max_len: int = field(
         default=128,
         metadata=_option("entries the slow log keeps (the oldest are dropped)", runtime=True),
+    )
+    latency_monitor_threshold: int = field(
+        default=0,
+        metadata=_option(
+            "record events (commands, expiry and eviction cycles, log fsyncs) that take at "
+            "least this many milliseconds, for LATENCY LATEST/HISTORY/DOCTOR (0: off)",
+            runtime=True,
+        ),
+    )
+    latency_tracking: str = field(
+        default="yes",
+        metadata=_option(
+            "keep a histogram of each command's run times (LATENCY HISTOGRAM, INFO latencystats)",
+            choices=("yes", "no"),
+            runtime=True,
+        ),
+    )
+    latency_tracking_info_percentiles: str = field(
+        default="50 99 99.9",
+        metadata=_option(
+            "the percentiles INFO latencystats shows, space-separated, each 0 to 100",
+            runtime=True,
+            normalize=normalize_percentiles,
+        ),
     )
     metrics_port: int = field(
         default=0,

@@ -20,6 +20,10 @@ Hook = Callable[[ServerConfig], None]
 Check = Callable[[Any], str | None]
 
 
+#: Options Redis itself refuses to change while it runs, even to the value they have.
+IMMUTABLE = frozenset({"databases"})
+
+
 class UnknownSettingError(ConfigError):
     """No option has this name."""
 
@@ -56,19 +60,33 @@ class RuntimeConfig:
     def set(self, pairs: Sequence[tuple[str, str]]) -> None:
         """Set each ``(name, value)``; all or nothing."""
         values: dict[str, Any] = {}
+        shown = self.config.settings()
         for name, raw in pairs:
             item = field_by_name(name)
+            # An option kvstore cannot change while it runs (Redis can: bind, port...), set to
+            # the value it has, changes nothing and is accepted; tools that write back what
+            # CONFIG GET gave them rely on it.
+            unchanged = shown.get(name.lower()) == raw and name.lower() not in IMMUTABLE
             if item is None:
+                if unchanged:
+                    continue
                 raise UnknownSettingError(name)
             if item.name in values:
                 raise SettingRefusedError(name, "duplicate parameter")
             if not item.metadata.get("runtime"):
+                if unchanged:
+                    continue
                 raise SettingRefusedError(name, "can't set immutable config")
             choices = item.metadata.get("choices")
             if choices and raw not in choices:
                 raise SettingRefusedError(
-                    name, "argument(s) must be one of the following: " + ", ".join(choices)
+                    name,
+                    "argument must be 'yes' or 'no'"
+                    if tuple(choices) == ("yes", "no")
+                    else "argument(s) must be one of the following: " + ", ".join(choices),
                 )
+            if _plain_integer(item) and not _is_integer(raw):
+                raise SettingRefusedError(name, "argument couldn't be parsed into an integer")
             try:
                 values[item.name] = convert_setting(item, raw)
             except ConfigError as exc:
@@ -82,3 +100,16 @@ class RuntimeConfig:
         for field_name in values:
             for hook in self._hooks.get(field_name, ()):
                 hook(self.config)
+
+
+def _plain_integer(item: Any) -> bool:
+    """An integer option that is not a size (sizes take 100mb and the like)."""
+    return type(item.default) is int and not item.metadata.get("size")
+
+
+def _is_integer(raw: str) -> bool:
+    try:
+        int(raw)
+    except ValueError:
+        return False
+    return True

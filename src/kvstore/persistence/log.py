@@ -11,6 +11,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
+from time import perf_counter_ns
 
 from kvstore.persistence.disk import Disk
 
@@ -48,26 +49,36 @@ class AppendLog:
         #: Told every byte that reaches the file, in order (the replication stream, while this
         #: node has one: the stream is the log's bytes); None: nobody listens.
         self.on_append: Callable[[bytes], None] | None = None
+        #: Told each write's and each ``always`` fsync's duration (ms) as the latency monitor's
+        #: ``aof-write`` and ``aof-fsync-always`` events (None: nobody listens).
+        self.latency: Callable[[str, int], None] | None = None
 
     # -- writing (event loop) -------------------------------------------------------------------
 
     def append(self, data: bytes) -> None:
         """Write ``data`` (fsync too with ``always``). On error raise PartialWriteError/OSError;
         ``size`` counts what reached the file either way."""
+        latency = self.latency
+        started = perf_counter_ns() if latency is not None else 0
         try:
             self.disk.write_all(self.fd, data)
         except OSError as exc:
-            written = getattr(exc, "written", 0)
-            self.size += written
-            if written and self.on_append is not None:
-                self.on_append(data[:written])  # the rest follows when the retry writes it
+            done = getattr(exc, "written", 0)
+            self.size += done
+            if done and self.on_append is not None:
+                self.on_append(data[:done])  # the rest follows when the retry writes it
             raise
         self.size += len(data)
+        self.unsynced = True
+        if latency is not None:
+            written = perf_counter_ns()
+            latency("aof-write", (written - started) // 1_000_000)
         if self.on_append is not None:
             self.on_append(data)
-        self.unsynced = True
         if self.policy == "always":
             self.fsync()
+            if latency is not None:
+                latency("aof-fsync-always", (perf_counter_ns() - written) // 1_000_000)
 
     def fsync(self) -> None:
         with self._lock:

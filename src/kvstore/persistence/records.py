@@ -421,6 +421,9 @@ def replay(data: bytes, dbs: Databases | Keyspace) -> Scan | None:
                         raise StartOverError  # the log itself holds one: damage
                     ended = True
                 elif words[0] == b"CRC32":
+                    if len(words) != 3:
+                        # A damaged count swallowed the records after it as its elements.
+                        raise StartOverError
                     frames += 1
                 elif all(type(word) is bytes for word in words):
                     apply_record(words, 0, cursor)

@@ -10,6 +10,7 @@ import asyncio
 import functools
 import logging
 import signal
+import time
 
 from kvstore import build
 from kvstore.commands import VERSION, ServerState
@@ -138,10 +139,7 @@ class Server:
         if self.config.timeout:
             registry.close_idle(self.config.timeout)
         registry.sweep_clients()
-        # A replica expires nothing itself: its primary's expiries arrive as DELs.
-        if not self.replication.is_replica and self.state.dbs.active_expire_cycle(
-            EXPIRE_SLOW_BUDGET
-        ):
+        if self._active_expiry(EXPIRE_SLOW_BUDGET):
             self._schedule_fast_expire()
         self.state.stats.sample_ops()
         registry.flush_logs()
@@ -155,10 +153,22 @@ class Server:
 
     def _fast_expire(self) -> None:
         self._fast_expire_timer = None
-        if not self.replication.is_replica and self.state.dbs.active_expire_cycle(
-            EXPIRE_FAST_BUDGET
-        ):
+        if self._active_expiry(EXPIRE_FAST_BUDGET):
             self._schedule_fast_expire()
+
+    def _active_expiry(self, budget: float) -> bool:
+        """One active expiry cycle (none while CLIENT PAUSE is on, as in Redis, nor on a
+        replica: its primary's expiries arrive as DELs), timed for the latency monitor's
+        ``expire-cycle`` events."""
+        state = self.state
+        if state.pause.expire() or self.replication.is_replica:
+            return False
+        started = time.perf_counter_ns()
+        more = state.dbs.active_expire_cycle(budget)
+        state.stats.latency.add_if_needed(
+            "expire-cycle", (time.perf_counter_ns() - started) // 1_000_000
+        )
+        return more
 
     def close_listeners(self) -> None:
         for listener in self._listeners:

@@ -36,10 +36,11 @@ from kvstore.protocol import RequestLimits
 from kvstore.replication import Replication
 from kvstore.server.app import Server
 from kvstore.server.context import ConnectionContext
-from kvstore.server.control import Control, StopRequest, install_hooks
+from kvstore.server.control import Control, StopRequest, apply_latency_settings, install_hooks
 from kvstore.server.guards import fit_maxclients
 from kvstore.server.held import HeldReplies
 from kvstore.server.listeners import Listener, StartupError, bind_listeners, close_listeners
+from kvstore.server.paused import PausedClients
 from kvstore.server.protection import Admission, is_loopback_peer, is_protected
 from kvstore.server.registry import Registry
 from kvstore.server.tls import TLSSetupError, server_context
@@ -80,6 +81,11 @@ async def assemble(config: ServerConfig) -> Server:
         slowlog_log_slower_than=config.slowlog_log_slower_than,
         slowlog_max_len=config.slowlog_max_len,
     )
+    apply_latency_settings(config, dispatcher)
+    if persistence is not None:
+        persistence.log.latency = stats.latency.add_if_needed
+    if guard is not None:
+        guard.on_cycle = functools.partial(stats.latency.add_if_needed, "eviction-cycle")
     stop = StopRequest()
     runtime = RuntimeConfig(config)
     state = ServerState(
@@ -90,6 +96,7 @@ async def assemble(config: ServerConfig) -> Server:
         stats=stats,
         runner=dispatcher,
         monitors_changed=dispatcher.monitors_changed,
+        memory_guard=guard,
         persistence=persistence,
         control=Control(runtime, stop),
     )
@@ -133,6 +140,7 @@ async def assemble(config: ServerConfig) -> Server:
         ),
         use_hiredis=parser_in_use(config.parser) == "hiredis",
         held=held,
+        paused=PausedClients(state),
     )
     return Server(
         config,

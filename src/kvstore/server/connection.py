@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TypeVar, cast
 
 from kvstore.commands import Session
+from kvstore.commands.pause import holds
 from kvstore.protocol import Reply, ReplyError, RequestLimits, encode_reply, make_request_parser
 from kvstore.protocol.resp_requests import RequestDecoder
 from kvstore.protocol.text import (
@@ -38,6 +39,9 @@ OUTPUT_LOW_WATER = 64 * 1024
 #: Replies gathered from one packet's requests are written out once they pass this size, so a
 #: pipeline of large reads is checked against the output limit as it goes, not at its end.
 REPLY_FLUSH_SIZE = 1024 * 1024
+#: Bytes of requests a client may send while CLIENT PAUSE holds its requests, before its
+#: input is no longer read.
+POSTPONED_LIMIT = 1024 * 1024
 
 #: A request as its protocol's parser gives it (RESP: the arguments; text: a line), and what
 #: running it gives before it is encoded.
@@ -92,6 +96,9 @@ class ClientConnection(asyncio.Protocol):
         #: The replies of the requests being run (None between batches): a message pushed to
         #: this connection by its own request goes there, before that request's reply.
         self._batch: list[bytes] | None = None
+        #: CLIENT PAUSE, and the requests this connection holds for it to end (None: none).
+        self._pause = context.state.pause
+        self._postponed: list[list[bytes]] | None = None
 
     # -- asyncio callbacks ---------------------------------------------------------------------
 
@@ -157,6 +164,9 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         registry = self._registry
         registry.unregister(self)
+        if self._postponed is not None:
+            self._postponed = None
+            self._context.paused.forget(self)
         parser = self._resp_parser
         if parser is not None:
             registry.dropped_request_bytes += parser.pending + parser.discarded
@@ -240,7 +250,10 @@ class ClientConnection(asyncio.Protocol):
         parser = self._resp_parser
         assert parser is not None  # asserts, not cast(): a cast is a call on every read
         frames = parser.feed(data)
-        if frames and self._answer(frames, self._dispatcher.execute, encode_reply):
+        if frames and (self._pause.mode or self._postponed is not None):
+            if self._answer_while_paused(frames):
+                return
+        elif frames and self._answer(frames, self._dispatcher.execute, encode_reply):
             return
         if parser.error is not None:
             self._close_with_error(encode_reply(ReplyError("ERR " + parser.error.message)))
@@ -303,7 +316,12 @@ class ClientConnection(asyncio.Protocol):
         self._batch = out  # where a push to this client during the batch goes (push())
         size = 0
         for request in requests:
-            reply = encode(execute(session, request), session.protocol)
+            result = execute(session, request)
+            reply = (
+                b""
+                if session.muted and session.drops_reply(result)
+                else encode(result, session.protocol)
+            )
             out.append(reply)
             if session.close_after_reply:
                 if session.reply_suppressed:
@@ -403,6 +421,37 @@ class ClientConnection(asyncio.Protocol):
         transport.write(payload)
         if close:
             transport.close()
+
+    # -- requests held by CLIENT PAUSE (kvstore.server.paused) ---------------------------------
+
+    def _answer_while_paused(self, frames: list[list[bytes]]) -> bool:
+        """Run ``frames`` one by one until the pause holds one: that one and the rest are
+        kept until the pause ends. Reading goes on (a client that leaves is noticed) until
+        POSTPONED_LIMIT bytes of requests are kept. True when the connection is done
+        (closing, or cut off)."""
+        postponed = self._postponed
+        if postponed is not None:  # already holding: these wait behind
+            postponed.extend(frames)
+            if sum(len(arg) for args in postponed for arg in args) > POSTPONED_LIMIT:
+                cast(asyncio.Transport, self._transport).pause_reading()
+            return False
+        for index, args in enumerate(frames):
+            if holds(self._pause, self.session, args):
+                self._postponed = frames[index:]
+                self._context.paused.wait(self)
+                return False
+            if self._answer([args], self._dispatcher.execute, encode_reply):
+                return True
+        return False
+
+    def resume_postponed(self) -> None:
+        """The pause ended: run the requests kept, then read again."""
+        frames, self._postponed = self._postponed, None
+        transport = self._transport
+        if frames is None or transport is None or transport.is_closing():
+            return
+        if not self._answer_while_paused(frames) and self._postponed is None:
+            transport.resume_reading()
 
     # -- replies waiting for the log ---------------------------------------------------------
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from kvstore.commands import Dispatcher, ServerState
 from kvstore.protocol import RequestLimits
 from kvstore.server.held import HeldReplies
+from kvstore.server.paused import PausedClients
 from kvstore.server.protection import Admission
 from kvstore.server.registry import Registry
 
@@ -31,3 +32,5 @@ class ConnectionContext:
     use_hiredis: bool
     #: Where replies wait for the log; None with persistence off.
     held: HeldReplies | None
+    #: Connections holding requests while CLIENT PAUSE is on.
+    paused: PausedClients

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from kvstore.commands import Dispatcher, ServerState
 from kvstore.config import ServerConfig
-from kvstore.config.options import parse_output_limits
+from kvstore.config.options import parse_output_limits, parse_percentiles
 from kvstore.config.runtime import RuntimeConfig
 from kvstore.persistence import Persistence
 from kvstore.server.guards import fit_maxclients
@@ -67,6 +67,15 @@ class Control:
         log.info("CONFIG SET %s", ", ".join(name for name, _ in pairs))
 
 
+def apply_latency_settings(config: ServerConfig, dispatcher: Dispatcher) -> None:
+    """The latency monitor's threshold and latency tracking, at start-up and on CONFIG SET."""
+    stats = dispatcher.stats
+    stats.latency.threshold_ms = config.latency_monitor_threshold
+    stats.latency_tracking = config.latency_tracking == "yes"
+    stats.info_percentiles = parse_percentiles(config.latency_tracking_info_percentiles)
+    dispatcher.configure_slowlog()
+
+
 def install_hooks(
     runtime: RuntimeConfig,
     *,
@@ -104,6 +113,9 @@ def install_hooks(
 
     def slowlog(config: ServerConfig) -> None:
         dispatcher.configure_slowlog(config.slowlog_log_slower_than, config.slowlog_max_len)
+
+    def latency(config: ServerConfig) -> None:
+        apply_latency_settings(config, dispatcher)
 
     def maxclients(config: ServerConfig) -> None:
         # As Redis: the clients already connected stay; new ones are counted against it.
@@ -150,6 +162,10 @@ def install_hooks(
     runtime.on_change("log_level", log_level)
     runtime.on_change("slowlog_log_slower_than", slowlog)
     runtime.on_change("slowlog_max_len", slowlog)
+    runtime.check_with("latency_monitor_threshold", at_least(0))
+    for name in ("latency_monitor_threshold", "latency_tracking"):
+        runtime.on_change(name, latency)
+    runtime.on_change("latency_tracking_info_percentiles", latency)
     runtime.on_change("requirepass", password)
     runtime.on_change("protected_mode", protection)
     runtime.on_change("appendfsync", appendfsync)
