@@ -67,7 +67,7 @@ def role(session: Session, args: Args) -> Reply:
     "wait",
     3,
     "noscript",
-    group="server",  # Redis's docs say generic; its ACL categories are @slow @connection
+    group="generic",
     summary="Wait until the writes so far reach this many replicas, or the timeout.",
     tips="request_policy:all_shards response_policy:agg_min",
     acl="connection",
