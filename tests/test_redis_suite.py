@@ -57,6 +57,18 @@ def test_the_skip_list_names_tests_only() -> None:
     assert "MGET against non-string key" in names
     assert len(names) == len(set(names))
     assert not any(name.startswith("#") or not name.strip() for name in names)
+    # a test is skipped, left out or a known difference: never two of these
+    assert not set(names) & set(redis_suite.LEFT_OUT)
+    assert not (set(names) | set(redis_suite.LEFT_OUT)) & set(redis_suite.KNOWN_DIFFERENCES)
+
+
+def test_a_test_left_out_is_counted_apart() -> None:
+    name = next(iter(redis_suite.LEFT_OUT))
+    text = f"[skip]: {name}\n[skip]: MGET against non-string key\n[ok]: PING (0 ms)\n"
+    result = parse_runtest_output("unit/pause", text)
+    assert (result.left_out, result.skipped) == ([name], ["MGET against non-string key"])
+    assert "1 skipped (needs another data type), 1 left out" in result.summary()
+    assert f"  left out: {name}: " in redis_suite.report([result])
 
 
 REDIS_SRC = os.environ.get("REDIS_SRC")

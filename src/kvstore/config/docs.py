@@ -33,7 +33,8 @@ Otherwise the default applies. Options marked *runtime* can be changed on a runn
 the others are refused with `ERR CONFIG SET failed (possibly related to argument 'name') -
 can't set immutable config` (unless set to the value they have, which changes nothing and is
 accepted, as tools that write back what `CONFIG GET` gave them expect; `databases` is refused
-even so, as in Redis). `CONFIG SET` changes the running server only: the file is not
+even so, as in Redis, and so is `daemonize`, which `CONFIG GET` shows as `no`: kvstore never
+forks into the background). `CONFIG SET` changes the running server only: the file is not
 rewritten.
 
 Example file (`kvstore.toml`):

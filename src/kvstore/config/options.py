@@ -537,6 +537,9 @@ class ServerConfig:
         # What redis-benchmark and other tools ask about at start-up.
         shown.setdefault("save", "")
         shown.setdefault("appendonly", "no")
+        # kvstore never forks into the background (a service manager runs it); Redis's
+        # immutable setting says so (kvstore.config.runtime.IMMUTABLE).
+        shown["daemonize"] = "no"
         return shown
 
 

@@ -21,7 +21,7 @@ Check = Callable[[Any], str | None]
 
 
 #: Options Redis itself refuses to change while it runs, even to the value they have.
-IMMUTABLE = frozenset({"databases"})
+IMMUTABLE = frozenset({"databases", "daemonize"})
 
 
 class UnknownSettingError(ConfigError):
@@ -70,6 +70,8 @@ class RuntimeConfig:
             if item is None:
                 if unchanged:
                     continue
+                if name.lower() in IMMUTABLE and name.lower() in shown:
+                    raise SettingRefusedError(name, "can't set immutable config")
                 raise UnknownSettingError(name)
             if item.name in values:
                 raise SettingRefusedError(name, "duplicate parameter")

@@ -15,6 +15,7 @@ import signal
 from collections.abc import Callable, Sequence
 
 from kvstore.commands import Dispatcher, ServerState
+from kvstore.commands.memory import make_room
 from kvstore.config import ServerConfig
 from kvstore.config.options import parse_output_limits, parse_percentiles
 from kvstore.config.runtime import RuntimeConfig
@@ -152,12 +153,26 @@ def install_hooks(
         return None
 
     def maxmemory(config: ServerConfig) -> None:
-        if guard is not None:
-            guard.set_limit(config.maxmemory)
+        if guard is None:
+            return
+        guard.set_limit(config.maxmemory)
+        if config.maxmemory and guard.used_memory() > config.maxmemory:
+            log.warning(
+                "the new maxmemory value set via CONFIG SET (%d) is smaller than the current "
+                "memory usage (%d): keys are evicted, or writes refused, as the policy says",
+                config.maxmemory,
+                guard.used_memory(),
+            )
+        # As Redis, evict down to the new limit now, not at the next write: a lowered limit
+        # frees memory at once, and subscribers hear of the evictions.
+        make_room(guard, state.journal)
 
     def maxmemory_policy(config: ServerConfig) -> None:
         if guard is not None:
             guard.set_policy(config.maxmemory_policy)
+            # Over the limit, a policy that may evict does so now (Redis's next command would,
+            # whatever it is), and a CONFIG SET naming the limit before the policy evicts too.
+            make_room(guard, state.journal)
 
     runtime.on_change("log_level", log_level)
     runtime.on_change("slowlog_log_slower_than", slowlog)
