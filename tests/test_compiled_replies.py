@@ -6,7 +6,10 @@ array, verbatim text, sets, pushes, several replies for one request, arrays and 
 each other) are encoded by the pure
 ``encode_reply`` and by its compiled twin (the same source compiled with Cython,
 ``kvstore._speedups``), in RESP2 and RESP3. Both must return the same bytes, or raise the same
-exception with the same message. Skipped only where the compiled build is not built.
+exception with the same message; ``encode_into`` likewise must append the same pieces to a
+buffer that holds replies already and return their size (and leave the same pieces behind
+when it raises), several replies in a row into one buffer as a connection's read does.
+Skipped only where the compiled build is not built.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ replies: st.SearchStrategy[Any] = st.recursive(
 _fuzz = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _outcome(call: Callable[[], bytes]) -> tuple[str, Any]:
+def _outcome(call: Callable[[], Any]) -> tuple[str, Any]:
     """What a call returned, or the exception it raised (type and message)."""
     try:
         return "returned", call()
@@ -90,11 +93,31 @@ def _outcome(call: Callable[[], bytes]) -> tuple[str, Any]:
         return "raised", (type(exc), str(exc))
 
 
+def _appended(module: Any, replies: list[Any], proto: Any) -> tuple[bytes, list[tuple[str, Any]]]:
+    """What ``encode_into`` left in a buffer holding a reply already, after ``replies`` one
+    after the other (up to a refusal), and how each call ended (the sizes it returned)."""
+    out = [b"+earlier\r\n"]
+    outcomes: list[tuple[str, Any]] = []
+    for reply in replies:
+
+        def call(reply: Any = reply) -> Any:
+            return module.encode_into(out, reply, proto)
+
+        outcomes.append(_outcome(call))
+        if outcomes[-1][0] == "raised":
+            break
+    return b"".join(out), outcomes
+
+
 def assert_same(reply: Any, proto: Any) -> None:
     assert compiled is not None
     want = _outcome(lambda: pure.encode_reply(reply, proto))
     have = _outcome(lambda: compiled.encode_reply(reply, proto))
     assert have == want, f"{reply!r} in RESP{proto}"
+    appended = _appended(pure, [reply], proto)
+    assert _appended(compiled, [reply], proto) == appended, f"{reply!r} in RESP{proto}"
+    if want[0] == "returned":  # encode_reply's bytes after the buffer's own, and their size
+        assert appended == (b"+earlier\r\n" + want[1], [("returned", len(want[1]))])
 
 
 @_fuzz
@@ -103,6 +126,18 @@ def assert_same(reply: Any, proto: Any) -> None:
 @example(reply={b"k": [1.5, True, None, NIL_ARRAY]}, proto=3)
 def test_same_bytes(reply: Reply, proto: int) -> None:
     assert_same(reply, proto)
+
+
+@_fuzz
+@given(batch=st.lists(replies, max_size=6), proto=st.sampled_from([2, 3]))
+def test_one_buffer_for_several_replies(batch: list[Reply], proto: int) -> None:
+    """A read's replies appended to one buffer: both builds, the replies' bytes in order."""
+    assert compiled is not None
+    appended = _appended(pure, batch, proto)
+    assert _appended(compiled, batch, proto) == appended
+    encoded = [pure.encode_reply(reply, proto) for reply in batch]
+    sizes = [("returned", len(each)) for each in encoded]
+    assert appended == (b"+earlier\r\n" + b"".join(encoded), sizes)
 
 
 @_fuzz
@@ -145,5 +180,6 @@ def test_the_build_in_use_encodes_with_its_twin() -> None:
     assert compiled.__file__ is not None
     assert compiled.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
     assert compiled.encode_reply is not pure.encode_reply
-    expected = compiled.encode_reply if build.COMPILED else pure.encode_reply
-    assert protocol.encode_reply is expected
+    expected = compiled if build.COMPILED else pure
+    assert protocol.encode_reply is expected.encode_reply
+    assert protocol.encode_into is expected.encode_into

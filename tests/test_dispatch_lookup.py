@@ -21,7 +21,7 @@ def test_any_spelling_of_a_name_runs_the_command() -> None:
     session = Session(ServerState())
     for spelling in (b"ping", b"PING", b"Ping", b"pInG"):
         assert dispatcher.execute(session, [spelling]) == PONG
-    assert dispatcher.calls["ping"] == 4
+    assert dispatcher.stats.calls["ping"] == 4
     assert dispatcher.stats.total_calls == 4
 
 
@@ -33,5 +33,5 @@ def test_a_command_added_later_is_found_and_counted() -> None:
     assert dispatcher.execute(session, [b"LATER"]) == b"LATER"
     assert dispatcher.execute(session, [b"later"]) == b"later"
     assert dispatcher.execute(session, [b"FIRST"]) == b"FIRST"
-    assert dispatcher.calls == {"first": 1, "later": 2}
+    assert dispatcher.stats.calls == {"first": 1, "later": 2}
     assert dispatcher.stats.errors == 0

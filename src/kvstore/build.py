@@ -33,6 +33,7 @@ TWINS = {
     "kvstore.protocol.resp_requests": "kvstore._speedups.resp_requests",
     "kvstore.protocol.resp_replies": "kvstore._speedups.resp_replies",
     "kvstore.persistence.journal": "kvstore._speedups.journal",
+    "kvstore.commands.session_fields": "kvstore._speedups.session_fields",
     "kvstore.commands.dispatch": "kvstore._speedups.dispatch",
 }
 _PACKAGE = Path(__file__).resolve().parent

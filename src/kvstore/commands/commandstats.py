@@ -33,18 +33,10 @@ class CommandFigures:
 def command_figures(state: ServerState) -> list[CommandFigures]:
     """Every command that was called, rejected or failed since the start (or the last reset),
     by name."""
-    stats = state.stats
-    called = {name for name, count in stats.calls.items() if count}
-    names = called | set(stats.rejected) | set(stats.failed)
     return [
-        CommandFigures(
-            name,
-            stats.calls.get(name, 0),
-            stats.run_ns.get(name, 0) // 1000,
-            stats.rejected[name],
-            stats.failed[name],
-        )
-        for name in sorted(names)
+        CommandFigures(name, tally.calls, tally.run_ns // 1000, tally.rejected, tally.failed)
+        for name, tally in sorted(state.stats.tallies.items())
+        if tally.calls or tally.rejected or tally.failed
     ]
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from kvstore import __version__
+from kvstore import __version__, build
+from kvstore.commands import session_fields
 from kvstore.commands.pause_state import ClientPause
 from kvstore.commands.ports import (
     ClientPeer,
@@ -22,6 +24,11 @@ from kvstore.commands.tracking_state import Tracker, TrackingState
 from kvstore.eviction import MemoryGuard
 from kvstore.keyspace import Databases, Keyspace, Watch, wall_clock_ms
 from kvstore.protocol.replies import Replies
+
+if TYPE_CHECKING:  # the two builds' classes have one interface: the pure module's
+    from kvstore.commands.session_fields import SessionFields
+else:  # the build in use (kvstore.build): session_fields.py compiled with Cython, or itself
+    SessionFields = build.choose(session_fields).SessionFields
 
 VERSION = __version__
 
@@ -88,27 +95,21 @@ class ServerState:
         self.dbs.pause_expiry(bool(pause.mode))
 
 
-@dataclass(eq=False)
-class Session:
-    """One client connection, as the commands see it."""
+@dataclass(eq=False, slots=True)
+class Session(SessionFields):
+    """One client connection, as the commands see it. What the dispatcher reads on every
+    request is in :class:`SessionFields` (C fields in the compiled build); the rest are
+    slots, found faster than an instance dictionary's entries."""
 
     server: ServerState
     addr: str = ""
     laddr: str = ""
     transport: str = "resp"  # "resp" or "text": how the client talks
     id: int = field(default_factory=lambda: next(_session_ids))
-    protocol: int = 2  # RESP version, switched by HELLO
     name: bytes = b""
     lib_name: bytes = b""
     lib_ver: bytes = b""
     created_ms: int = field(default_factory=wall_clock_ms)
-    last_command: str = ""
-    #: Set by QUIT: the connection closes once this command's reply is written.
-    close_after_reply: bool = False
-    #: Set by SHUTDOWN: close without writing this command's reply, as Redis does.
-    reply_suppressed: bool = False
-    #: Commands queued since MULTI (each as its arguments); None when no transaction is open.
-    queued: list[list[bytes]] | None = None
     #: A command was refused while queueing: EXEC discards the transaction.
     transaction_failed: bool = False
     #: The keys this connection WATCHes; None until its first WATCH.
@@ -124,23 +125,24 @@ class Session:
     peer: ClientPeer | None = None
     #: CLIENT NO-EVICT: shown in CLIENT LIST (kvstore evicts keys, never clients).
     no_evict: bool = False
-    #: CLIENT REPLY OFF or SKIP is in force: the connection asks :meth:`drops_reply` about
-    #: each reply (one attribute test per request while it is not).
-    muted: bool = False
-    #: Replies SKIP still drops (its own, then the next); 0 while muted: OFF.
+    #: Replies SKIP still drops (its own, then the next); 0 while muted: OFF (``muted``,
+    #: CLIENT REPLY OFF or SKIP in force, is one of the SessionFields).
     replies_to_skip: int = 0
 
     #: The database this session has selected (SELECT), kept here because every data command
     #: reaches for it: one attribute read, whatever the number of databases.
     db: Keyspace = field(init=False)
-    #: Whether commands other than ``noauth`` ones may run: true from the start when no
-    #: password is set, else once AUTH succeeds. One attribute the dispatcher tests: false
-    #: also while a RESP2 connection is subscribed (only the pub/sub commands may run then).
-    authenticated: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.db = self.server.dbs[0]
+        # The fields of SessionFields (the dispatcher's, per request): see that class.
+        self.protocol = 2
         self.authenticated = self.server.requirepass is None
+        self.queued = None
+        self.last_command = ""
+        self.close_after_reply = False
+        self.reply_suppressed = False
+        self.muted = False
 
     def drops_reply(self, reply: object) -> bool:
         """Whether the reply to the request just run is dropped (CLIENT REPLY OFF or SKIP).

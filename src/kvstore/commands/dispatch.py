@@ -15,7 +15,7 @@ from kvstore.commands.context import Session
 from kvstore.commands.memory import OOM_MESSAGE, out_of_memory
 from kvstore.commands.ports import Journal
 from kvstore.commands.pubsub import SUBSCRIBED_CONTEXT, subscribed_context_error
-from kvstore.commands.stats import DEFAULT_MAX_LEN, DEFAULT_SLOWER_THAN_US, CommandStats
+from kvstore.commands.stats import DEFAULT_MAX_LEN, DEFAULT_SLOWER_THAN_US, NEVER, CommandStats
 from kvstore.commands.table import (
     COMMANDS,
     Args,
@@ -26,6 +26,7 @@ from kvstore.commands.table import (
     wrong_arity,
 )
 from kvstore.commands.transactions import RUN_IN_MULTI, refuse
+from kvstore.protocol import encode_into
 from kvstore.protocol.replies import QUEUED, Reply, ReplyError
 
 NOAUTH = ReplyError("NOAUTH Authentication required.")
@@ -94,6 +95,39 @@ def monitor_line(session: Session, args: Args) -> bytes:
     return f"+{now:.6f} [{session.db.index} {session.addr}] {words}\r\n".encode()
 
 
+class Tally:
+    """One command's counters for INFO commandstats and errorstats: calls, time (nanoseconds),
+    calls refused before running and calls that answered an error. Compiled, each is a C
+    field (``stats.tallies`` holds them by name: INFO reads them there)."""
+
+    def __init__(self, histogram: list[int]) -> None:
+        self.calls = 0
+        self.run_ns = 0
+        self.rejected = 0
+        self.failed = 0
+        #: Its latency histogram: the very list ``stats.histograms`` holds under its name.
+        self.histogram = histogram
+
+
+class Entry:
+    """A command as the dispatcher runs it: what it reads of the :class:`Command` on every
+    request, copied into fields (C fields, compiled: a dataclass's attribute costs a generic
+    look-up there), and the command's :class:`Tally`. The log reads the key positions from it
+    too (it is a :class:`~kvstore.commands.ports.LoggedCommand`)."""
+
+    def __init__(self, command: Command, tally: Tally) -> None:
+        self.command = command
+        self.name = command.name
+        self.arity = command.arity
+        self.noauth = command.noauth
+        self.write = command.write
+        self.handler = command.handler
+        self.first_key = command.first_key
+        self.last_key = command.last_key
+        self.key_step = command.key_step
+        self.tally = tally
+
+
 class Dispatcher:
     """Runs requests through ``table`` (the command table by default), counting into
     ``stats`` and recording writes in ``journal`` (None: persistence off).
@@ -110,34 +144,62 @@ class Dispatcher:
         journal: Journal | None = None,
         slowlog_log_slower_than: int = DEFAULT_SLOWER_THAN_US,
         slowlog_max_len: int = DEFAULT_MAX_LEN,
+        clock: Callable[[], int] = perf_counter_ns,
     ) -> None:
         self.table = COMMANDS if table is None else table
-        #: The table under the names clients usually send, lower and upper case, so most
-        #: look-ups skip ``lower()``; any other spelling falls back to ``table``.
-        self._by_name = {**{name.upper(): cmd for name, cmd in self.table.items()}, **self.table}
+        self.stats = CommandStats() if stats is None else stats
         #: The table requests run from: ``table``, or its commands wrapped to publish keyspace
         #: notifications or track keys while those are on (see :meth:`run_wrapped`).
         self._running = self.table
-        self.stats = CommandStats() if stats is None else stats
-        for command in self.table.values():
-            self.stats.track(command.name)
+        #: The running table's entries under the names clients usually send, lower and upper
+        #: case, so most look-ups skip ``lower()`` (see :meth:`_look_up`).
+        self._by_name: dict[bytes, Entry] = {}
+        self._bind(self.table)
         #: The append-only log (None with persistence off): see :mod:`kvstore.commands.ports`.
         self.journal = journal
-        # The counters touched on the success path, held here so each costs one attribute
-        # read (the very dicts of ``stats``: CONFIG RESETSTAT zeroes them in place).
-        self.calls = self.stats.calls
-        self.run_ns = self.stats.run_ns
         self.slowlog = self.stats.slowlog
         #: Whether commands are timed: off only with the slow log, the latency monitor and
         #: latency tracking all off (see configure_slowlog).
         self.timing = True
-        #: Each command's run times (``latency-tracking``; the very dict of ``stats``).
-        self.histograms = self.stats.histograms
+        #: Whether each command's time goes to its latency histogram (``latency-tracking``).
         self.tracking_latency = self.stats.latency_tracking
+        #: Commands are timed with this clock (nanoseconds), read once at the end of each
+        #: request and once when a batch starts: a command's time runs from the reading before
+        #: it (``clock_ns``) to the one at its end (see :meth:`start_clock`).
+        self.clock = clock
+        self.clock_ns = clock()
         #: A command at least this slow (ns) goes to the slow log or the latency monitor.
-        self.slow_ns = self.slowlog.threshold_ns  # read per command: one attribute, not two
+        self.slow_ns = NEVER
         self.configure_slowlog(slowlog_log_slower_than, slowlog_max_len)
         self._monitors: list[Session] = []
+
+    def _tally(self, name: str) -> Tally:
+        """The counters of command ``name``, kept in ``stats`` (made there on first use)."""
+        tallies = self.stats.tallies
+        tally = tallies.get(name)
+        if type(tally) is not Tally:  # none yet (or the other build's: its figures carried)
+            fresh = Tally(self.stats.histogram(name))
+            if tally is not None:
+                fresh.calls, fresh.run_ns = tally.calls, tally.run_ns
+                fresh.rejected, fresh.failed = tally.rejected, tally.failed
+            tallies[name] = tally = fresh
+        return tally
+
+    def _bind(self, table: dict[bytes, Command]) -> None:
+        entries = {name: Entry(cmd, self._tally(cmd.name)) for name, cmd in table.items()}
+        self._by_name = {**{name.upper(): entry for name, entry in entries.items()}, **entries}
+
+    def _look_up(self, name: bytes) -> Entry | None:
+        """The entry of a name in another spelling (``Get``), or of a command added to the
+        table after this dispatcher was made (kept for the next time); None if unknown."""
+        lowered = name.lower()
+        entry = self._by_name.get(lowered)
+        if entry is None:
+            command = self._running.get(lowered)
+            if command is None:
+                return None
+            entry = self._by_name[lowered] = Entry(command, self._tally(command.name))
+        return entry
 
     def configure_slowlog(
         self, slower_than_us: int | None = None, max_len: int | None = None
@@ -145,15 +207,29 @@ class Dispatcher:
         """Set the slow log's threshold (microseconds; 0: every command; negative: off) and
         length, at start-up or at run time (CONFIG SET), and follow the latency settings of
         ``stats`` (``latency-monitor-threshold``, ``latency-tracking``). With all three off,
-        commands are not timed at all (INFO commandstats then shows no time): two clock reads
-        fewer each."""
+        commands are not timed at all (INFO commandstats then shows no time): no clock
+        readings."""
         self.slowlog.configure(slower_than_us, max_len)
         stats = self.stats
         monitor_ns = stats.latency.threshold_ms * 1_000_000 or self.slowlog.threshold_ns
-        self.slow_ns = min(self.slowlog.threshold_ns, monitor_ns)
+        self.slow_ns = min(self.slowlog.threshold_ns, monitor_ns, NEVER)  # past NEVER: never
         self.tracking_latency = stats.latency_tracking
-        self.timing = self.slowlog.slower_than_us >= 0 or monitor_ns < self.slowlog.threshold_ns
-        self.timing = self.timing or self.tracking_latency
+        timing = self.slowlog.slower_than_us >= 0 or monitor_ns < self.slowlog.threshold_ns
+        self.timing = timing or self.tracking_latency
+        self.start_clock()  # timing (again): not from a reading made before it stopped
+
+    def start_clock(self) -> None:
+        """Read the clock: the next command run with :meth:`execute_next` is timed from now.
+
+        A connection calls this once for each read, before running the requests it brought
+        one after the other; each command's time then runs from the reading before it to the
+        one at its end, which is the next one's start: N + 1 readings for N requests, and every
+        nanosecond of the batch counted once. So a command's time covers what was done since
+        the previous request's end reading (that request's counters, its reply's encoding),
+        this request's look-up and checks, its handler and its log record; a request refused
+        before running, or queued by MULTI, reads the clock too, and is counted nowhere."""
+        if self.timing:
+            self.clock_ns = self.clock()
 
     def run_wrapped(
         self, wrap: Callable[[dict[bytes, Command]], dict[bytes, Command]] | None
@@ -162,32 +238,28 @@ class Dispatcher:
         or from the plain table (None): no command pays for them while they are off."""
         table = self.table if wrap is None else wrap(self.table)
         self._running = table
-        self._by_name = {**{name.upper(): cmd for name, cmd in table.items()}, **table}
+        self._bind(table)
 
     # -- MONITOR -------------------------------------------------------------------------------
 
     def monitors_changed(self, monitors: list[Session]) -> None:
-        """Clients entered or left MONITOR mode: with any in it, requests go through
-        :meth:`_execute_monitored`; with none, the plain path costs nothing more than before."""
+        """Clients entered or left MONITOR mode: with any in it, each command that ran is shown
+        to them (:meth:`_run_monitored`); with none, that costs one test of an empty list."""
         self._monitors = monitors
-        if monitors:
-            self.execute = self._execute_monitored  # type: ignore[method-assign]
-        elif "execute" in vars(self):  # vars(): Cython refuses self.__dict__ in its build
-            del self.execute
 
-    def _execute_monitored(self, session: Session, args: Args) -> Reply:
-        reply = Dispatcher.execute(self, session, args)
+    def _run_monitored(self, session: Session, args: Args) -> Reply:
+        reply = self._run(session, args)
         # As Redis 7.0 shows them: commands that ran (after they ran, in the database they
         # left selected), not those refused before running or queued in MULTI, nor
         # administrative ones (CONFIG, SAVE, SHUTDOWN, MONITOR...).
-        command = self._by_name.get(args[0]) or self.table.get(args[0].lower())
+        entry = self._by_name.get(args[0]) or self._look_up(args[0])
         if (
-            command is None
-            or "admin" in command.flags
-            or _administrative(command.name, args)
+            entry is None
+            or "admin" in entry.command.flags
+            or _administrative(entry.name, args)
             or not session.authenticated
             or reply is QUEUED
-            or not arity_accepts(command.arity, len(args))
+            or not arity_accepts(entry.arity, len(args))
         ):
             return reply
         line = monitor_line(session, args)
@@ -196,92 +268,147 @@ class Dispatcher:
                 monitor.peer.push(line)
         return reply
 
-    def _rejected(self, command: Command | None, error: ReplyError) -> ReplyError:
+    def _rejected(self, entry: Entry | None, error: ReplyError) -> ReplyError:
         stats = self.stats
         stats.errors += 1
         stats.error_codes[error.code] += 1
-        if command is not None:
-            stats.rejected[command.name] += 1
+        if entry is not None:
+            entry.tally.rejected += 1
+        self.start_clock()  # the end of this request: not counted in the next command's time
         return error
 
-    def _failed(self, command: Command, error: ReplyError) -> ReplyError:
+    def _failed(self, entry: Entry, error: ReplyError) -> ReplyError:
         stats = self.stats
         stats.errors += 1
         stats.error_codes[error.code] += 1
-        stats.failed[command.name] += 1
+        entry.tally.failed += 1
         return error
 
     def execute(self, session: Session, args: Args) -> Reply:
-        command = self._by_name.get(args[0])
-        if command is None:
-            command = self._running.get(args[0].lower())
-            if command is None:
+        """Run one request (the command name first) for ``session``: its reply, an error reply
+        for anything a client can send wrong."""
+        self.start_clock()  # timed on its own: from now to its end
+        if self._monitors:
+            return self._run_monitored(session, args)
+        return self._run(session, args)
+
+    def answer(
+        self, session: Session, requests: list[Args], start: int, out: list[bytes], flush_size: int
+    ) -> int:
+        """Run ``requests`` from index ``start`` one after the other, each timed from the end
+        of the one before (:meth:`start_clock`: the clock is started here), and append each
+        reply to ``out``, encoded for the session's RESP version: the pieces of a connection's
+        one buffer for the replies of a read. Stop after a reply that ends the session (QUIT;
+        SHUTDOWN's is suppressed: not encoded) or once the replies hold more than
+        ``flush_size`` bytes. The index of the first request not run."""
+        self.start_clock()
+        count = len(requests)
+        index = start
+        size = 0
+        while index < count:
+            args = requests[index]
+            index += 1
+            if self._monitors:
+                reply = self._run_monitored(session, args)
+            else:
+                reply = self._run(session, args)
+            if session.muted and session.drops_reply(reply):  # CLIENT REPLY OFF or SKIP
+                if session.close_after_reply:
+                    break
+                continue
+            if session.close_after_reply:
+                if not session.reply_suppressed:
+                    encode_into(out, reply, session.protocol)
+                break
+            size += encode_into(out, reply, session.protocol)
+            if size > flush_size:
+                break
+        return index
+
+    def execute_next(self, session: Session, args: Args) -> Reply:
+        """:meth:`execute`, timed from the last clock reading: the previous request's end, or
+        :meth:`start_clock` (one clock reading per request instead of two)."""
+        if self._monitors:
+            return self._run_monitored(session, args)
+        return self._run(session, args)
+
+    def _run(self, session: Session, args: Args) -> Reply:
+        entry = self._by_name.get(args[0])
+        if entry is None:
+            entry = self._look_up(args[0])
+            if entry is None:
                 return self._rejected(None, refuse(session, "", UnknownCommandError(args)))
-            self.stats.track(command.name)  # registered after this dispatcher was made
-        name = command.name
-        arity = command.arity
+        name = entry.name
+        arity = entry.arity
         if (len(args) != arity) if arity >= 0 else (len(args) < -arity):  # arity_accepts, inlined
-            return self._rejected(command, refuse(session, name, wrong_arity(name)))
-        if not session.authenticated and not command.noauth:
+            return self._rejected(entry, refuse(session, name, wrong_arity(name)))
+        if not session.authenticated and not entry.noauth:
             if session.subscriptions is None:
-                return self._rejected(command, NOAUTH)
+                return self._rejected(entry, NOAUTH)
             if name not in SUBSCRIBED_CONTEXT:  # a RESP2 connection in subscribed state
-                return self._rejected(command, subscribed_context_error(name, args))
+                return self._rejected(entry, subscribed_context_error(name, args))
         # Inside MULTI, commands wait for EXEC, which runs each back through here. Checks that
         # refuse a command while queueing belong above (and call ``refuse``); what follows sees
         # each queued command once, when EXEC runs it.
         if session.queued is not None and name not in RUN_IN_MULTI:
-            return self._queue(session, command, args)
-        self.calls[name] += 1
+            reply = self._queue(session, entry, args)
+            self.start_clock()  # the end of this request, as for a refused one
+            return reply
+        tally = entry.tally
+        tally.calls += 1
         session.last_command = name
         journal = self.journal
-        # Timing a command costs two clock reads and one counter update (about a seventh of a
-        # pipelined GET's path); the slow log one comparison unless the command was slow.
-        started = perf_counter_ns() if self.timing else 0
+        # Timing a command costs one clock reading and one counter update; the slow log one
+        # comparison unless the command was slow. Whether it is timed is decided here: CONFIG
+        # SET may change it while the command runs.
+        timed = self.timing
+        started = self.clock_ns
         try:
-            if journal is not None and command.write:
+            if journal is not None and entry.write:
                 if journal.refusal is not None:
-                    return self._failed(command, journal.refusal)  # counted in calls
+                    return self._failed(entry, journal.refusal)  # counted in calls
                 try:
-                    return command.handler(session, args)
+                    return entry.handler(session, args)
                 finally:
-                    journal.record(command, args, session.db)
-            return command.handler(session, args)
+                    journal.record(entry, args, session.db)
+            return entry.handler(session, args)
         except ReplyError as error:
-            return self._failed(command, error)
+            return self._failed(entry, error)
         except Exception:
             # A bug in a handler must cost one error reply, not the connection or the server.
             log.exception("command %s failed", name)
-            return self._failed(command, ReplyError(f"ERR internal error while running '{name}'"))
+            return self._failed(entry, ReplyError(f"ERR internal error while running '{name}'"))
         finally:
-            if started:
-                elapsed = perf_counter_ns() - started
-                self.run_ns[name] += elapsed
+            if timed:
+                ended = self.clock()
+                self.clock_ns = ended
+                elapsed = ended - started
+                tally.run_ns += elapsed
                 if self.tracking_latency:
-                    self.histograms[name][elapsed.bit_length()] += 1
+                    tally.histogram[elapsed.bit_length()] += 1
                 if elapsed >= self.slow_ns:
-                    self._slow(command, args, elapsed, session)
+                    self._slow(entry, args, elapsed, session)
 
-    def _slow(self, command: Command, args: Args, elapsed: int, session: Session) -> None:
+    def _slow(self, entry: Entry, args: Args, elapsed: int, session: Session) -> None:
         """A command at least as slow as one threshold: to the slow log, the latency monitor
         (``command`` or ``fast-command``, in milliseconds, as Redis), or both."""
         slowlog = self.slowlog
         if elapsed >= slowlog.threshold_ns:
             slowlog.record(args, elapsed, session.addr, session.name)
-        event = "fast-command" if "fast" in command.flags else "command"
+        event = "fast-command" if "fast" in entry.command.flags else "command"
         self.stats.latency.add_if_needed(event, elapsed // 1_000_000)
 
-    def _queue(self, session: Session, command: Command, args: Args) -> Reply:
+    def _queue(self, session: Session, entry: Entry, args: Args) -> Reply:
         """Queue a command inside MULTI, or refuse it (and doom the transaction)."""
-        if "no_multi" in command.flags:  # SHUTDOWN: as Redis, refused and dooms the EXEC
+        if "no_multi" in entry.command.flags:  # SHUTDOWN: as Redis, refused and dooms the EXEC
             self.stats.errors += 1
-            return refuse(session, command.name, NOT_IN_MULTI)
+            return refuse(session, entry.name, NOT_IN_MULTI)
         refusal = subcommand_refusal(args)  # an unknown subcommand is refused at once
         if refusal is not None:
             self.stats.errors += 1
-            return refuse(session, command.name, refusal)
+            return refuse(session, entry.name, refusal)
         if out_of_memory(session.server):  # as Redis: over the limit, nothing more is queued
-            return self._rejected(command, refuse(session, command.name, OOM))
+            return self._rejected(entry, refuse(session, entry.name, OOM))
         assert session.queued is not None
         session.queued.append(args)
         return QUEUED

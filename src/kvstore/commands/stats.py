@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from kvstore.commands.latency_monitor import LatencyMonitor, new_histogram
 from kvstore.protocol.replies import Reply
@@ -43,52 +43,76 @@ class OpsMeter:
         return round(sum(rates) / len(rates)) if rates else 0
 
 
+class CommandTally(Protocol):
+    """One command's counters, as the dispatcher keeps them (``kvstore.commands.dispatch.Tally``,
+    whose fields are C fields in the compiled build)."""
+
+    calls: int  # commands run (a queued command counts when EXEC runs it)
+    run_ns: int  # their time, in nanoseconds
+    rejected: int  # refused before running (arity, NOAUTH...)
+    failed: int  # ran and answered an error
+
+
 class CommandStats:
     """Counters for INFO commandstats/errorstats/stats and the metrics page; the slow log.
 
-    ``calls`` and ``run_ns`` hold every command's name (the dispatcher counts with a plain
-    ``+=`` on them, and keeps references to these very dicts): :meth:`reset` zeroes them in
-    place.
+    The per-command counters are in :attr:`tallies`, one by command name, which the dispatcher
+    makes and counts into; :attr:`calls`, :attr:`run_ns`, :attr:`rejected` and :attr:`failed`
+    are views of them as dictionaries. Error replies by code and in all stay here.
     """
 
-    def __init__(self, names: Iterable[str] = ()) -> None:
-        #: Calls per command name. A plain dict with every name present, as ``+= 1`` on a
-        #: Counter (a dict subclass) costs three times as much.
-        self.calls: dict[str, int] = dict.fromkeys(names, 0)
-        #: Time spent per command, in nanoseconds; every name present, as in ``calls``.
-        self.run_ns: dict[str, int] = dict.fromkeys(self.calls, 0)
-        self.rejected: Counter[str] = Counter()  # refused before running (arity, NOAUTH...)
-        self.failed: Counter[str] = Counter()  # ran and answered an error
+    def __init__(self) -> None:
+        #: Each command's counters, by name (made by the dispatcher for each command it runs).
+        self.tallies: dict[str, CommandTally] = {}
         self.error_codes: Counter[str] = Counter()  # error replies by code (ERR, WRONGTYPE...)
         self.errors = 0
         self.ops = OpsMeter()
         self.slowlog = SlowLog()
         #: Each command's run times (``latency-tracking``), by full name (``client|id``):
-        #: every command's present, as in ``calls``; subcommands' added as they run.
-        self.histograms: dict[str, list[int]] = {name: new_histogram() for name in self.calls}
+        #: every command the dispatcher knows, subcommands' added as they run. The
+        #: dispatcher's tallies hold the very lists (see :meth:`histogram`).
+        self.histograms: dict[str, list[int]] = {}
         self.latency_tracking = True
         #: The percentiles INFO latencystats shows (``latency-tracking-info-percentiles``).
         self.info_percentiles: tuple[float, ...] = (50.0, 99.0, 99.9)
         self.latency = LatencyMonitor()
 
-    def track(self, name: str) -> None:
-        """Make room for a command's counters (one registered after these were made)."""
-        self.calls.setdefault(name, 0)
-        self.run_ns.setdefault(name, 0)
-        if name not in self.histograms:
-            self.histograms[name] = new_histogram()
-
-    def record_latency(self, name: str, elapsed_ns: int) -> None:
-        """Count one run of ``name`` (a subcommand's full name) in its histogram."""
+    def histogram(self, name: str) -> list[int]:
+        """The latency histogram of ``name`` (a command's or a subcommand's full name), made
+        on first use; :meth:`reset` empties it in place."""
         histogram = self.histograms.get(name)
         if histogram is None:
             histogram = self.histograms[name] = new_histogram()
-        histogram[elapsed_ns.bit_length()] += 1
+        return histogram
+
+    def record_latency(self, name: str, elapsed_ns: int) -> None:
+        """Count one run of ``name`` (a subcommand's full name) in its histogram."""
+        self.histogram(name)[elapsed_ns.bit_length()] += 1
+
+    @property
+    def calls(self) -> dict[str, int]:
+        """Calls per command name, every command the dispatcher knows."""
+        return {name: tally.calls for name, tally in self.tallies.items()}
+
+    @property
+    def run_ns(self) -> dict[str, int]:
+        """Time spent per command name, in nanoseconds; every name, as in ``calls``."""
+        return {name: tally.run_ns for name, tally in self.tallies.items()}
+
+    @property
+    def rejected(self) -> dict[str, int]:
+        """Calls refused before running, per command name (only those with any)."""
+        return {name: tally.rejected for name, tally in self.tallies.items() if tally.rejected}
+
+    @property
+    def failed(self) -> dict[str, int]:
+        """Calls that ran and answered an error, per command name (only those with any)."""
+        return {name: tally.failed for name, tally in self.tallies.items() if tally.failed}
 
     @property
     def total_calls(self) -> int:
         """Commands run (a queued command counts when EXEC runs it)."""
-        return sum(self.calls.values())
+        return sum(tally.calls for tally in self.tallies.values())
 
     def sample_ops(self) -> None:
         """Sample the command rate for INFO; the server calls this every 100 ms."""
@@ -96,10 +120,8 @@ class CommandStats:
 
     def reset(self) -> None:
         """What ``CONFIG RESETSTAT`` zeroes here: everything but the slow log."""
-        self.calls.update(dict.fromkeys(self.calls, 0))
-        self.run_ns.update(dict.fromkeys(self.run_ns, 0))
-        self.rejected.clear()
-        self.failed.clear()
+        for tally in self.tallies.values():
+            tally.calls = tally.run_ns = tally.rejected = tally.failed = 0
         self.error_codes.clear()
         self.errors = 0
         self.ops = OpsMeter()

@@ -12,9 +12,18 @@ cdef dict _STATUS_CACHE
 cpdef bytes format_float(object value)
 
 
-@cython.locals(size=Py_ssize_t, cached=bytes, parts=list, text=bytes)
+cdef tuple BULK_HEADERS
+cdef bytes CRLF
+cdef Py_ssize_t LARGE_BULK
+
+
+@cython.locals(out=list)
 cpdef bytes encode_reply(object reply, object proto=*)
 
 
-@cython.locals(parts=list)
-cdef bytes _encode_items(bytes head, object items, object proto)
+@cython.locals(size=Py_ssize_t, total=Py_ssize_t, head=bytes, piece=bytes, text=bytes)
+cpdef Py_ssize_t encode_into(list out, object reply, object proto=*) except -1
+
+
+@cython.locals(total=Py_ssize_t)
+cdef Py_ssize_t _encode_items(list out, bytes head, object items, object proto) except -1

@@ -42,63 +42,79 @@ def format_float(value: float) -> bytes:
 
 def encode_reply(reply: Reply, proto: int = 2) -> bytes:
     """Encode one reply for a connection speaking RESP ``proto`` (2 or 3)."""
+    out: list[bytes] = []
+    encode_into(out, reply, proto)
+    return b"".join(out)
+
+
+def encode_into(out: list[bytes], reply: Reply, proto: int = 2) -> int:
+    """Append ``reply``, encoded for RESP ``proto`` (2 or 3), to ``out`` as pieces to be
+    joined once, and say how many bytes they hold: a connection encodes the replies of one
+    read into one buffer, joined and written once. (On a TypeError, for a value that is not a
+    reply, the pieces appended before it stay.)"""
     # Ordered by how often each kind is returned; ``type(...) is`` keeps bool out of int.
     if type(reply) is bytes:
         size = len(reply)  # bulk_header(size), inlined: the most common reply saves a call
-        return b"".join(
-            (BULK_HEADERS[size] if size < LARGE_BULK else b"$%d\r\n" % size, reply, CRLF)
-        )
+        head = BULK_HEADERS[size] if size < LARGE_BULK else b"$%d\r\n" % size
+        out.append(head)
+        out.append(reply)
+        out.append(CRLF)
+        return len(head) + size + 2
     if type(reply) is Status:
-        cached = _STATUS_CACHE.get(reply.text)
-        if cached is None:
-            cached = _STATUS_CACHE[reply.text] = b"+%b\r\n" % reply.text.encode()
-        return cached
-    if reply is None:
-        return _NIL[proto]
-    if type(reply) is int:
-        return b":%d\r\n" % reply
-    if type(reply) is bool:
-        return _BOOL[proto][reply]
-    if isinstance(reply, ReplyError):
-        return b"-%b\r\n" % reply.message.encode("utf-8", "replace")
-    if type(reply) is list:
-        return _encode_items(b"*%d\r\n" % len(reply), reply, proto)
-    if type(reply) is dict:
+        piece = _STATUS_CACHE.get(reply.text)
+        if piece is None:
+            piece = _STATUS_CACHE[reply.text] = b"+%b\r\n" % reply.text.encode()
+    elif reply is None:
+        piece = _NIL[proto]
+    elif type(reply) is int:
+        piece = b":%d\r\n" % reply
+    elif type(reply) is bool:
+        piece = _BOOL[proto][reply]
+    elif isinstance(reply, ReplyError):
+        piece = b"-%b\r\n" % reply.message.encode("utf-8", "replace")
+    elif type(reply) is list:
+        return _encode_items(out, b"*%d\r\n" % len(reply), reply, proto)
+    elif type(reply) is dict:
         size = len(reply)
-        parts = [b"%%%d\r\n" % size if proto == 3 else b"*%d\r\n" % (2 * size)]
+        piece = b"%%%d\r\n" % size if proto == 3 else b"*%d\r\n" % (2 * size)
+        out.append(piece)
+        total = len(piece)
         for key, value in reply.items():
-            parts.append(encode_reply(key, proto))
-            parts.append(encode_reply(value, proto))
-        return b"".join(parts)
-    if type(reply) is float:
+            total += encode_into(out, key, proto)
+            total += encode_into(out, value, proto)
+        return total
+    elif type(reply) is float:
         text = format_float(reply)
+        piece = b",%b\r\n" % text if proto == 3 else b"$%d\r\n%b\r\n" % (len(text), text)
+    elif reply is NIL_ARRAY:
+        piece = _NIL_ARRAY[proto]
+    elif type(reply) is Verbatim:
         if proto == 3:
-            return b",%b\r\n" % text
-        return b"$%d\r\n%b\r\n" % (len(text), text)
-    if reply is NIL_ARRAY:
-        return _NIL_ARRAY[proto]
-    if type(reply) is Verbatim:
-        if proto == 3:
-            return b"=%d\r\ntxt:%b\r\n" % (len(reply) + 4, reply)
-        return b"$%d\r\n%b\r\n" % (len(reply), reply)
-    if type(reply) is SetReply:
+            piece = b"=%d\r\ntxt:%b\r\n" % (len(reply) + 4, reply)
+        else:
+            piece = b"$%d\r\n%b\r\n" % (len(reply), reply)
+    elif type(reply) is SetReply:
         head = b"~%d\r\n" if proto == 3 else b"*%d\r\n"
-        return _encode_items(head % len(reply), reply, proto)
-    if type(reply) is Push:
+        return _encode_items(out, head % len(reply), reply, proto)
+    elif type(reply) is Push:
         head = b">%d\r\n" if proto == 3 else b"*%d\r\n"
-        return _encode_items(head % len(reply), reply, proto)
-    if type(reply) is Replies:
-        return _encode_items(b"", reply, proto)
-    raise TypeError(f"cannot encode a reply of type {type(reply).__name__}")
+        return _encode_items(out, head % len(reply), reply, proto)
+    elif type(reply) is Replies:
+        return _encode_items(out, b"", reply, proto)
+    else:
+        raise TypeError(f"cannot encode a reply of type {type(reply).__name__}")
+    out.append(piece)
+    return len(piece)
 
 
-def _encode_items(head: bytes, items: list[Reply], proto: int) -> bytes:
+def _encode_items(out: list[bytes], head: bytes, items: list[Reply], proto: int) -> int:
     """An aggregate: its ``head`` (``*3\r\n``), then each of ``items``. (A loop, not a
-    generator: the compiled build calls ``encode_reply`` from it at C speed.)"""
-    parts = [head]
+    generator: the compiled build calls ``encode_into`` from it at C speed.)"""
+    out.append(head)
+    total = len(head)
     for item in items:
-        parts.append(encode_reply(item, proto))
-    return b"".join(parts)
+        total += encode_into(out, item, proto)
+    return total
 
 
 # ---------------------------------------------------------------------------------------------

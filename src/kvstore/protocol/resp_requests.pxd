@@ -61,5 +61,7 @@ cdef class RequestParser:
         octets="const unsigned char[:]",
         chars="const char *",
         sliced_as_bytes=bint,
+        max_args=Py_ssize_t,
+        max_bulk_len=Py_ssize_t,
     )
     cdef Py_ssize_t _parse(self, object buf, list frames) except -1

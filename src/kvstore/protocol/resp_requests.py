@@ -14,6 +14,7 @@ error and closes the connection.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -316,6 +317,11 @@ class RequestParser:
     def _parse(self, buf: bytes | bytearray, frames: list[Frame]) -> int:
         """Parse as many complete frames as ``buf`` holds; return the bytes consumed."""
         limits = self.limits
+        # Read once per call, as C integers in the compiled build (a dataclass's attribute
+        # costs a generic look-up there, per request); no count or length parsed exceeds
+        # sys.maxsize, so a larger limit is as good as it.
+        max_args = min(limits.max_args, sys.maxsize)
+        max_bulk_len = min(limits.max_bulk_len, sys.maxsize)
         size = len(buf)
         pos = 0
         frame_start = 0
@@ -339,7 +345,7 @@ class RequestParser:
                 if count == NOT_A_LENGTH:
                     return frame_start
                 pos = self._line_end
-                if count > limits.max_args:
+                if count > max_args:
                     raise ProtocolError(
                         "Protocol error: unauthenticated multibulk length"
                         if limits.unauthenticated
@@ -363,7 +369,7 @@ class RequestParser:
                     if length == NOT_A_LENGTH:
                         return pos
                     pos = self._line_end
-                    if length < 0 or length > limits.max_bulk_len:
+                    if length < 0 or length > max_bulk_len:
                         raise ProtocolError(
                             "Protocol error: unauthenticated bulk length"
                             if limits.unauthenticated and length >= 0

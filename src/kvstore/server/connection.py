@@ -43,10 +43,8 @@ REPLY_FLUSH_SIZE = 1024 * 1024
 #: input is no longer read.
 POSTPONED_LIMIT = 1024 * 1024
 
-#: A request as its protocol's parser gives it (RESP: the arguments; text: a line), and what
-#: running it gives before it is encoded.
+#: A request as its protocol's parser gives it (RESP: the arguments; text: a line).
 Request = TypeVar("Request")
-Result = TypeVar("Result")
 
 
 def _address(info: object) -> str:
@@ -58,11 +56,6 @@ def _address(info: object) -> str:
 
 def _ignore(data: bytes) -> None:
     pass
-
-
-def _as_encoded(reply: bytes, protocol: int) -> bytes:
-    """A text-protocol reply, encoded already by the line that asked for it."""
-    return reply
 
 
 class ClientConnection(asyncio.Protocol):
@@ -253,7 +246,7 @@ class ClientConnection(asyncio.Protocol):
         if frames and (self._pause.mode or self._postponed is not None):
             if self._answer_while_paused(frames):
                 return
-        elif frames and self._answer(frames, self._dispatcher.execute, encode_reply):
+        elif frames and self._answer(frames, self._dispatcher.answer):
             return
         if parser.error is not None:
             self._close_with_error(encode_reply(ReplyError("ERR " + parser.error.message)))
@@ -276,19 +269,45 @@ class ClientConnection(asyncio.Protocol):
     def _feed_text(self, data: bytes) -> None:
         parser = cast(LineParser, self._line_parser)
         lines = parser.feed(data)
-        if lines and self._answer(lines, self._run_line, _as_encoded):
+        if lines and self._answer(lines, self._run_lines):
             return
         if parser.error is not None:
             self._close_with_error(error_line(parser.error.message))
 
+    def _run_lines(
+        self, session: Session, lines: list[Line], start: int, out: list[bytes], flush_size: int
+    ) -> int:
+        """The text protocol's :meth:`Dispatcher.answer`: run ``lines`` from ``start``, each
+        reply appended to ``out``, until a reply that ends the session or the replies pass
+        ``flush_size`` bytes; the index of the first line not run."""
+        self._dispatcher.start_clock()
+        index = start
+        size = 0
+        while index < len(lines):
+            reply = self._run_line(session, lines[index])
+            index += 1
+            if session.muted and session.drops_reply(reply):  # CLIENT REPLY OFF or SKIP
+                if session.close_after_reply:
+                    break
+                continue
+            if session.close_after_reply:
+                if not session.reply_suppressed:
+                    out.append(reply)
+                break
+            out.append(reply)
+            size += len(reply)
+            if size > flush_size:
+                break
+        return index
+
     def _run_line(self, session: Session, line: Line) -> bytes:
         """Run one text-protocol line and give its reply as the line protocol writes it (its
-        wording depends on the request, so it is encoded here, not by ``_answer``)."""
+        wording depends on the request, so it is encoded here, not by the dispatcher)."""
         try:
             request = parse_request(line.text)
         except TextRequestError as exc:
             return encode_text_reply([error_line(str(exc))], line.crlf)
-        reply = request.render(self._dispatcher.execute(session, request.args))
+        reply = request.render(self._dispatcher.execute_next(session, request.args))
         if request.goodbye:
             session.close_after_reply = True
         return encode_text_reply(render_text(reply), line.crlf)
@@ -296,53 +315,44 @@ class ClientConnection(asyncio.Protocol):
     def _answer(
         self,
         requests: list[Request],
-        execute: Callable[[Session, Request], Result],
-        encode: Callable[[Result, int], bytes],
+        run: Callable[[Session, list[Request], int, list[bytes], int], int],
     ) -> bool:
-        """Answer ``requests`` in order, in as few writes as can be: each is run by
-        ``execute`` and its reply encoded by ``encode`` (for the session's RESP version); the
-        replies are gathered and written together, or as they pass REPLY_FLUSH_SIZE (checked
-        against the output limit as they go); after a reply that ends the session (QUIT;
-        SHUTDOWN, whose reply is suppressed) what was gathered is written and the connection
-        closed. True when the connection is done (closing, or cut off).
+        """Answer ``requests`` in order, in as few writes as can be: ``run`` (the dispatcher's
+        :meth:`~kvstore.commands.dispatch.Dispatcher.answer`, or :meth:`_run_lines`) runs
+        them and appends their replies' pieces to one list, joined and written once; or as
+        they pass REPLY_FLUSH_SIZE (checked against the output limit as it goes). After a
+        reply that ends the session (QUIT; SHUTDOWN, whose reply is suppressed) what was
+        gathered is written and the connection closed. True when the connection is done
+        (closing, or cut off).
 
-        Both protocols go through this one loop, and it is every request's path: per request
-        it calls ``execute`` and ``encode`` and nothing more (RESP hands in the dispatcher's
-        and the encoder's own functions), so keep it so."""
+        Both protocols go through this one loop, and it is every read's path: ``run`` is
+        called once per read, and the requests' own loop is the dispatcher's (compiled), so
+        keep it so."""
         session = self.session
         transport = self._transport
         assert transport is not None
         out: list[bytes] = []
         self._batch = out  # where a push to this client during the batch goes (push())
-        size = 0
-        for request in requests:
-            result = execute(session, request)
-            reply = (
-                b""
-                if session.muted and session.drops_reply(result)
-                else encode(result, session.protocol)
-            )
-            out.append(reply)
-            if session.close_after_reply:
-                if session.reply_suppressed:
-                    out.pop()
-                self._send(b"".join(out), close=True)
+        count = len(requests)
+        done = run(session, requests, 0, out, REPLY_FLUSH_SIZE)
+        while done < count and not session.close_after_reply:  # large replies: write as it goes
+            if self._write_checked(out):
                 return True
-            size += len(reply)
-            if size > REPLY_FLUSH_SIZE:  # a pipeline of large replies: write as it goes
-                if self._write_checked(out):
-                    return True
-                out = []
-                self._batch = out
-                size = 0
+            out = []
+            self._batch = out
+            done = run(session, requests, done, out, REPLY_FLUSH_SIZE)
         self._batch = None
+        if session.close_after_reply:
+            self._send(b"".join(out), close=True)
+            return True
         if out:
+            payload = b"".join(out)
             gate = self._gate
             if gate is not None and (gate.waiting or self._held is not None):  # _send, inlined
-                self._hold(b"".join(out), False)
+                self._hold(payload, False)
             else:
-                transport.write(b"".join(out))
-            if size > OUTPUT_LOW_WATER and self._output_over_limit():
+                transport.write(payload)
+            if len(payload) > OUTPUT_LOW_WATER and self._output_over_limit():
                 return True
         return False
 
@@ -440,7 +450,7 @@ class ClientConnection(asyncio.Protocol):
                 self._postponed = frames[index:]
                 self._context.paused.wait(self)
                 return False
-            if self._answer([args], self._dispatcher.execute, encode_reply):
+            if self._answer([args], self._dispatcher.answer):
                 return True
         return False
 
