@@ -6,6 +6,7 @@ one where it is built), and the two agree."""
 
 from __future__ import annotations
 
+from collections import Counter
 from types import ModuleType
 from typing import Any
 
@@ -83,7 +84,11 @@ def _timed_run(
                 assert dispatcher.slowlog.next_id == logged
             observed.append((ran, clock.now - previous))
         assert len(clock.readings) == before + len(batch) + 1  # N + 1 for N requests
-    totals = sorted((name, t.calls, t.run_ns) for name, t in tallies.items() if t.calls)
+    totals = sorted(
+        (name, t.calls, t.run_ns, [(bucket, n) for bucket, n in enumerate(t.histogram) if n])
+        for name, t in tallies.items()
+        if t.calls
+    )
     return observed, totals
 
 
@@ -95,7 +100,14 @@ def test_each_command_is_charged_the_time_since_the_reading_before_it(
 ) -> None:
     observed, totals = _timed_run(module, batches, clock_steps)
     charged = sum(interval for ran, interval in observed if ran)
-    assert sum(run_ns for _, _, run_ns in totals) == charged
+    assert sum(run_ns for _, _, run_ns, _ in totals) == charged
+    # Each command's latency histogram counts it in the bucket of its time's bit length.
+    expected = Counter(interval.bit_length() for ran, interval in observed if ran)
+    counted: Counter[int] = Counter()
+    for *_, histogram in totals:
+        for bucket, n in histogram:
+            counted[bucket] += n
+    assert counted == expected
 
 
 @pytest.mark.skipif(compiled is None, reason="the compiled build is not built, or not in use")

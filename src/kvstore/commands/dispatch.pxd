@@ -5,6 +5,11 @@ cimport cython
 from kvstore._speedups.session_fields cimport SessionFields
 
 cdef frozenset RUN_IN_MULTI
+cdef bint _COMPILED
+
+
+@cython.locals(magnitude=cython.ulonglong, bits=Py_ssize_t)
+cdef inline Py_ssize_t _histogram_bucket(long long elapsed)
 cdef frozenset SUBSCRIBED_CONTEXT
 
 
