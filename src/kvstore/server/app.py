@@ -76,6 +76,8 @@ class Server:
         """Serve the metrics page (if asked for), accept clients, start the periodic cycle."""
         loop = asyncio.get_running_loop()
         self.registry.now = loop.time()  # before the first client is accepted
+        # Before the first client too: a replica's PSYNC must find the history restored.
+        self.replication.start()
         try:
             if self.config.metrics_port:
                 await self._start_metrics()
@@ -98,10 +100,10 @@ class Server:
         except BaseException:
             self.close_listeners()
             close_listeners(self._bound)
+            self.replication.stop()
             if self.persistence is not None:
                 self.persistence.close(snapshot=False)
             raise
-        self.replication.start()
         self._schedule_expire_cycle()
 
     async def _start_metrics(self) -> None:
