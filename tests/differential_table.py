@@ -165,6 +165,24 @@ TABLE: dict[str, Entry] = {
     # -- connection
     "ping": Entry(-1, st.one_of(NONE, _words(value), _words(value, value))),
     "echo": Entry(2, _words(value)),
+    # -- cluster mode (off here, as on the reference: refused the same way)
+    "readonly": Entry(1, NONE),
+    "readwrite": Entry(1, NONE),
+    "asking": Entry(1, NONE),
+    "cluster": Entry(
+        -2,
+        st.sampled_from(
+            [
+                [b"INFO"],
+                [b"SLOTS"],
+                [b"KEYSLOT", b"a"],
+                [b"KEYSLOT"],
+                [b"nosuch"],
+                [b"myid"],
+                [b"HELP"],
+            ]
+        ),
+    ),
     "select": Entry(2, _words(st.sampled_from([b"0", b"1", b"15", b"16", b"-1", b"x", b"00"]))),
     "auth": Entry(
         -2,

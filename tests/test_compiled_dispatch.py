@@ -3,7 +3,8 @@
 The same generated request sequences (the hot commands and their options, names in any case,
 unknown commands, wrong arities, AUTH with right and wrong passwords before and after, MULTI,
 EXEC, DISCARD and refusals inside a transaction, WATCH, errors a handler raises, the counters
-reset, the slow log on for every command, QUIT) run through the pure :class:`Dispatcher` and
+reset, the slow log on for every command, QUIT; in cluster mode too, with MOVED, ASK and
+CROSSSLOT) run through the pure :class:`Dispatcher` and
 its compiled twin (the same source compiled with Cython, ``kvstore._speedups``), each over a
 fresh keyspace with a journal on a log in memory, each client's requests in a row as one read
 whose replies are encoded into one buffer (several, past a flush size), as a connection runs
@@ -28,10 +29,14 @@ from hypothesis import strategies as st
 
 from compiled_support import Loop, MemoryLog, compiled_twin
 from kvstore import build, commands
+from kvstore.cluster.topology import Member, Shard, Topology
+from kvstore.cluster.view import TopologyView
 from kvstore.commands import ServerState, Session
 from kvstore.commands import dispatch as pure
+from kvstore.commands.cluster_guard import ClusterGuard
 from kvstore.keyspace import Databases, Keyspace
 from kvstore.persistence import journal as pure_journal
+from kvstore.slots import key_slot
 
 NOW = 1_700_000_000_000
 PASSWORD = b"secret"
@@ -87,6 +92,10 @@ requests = st.one_of(
             [b"SELECT", b"1"],
             [b"SELECT", b"0"],
             [b"SELECT", b"99"],
+            [b"ASKING"],
+            [b"READONLY"],
+            [b"READWRITE"],
+            [b"MGET", b"a", b"b"],
         ]
     ),
 )
@@ -94,15 +103,40 @@ requests = st.one_of(
 sequences = st.lists(st.tuples(st.integers(0, 1), requests), max_size=25)
 
 
+def cluster_view() -> TopologyView:
+    """This node serves slots 0-8191 (key ``b``; ``a`` is the other shard's), the slot of
+    ``b`` on its way to the other shard."""
+    me, other = Member("1" * 40, "127.0.0.1", 7000), Member("2" * 40, "127.0.0.1", 7001)
+    moving = {key_slot(b"b"): "other"}
+    return TopologyView(
+        Topology(
+            (
+                Shard("me", ((0, 8191),), (me,), 1, migrating=moving),
+                Shard("other", ((8192, 16383),), (other,), 2),
+            )
+        ),
+        me.id,
+    )
+
+
 def run(
-    module: ModuleType, sequence: list[tuple[int, list[bytes]]], requirepass: bytes | None
+    module: ModuleType,
+    sequence: list[tuple[int, list[bytes]]],
+    requirepass: bytes | None,
+    cluster: bool = False,
 ) -> tuple[Any, ...]:
     dbs = Databases.with_first(Keyspace(clock=lambda: NOW))
     appendlog = MemoryLog()
     loop = Loop()
     journal = cast(Any, pure_journal.LogJournal)(dbs, appendlog, loop)  # fakes: duck-typed
-    state = ServerState(dbs=dbs, requirepass=requirepass, settings=dict, journal=journal)
+    view = cluster_view() if cluster else None
+    state = ServerState(
+        dbs=dbs, requirepass=requirepass, settings=dict, journal=journal, cluster=view
+    )
     dispatcher = module.Dispatcher(journal=journal, stats=state.stats, slowlog_log_slower_than=0)
+    if view is not None:
+        table = dispatcher.table
+        dispatcher.guard_with(ClusterGuard(view, lambda name: table.get(name.lower())).refusal)
     state.runner = dispatcher
     sessions = [Session(state, addr=f"127.0.0.1:{port}", id=port) for port in (1, 2)]
     replies = []
@@ -142,6 +176,8 @@ def run(
                 s.close_after_reply,
                 s.reply_suppressed,
                 s.db.index,
+                s.asking,
+                s.readonly,
             )
             for s in sessions
         ],
@@ -149,12 +185,13 @@ def run(
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sequence=sequences, requirepass=st.sampled_from([None, PASSWORD]))
+@given(sequence=sequences, requirepass=st.sampled_from([None, PASSWORD]), cluster=st.booleans())
 def test_same_replies_keyspace_log_and_stats(
-    sequence: list[tuple[int, list[bytes]]], requirepass: bytes | None
+    sequence: list[tuple[int, list[bytes]]], requirepass: bytes | None, cluster: bool
 ) -> None:
     assert compiled is not None
-    assert run(compiled, sequence, requirepass) == run(pure, sequence, requirepass)
+    expected = run(pure, sequence, requirepass, cluster)
+    assert run(compiled, sequence, requirepass, cluster) == expected
 
 
 def test_a_handler_bug_costs_one_error_reply_in_both() -> None:

@@ -34,10 +34,18 @@ DEFAULT_SECTIONS = [
     "Stats",
     "Replication",
     "CPU",
+    "Cluster",
     "Keyspace",
 ]
 #: INFO all/everything: the default sections and the per-command and per-error ones.
-ALL_SECTIONS = [*DEFAULT_SECTIONS[:-1], "Commandstats", "Errorstats", "Latencystats", "Keyspace"]
+ALL_SECTIONS = [
+    *DEFAULT_SECTIONS[:-2],
+    "Commandstats",
+    "Errorstats",
+    "Latencystats",
+    "Cluster",
+    "Keyspace",
+]
 
 
 def raw(sock: socket.socket, *args: str) -> bytes:

@@ -248,10 +248,10 @@ def test_compaction_under_load_keeps_the_same_table(
                 pipe.set(key, value)
                 model[key] = value
         pipe.execute()
-    assert (tmp_path / "snapshot.kvs").exists()
-    saves = r.lastsave()
-    assert saves
+    # Compaction writes its snapshot in the background: wait for it before looking for it.
     wait_for(lambda: sum("snapshot written" in line for line in server.log) >= 2, 10, "compactions")
+    assert (tmp_path / "snapshot.kvs").exists()
+    assert r.lastsave()
     kill(server)  # no shutdown snapshot: recovery uses the compacted files
     assert not any("Traceback" in line or " ERROR " in line for line in server.log)
     r = client(server_factory("--dir", str(tmp_path), *options))

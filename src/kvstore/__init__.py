@@ -32,11 +32,14 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AsyncClient",
+    "AsyncClusterClient",
     "AsyncPipeline",
     "AuthenticationError",
     "AuthenticationRequiredError",
     "BusyError",
     "Client",
+    "ClusterClient",
+    "ClusterError",
     "ConnectionError",
     "ExecAbortError",
     "KvstoreError",

@@ -62,6 +62,8 @@ class Invocation:
     cacert: str | None = None
     cert: str | None = None
     key: str | None = None
+    #: ``-c``: follow cluster redirections (MOVED, ASK), as ``redis-cli -c`` does.
+    cluster: bool = False
 
     @property
     def interactive(self) -> bool:
@@ -101,6 +103,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         type=_seconds,
         help="give up connecting, or waiting for a reply, after this long "
         "(default: 10 s to connect, no limit on replies)",
+    )
+    parser.add_argument(
+        "-c",
+        "--cluster",
+        action="store_true",
+        help="cluster mode: send each command to the node serving its key, following MOVED "
+        "and ASK redirections (as redis-cli -c); one command, not a session or watch",
     )
     parser.add_argument(
         "--tls",
@@ -145,6 +154,7 @@ def parse_arguments(argv: Sequence[str], prog: str) -> Invocation:
             cacert=namespace.cacert,
             cert=namespace.cert,
             key=namespace.key,
+            cluster=namespace.cluster,
         )
     try:
         address = parse_address(node, default_port=0)  # 0: no port was given
@@ -167,6 +177,7 @@ def parse_arguments(argv: Sequence[str], prog: str) -> Invocation:
         cacert=namespace.cacert,
         cert=namespace.cert,
         key=namespace.key,
+        cluster=namespace.cluster,
     )
 
 

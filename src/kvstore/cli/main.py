@@ -9,15 +9,17 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from kvstore.cli.arguments import Invocation, UsageError, parse_arguments
 from kvstore.cli.interactive import run_session
 from kvstore.cli.line_input import open_lines
-from kvstore.cli.oneshot import check_usage, run_command
+from kvstore.cli.oneshot import Outcome, check_usage, run_command
 from kvstore.cli.watch import watch_stdout
 from kvstore.client import (
     AuthenticationRequiredError,
     Client,
+    ClusterClient,
     KvstoreError,
     ResponseError,
 )
@@ -59,19 +61,23 @@ def _run(argv: list[str], prog: str) -> int:
     except UsageError as exc:
         _error(f"{exc} (see {prog} --help)")
         return TROUBLE
+    options: dict[str, Any] = {
+        "username": invocation.username,
+        "password": invocation.password,
+        "connect_timeout": invocation.timeout or DEFAULT_CONNECT_TIMEOUT,
+        "socket_timeout": invocation.timeout,
+        "tls": invocation.tls,
+        "ca_certs": invocation.cacert,
+        "certfile": invocation.cert,
+        "keyfile": invocation.key,
+    }
+    if invocation.cluster:
+        if invocation.interactive or invocation.words[0].lower() == b"watch":
+            _error(f"-c runs one command, not a session or watch (see {prog} --help)")
+            return TROUBLE
+        return _in_cluster(ClusterClient(invocation.address, **options), invocation.words)
     try:
-        client = Client(
-            invocation.address,
-            db=invocation.db,
-            username=invocation.username,
-            password=invocation.password,
-            connect_timeout=invocation.timeout or DEFAULT_CONNECT_TIMEOUT,
-            socket_timeout=invocation.timeout,
-            tls=invocation.tls,
-            ca_certs=invocation.cacert,
-            certfile=invocation.cert,
-            keyfile=invocation.key,
-        )
+        client = Client(invocation.address, db=invocation.db, **options)
     except ValueError as exc:  # a certificate or key file that cannot be used
         _error(str(exc))
         return TROUBLE
@@ -88,6 +94,31 @@ def _run(argv: list[str], prog: str) -> int:
         return TROUBLE
     finally:
         client.close()
+
+
+def _in_cluster(client: ClusterClient, words: list[bytes]) -> int:
+    """One command sent to the node serving its key, redirections followed (``-c``)."""
+    try:
+        return _print(run_command(client, words))
+    except AuthenticationRequiredError:
+        _error(NEEDS_PASSWORD)
+        return TROUBLE
+    except ValueError as exc:  # a certificate or key file that cannot be used
+        _error(str(exc))
+        return TROUBLE
+    except KvstoreError as exc:  # no node reachable, lost connection, too many redirections
+        _error(str(exc))
+        return TROUBLE
+    finally:
+        client.close()
+
+
+def _print(outcome: Outcome) -> int:
+    sys.stdout.buffer.write(outcome.stdout)
+    sys.stdout.buffer.flush()
+    sys.stderr.buffer.write(outcome.stderr)
+    sys.stderr.buffer.flush()
+    return outcome.status
 
 
 def _converse(client: Client, invocation: Invocation) -> int:
@@ -107,12 +138,7 @@ def _converse(client: Client, invocation: Invocation) -> int:
             _error(refusal)
             return TROUBLE
         return 0
-    outcome = run_command(client, invocation.words)
-    sys.stdout.buffer.write(outcome.stdout)
-    sys.stdout.buffer.flush()
-    sys.stderr.buffer.write(outcome.stderr)
-    sys.stderr.buffer.flush()
-    return outcome.status
+    return _print(run_command(client, invocation.words))
 
 
 def _error(message: str) -> None:

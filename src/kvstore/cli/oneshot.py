@@ -10,7 +10,13 @@ from dataclasses import dataclass
 
 from kvstore.cli.arguments import UsageError
 from kvstore.cli.raw_output import format_reply
-from kvstore.client import AuthenticationRequiredError, Client, ConnectionError, ResponseError
+from kvstore.client import (
+    AuthenticationRequiredError,
+    Client,
+    ClusterClient,
+    ConnectionError,
+    ResponseError,
+)
 from kvstore.protocol.text import error_line
 
 NOT_FOUND = b"error: not found"
@@ -39,7 +45,7 @@ def check_usage(words: list[bytes]) -> None:
         raise UsageError("watch takes one key pattern (quote it for the shell: 'user:*')")
 
 
-def run_command(client: Client, words: list[bytes]) -> Outcome:
+def run_command(client: Client | ClusterClient, words: list[bytes]) -> Outcome:
     """Run ``words`` (command name first) on ``client``."""
     verb, count = words[0].lower(), len(words)
     try:

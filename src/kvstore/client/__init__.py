@@ -13,6 +13,8 @@ from kvstore.client.address import (
     parse_url,
 )
 from kvstore.client.async_client import AsyncClient, AsyncPipeline
+from kvstore.client.cluster_client import AsyncClusterClient, ClusterClient
+from kvstore.client.cluster_core import ClusterError
 from kvstore.client.errors import (
     RESPONSE_ERRORS,
     AuthenticationError,
@@ -39,12 +41,15 @@ __all__ = [
     "Address",
     "AddressError",
     "AsyncClient",
+    "AsyncClusterClient",
     "AsyncPipeline",
     "AsyncSubscription",
     "AuthenticationError",
     "AuthenticationRequiredError",
     "BusyError",
     "Client",
+    "ClusterClient",
+    "ClusterError",
     "ConnectionError",
     "Endpoint",
     "ExecAbortError",

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from kvstore import build
 from kvstore.commands import (  # noqa: F401 - each module fills the command table
     bits,
+    cluster,
     commandstats,
     connection,
     counters,

@@ -66,7 +66,7 @@ def _hello_reply(session: Session) -> dict[bytes, Reply]:
         b"version": VERSION.encode(),
         b"proto": session.protocol,
         b"id": session.id,
-        b"mode": b"standalone",
+        b"mode": b"standalone" if session.server.cluster is None else b"cluster",
         b"role": b"master",
         b"modules": [],
     }

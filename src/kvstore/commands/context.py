@@ -12,6 +12,7 @@ from kvstore.commands import session_fields
 from kvstore.commands.pause_state import ClientPause
 from kvstore.commands.ports import (
     ClientPeer,
+    ClusterView,
     Journal,
     PersistenceControl,
     ReplicationControl,
@@ -80,6 +81,8 @@ class ServerState:
     replication: ReplicationControl[Session] | None = None
     #: Publish/subscribe: every connection's subscriptions.
     pubsub: PubSubHub = field(default_factory=PubSubHub)
+    #: The cluster's topology in cluster mode (``--cluster-enabled``); None outside it.
+    cluster: ClusterView | None = None
     #: CLIENT PAUSE: the server's connections hold requests while it is on.
     pause: ClientPause = field(default_factory=ClientPause)
     #: Connections holding a request for the pause to end (INFO ``blocked_clients``).
@@ -125,6 +128,10 @@ class Session(SessionFields):
     peer: ClientPeer | None = None
     #: CLIENT NO-EVICT: shown in CLIENT LIST (kvstore evicts keys, never clients).
     no_evict: bool = False
+    #: Cluster mode: ASKING was sent, so the next command may use a slot being imported.
+    asking: bool = False
+    #: Cluster mode: READONLY was sent, so a replica serves reads of its primary's slots.
+    readonly: bool = False
     #: Replies SKIP still drops (its own, then the next); 0 while muted: OFF (``muted``,
     #: CLIENT REPLY OFF or SKIP in force, is one of the SessionFields).
     replies_to_skip: int = 0

@@ -41,7 +41,10 @@ def database(session: Session, raw: bytes, error: str = NOT_AN_INTEGER) -> Keysp
     "select", 2, "loading stale fast", group="connection", summary="Change the selected database."
 )
 def select(session: Session, args: Args) -> Reply:
-    session.db = database(session, args[1])
+    index = _number(args[1], NOT_AN_INTEGER)
+    if session.server.cluster is not None and index != 0:
+        raise ReplyError("ERR SELECT is not allowed in cluster mode")
+    session.db = _in_range(session, index)
     return OK
 
 
@@ -55,6 +58,8 @@ def select(session: Session, args: Args) -> Reply:
     key_specs="RW access update",
 )
 def move(session: Session, args: Args) -> Reply:
+    if session.server.cluster is not None:
+        raise ReplyError("ERR MOVE is not allowed in cluster mode")
     source = session.db
     target = database(session, args[2])
     if target is source:
@@ -78,6 +83,8 @@ def move(session: Session, args: Args) -> Reply:
     acl="keyspace dangerous",
 )
 def swapdb(session: Session, args: Args) -> Reply:
+    if session.server.cluster is not None:
+        raise ReplyError("ERR SWAPDB is not allowed in cluster mode")
     # Both numbers are read before either is checked against the databases, as in Redis.
     first_index = _number(args[1], "ERR invalid first DB index")
     second_index = _number(args[2], "ERR invalid second DB index")

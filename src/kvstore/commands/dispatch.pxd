@@ -54,11 +54,15 @@ cdef class Dispatcher:
     cdef public long long slow_ns
     cdef public dict _running
     cdef public list _monitors
+    cdef public object _guard
+    cdef public bint _in_exec
+    cdef public bint _detour
 
     cpdef object execute(self, object session, object args)
     cpdef object execute_next(self, object session, object args)
     cpdef start_clock(self)
     cdef object _run_monitored(self, object session, object args)
+    cdef object _run_detour(self, object session, object args)
     cdef Entry _look_up(self, object name)
     cdef object _rejected(self, Entry entry, object error)
     cdef _slow(self, Entry entry, object args, long long elapsed, object session)

@@ -25,7 +25,7 @@ from kvstore.commands.table import (
     subcommand_refusal,
     wrong_arity,
 )
-from kvstore.commands.transactions import RUN_IN_MULTI, refuse
+from kvstore.commands.transactions import RUN_IN_MULTI, discard_transaction, refuse
 from kvstore.protocol import encode_into
 from kvstore.protocol.replies import QUEUED, Reply, ReplyError
 
@@ -34,6 +34,9 @@ NOT_IN_MULTI = ReplyError("ERR Command not allowed inside a transaction")
 OOM = ReplyError(OOM_MESSAGE)
 
 log = logging.getLogger("kvstore.commands")
+
+#: Cluster mode's check of a request: the error that refuses it, or None (see guard_with).
+Guard = Callable[[Session, Command, Args], "ReplyError | None"]
 
 #: Whether this module is the compiled twin (``kvstore._speedups.dispatch``).
 _COMPILED = __name__.startswith("kvstore._speedups.")
@@ -189,6 +192,13 @@ class Dispatcher:
         self.slow_ns = NEVER
         self.configure_slowlog(slowlog_log_slower_than, slowlog_max_len)
         self._monitors: list[Session] = []
+        #: Cluster mode's check of each request (None: not in cluster mode), and whether the
+        #: commands EXEC runs are being run (checked together when EXEC was).
+        self._guard: Guard | None = None
+        self._in_exec = False
+        #: Whether requests take the detour of :meth:`_run_detour` (MONITOR or cluster mode):
+        #: one test per request, the plain path's only cost of either.
+        self._detour = False
 
     def _tally(self, name: str) -> Tally:
         """The counters of command ``name``, kept in ``stats`` (made there on first use)."""
@@ -261,8 +271,54 @@ class Dispatcher:
 
     def monitors_changed(self, monitors: list[Session]) -> None:
         """Clients entered or left MONITOR mode: with any in it, each command that ran is shown
-        to them (:meth:`_run_monitored`); with none, that costs one test of an empty list."""
+        to them (:meth:`_run_monitored`); with none, that costs one test of a flag."""
         self._monitors = monitors
+        self._detour = bool(monitors) or self._guard is not None
+
+    # -- cluster mode --------------------------------------------------------------------------
+
+    def guard_with(self, guard: Guard | None) -> None:
+        """Cluster mode: check every request with ``guard`` before it runs (see
+        :mod:`kvstore.commands.cluster_guard`); None: no check, and no cost."""
+        self._guard = guard
+        self._detour = bool(self._monitors) or guard is not None
+
+    def _run_detour(self, session: Session, args: Args) -> Reply:
+        """A request in cluster mode or while a client MONITORs: the cluster's check first
+        (after the unknown-command, arity and authentication errors, as in Redis), then the
+        command, shown to the monitors."""
+        guard = self._guard
+        if guard is None or self._in_exec:
+            return (
+                self._run_monitored(session, args) if self._monitors else self._run(session, args)
+            )
+        entry = self._by_name.get(args[0]) or self._look_up(args[0])
+        if (
+            entry is None
+            or not arity_accepts(entry.arity, len(args))
+            or (not session.authenticated and not entry.noauth)
+        ):
+            return (
+                self._run_monitored(session, args) if self._monitors else self._run(session, args)
+            )
+        name = entry.name
+        refusal = guard(session, entry.command, args)
+        if refusal is not None:
+            if name == "exec":
+                discard_transaction(session)  # as Redis: the redirection itself, no EXECABORT
+                return self._rejected(entry, refusal)
+            return self._rejected(entry, refuse(session, name, refusal))
+        in_exec = name == "exec" and session.queued is not None
+        self._in_exec = in_exec  # EXEC's commands were checked together: run them as they are
+        try:
+            if self._monitors:
+                return self._run_monitored(session, args)
+            return self._run(session, args)
+        finally:
+            self._in_exec = False
+            # ASKING holds for the next command only (for a whole transaction inside MULTI).
+            if name != "asking" and session.queued is None:
+                session.asking = False
 
     def _run_monitored(self, session: Session, args: Args) -> Reply:
         reply = self._run(session, args)
@@ -305,8 +361,8 @@ class Dispatcher:
         """Run one request (the command name first) for ``session``: its reply, an error reply
         for anything a client can send wrong."""
         self.start_clock()  # timed on its own: from now to its end
-        if self._monitors:
-            return self._run_monitored(session, args)
+        if self._detour:
+            return self._run_detour(session, args)
         return self._run(session, args)
 
     def answer(
@@ -325,10 +381,7 @@ class Dispatcher:
         while index < count:
             args = requests[index]
             index += 1
-            if self._monitors:
-                reply = self._run_monitored(session, args)
-            else:
-                reply = self._run(session, args)
+            reply = self._run_detour(session, args) if self._detour else self._run(session, args)
             if session.muted and session.drops_reply(reply):  # CLIENT REPLY OFF or SKIP
                 if session.close_after_reply:
                     break
@@ -345,8 +398,8 @@ class Dispatcher:
     def execute_next(self, session: Session, args: Args) -> Reply:
         """:meth:`execute`, timed from the last clock reading: the previous request's end, or
         :meth:`start_clock` (one clock reading per request instead of two)."""
-        if self._monitors:
-            return self._run_monitored(session, args)
+        if self._detour:
+            return self._run_detour(session, args)
         return self._run(session, args)
 
     def _run(self, session: Session, args: Args) -> Reply:

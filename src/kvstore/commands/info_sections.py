@@ -60,7 +60,7 @@ def _server(session: Session) -> InfoFields:
         "redis_git_dirty": 0,
         "redis_build_id": BUILD_ID,
         "kvstore_version": VERSION,
-        "redis_mode": "standalone",
+        "redis_mode": "standalone" if session.server.cluster is None else "cluster",
         "os": f"{platform.system()} {platform.release()} {platform.machine()}",
         "arch_bits": 64 if sys.maxsize > 2**32 else 32,
         "python_version": platform.python_version(),

@@ -167,6 +167,17 @@ SUBCOMMANDS: dict[str, dict[str, SubcommandInfo]] = {
         "shardnumsub": SubcommandInfo("pubsub loading stale", "pubsub"),
         "help": SubcommandInfo("loading stale"),
     },
+    "cluster": {
+        "countkeysinslot": SubcommandInfo("stale"),
+        "getkeysinslot": SubcommandInfo("stale", "", _NONDETERMINISTIC),
+        "info": SubcommandInfo("stale", "", _NONDETERMINISTIC),
+        "keyslot": SubcommandInfo("stale"),
+        "myid": SubcommandInfo("stale"),
+        "nodes": SubcommandInfo("stale", "", _NONDETERMINISTIC),
+        "shards": SubcommandInfo("stale", "", _NONDETERMINISTIC),
+        "slots": SubcommandInfo("stale", "", _NONDETERMINISTIC),
+        "help": SubcommandInfo("loading stale"),
+    },
     "command": {
         "count": SubcommandInfo("loading stale", "connection"),
         "info": SubcommandInfo("loading stale", "connection", _ORDER),
@@ -494,6 +505,14 @@ def _keys_of(args: Args) -> list[tuple[bytes, tuple[str, ...]]]:
     if not keys:
         raise ReplyError("ERR Invalid arguments specified for command")
     return keys
+
+
+def keys_of(args: Args) -> list[bytes]:
+    """The keys the command ``args`` names (none for one COMMAND GETKEYS would refuse)."""
+    try:
+        return [key for key, _flags in _keys_of(args)]
+    except ReplyError:
+        return []
 
 
 def _command_getkeys(session: Session, args: Args) -> Reply:

@@ -181,6 +181,8 @@ def _copy_options(session: Session, options: Args) -> tuple[bool, Keyspace]:
                 raise ReplyError(
                     f"ERR value is out of range, value must between {INT32_MIN} and {INT32_MAX}"
                 )
+            if session.server.cluster is not None and index != 0:
+                raise ReplyError("ERR Copying to another database is not allowed in cluster mode")
             dbs = session.server.dbs
             if not 0 <= index < len(dbs):
                 raise ReplyError("ERR DB index is out of range")

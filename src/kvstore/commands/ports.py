@@ -10,7 +10,7 @@ test where they are used.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, TypeVar
 
 from kvstore.keyspace import Keyspace
@@ -95,6 +95,90 @@ class ServerControl(Protocol):
 
     def config_set(self, pairs: Sequence[tuple[str, str]]) -> None:
         """Change options at run time (see :class:`kvstore.config.runtime.RuntimeConfig`)."""
+
+
+class ClusterMember(Protocol):
+    """A node of the cluster, as CLUSTER NODES, SLOTS and SHARDS and redirections show it."""
+
+    @property
+    def id(self) -> str:
+        """Its node ID: 40 hexadecimal digits, stable across restarts."""
+        ...
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def role(self) -> str:
+        """``primary`` or ``replica``."""
+        ...
+
+
+class ClusterShard(Protocol):
+    """A primary with its replicas, the slot ranges they serve and the slots on the move."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def slots(self) -> Sequence[tuple[int, int]]:
+        """Inclusive ranges of slots, as CLUSTER SLOTS gives them."""
+        ...
+
+    @property
+    def members(self) -> Sequence[ClusterMember]: ...
+
+    @property
+    def epoch(self) -> int:
+        """The shard's configuration epoch (its leadership's generation)."""
+        ...
+
+    @property
+    def migrating(self) -> Mapping[int, str]:
+        """Slots leaving this shard, each to the ID of the shard taking it (ASK)."""
+        ...
+
+    @property
+    def importing(self) -> Mapping[int, str]:
+        """Slots arriving at this shard, each from the ID of the shard giving it (ASKING)."""
+        ...
+
+    @property
+    def primary(self) -> ClusterMember | None: ...
+
+
+class ClusterView(Protocol):
+    """The cluster's topology as this node sees it, read-only: whoever keeps it (a single
+    node, a topology file, the metadata store's watcher) swaps in new states; commands only
+    read. See docs/cluster.md."""
+
+    @property
+    def my_id(self) -> str: ...
+
+    @property
+    def epoch(self) -> int:
+        """The cluster's current epoch: the highest of its shards'."""
+        ...
+
+    @property
+    def shards(self) -> Sequence[ClusterShard]: ...
+
+    def owner(self, slot: int) -> ClusterShard | None:
+        """The shard serving ``slot`` (None: no one does)."""
+        ...
+
+    def my_shard(self) -> ClusterShard | None:
+        """The shard this node is a member of (None: none yet)."""
+        ...
+
+    @property
+    def writable(self) -> bool:
+        """Whether this node may accept writes now: false for a primary whose leadership
+        lapsed (it could not renew its lease in time), see docs/cluster.md."""
+        ...
 
 
 SessionT_contra = TypeVar("SessionT_contra", contravariant=True)

@@ -48,6 +48,10 @@ def _end_transaction(session: Session) -> None:
         session.db.unwatch(session.watch)
 
 
+#: An EXEC refused by cluster mode (a redirection) drops the transaction, as Redis does.
+discard_transaction = _end_transaction
+
+
 def _may_grow(queued: list[list[bytes]]) -> bool:
     """Whether any queued command may grow memory (Redis's ``denyoom`` flag)."""
     for args in queued:

@@ -58,7 +58,7 @@ def _default(item: dataclasses.Field[Any]) -> str:
     if isinstance(value, bool):
         return "`false`" if not value else "`true`"
     if isinstance(value, list):
-        return "`" + " ".join(value) + "`"
+        return "`" + " ".join(value) + "`" if value else "(none)"
     return f"`{value}`" if value != "" else "(empty)"
 
 

@@ -440,6 +440,39 @@ class ServerConfig:
     metrics_bind: str = field(
         default="127.0.0.1", metadata=_option("address the metrics endpoint listens on")
     )
+    # -- cluster mode (see docs/cluster.md) --
+    cluster_enabled: bool = field(
+        default=False,
+        metadata=_option(
+            "cluster mode: keys live in 16384 slots, clients are redirected (MOVED, ASK) to the "
+            "node serving a key's slot, only database 0"
+        ),
+    )
+    cluster_topology_file: str = field(
+        default="",
+        metadata=_option(
+            "in cluster mode, a JSON topology document naming the shards, their slot ranges "
+            "and members (empty: this node alone serves every slot)"
+        ),
+    )
+    cluster_node_id: str = field(
+        default="",
+        metadata=_option(
+            "in cluster mode, this node's ID (40 hexadecimal digits), as the topology names it "
+            "(empty: kept in --dir, made up on the first start)"
+        ),
+    )
+    cluster_etcd_endpoints: list[str] = field(
+        default_factory=list,
+        metadata=_option(
+            "in cluster mode, etcd members (host:port, several allowed) holding the topology "
+            "and the shards' leader keys, instead of --cluster-topology-file"
+        ),
+    )
+    cluster_name: str = field(
+        default="kvstore",
+        metadata=_option("in cluster mode on etcd, the cluster's name: its keys' prefix"),
+    )
 
     # -- replication (see docs/replication.md) --
     replicaof: str = field(
@@ -541,6 +574,10 @@ class ServerConfig:
         # immutable setting says so (kvstore.config.runtime.IMMUTABLE).
         shown["daemonize"] = "no"
         return shown
+
+
+def _is_node_id(text: str) -> bool:
+    return len(text) == 40 and all(char in "0123456789abcdef" for char in text)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -656,6 +693,10 @@ def load_config(
         raise ConfigError(f"metrics port {config.metrics_port} is out of range (0-65535)")
     if config.slowlog_max_len < 0:
         raise ConfigError("--slowlog-max-len cannot be negative")
+    if config.cluster_node_id and not _is_node_id(config.cluster_node_id):
+        raise ConfigError("--cluster-node-id must be 40 lower-case hexadecimal digits")
+    if config.cluster_etcd_endpoints and config.cluster_topology_file:
+        raise ConfigError("give --cluster-etcd-endpoints or --cluster-topology-file, not both")
     try:
         config.requirepass, config.requirepass_file = resolve_password(
             config.requirepass, config.requirepass_file, flags, environ

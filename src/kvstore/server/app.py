@@ -13,6 +13,7 @@ import signal
 import time
 
 from kvstore import build
+from kvstore.cluster.membership import EtcdMembership
 from kvstore.commands import VERSION, ServerState
 from kvstore.config import ServerConfig
 from kvstore.persistence import Persistence
@@ -48,6 +49,7 @@ class Server:
         persistence: Persistence | None,
         replication: Replication,
         stop: StopRequest,
+        cluster: EtcdMembership | None = None,
     ) -> None:
         self.config = config
         self.context = context
@@ -58,6 +60,8 @@ class Server:
         self.persistence = persistence
         self.replication = replication
         self.stop = stop
+        #: Cluster mode on etcd: follows the topology, leads this node's shard.
+        self.cluster = cluster
         self.addresses = [listener.address for listener in listeners if listener.tls is None]
         self.tls_addresses = [listener.address for listener in listeners if listener.tls]
         self._bound = listeners
@@ -81,6 +85,8 @@ class Server:
         try:
             if self.config.metrics_port:
                 await self._start_metrics()
+            if self.cluster is not None:
+                self.cluster.start(loop)  # blocks a moment: before any client is served
             context = self.context
             config = self.config
             for listener in self._bound:
@@ -101,6 +107,8 @@ class Server:
             self.close_listeners()
             close_listeners(self._bound)
             self.replication.stop()
+            if self.cluster is not None:
+                self.cluster.stop()
             if self.persistence is not None:
                 self.persistence.close(snapshot=False)
             raise
@@ -192,6 +200,8 @@ class Server:
             self._fast_expire_timer.cancel()
         if self.metrics is not None:
             await self.metrics.close()
+        if self.cluster is not None:
+            await asyncio.to_thread(self.cluster.stop)  # gives the shard's leadership up
         if self.persistence is not None:
             self.persistence.flush()  # the replies waiting for the log go out
         connections = list(self.registry.connections)

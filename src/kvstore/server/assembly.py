@@ -21,7 +21,11 @@ import ssl
 from collections.abc import Callable
 
 from kvstore.build import HiredisMissingError, parser_in_use, use_hiredis
+from kvstore.cluster.membership import EtcdMembership
+from kvstore.cluster.startup import ClusterSetupError, starting_view
+from kvstore.cluster.view import TopologyView
 from kvstore.commands import COMMANDS, Command, CommandStats, Dispatcher, ServerState
+from kvstore.commands.cluster_guard import ClusterGuard
 from kvstore.commands.memory import guarded_table
 from kvstore.commands.notifications import Notifier
 from kvstore.commands.tracking import wrap_table
@@ -65,6 +69,7 @@ async def assemble(config: ServerConfig) -> Server:
         if admission.protected and not is_loopback_peer(name):
             _warn_protected(name[0])
     try:
+        cluster, membership = _cluster_view(config)
         db, guard = _keyspace(config)
         held = None if config.no_persist else HeldReplies()
         persistence = None if held is None else _open_persistence(config, db, held)
@@ -99,7 +104,10 @@ async def assemble(config: ServerConfig) -> Server:
         memory_guard=guard,
         persistence=persistence,
         control=Control(runtime, stop),
+        cluster=cluster,
     )
+    if cluster is not None:
+        dispatcher.guard_with(ClusterGuard(cluster, lambda name: table.get(name.lower())).refusal)
     registry = Registry(
         state, maxclients, parse_output_limit(config.client_output_buffer_limit), guard
     )
@@ -149,6 +157,7 @@ async def assemble(config: ServerConfig) -> Server:
         persistence=persistence,
         replication=replication,
         stop=stop,
+        cluster=membership,
     )
 
 
@@ -229,6 +238,19 @@ def _keyspace_events(
     configure(runtime.config)
     runtime.on_change("notify_keyspace_events", configure)
     runtime.on_change("tracking_table_max_keys", configure)
+
+
+def _cluster_view(
+    config: ServerConfig,
+) -> tuple[TopologyView | None, EtcdMembership | None]:
+    """In cluster mode (``--cluster-enabled``), the topology this node starts from, and what
+    follows etcd (with ``--cluster-etcd-endpoints``)."""
+    if not config.cluster_enabled:
+        return None, None
+    try:
+        return starting_view(config)
+    except ClusterSetupError as exc:
+        raise StartupError(str(exc)) from None
 
 
 def _tls_context(config: ServerConfig) -> ssl.SSLContext | None:

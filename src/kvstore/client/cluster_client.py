@@ -1,0 +1,126 @@
+"""Cluster clients: :class:`ClusterClient` (blocking) and :class:`AsyncClusterClient`
+(asyncio). Every command of the library, each sent to the node serving its key's slot, with
+MOVED and ASK followed (:mod:`kvstore.client.cluster_core`); one connection per node, made
+when first needed, with the options given here."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from kvstore.client.address import Address, parse_address
+from kvstore.client.async_client import AsyncClient
+from kvstore.client.calls import Call
+from kvstore.client.cluster_core import Routing, SlotMap, route
+from kvstore.client.commands import Commands
+from kvstore.client.errors import ConnectionError
+from kvstore.client.sync_client import Client
+
+T = TypeVar("T")
+
+
+def _seeds(addresses: str | Address | Sequence[str | Address]) -> list[Address]:
+    if isinstance(addresses, (str, Address)):
+        addresses = [addresses]
+    return [parse_address(a) if isinstance(a, str) else a for a in addresses]
+
+
+class ClusterClient(Commands):
+    """A blocking client of a cluster: ``ClusterClient("127.0.0.1:7000")`` (or a list of
+    nodes to start from). The keyword options are :class:`~kvstore.client.Client`'s (except
+    ``db``: a cluster has database 0 only), used for every node's connection. The keys of one
+    command must share a slot (give them one ``{hash tag}``); pipelines and subscriptions
+    are not offered."""
+
+    def __init__(self, addresses: str | Address | Sequence[str | Address], **options: Any) -> None:
+        self._slots = SlotMap(_seeds(addresses))
+        self._options = options
+        self._nodes: dict[Address, Client] = {}
+        self._lock = threading.Lock()
+
+    def node(self, address: Address) -> Client:
+        """The connection to the node at ``address`` (made on first use)."""
+        client = self._nodes.get(address)
+        if client is None:
+            client = self._nodes[address] = Client(address, **self._options)
+        return client
+
+    def _run_call(self, call: Call[T]) -> T:
+        with self._lock:
+            result: T = self._drive(route(self._slots, call))
+            return result
+
+    def _drive(self, routing: Routing) -> Any:
+        try:
+            step = next(routing)
+            while True:
+                address, calls = step
+                try:
+                    results = self.node(address)._run_calls(calls)
+                except ConnectionError as exc:
+                    self._slots.stale = True
+                    step = routing.throw(exc)
+                    continue
+                step = routing.send(results)
+        except StopIteration as done:
+            return done.value
+
+    def close(self) -> None:
+        for client in self._nodes.values():
+            client.close()
+        self._nodes.clear()
+
+    def __enter__(self) -> ClusterClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncClusterClient(Commands):
+    """The asyncio twin of :class:`ClusterClient`: the same routing, awaited."""
+
+    def __init__(self, addresses: str | Address | Sequence[str | Address], **options: Any) -> None:
+        self._slots = SlotMap(_seeds(addresses))
+        self._options = options
+        self._nodes: dict[Address, AsyncClient] = {}
+        self._lock = asyncio.Lock()
+
+    def node(self, address: Address) -> AsyncClient:
+        client = self._nodes.get(address)
+        if client is None:
+            client = self._nodes[address] = AsyncClient(address, **self._options)
+        return client
+
+    async def _run_call(self, call: Call[T]) -> T:
+        async with self._lock:
+            result: T = await self._drive(route(self._slots, call))
+            return result
+
+    async def _drive(self, routing: Routing) -> Any:
+        try:
+            step = next(routing)
+            while True:
+                address, calls = step
+                try:
+                    results = await self.node(address)._run_calls(calls)
+                except ConnectionError as exc:
+                    self._slots.stale = True
+                    step = routing.throw(exc)
+                    continue
+                step = routing.send(results)
+        except StopIteration as done:
+            return done.value
+
+    async def close(self) -> None:
+        for client in self._nodes.values():
+            await client.close()
+        self._nodes.clear()
+
+    async def __aenter__(self) -> AsyncClusterClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

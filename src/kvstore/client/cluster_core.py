@@ -1,0 +1,135 @@
+"""The sans-I/O part of the cluster clients: which node serves a call, and what to do when a
+node redirects it (Redis Cluster's contract: a slot map from CLUSTER SLOTS, MOVED updates it,
+ASK sends ASKING then the call to the node importing the slot, once).
+
+A call's route is a generator (:data:`Routing`) that yields ``(address, calls)`` for its
+driver to run on that node's connection, and is resumed with their results (an error reply
+as its :class:`ResponseError`, not raised); a node that cannot be reached is thrown into it
+as :class:`ConnectionError`. The sync and the asyncio cluster clients differ only in how they
+drive it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from typing import Any, TypeAlias
+
+from kvstore.client.address import Address
+from kvstore.client.calls import Call, raw
+from kvstore.client.errors import ConnectionError, KvstoreError, ResponseError
+from kvstore.slots import SLOTS, key_slot
+
+#: Yields the node and the calls to run there; resumed with their results.
+Routing: TypeAlias = Generator[tuple[Address, list[Call[Any]]], list[Any], Any]
+
+#: Redirections (MOVED, ASK) and retries (TRYAGAIN) one call may go through before it fails.
+MAX_REDIRECTS = 16
+
+ASKING = Call((b"ASKING",), raw)
+CLUSTER_SLOTS = Call((b"CLUSTER", b"SLOTS"), raw)
+
+#: Commands that name no key: any node answers them (the first one known).
+KEYLESS = frozenset(
+    b"""ping echo publish info dbsize time command cluster config flushall flushdb keys scan
+    randomkey client hello auth select save bgsave lastsave slowlog latency memory lolwut
+    readonly readwrite asking multi exec discard unwatch function script wait quit reset
+    shutdown monitor role debug pubsub""".split()
+)
+
+
+class ClusterError(KvstoreError):
+    """The cluster could not serve a call: no node reachable, or too many redirections."""
+
+
+def call_slot(call: Call[Any]) -> int | None:
+    """The slot of the call's first key (None for a command that takes none): the server
+    refuses with CROSSSLOT a command whose keys are in several slots."""
+    args = call.args
+    if len(args) < 2 or args[0].lower() in KEYLESS:
+        return None
+    return key_slot(args[1])
+
+
+def redirection(error: ResponseError) -> tuple[str, int, Address] | None:
+    """``(MOVED or ASK, slot, address)`` for a redirection error, else None."""
+    words = error.message.split(" ")
+    if len(words) != 3 or words[0] not in ("MOVED", "ASK") or not words[1].isdigit():
+        return None
+    host, _, port = words[2].rpartition(":")
+    if not port.isdigit():
+        return None
+    return words[0], int(words[1]), Address(host.strip("[]"), int(port))
+
+
+class SlotMap:
+    """Which node serves each slot, as the cluster last said (CLUSTER SLOTS, MOVED)."""
+
+    def __init__(self, seeds: Sequence[Address]) -> None:
+        self.seeds = list(seeds)
+        self._owners: list[Address | None] = [None] * SLOTS
+        #: Set by a MOVED: the map is reloaded before the next call.
+        self.stale = True
+
+    def load(self, reply: Any, asked: Address) -> None:
+        """Take a CLUSTER SLOTS reply (from ``asked``: a node with no host is that one)."""
+        owners: list[Address | None] = [None] * SLOTS
+        for entry in reply:
+            first, last, primary = entry[0], entry[1], entry[2]
+            host = primary[0].decode() if primary[0] else asked.host
+            address = Address(host, int(primary[1]))
+            owners[first : last + 1] = [address] * (last - first + 1)
+            if address not in self.seeds:
+                self.seeds.append(address)
+        self._owners = owners
+        self.stale = False
+
+    def moved(self, slot: int, address: Address) -> None:
+        self._owners[slot] = address
+        self.stale = True
+
+    def node_for(self, slot: int | None) -> Address:
+        owner = None if slot is None else self._owners[slot]
+        return owner if owner is not None else self.seeds[0]
+
+
+def refresh(slots: SlotMap) -> Routing:
+    """Reload the slot map from the first node that answers CLUSTER SLOTS."""
+    failures = []
+    for seed in list(slots.seeds):
+        try:
+            (reply,) = yield seed, [CLUSTER_SLOTS]
+        except ConnectionError as exc:
+            failures.append(str(exc))
+            continue
+        if isinstance(reply, ResponseError):
+            raise reply
+        slots.load(reply, seed)
+        return None
+    raise ClusterError("no node of the cluster answers: " + "; ".join(failures))
+
+
+def route(slots: SlotMap, call: Call[Any]) -> Routing:
+    """Run ``call`` on the node serving its slot, following redirections."""
+    if slots.stale:
+        yield from refresh(slots)
+    slot = call_slot(call)
+    address = slots.node_for(slot)
+    asking = False
+    for _ in range(MAX_REDIRECTS):
+        results = yield address, ([ASKING, call] if asking else [call])
+        result = results[-1]
+        if not isinstance(result, ResponseError):
+            return result
+        redirect = redirection(result)
+        if redirect is not None:
+            kind, moved_slot, address = redirect
+            asking = kind == "ASK"
+            if not asking:
+                slots.moved(moved_slot, address)
+            continue
+        if result.code == "TRYAGAIN":  # a multi-key call while its slot moves: again
+            asking = False
+            address = slots.node_for(slot)
+            continue
+        raise result
+    raise ClusterError(f"more than {MAX_REDIRECTS} redirections for {call.args[0]!r}")

@@ -1,0 +1,124 @@
+"""The library's cluster clients (sync and asyncio) and ``./client -c`` against two nodes
+sharing the slots: each call goes to the node serving its key, MOVED and ASK are followed."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import kvstore
+from cluster_support import key_in, two_nodes
+from conftest import CLIENT, ServerProcess
+from kvstore.client.address import Address
+from kvstore.client.calls import Call, raw
+from kvstore.client.cluster_core import SlotMap, call_slot, redirection, route
+from kvstore.client.errors import ResponseError
+from redis_compare import RawConnection
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
+    with two_nodes(tmp_path_factory.mktemp("pair")) as nodes:
+        yield nodes
+
+
+def _count(node: ServerProcess, keys: list[str]) -> int:
+    conn = RawConnection(node.host, node.port)
+    try:
+        return sum(conn.call("GET", key) is not None for key in keys if not _moved(conn, key))
+    finally:
+        conn.close()
+
+
+def _moved(conn: RawConnection, key: str) -> bool:
+    reply = conn.call("EXISTS", key)
+    return isinstance(reply, tuple) and reply[1].startswith(b"MOVED")
+
+
+def test_sync_cluster_client(pair: list[ServerProcess]) -> None:
+    keys = [f"lib:{index}" for index in range(40)]
+    with kvstore.ClusterClient(pair[0].address) as client:
+        for key in keys:
+            client.set(key, key)
+        assert [client.get(key) for key in keys] == [key.encode() for key in keys]
+        assert client.ping() is True
+        assert client.execute_command("MSET", "{t}a", "1", "{t}b", "2") == b"OK"
+        with pytest.raises(kvstore.ResponseError, match="CROSSSLOT"):
+            client.execute_command("MGET", "a", "b")
+    # Each key is on the node serving its slot, and the two nodes share them.
+    on_a, on_b = _count(pair[0], keys), _count(pair[1], keys)
+    assert on_a + on_b == len(keys)
+    assert on_a > 0
+    assert on_b > 0
+
+
+def test_asyncio_cluster_client(pair: list[ServerProcess]) -> None:
+    async def main() -> list[bytes | None]:
+        async with kvstore.AsyncClusterClient([pair[1].address, pair[0].address]) as client:
+            for index in range(20):
+                await client.set(f"alib:{index}", str(index))
+            return [await client.get(f"alib:{index}") for index in range(20)]
+
+    assert asyncio.run(main()) == [str(index).encode() for index in range(20)]
+
+
+def test_a_moved_reply_updates_the_slot_map(pair: list[ServerProcess]) -> None:
+    a, b = (Address(node.host, node.port) for node in pair)
+    slots = SlotMap([a])
+    slots.stale = False  # knows nothing: every call goes to the first node
+    high = key_in(8192, 16383)
+    call = Call((b"GET", high), raw)
+    routing = route(slots, call)
+    assert next(routing) == (a, [call])
+    slot = call_slot(call)
+    assert slot is not None
+    moved = ResponseError(f"MOVED {slot} {b}")
+    assert routing.send([moved]) == (b, [call])
+    with pytest.raises(StopIteration) as done:
+        routing.send([b"v"])
+    assert done.value.value == b"v"
+    assert slots.node_for(slot) == b
+    assert slots.stale  # a MOVED means the map is reloaded before the next call
+
+
+def test_an_ask_reply_sends_asking_first() -> None:
+    a, b = Address("127.0.0.1", 7000), Address("127.0.0.1", 7001)
+    slots = SlotMap([a])
+    slots.stale = False
+    call = Call((b"GET", b"k"), raw)
+    routing = route(slots, call)
+    next(routing)
+    address, calls = routing.send([ResponseError(f"ASK 7 {b}")])
+    assert address == b
+    assert [c.args for c in calls] == [(b"ASKING",), (b"GET", b"k")]
+    assert slots.node_for(7) == a  # ASK changes nothing for later calls
+    assert redirection(ResponseError("MOVED x y")) is None
+    assert redirection(ResponseError("MOVED 12 [::1]:7000")) == ("MOVED", 12, Address("::1", 7000))
+
+
+def _client(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(CLIENT), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_cli_follows_moved(pair: list[ServerProcess], tmp_path: Path) -> None:
+    high = key_in(8192, 16383, "cli").decode()
+    assert _client("-c", pair[0].address, "set", high, "far").returncode == 0
+    done = _client("-c", pair[0].address, "get", high)
+    assert (done.returncode, done.stdout) == (0, "far\n")
+    plain = _client(pair[0].address, "get", high)
+    assert plain.returncode == 1
+    assert "MOVED" in plain.stderr
+    refused = _client("-c", pair[0].address)
+    assert refused.returncode == 2
+    assert "-c runs one command" in refused.stderr
