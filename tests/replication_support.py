@@ -77,10 +77,12 @@ def wait_caught_up(primary: ServerProcess, *replicas: ServerProcess) -> None:
 
 
 def acked_offsets(primary: ServerProcess) -> list[int]:
-    """The offsets the primary's replicas acknowledged (INFO's slaveN lines)."""
+    """The offsets the primary's online replicas acknowledged (INFO's slaveN lines; one still
+    waiting for its copy counts as nothing)."""
     fields = info(primary)
     lines = [fields[name] for name in fields if name.startswith("slave") and name[5:].isdigit()]
-    return [int(dict(part.split("=") for part in line.split(","))["offset"]) for line in lines]
+    links = [dict(part.split("=") for part in line.split(",")) for line in lines]
+    return [int(link["offset"]) for link in links if link["state"] == "online"]
 
 
 def wait_acked(primary: ServerProcess, replicas: int) -> None:
