@@ -3,7 +3,8 @@
 The same generated write sequences (SET with its options, MSET, MSETNX, the INCR family,
 APPEND, DEL, GETDEL, GETEX, EXPIRE and PERSIST, RENAME, FLUSHDB/FLUSHALL, SELECT, MOVE, SWAPDB
 and COPY ... DB across databases, values around the
-short-header table's end, deadlines) run through a dispatcher over a fresh keyspace, once with
+short-header table's end, deadlines, and reads that find keys past their deadline, which the
+journal records as DELs) run through a dispatcher over a fresh keyspace, once with
 the pure :class:`LogJournal` and once with its compiled twin (the same source compiled with
 Cython, ``kvstore._speedups``), flushed at random points as loop iterations would. The replies,
 the keyspace, the bytes appended to the log, the journal's state and INFO's command statistics
@@ -12,6 +13,7 @@ must be the same. Skipped only where the compiled build is not built.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.machinery
 from types import ModuleType
@@ -66,6 +68,7 @@ writes = st.one_of(
     st.tuples(st.just(b"PERSIST"), keys).map(list),
     st.tuples(st.just(b"RENAME"), keys, keys).map(list),
     st.sampled_from([[b"FLUSHDB"], [b"FLUSHALL"], [b"GET", b"a"], [b"SET", b"a"]]),
+    st.tuples(st.sampled_from([b"GET", b"EXISTS"]), keys).map(list),
     # Other databases: the log records SELECT before a record for another one, and SWAPDB.
     st.tuples(st.just(b"SELECT"), st.sampled_from([b"0", b"1", b"2", b"16"])).map(list),
     st.tuples(st.just(b"MOVE"), keys, st.sampled_from([b"0", b"1", b"99"])).map(list),
@@ -80,11 +83,18 @@ writes = st.one_of(
 steps = st.lists(st.one_of(writes, st.just(None)), max_size=30)
 
 
+def _expired(journal: Any, db: Keyspace, event: str, key: bytes) -> None:
+    if event == "expired":
+        journal.record_expired(key, db)
+
+
 def run(module: ModuleType, sequence: list[list[bytes] | None]) -> tuple[Any, ...]:
     dbs = Databases.with_first(Keyspace(clock=lambda: NOW))
     appendlog = MemoryLog()
     loop = Loop()
     journal = module.LogJournal(dbs, appendlog, loop)
+    for db in dbs:  # as the server's assembly hooks it: an expired key is recorded as a DEL
+        db.notify = functools.partial(_expired, journal, db)
     dispatcher = Dispatcher(journal=journal)
     session = Session(ServerState(dbs=dbs, runner=dispatcher, journal=journal))
     replies: list[Any] = []

@@ -236,6 +236,11 @@ def test_the_table_covers_every_command() -> None:
         **dict.fromkeys(("unsubscribe", "punsubscribe", "sunsubscribe"), UNSUBSCRIBES),
         "monitor": "it turns the connection into a feed of other clients' commands "
         "(tests/test_monitor.py compares the lines with Redis's)",
+        **dict.fromkeys(
+            ("replicaof", "slaveof", "role", "wait", "replconf", "psync"),
+            "replication: between nodes of one kind, each with its own IDs and offsets "
+            "(tests/test_replication_*.py)",
+        ),
     }
     assert set(COMMANDS) - {name.encode() for name in TABLE} == {
         name.encode() for name in not_comparable

@@ -5,11 +5,11 @@ function, and under ``if TYPE_CHECKING:``, since a circle closed by a type-only 
 two modules that cannot be understood one without the other.
 
 The layers, top to bottom (README.md, "How it is built"): ``cli`` -> ``client`` -> ``server``
--> ``cluster`` -> ``persistence`` -> ``commands`` -> ``protocol`` -> ``keyspace``, with
-``eviction`` (the keyspace that can evict, and the memory guard) between the commands and
-the keyspace, and
-``config`` (the configuration dataclass and its helpers) beside ``protocol``, and ``build``
-(which build runs) and ``slots`` (key slots) beneath them all.
+-> ``replication`` and ``cluster`` (side by side) -> ``persistence`` -> ``commands`` ->
+``protocol`` -> ``keyspace``, with ``eviction`` (the keyspace that can evict, and the
+memory guard) between the commands and the keyspace, and ``config`` (the configuration
+dataclass and its helpers) beside ``protocol``, and ``build`` (which build runs) and
+``slots`` (key slots) beneath them all.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ RANKS = {
     "cli": 9,
     "client": 8,
     "server": 7,
+    "replication": 6,
     "cluster": 6,  # the topology and its sources (docs/cluster.md), beside replication
     "persistence": 5,
     "commands": 4,
@@ -38,8 +39,8 @@ RANKS = {
 }
 #: Layers that stand on the protocol alone, beside the server's stack, not above it.
 NEVER = {
-    "client": {"server", "cluster", "persistence", "commands"},
-    "cli": {"server", "cluster", "persistence", "commands"},
+    "client": {"server", "replication", "cluster", "persistence", "commands"},
+    "cli": {"server", "replication", "cluster", "persistence", "commands"},
 }
 
 

@@ -21,6 +21,7 @@ from kvstore.commands import (  # noqa: F401 - each module fills the command tab
     monitor,
     objects,
     pubsub,
+    replication,
     reset,
     saving,
     scan,

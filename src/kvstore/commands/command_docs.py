@@ -362,6 +362,7 @@ DOCS: dict[str, tuple[str, str, str]] = {
     "ping": ("1.0.0", "", "?message<string>"),
     "psetex": ("2.6.0", "", "key<key>@0 milliseconds<integer> value<string>"),
     "psubscribe": ("2.0.0", "", "*pattern<block>(pattern<pattern>)"),
+    "psync": ("2.8.0", "", "replicationid<string> offset<integer>"),
     "pttl": ("2.6.0", "", "key<key>@0"),
     "publish": ("2.0.0", "", "channel<string> message<string>"),
     "pubsub": ("2.8.0", "", ""),
@@ -378,6 +379,12 @@ DOCS: dict[str, tuple[str, str, str]] = {
     "readwrite": ("3.0.0", "", ""),
     "rename": ("1.0.0", "", "key<key>@0 newkey<key>@1"),
     "renamenx": ("1.0.0", "", "key<key>@0 newkey<key>@1"),
+    "replconf": ("3.0.0", "flags=syscmd", ""),
+    "replicaof": (
+        "5.0.0",
+        "",
+        "args<oneof>(host-port<block>(host<string> port<integer>)|no-one<block>(no=NO one=ONE))",
+    ),
     "reset": ("6.2.0", "", ""),
     "restore": (
         "2.6.0",
@@ -388,6 +395,7 @@ DOCS: dict[str, tuple[str, str, str]] = {
             "?frequency<integer>=FREQ^5.0.0"
         ),
     ),
+    "role": ("2.8.12", "", ""),
     "save": ("1.0.0", "", ""),
     "scan": (
         "2.8.0",
@@ -424,6 +432,11 @@ DOCS: dict[str, tuple[str, str, str]] = {
             "?force=FORCE^7.0.0 ?abort=ABORT^7.0.0"
         ),
     ),
+    "slaveof": (
+        "1.0.0",
+        "flags=deprecated deprecated=5.0.0",
+        "args<oneof>(host-port<block>(host<string> port<integer>)|no-one<block>(no=NO one=ONE))",
+    ),
     "slowlog": ("2.2.12", "", ""),
     "slowlog|len": ("2.2.12", "", ""),
     "slowlog|reset": ("2.2.12", "", ""),
@@ -442,5 +455,6 @@ DOCS: dict[str, tuple[str, str, str]] = {
     "unlink": ("4.0.0", "", "*key<key>@0"),
     "unsubscribe": ("2.0.0", "", "?*channel<string>"),
     "unwatch": ("2.2.0", "", ""),
+    "wait": ("3.0.0", "", "numreplicas<integer> timeout<integer>"),
     "watch": ("2.2.0", "", "*key<key>@0"),
 }

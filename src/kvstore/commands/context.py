@@ -15,6 +15,7 @@ from kvstore.commands.ports import (
     ClusterView,
     Journal,
     PersistenceControl,
+    ReplicationControl,
     Runner,
     ServerControl,
 )
@@ -76,6 +77,8 @@ class ServerState:
     persistence: PersistenceControl | None = None
     #: SHUTDOWN and CONFIG SET reach the running server through this.
     control: ServerControl | None = None
+    #: REPLICAOF, ROLE, WAIT, PSYNC and INFO replication reach replication through this.
+    replication: ReplicationControl[Session] | None = None
     #: Publish/subscribe: every connection's subscriptions.
     pubsub: PubSubHub = field(default_factory=PubSubHub)
     #: The cluster's topology in cluster mode (``--cluster-enabled``); None outside it.

@@ -114,7 +114,7 @@ def _stats(session: Session) -> InfoFields:
     state = session.server
     stats = state.stats
     db = state.dbs
-    return {
+    fields: dict[str, str | int] = {
         "total_connections_received": state.total_connections,
         "rejected_connections": state.rejected_connections,
         "total_commands_processed": stats.total_calls,
@@ -132,10 +132,16 @@ def _stats(session: Session) -> InfoFields:
         # waits for this to be 0 (unit/dump "MIGRATE cached connections are released...").
         "migrate_cached_sockets": 0,
     }
+    if state.replication is not None:
+        fields.update(state.replication.stats())
+    return fields
 
 
 @info_section("replication")
 def _replication(session: Session) -> InfoFields:
+    replication = session.server.replication
+    if replication is not None:
+        return replication.info()
     # A master with no replicas and no backlog, as Redis 7.0 reports one.
     return {
         "role": "master",

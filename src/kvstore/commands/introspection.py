@@ -96,6 +96,10 @@ GROUP_CATEGORY = {
     "pubsub": "pubsub",
 }
 
+#: Commands whose ACL categories do not include their group's (WAIT: ``generic``, yet only
+#: ``@slow @connection``, as Redis 7.0 files it).
+OUTSIDE_GROUP_CATEGORY = frozenset({"wait"})
+
 
 @dataclass(frozen=True)
 class Described:
@@ -312,7 +316,7 @@ def _subcommands(cmd: Command) -> tuple[Described, ...]:
 def describe(cmd: Command) -> Described:
     """The entry COMMAND shows for ``cmd``."""
     subcommands = _subcommands(cmd)
-    group = GROUP_CATEGORY.get(cmd.group)
+    group = None if cmd.name in OUTSIDE_GROUP_CATEGORY else GROUP_CATEGORY.get(cmd.group)
     extra = set(cmd.acl) | ({group} if group else set())
     if subcommands:
         flag_words, acl, tips = CONTAINERS.get(cmd.name, ("", "", ""))

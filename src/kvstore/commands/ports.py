@@ -1,5 +1,6 @@
 """What the command layer asks of the layers above it, as protocols: the append-only log,
-persistence's controls, the server's controls, and the runner EXEC sends its queue through.
+persistence's controls, the server's controls, replication's, and the runner EXEC sends its
+queue through.
 
 A leaf: it imports nothing of the command layer, so every module of it may name these. The
 server's assembly hands real objects in (``Dispatcher(journal=...)``, ``ServerState(...)``);
@@ -187,3 +188,29 @@ class Runner(Protocol[SessionT_contra]):
     """Runs one request as if a client had sent it (the dispatcher): EXEC runs its queue so."""
 
     def execute(self, session: SessionT_contra, args: list[bytes]) -> Reply: ...
+
+
+class ReplicationControl(Protocol[SessionT_contra]):
+    """REPLICAOF, ROLE, WAIT, REPLCONF, PSYNC and INFO replication reach replication so."""
+
+    def replicaof(self, host: str | None, port: int) -> Reply:
+        """Follow the primary at ``host``:``port``; None: stop following (REPLICAOF NO ONE)."""
+        ...
+
+    def role(self) -> Reply: ...
+
+    def wait(self, session: SessionT_contra, replicas: int, timeout_ms: int) -> Reply:
+        """WAIT: the count now, or no reply yet (it is pushed to the session later)."""
+        ...
+
+    def replconf(self, session: SessionT_contra, args: Sequence[bytes]) -> Reply: ...
+
+    def psync(self, session: SessionT_contra, replid: str, offset: int) -> Reply: ...
+
+    def info(self) -> dict[str, str | int]:
+        """``INFO replication``, Redis's fields in Redis's order."""
+        ...
+
+    def stats(self) -> dict[str, str | int]:
+        """The replication counters of ``INFO stats`` (sync_full, sync_partial_ok/err)."""
+        ...

@@ -19,7 +19,12 @@ from typing import Any, NoReturn
 
 from kvstore.config.events import normalize_flags
 from kvstore.config.file import as_text, read_toml
-from kvstore.config.security import PASSWORD_ENV, check_tls, resolve_password
+from kvstore.config.security import (
+    PASSWORD_ENV,
+    check_tls,
+    read_password_file,
+    resolve_password,
+)
 from kvstore.keyspace_policies import MAXMEMORY_POLICIES
 
 ENV_PREFIX = "KVSTORE_"
@@ -159,6 +164,28 @@ def parse_output_limits(text: str) -> tuple[OutputLimit, OutputLimit]:
     if found is None:
         raise ValueError("no limit given for the normal class")
     return found, pubsub
+
+
+def parse_replicaof(text: str) -> tuple[str, int] | None:
+    """``HOST PORT`` or ``HOST:PORT`` (``[v6]:PORT``) as (host, port); None for empty text."""
+    text = text.strip()
+    if not text:
+        return None
+    words = text.split()
+    if len(words) == 1:
+        host, _, port = text.rpartition(":")
+        words = [host.strip("[]"), port]
+    if len(words) != 2 or not words[0] or not words[1].isdigit():
+        raise ValueError("expected 'HOST PORT'")
+    port_number = int(words[1])
+    if not 0 < port_number < 65536:
+        raise ValueError("the port is out of range (1-65535)")
+    return words[0], port_number
+
+
+def normalize_replicaof(text: str) -> str:
+    parsed = parse_replicaof(text)
+    return "" if parsed is None else f"{parsed[0]} {parsed[1]}"
 
 
 def normalize_output_limit(text: str) -> str:
@@ -447,6 +474,76 @@ class ServerConfig:
         metadata=_option("in cluster mode on etcd, the cluster's name: its keys' prefix"),
     )
 
+    # -- replication (see docs/replication.md) --
+    replicaof: str = field(
+        default="",
+        metadata=_option(
+            "follow the primary at 'HOST PORT' (or HOST:PORT) from start-up; REPLICAOF "
+            "changes it while running",
+            normalize=normalize_replicaof,
+        ),
+    )
+    masterauth: str = field(
+        default="",
+        metadata=_option("password this node gives its primary (AUTH)", runtime=True),
+    )
+    masterauth_file: str = field(
+        default="", metadata=_option("read masterauth from the first line of this file")
+    )
+    tls_replication: str = field(
+        default="no",
+        metadata=_option(
+            "connect to the primary with TLS (its --tls-port; this node's TLS files are used)",
+            choices=("yes", "no"),
+        ),
+    )
+    repl_backlog_size: int = field(
+        default=1024 * 1024,
+        metadata=_option(
+            "bytes of the replication stream kept, so a replica that lost its link for less "
+            "than that continues without a full copy",
+            runtime=True,
+            size=True,
+        ),
+    )
+    replica_read_only: str = field(
+        default="yes",
+        metadata=_option(
+            "a replica refuses writes from clients (READONLY)", choices=("yes", "no"), runtime=True
+        ),
+    )
+    replica_serve_stale_data: str = field(
+        default="yes",
+        metadata=_option(
+            "a replica whose link is down (or still copying) answers reads from the data it "
+            "has (yes) or refuses them (MASTERDOWN)",
+            choices=("yes", "no"),
+            runtime=True,
+        ),
+    )
+    min_replicas_to_write: int = field(
+        default=0,
+        metadata=_option(
+            "refuse writes (NOREPLICAS) unless this many replicas acknowledged within "
+            "min-replicas-max-lag seconds (0: never refuse)",
+            runtime=True,
+        ),
+    )
+    min_replicas_max_lag: int = field(
+        default=10,
+        metadata=_option("seconds since a replica's last acknowledgement", runtime=True),
+    )
+    repl_timeout: int = field(
+        default=60,
+        metadata=_option(
+            "seconds of silence after which a replication link is dropped", runtime=True
+        ),
+    )
+    repl_ping_replica_period: int = field(
+        default=10,
+        metadata=_option("seconds between the primary's PINGs to its replicas", runtime=True),
+    )
+
     @staticmethod
     def env_name(name: str) -> str:
         return ENV_PREFIX + name.upper()
@@ -466,6 +563,8 @@ class ServerConfig:
             shown[item.name.replace("_", "-")] = text
         if self.requirepass:  # never shown: whether one is set is all a client learns
             shown["requirepass"] = PASSWORD_MASK
+        if self.masterauth:
+            shown["masterauth"] = PASSWORD_MASK
         shown["appendonly"] = "no" if self.no_persist else "yes"
         shown["dir"] = os.path.abspath(self.dir)
         # What redis-benchmark and other tools ask about at start-up.
@@ -603,6 +702,8 @@ def load_config(
             config.requirepass, config.requirepass_file, flags, environ
         )
         check_tls(config.port, config.tls_port, config.tls_cert_file, config.tls_key_file)
+        if config.masterauth_file:
+            config.masterauth = read_password_file(config.masterauth_file, "--masterauth-file")
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if not config.bind:

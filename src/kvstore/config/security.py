@@ -37,17 +37,17 @@ def resolve_password(
     return requirepass, requirepass_file
 
 
-def read_password_file(path: str) -> str:
-    """The first line of ``path``, without its line ending."""
+def read_password_file(path: str, option: str = "--requirepass-file") -> str:
+    """The first line of ``path``, without its line ending (``option`` names it in errors)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ValueError(f"--requirepass-file: cannot read {path}: {exc.strerror or exc}") from None
+        raise ValueError(f"{option}: cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise ValueError(f"--requirepass-file: {path} is not UTF-8 text") from None
+        raise ValueError(f"{option}: {path} is not UTF-8 text") from None
     lines = text.splitlines()
     if not lines or not lines[0]:
-        raise ValueError(f"--requirepass-file: the first line of {path} is empty")
+        raise ValueError(f"{option}: the first line of {path} is empty")
     return lines[0]
 
 

@@ -205,6 +205,18 @@ class LogJournal:
         if not self.pending:
             self._schedule_flush()
 
+    def record_expired(self, key: bytes, db: Keyspace) -> None:
+        """Log that ``key`` reached its deadline and was removed from ``db``, so replicas
+        (which expire nothing themselves) drop it too. It may happen in the middle of a
+        command, so unlike :meth:`record_deleted` it leaves ``db.logged`` alone: the
+        command's own changes are still recorded after it."""
+        if db is not self.db:
+            self._buffer.append(encode_select(db.index))
+            self.db = db
+        self._buffer.append(encode_del(key))
+        if not self.pending:
+            self._schedule_flush()
+
     def log_switched(self) -> None:
         """A new log was started: its records are database 0's until a SELECT."""
         self.db = self.dbs[0]

@@ -46,6 +46,9 @@ class AppendLog:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Told every byte that reaches the file, in order (the replication stream, while this
+        #: node has one: the stream is the log's bytes); None: nobody listens.
+        self.on_append: Callable[[bytes], None] | None = None
         #: Told each write's and each ``always`` fsync's duration (ms) as the latency monitor's
         #: ``aof-write`` and ``aof-fsync-always`` events (None: nobody listens).
         self.latency: Callable[[str, int], None] | None = None
@@ -60,13 +63,18 @@ class AppendLog:
         try:
             self.disk.write_all(self.fd, data)
         except OSError as exc:
-            self.size += getattr(exc, "written", 0)
+            done = getattr(exc, "written", 0)
+            self.size += done
+            if done and self.on_append is not None:
+                self.on_append(data[:done])  # the rest follows when the retry writes it
             raise
         self.size += len(data)
         self.unsynced = True
         if latency is not None:
             written = perf_counter_ns()
             latency("aof-write", (written - started) // 1_000_000)
+        if self.on_append is not None:
+            self.on_append(data)
         if self.policy == "always":
             self.fsync()
             if latency is not None:

@@ -17,6 +17,7 @@ from kvstore.cluster.membership import EtcdMembership
 from kvstore.commands import VERSION, ServerState
 from kvstore.config import ServerConfig
 from kvstore.persistence import Persistence
+from kvstore.replication import Replication
 from kvstore.server.connection import ClientConnection
 from kvstore.server.context import ConnectionContext
 from kvstore.server.control import StopRequest
@@ -46,6 +47,7 @@ class Server:
         context: ConnectionContext,
         listeners: list[Listener],
         persistence: Persistence | None,
+        replication: Replication,
         stop: StopRequest,
         cluster: EtcdMembership | None = None,
     ) -> None:
@@ -56,6 +58,7 @@ class Server:
         self.admission = context.admission
         #: None with --no-persist.
         self.persistence = persistence
+        self.replication = replication
         self.stop = stop
         #: Cluster mode on etcd: follows the topology, leads this node's shard.
         self.cluster = cluster
@@ -77,6 +80,8 @@ class Server:
         """Serve the metrics page (if asked for), accept clients, start the periodic cycle."""
         loop = asyncio.get_running_loop()
         self.registry.now = loop.time()  # before the first client is accepted
+        # Before the first client too: a replica's PSYNC must find the history restored.
+        self.replication.start()
         try:
             if self.config.metrics_port:
                 await self._start_metrics()
@@ -101,6 +106,7 @@ class Server:
         except BaseException:
             self.close_listeners()
             close_listeners(self._bound)
+            self.replication.stop()
             if self.cluster is not None:
                 self.cluster.stop()
             if self.persistence is not None:
@@ -161,10 +167,11 @@ class Server:
             self._schedule_fast_expire()
 
     def _active_expiry(self, budget: float) -> bool:
-        """One active expiry cycle (none while CLIENT PAUSE is on, as in Redis), timed for
-        the latency monitor's ``expire-cycle`` events."""
+        """One active expiry cycle (none while CLIENT PAUSE is on, as in Redis, nor on a
+        replica: its primary's expiries arrive as DELs), timed for the latency monitor's
+        ``expire-cycle`` events."""
         state = self.state
-        if state.pause.expire():
+        if state.pause.expire() or self.replication.is_replica:
             return False
         started = time.perf_counter_ns()
         more = state.dbs.active_expire_cycle(budget)
@@ -186,6 +193,7 @@ class Server:
     async def shutdown(self) -> None:
         """Stop accepting, let each connection flush its replies, then close it."""
         self.close_listeners()
+        self.replication.stop()  # no more of the primary's stream is applied
         if self._expire_timer is not None:
             self._expire_timer.cancel()
         if self._fast_expire_timer is not None:
@@ -209,6 +217,7 @@ class Server:
                     connection.abort()
         if self.persistence is not None:
             self.persistence.close(snapshot=self.stop.save is not False)
+            self.replication.save_state()
         self.registry.flush_logs(force=True)
         log.info("server stopped")
 

@@ -37,12 +37,13 @@ from kvstore.eviction import EvictingKeyspace, MemoryGuard, pin_mmap_threshold, 
 from kvstore.keyspace import Databases, Keyspace
 from kvstore.persistence import Persistence, PersistenceSettings, RecoveryError
 from kvstore.protocol import RequestLimits
+from kvstore.replication import Replication
 from kvstore.server.app import Server
 from kvstore.server.context import ConnectionContext
 from kvstore.server.control import Control, StopRequest, apply_latency_settings, install_hooks
 from kvstore.server.guards import fit_maxclients
 from kvstore.server.held import HeldReplies
-from kvstore.server.listeners import StartupError, bind_listeners, close_listeners
+from kvstore.server.listeners import Listener, StartupError, bind_listeners, close_listeners
 from kvstore.server.paused import PausedClients
 from kvstore.server.protection import Admission, is_loopback_peer, is_protected
 from kvstore.server.registry import Registry
@@ -111,7 +112,17 @@ async def assemble(config: ServerConfig) -> Server:
         state, maxclients, parse_output_limit(config.client_output_buffer_limit), guard
     )
     registry.pubsub_output_limit = parse_pubsub_output_limit(config.client_output_buffer_limit)
-    _keyspace_events(runtime, state, dispatcher)
+    replication = Replication(
+        config,
+        state=state,
+        dispatcher=dispatcher,
+        persistence=persistence,
+        listening_port=_plain_port(listeners, config),
+        loop=asyncio.get_running_loop(),
+    )
+    state.replication = replication
+    _keyspace_events(runtime, state, dispatcher, replication)
+    _replication_settings(runtime, replication)
     registry.request_limits = RequestLimits(
         max_bulk_len=config.proto_max_bulk_len,
         max_args=config.proto_max_args,
@@ -144,22 +155,50 @@ async def assemble(config: ServerConfig) -> Server:
         context=context,
         listeners=listeners,
         persistence=persistence,
+        replication=replication,
         stop=stop,
         cluster=membership,
     )
 
 
-def _keyspace_events(runtime: RuntimeConfig, state: ServerState, dispatcher: Dispatcher) -> None:
-    """Keyspace notifications (``notify-keyspace-events``, now and at each CONFIG SET) and
-    client-side caching (while any client tracks): the dispatcher then runs the commands
-    concerned wrapped (tracking's wrapper outside, as it may add invalidations after a reply),
-    and the keyspace reports expired and evicted keys. With neither on, the dispatcher runs
-    the plain table and the keyspace reports nothing."""
+def _plain_port(listeners: list[Listener], config: ServerConfig) -> int:
+    """The port replicas announce to their primary (INFO and ROLE show it there)."""
+    for listener in listeners:
+        if listener.tls is None:
+            return int(listener.sock.getsockname()[1])
+    return config.tls_port
+
+
+def _replication_settings(runtime: RuntimeConfig, replication: Replication) -> None:
+    def backlog(config: ServerConfig) -> None:
+        replication.resize_backlog(config.repl_backlog_size)
+
+    def guards(config: ServerConfig) -> None:
+        replication.on_mode_change()
+
+    runtime.on_change("repl_backlog_size", backlog)
+    for name in ("replica_read_only", "replica_serve_stale_data", "min_replicas_to_write"):
+        runtime.on_change(name, guards)
+
+
+def _keyspace_events(
+    runtime: RuntimeConfig, state: ServerState, dispatcher: Dispatcher, replication: Replication
+) -> None:
+    """Keyspace notifications (``notify-keyspace-events``, now and at each CONFIG SET),
+    client-side caching (while any client tracks) and replication's guards (a read-only
+    replica, ``min-replicas-to-write``): the dispatcher then runs the commands concerned
+    wrapped (tracking's wrapper outside, as it may add invalidations after a reply;
+    replication's inside, as a refused write must change nothing), and the keyspace reports
+    expired and evicted keys. Keys that expire are also recorded in the log (so replicas drop
+    them) whenever there is one. With none of these on, the dispatcher runs the plain table
+    and the keyspace reports nothing."""
     notifier = Notifier(state)
     tracker = state.tracker
 
     def hook(db: Keyspace) -> Callable[[str, bytes], None]:
         def removed(event: str, key: bytes) -> None:
+            if event == "expired":
+                replication.expired(key, db)
             if notifier.active:
                 notifier.keyspace_event(event, key, db.index)
             if tracker.active:
@@ -171,6 +210,8 @@ def _keyspace_events(runtime: RuntimeConfig, state: ServerState, dispatcher: Dis
 
     def refresh() -> None:
         wrappers = []
+        if replication.guards_commands:
+            wrappers.append(replication.wrap_table)
         if notifier.active:
             wrappers.append(notifier.wrap_table)
         if tracker.active:
@@ -183,7 +224,7 @@ def _keyspace_events(runtime: RuntimeConfig, state: ServerState, dispatcher: Dis
 
         dispatcher.run_wrapped(wrap if wrappers else None)
         reports = notifier.active and notifier.flags & (EXPIRED | EVICTED)
-        on = reports or tracker.active
+        on = reports or tracker.active or replication.journal is not None
         for db, removed in hooks:
             db.notify = removed if on else None
 
@@ -193,6 +234,7 @@ def _keyspace_events(runtime: RuntimeConfig, state: ServerState, dispatcher: Dis
         refresh()
 
     tracker.on_change = refresh
+    replication.on_mode_change = refresh
     configure(runtime.config)
     runtime.on_change("notify_keyspace_events", configure)
     runtime.on_change("tracking_table_max_keys", configure)

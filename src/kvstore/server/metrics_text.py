@@ -135,8 +135,55 @@ def render_metrics(state: ServerState, session: Session) -> str:
     )
     slowlog = len(state.stats.slowlog.entries)
     page.one("kvstore_slowlog_length", "gauge", "Entries in the slow log.", slowlog)
+    _replication(page, section_fields(session, "replication"))
     _commands(page, state)
     return page.text()
+
+
+def _replication(page: Exposition, fields: Mapping[str, str | int]) -> None:
+    """Replication as INFO replication shows it: the offset, and each replica's lag."""
+    offset = _int(fields, "master_repl_offset")
+    page.one(
+        "kvstore_replication_is_replica",
+        "gauge",
+        "1 on a replica, 0 on a primary.",
+        int(fields.get("role") == "slave"),
+    )
+    page.one(
+        "kvstore_replication_offset_bytes",
+        "gauge",
+        "Bytes of the replication stream this node wrote or applied (master_repl_offset).",
+        offset,
+    )
+    replicas_attached = _int(fields, "connected_slaves")
+    page.one("kvstore_connected_replicas", "gauge", "Replicas attached.", replicas_attached)
+    if fields.get("role") == "slave":
+        page.one(
+            "kvstore_replication_link_up",
+            "gauge",
+            "1 while the link to the primary is up.",
+            int(fields.get("master_link_status") == "up"),
+        )
+    replicas = []
+    for name, value in fields.items():
+        if name.startswith("slave") and name[5:].isdigit():
+            parts = dict(part.split("=", 1) for part in str(value).split(","))
+            replicas.append(parts)
+    page.add(
+        "kvstore_replica_lag_bytes",
+        "gauge",
+        "Bytes of the stream a replica has not acknowledged yet, by replica.",
+        [
+            ({"replica": f"{r['ip']}:{r['port']}"}, max(offset - int(r["offset"]), 0))
+            for r in replicas
+        ],
+    )
+    page.add(
+        "kvstore_replica_lag_seconds",
+        "gauge",
+        "Seconds since a replica last acknowledged, by replica.",
+        [({"replica": f"{r['ip']}:{r['port']}"}, int(r["lag"])) for r in replicas],
+    )
 
 
 def _commands(page: Exposition, state: ServerState) -> None:
