@@ -12,6 +12,7 @@ import redis
 from conftest import ServerProcess, wait_for
 from kvstore.commands import ServerState, Session
 from kvstore.commands.notifications import Notifier
+from kvstore.commands.table import COMMANDS as TABLE
 from kvstore.config.events import flags_text, parse_flags
 from kvstore.eviction import EvictingKeyspace, MemoryGuard
 from kvstore.keyspace import Databases
@@ -232,3 +233,36 @@ def test_lazy_expiry_and_eviction_are_reported() -> None:
 
 def test_new_is_kept_after_all() -> None:
     assert flags_text(parse_flags("AKEmn")) == "AnKEm"  # Redis 7.0 shows AKEm, losing n
+
+
+class RunningClock(Clock):
+    """A clock that moves on 5 ms at every reading, as a busy server's may between a command's
+    steps."""
+
+    def __call__(self) -> int:
+        self.now += 5
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([b"SET", b"k", b"v", b"PX", b"1"], [b"new", b"set", b"expire"]),
+        ([b"PSETEX", b"k", b"1", b"v"], [b"new", b"set", b"expire"]),
+    ],
+)
+def test_a_deadline_passed_during_the_command_does_not_come_before_its_events(
+    args: list[bytes], expected: list[bytes]
+) -> None:
+    db = EvictingKeyspace("noeviction", clock=RunningClock(), seed=1)
+    state = ServerState(dbs=Databases.with_first(db))
+    received = _listening(state, "KEAn")
+    notifier = Notifier(state)
+    notifier.configure(parse_flags("KEAn"))
+    command = notifier.wrap_table(TABLE)[args[0].lower()]
+    command.handler(Session(state), args)
+    events = [m[3] for m in received if m[2].startswith(b"__keyspace@0__:")]
+    # The key expires afterwards, when next looked at (it is due by then), not before.
+    assert events == expected
+    assert db.get(args[1]) is None
+    assert [m[3] for m in received if m[2].startswith(b"__keyspace@0__:")][-1] == b"expired"

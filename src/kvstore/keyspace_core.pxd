@@ -34,6 +34,7 @@ cdef class Keyspace:
 
     cpdef object get(self, object key)
     cpdef bint contains(self, object key)
+    cpdef bint holds(self, object key)
     cpdef object deadline(self, object key)
     cpdef tuple entry(self, object key)
 

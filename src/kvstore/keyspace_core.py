@@ -129,6 +129,11 @@ class Keyspace:
             return False
         return not (self._expires and self._expire_if_due(key))
 
+    def holds(self, key: bytes) -> bool:
+        """Whether the table holds ``key``, due or not: unlike :meth:`contains`, never expires
+        it (what a command just stored must not expire before its own events are sent)."""
+        return key in self._data
+
     def deadline(self, key: bytes) -> int | None:
         """The key's absolute deadline in ms, or None if it has none (or does not exist)."""
         if not self.contains(key):

@@ -110,7 +110,9 @@ Derive = Callable[[Keyspace, Args, Reply, Args, Before], list[Event]]
 
 
 def _new(db: Keyspace, key: bytes, existed: object) -> list[Event]:
-    return [(NEW, "new", key)] if existed is None and db.contains(key) else []
+    # ``holds``, not ``contains``: a key stored with a deadline already past (SET k v PX 1 on
+    # a busy server) must not expire, and say so, before the command's own events.
+    return [(NEW, "new", key)] if existed is None and db.holds(key) else []
 
 
 def _set(db: Keyspace, args: Args, reply: Reply, keys: Args, before: Before) -> list[Event]:
@@ -165,7 +167,7 @@ def _setrange(db: Keyspace, args: Args, reply: Reply, keys: Args, before: Before
 def _deleted(db: Keyspace, args: Args, reply: Reply, keys: Args, before: Before) -> list[Event]:
     events: list[Event] = []
     for key, existed in dict(zip(keys, before, strict=True)).items():
-        if existed is not None and not db.contains(key):
+        if existed is not None and not db.holds(key):
             events.append((GENERIC, "del", key))
     return events
 
@@ -174,7 +176,7 @@ def _expired_by(db: Keyspace, args: Args, reply: Reply, keys: Args, before: Befo
     if reply != 1:
         return []
     key = args[1]
-    return [(GENERIC, "expire" if db.contains(key) else "del", key)]
+    return [(GENERIC, "expire" if db.holds(key) else "del", key)]
 
 
 def _persist(db: Keyspace, args: Args, reply: Reply, keys: Args, before: Before) -> list[Event]:
@@ -188,7 +190,7 @@ def _getex(db: Keyspace, args: Args, reply: Reply, keys: Args, before: Before) -
     option = args[2].upper()
     if option == b"PERSIST":
         return [(GENERIC, "persist", key)] if existed[1] is not None else []
-    return [(GENERIC, "expire" if db.contains(key) else "del", key)]
+    return [(GENERIC, "expire" if db.holds(key) else "del", key)]
 
 
 def _renamed(db: Keyspace, args: Args, reply: Reply, keys: Args, before: Before) -> list[Event]:
