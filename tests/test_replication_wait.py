@@ -66,6 +66,41 @@ def test_wait_pipelined_after_a_write_waits_for_that_write() -> None:
         primary.stop()
 
 
+def _read_replies(sock: socket.socket, count: int) -> bytes:
+    replies = b""
+    while replies.count(b"\r\n") < count:
+        data = sock.recv(1024)
+        assert data, f"connection closed after {replies!r}"
+        replies += data
+    return replies
+
+
+def test_requests_pipelined_behind_a_waiting_wait_are_answered_after_it() -> None:
+    primary = start_server(*FAST)
+    replica = start_replica(primary, *FAST)
+    try:
+        wait_caught_up(primary, replica)
+        with primary.connect() as sock:
+            # WAIT for two replicas where there is one waits out its 300 ms; the requests
+            # behind it, in the same read and in a later one, wait for its answer.
+            sock.sendall(
+                b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
+                b"*3\r\n$4\r\nWAIT\r\n$1\r\n2\r\n$3\r\n300\r\n"
+                b"*1\r\n$4\r\nPING\r\n"
+            )
+            sock.sendall(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+            assert _read_replies(sock, 5) == b"+OK\r\n:1\r\n+PONG\r\n$1\r\nv\r\n"
+            # Inside a transaction WAIT does not block: it counts at once, as Redis does.
+            sock.sendall(
+                b"*1\r\n$5\r\nMULTI\r\n*3\r\n$4\r\nWAIT\r\n$1\r\n2\r\n$1\r\n0\r\n"
+                b"*1\r\n$4\r\nEXEC\r\n*1\r\n$4\r\nPING\r\n"
+            )
+            assert _read_replies(sock, 5) == b"+OK\r\n+QUEUED\r\n*1\r\n:1\r\n+PONG\r\n"
+    finally:
+        replica.stop()
+        primary.stop()
+
+
 def test_wait_with_no_replicas_times_out_with_zero() -> None:
     primary = start_server(*FAST)
     try:

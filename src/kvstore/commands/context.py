@@ -135,6 +135,13 @@ class Session(SessionFields):
     #: Replies SKIP still drops (its own, then the next); 0 while muted: OFF (``muted``,
     #: CLIENT REPLY OFF or SKIP in force, is one of the SessionFields).
     replies_to_skip: int = 0
+    #: A blocking command (WAIT) answers later: the connection keeps the requests after it
+    #: until :meth:`unblock`, so that replies stay in order. ``on_unblocked`` is the
+    #: connection's hook (set by RESP connections; None: the reply simply comes later).
+    blocked: bool = False
+    on_unblocked: Callable[[], None] | None = None
+    #: EXEC is running the transaction's commands (a blocking command does not block then).
+    in_exec: bool = False
 
     #: The database this session has selected (SELECT), kept here because every data command
     #: reaches for it: one attribute read, whatever the number of databases.
@@ -150,6 +157,27 @@ class Session(SessionFields):
         self.close_after_reply = False
         self.reply_suppressed = False
         self.muted = False
+
+    def block(self) -> bool:
+        """The command running answers later (by :attr:`push`): end the read's loop after it
+        and hold the connection's later requests until :meth:`unblock`, as Redis blocks a
+        client. False where the connection cannot hold them (no hook, or inside EXEC, where
+        Redis does not block either): the reply then just comes when it comes."""
+        if self.on_unblocked is None or self.in_exec:
+            return False
+        self.blocked = True
+        # The read's loop (Dispatcher.answer) stops after a reply that ends the session; the
+        # connection tells the two apart by ``blocked``.
+        self.close_after_reply = True
+        self.reply_suppressed = True
+        return True
+
+    def unblock(self) -> None:
+        """The blocked command's reply was pushed: run the requests kept behind it."""
+        self.blocked = False
+        hook = self.on_unblocked
+        if hook is not None:
+            hook()
 
     def drops_reply(self, reply: object) -> bool:
         """Whether the reply to the request just run is dropped (CLIENT REPLY OFF or SKIP).

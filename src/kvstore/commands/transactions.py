@@ -100,7 +100,11 @@ def exec_(session: Session, args: Args) -> Reply:
     if runner is None:
         raise RuntimeError("no dispatcher attached to the server state")
     execute = runner.execute
-    return [execute(session, queued_args) for queued_args in queued]
+    session.in_exec = True
+    try:
+        return [execute(session, queued_args) for queued_args in queued]
+    finally:
+        session.in_exec = False
 
 
 @command(

@@ -355,11 +355,12 @@ class Replication(LinkHandler):
         primary = self.primary
         deliver = session.push
         pending = self.journal is not None and self.journal.pending
+        # Inside EXEC WAIT does not block, as in Redis: it counts what is acknowledged now.
         if not pending:
             held = primary.count_acked(primary.offset)
-            if held >= replicas or deliver is None:
+            if held >= replicas or deliver is None or session.in_exec:
                 return held
-        elif deliver is None:
+        elif deliver is None or session.in_exec:
             return primary.count_acked(primary.offset)
         assert deliver is not None
         push = deliver
@@ -374,10 +375,12 @@ class Replication(LinkHandler):
                 if timer is not None:
                     timer.cancel()
                 push(primary.count_acked(target))
+                session.unblock()  # the requests behind WAIT run now, their replies after it
 
             future.add_done_callback(finish)
 
         self.loop.call_soon(arm)  # after the flush the write before WAIT scheduled
+        session.block()
         return Replies()
 
     def replconf(self, session: Session, args: Sequence[bytes]) -> Reply:

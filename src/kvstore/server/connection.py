@@ -205,6 +205,7 @@ class ClientConnection(asyncio.Protocol):
     def _start_resp(self) -> None:
         self.session.transport = "resp"
         self.session.push = self.push_message
+        self.session.on_unblocked = self.resume_postponed
         context = self._context
         self._resp_parser = make_request_parser(
             self._registry.request_limits, use_hiredis=context.use_hiredis
@@ -343,8 +344,10 @@ class ClientConnection(asyncio.Protocol):
             done = run(session, requests, done, out, REPLY_FLUSH_SIZE)
         self._batch = None
         if session.close_after_reply:
-            self._send(b"".join(out), close=True)
-            return True
+            if not session.blocked:
+                self._send(b"".join(out), close=True)
+                return True
+            self._keep_behind_block(requests[done:])
         if out:
             payload = b"".join(out)
             gate = self._gate
@@ -452,16 +455,33 @@ class ClientConnection(asyncio.Protocol):
                 return False
             if self._answer([args], self._dispatcher.answer):
                 return True
+            if self._postponed is not None:  # a blocking command: the rest wait behind it
+                self._postponed.extend(frames[index + 1 :])
+                return False
         return False
 
     def resume_postponed(self) -> None:
-        """The pause ended: run the requests kept, then read again."""
+        """The pause ended, or a blocking command answered: run the requests kept, then read
+        again."""
+        if self.session.blocked:
+            return  # still waiting for a blocking command (WAIT): its answer resumes them
         frames, self._postponed = self._postponed, None
         transport = self._transport
         if frames is None or transport is None or transport.is_closing():
             return
         if not self._answer_while_paused(frames) and self._postponed is None:
             transport.resume_reading()
+
+    # -- a blocking command (WAIT) -----------------------------------------------------------
+
+    def _keep_behind_block(self, rest: list[Request]) -> None:
+        """A command answers later (``session.block()``): keep the requests after it, and
+        those still to come, until it has (``session.unblock()`` calls
+        :meth:`resume_postponed`), as Redis blocks a client: replies stay in request order."""
+        session = self.session
+        session.close_after_reply = False
+        session.reply_suppressed = False
+        self._postponed = cast(list[list[bytes]], list(rest))
 
     # -- replies waiting for the log ---------------------------------------------------------
 
