@@ -199,3 +199,30 @@ def test_reads_on_a_replica_hide_expired_keys(pair: tuple[ServerProcess, ServerP
         assert client(replica).exists("short") == 0
     finally:
         primary.proc.send_signal(signal.SIGCONT)
+
+
+@pytest.mark.parametrize("persist", [True, False], ids=["log", "no-persist"])
+def test_evictions_reach_a_replica_as_dels(persist: bool) -> None:
+    # The log's journal records the keys evicted to make room; without persistence the
+    # journal comes with the first replica, and the evictions must reach it all the same.
+    options = ("--maxmemory", "1gb", "--maxmemory-policy", "allkeys-random")
+    primary = start_server(*VARIANTS["fast"], *options, *(() if persist else ("--no-persist",)))
+    replica = start_replica(primary, *VARIANTS["fast"])
+    try:
+        wait_caught_up(primary, replica)
+        writer = client(primary)
+        # The limit counts the whole process (its size at start up, then the keys and the
+        # clients' buffers): a little room above today's size, less than what follows needs.
+        resident = int(info(primary, "memory")["used_memory_rss"])
+        writer.config_set("maxmemory", resident + 1_000_000)
+        for batch in range(40):
+            pipe = writer.pipeline(transaction=False)
+            for i in range(250):
+                pipe.set(b"k%d-%d" % (batch, i), b"v" * 200)
+            pipe.execute()
+        assert stat(primary, "evicted_keys") > 0
+        wait_caught_up(primary, replica)
+        assert contents(replica) == contents(primary)
+    finally:
+        replica.stop()
+        primary.stop()

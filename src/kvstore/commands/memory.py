@@ -43,7 +43,9 @@ def _guarded(
     handler: Handler, guard: MemoryGuard, may_grow: bool, journal: Journal | None
 ) -> Handler:
     def run(session: Session, args: Args) -> Reply:
-        if not make_room(guard, journal) and may_grow:
+        # Without a journal given, the server's as it is now: replication gives a server
+        # without persistence one once a replica needs the stream (evictions then reach it).
+        if not make_room(guard, journal or session.server.journal) and may_grow:
             raise ReplyError(OOM_MESSAGE)
         return handler(session, args)
 
@@ -54,7 +56,8 @@ def guarded_table(
     table: dict[bytes, Command], guard: MemoryGuard, journal: Journal | None = None
 ) -> dict[bytes, Command]:
     """A copy of ``table`` whose write commands first make room under ``guard`` (the keys
-    evicted go to ``journal`` as deletions); those flagged ``denyoom`` (they may grow memory)
+    evicted go to ``journal`` as deletions, or by default to the server's journal of the
+    moment); those flagged ``denyoom`` (they may grow memory)
     are refused with Redis's OOM error when no room can be made. Other writes (DEL, FLUSHDB)
     still run: they free memory."""
     guarded: dict[bytes, Command] = {}

@@ -77,7 +77,7 @@ async def assemble(config: ServerConfig) -> Server:
         close_listeners(listeners)
         raise
     journal = None if persistence is None else persistence.journal
-    table = COMMANDS if guard is None else guarded_table(COMMANDS, guard, journal)
+    table = COMMANDS if guard is None else guarded_table(COMMANDS, guard)
     stats = CommandStats()
     dispatcher = Dispatcher(
         table,
