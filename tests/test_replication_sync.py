@@ -226,3 +226,24 @@ def test_evictions_reach_a_replica_as_dels(persist: bool) -> None:
     finally:
         replica.stop()
         primary.stop()
+
+
+def test_a_replica_applies_its_primarys_writes_whatever_its_own_memory_limit() -> None:
+    primary = start_server(*VARIANTS["fast"])
+    replica = start_replica(primary, *VARIANTS["fast"], "--maxmemory", "1gb")
+    try:
+        wait_caught_up(primary, replica)
+        resident = int(info(replica, "memory")["used_memory_rss"])
+        client(replica).config_set("maxmemory", resident + 1_000_000)  # less than what follows
+        writer = client(primary)
+        for batch in range(40):
+            pipe = writer.pipeline(transaction=False)
+            for i in range(250):
+                pipe.set(b"k%d-%d" % (batch, i), b"v" * 200)
+            pipe.execute()
+        wait_caught_up(primary, replica)
+        assert contents(replica) == contents(primary)
+        assert stat(replica, "evicted_keys") == 0
+    finally:
+        replica.stop()
+        primary.stop()

@@ -142,6 +142,9 @@ class Session(SessionFields):
     on_unblocked: Callable[[], None] | None = None
     #: EXEC is running the transaction's commands (a blocking command does not block then).
     in_exec: bool = False
+    #: This session applies the primary's stream on a replica: its writes are the primary's
+    #: and run whatever the replica's own memory limit (as Redis's replica-ignore-maxmemory).
+    applies_stream: bool = False
 
     #: The database this session has selected (SELECT), kept here because every data command
     #: reaches for it: one attribute read, whatever the number of databases.

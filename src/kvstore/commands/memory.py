@@ -43,6 +43,8 @@ def _guarded(
     handler: Handler, guard: MemoryGuard, may_grow: bool, journal: Journal | None
 ) -> Handler:
     def run(session: Session, args: Args) -> Reply:
+        if session.applies_stream:  # a replica applying its primary's writes: never refused
+            return handler(session, args)
         # Without a journal given, the server's as it is now: replication gives a server
         # without persistence one once a replica needs the stream (evictions then reach it).
         if not make_room(guard, journal or session.server.journal) and may_grow:

@@ -90,6 +90,7 @@ class Replication(LinkHandler):
         #: The session the primary's stream runs in: its SELECTs move it, and it may write.
         self.link_session = Session(state, addr="primary")
         self.link_session.authenticated = True
+        self.link_session.applies_stream = True
         #: This node's data is a known offset of ``ids.replid``'s history (else PSYNC asks
         #: for a full copy with ``?``).
         self.history = False
