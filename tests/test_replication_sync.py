@@ -7,7 +7,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -201,6 +201,18 @@ def test_reads_on_a_replica_hide_expired_keys(pair: tuple[ServerProcess, ServerP
         primary.proc.send_signal(signal.SIGCONT)
 
 
+def _fill_until(writer: redis.Redis, done: Callable[[], bool], what: str) -> None:
+    """Write batches of 200-byte values until ``done()``; fail after 200,000 keys."""
+    for batch in range(800):
+        if done():
+            return
+        pipe = writer.pipeline(transaction=False)
+        for i in range(250):
+            pipe.set(b"k%d-%d" % (batch, i), b"v" * 200)
+        pipe.execute()
+    raise AssertionError(f"200,000 keys written and still not {what}")
+
+
 @pytest.mark.parametrize("persist", [True, False], ids=["log", "no-persist"])
 def test_evictions_reach_a_replica_as_dels(persist: bool) -> None:
     # The log's journal records the keys evicted to make room; without persistence the
@@ -211,16 +223,11 @@ def test_evictions_reach_a_replica_as_dels(persist: bool) -> None:
     try:
         wait_caught_up(primary, replica)
         writer = client(primary)
-        # The limit counts the whole process (its size at start up, then the keys and the
-        # clients' buffers): a little room above today's size, less than what follows needs.
+        # The limit counts the whole process (its size at start, then the keys and the
+        # clients' buffers): a little room above its size now, so that writing goes past it.
         resident = int(info(primary, "memory")["used_memory_rss"])
         writer.config_set("maxmemory", resident + 1_000_000)
-        for batch in range(40):
-            pipe = writer.pipeline(transaction=False)
-            for i in range(250):
-                pipe.set(b"k%d-%d" % (batch, i), b"v" * 200)
-            pipe.execute()
-        assert stat(primary, "evicted_keys") > 0
+        _fill_until(writer, lambda: stat(primary, "evicted_keys") > 0, "evicting")
         wait_caught_up(primary, replica)
         assert contents(replica) == contents(primary)
     finally:
@@ -233,15 +240,16 @@ def test_a_replica_applies_its_primarys_writes_whatever_its_own_memory_limit() -
     replica = start_replica(primary, *VARIANTS["fast"], "--maxmemory", "1gb")
     try:
         wait_caught_up(primary, replica)
-        resident = int(info(replica, "memory")["used_memory_rss"])
-        client(replica).config_set("maxmemory", resident + 1_000_000)  # less than what follows
+        limit = int(info(replica, "memory")["used_memory_rss"]) + 1_000_000
+        client(replica).config_set("maxmemory", limit)
         writer = client(primary)
-        for batch in range(40):
-            pipe = writer.pipeline(transaction=False)
-            for i in range(250):
-                pipe.set(b"k%d-%d" % (batch, i), b"v" * 200)
-            pipe.execute()
-        wait_caught_up(primary, replica)
+
+        def replica_keys_past_its_limit() -> bool:
+            wait_caught_up(primary, replica)
+            # The keys alone (INFO's used_memory) past the limit: the replica is surely over.
+            return int(info(replica, "memory")["used_memory"]) > limit
+
+        _fill_until(writer, replica_keys_past_its_limit, "past the replica's limit")
         assert contents(replica) == contents(primary)
         assert stat(replica, "evicted_keys") == 0
     finally:
