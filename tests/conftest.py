@@ -318,3 +318,17 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Ser
     finally:
         kvstore.stop()
         reference.stop()
+
+
+@pytest.fixture
+def pair(servers: tuple[int, ServerProcess]) -> Iterator[Any]:
+    """A connection to each of ``servers``, both reset before the test: a
+    ``redis_compare.RedisPair``, for comparing what the two answer (imported here, as
+    redis_compare imports this module)."""
+    from redis_compare import RedisPair
+
+    redis_port, kvstore = servers
+    connections = RedisPair(redis_port, kvstore.port)
+    connections.reset()
+    yield connections
+    connections.close()

@@ -4,41 +4,17 @@ must agree (KEYS and SCAN as sets, clock readings within a tolerance), errors in
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ServerProcess, wait_for
+from conftest import wait_for
 from key_scripts import SCRIPTS, Script
 from redis_compare import (
     RedisPair,
     scan_all,
-    start_kvstore_for_comparison,
-    start_reference_redis,
 )
-from test_client_support import RedisServer
-
-
-@pytest.fixture(scope="module")
-def servers(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[RedisServer, ServerProcess]]:
-    reference = start_reference_redis(tmp_path_factory.mktemp("redis"))
-    kvstore = start_kvstore_for_comparison()
-    yield reference, kvstore
-    kvstore.stop()
-    reference.stop()
-
-
-@pytest.fixture
-def pair(servers: tuple[RedisServer, ServerProcess]) -> Iterator[RedisPair]:
-    reference, kvstore = servers
-    connections = RedisPair(reference.port, kvstore.port)
-    connections.reset()
-    yield connections
-    connections.close()
 
 
 def run_script(pair: RedisPair, script: Script) -> None:

@@ -5,37 +5,12 @@ SAVE refused inside MULTI."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-
-import pytest
 
 from conftest import ServerProcess
 from differential_support import RespConnection
 from kvstore.commands import Dispatcher, ServerState, Session
 from kvstore.protocol.replies import ReplyError, Status
-from redis_compare import RedisPair, start_kvstore_for_comparison, start_reference_redis
-from test_client_support import RedisServer
-
-
-@pytest.fixture(scope="module")
-def servers(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[RedisServer, ServerProcess]]:
-    reference = start_reference_redis(tmp_path_factory.mktemp("scripting-redis"))
-    kvstore = start_kvstore_for_comparison()
-    yield reference, kvstore
-    kvstore.stop()
-    reference.stop()
-
-
-@pytest.fixture
-def pair(servers: tuple[RedisServer, ServerProcess]) -> Iterator[RedisPair]:
-    reference, kvstore = servers
-    connections = RedisPair(reference.port, kvstore.port)
-    connections.reset()
-    yield connections
-    connections.close()
-
+from redis_compare import RedisPair
 
 SCRIPT = [
     ("FUNCTION", "FLUSH"),
@@ -82,9 +57,10 @@ def test_reset_ends_the_transaction_and_the_connection_s_settings(pair: RedisPai
     assert not differences, "\n".join(differences)
 
 
-def test_reset_returns_to_resp2(servers: tuple[RedisServer, ServerProcess]) -> None:
-    for server in servers:
-        connection = RespConnection(server.host, server.port)
+def test_reset_returns_to_resp2(servers: tuple[int, ServerProcess]) -> None:
+    redis_port, kvstore = servers
+    for port in (redis_port, kvstore.port):
+        connection = RespConnection("127.0.0.1", port)
         assert connection.call([b"HELLO", b"3"]).kind == b"%"
         assert connection.call([b"RESET"]).raw == b"+RESET\r\n"
         assert connection.call([b"GET", b"nosuchkey"]).raw == b"$-1\r\n"  # RESP3 says "_"
@@ -103,10 +79,11 @@ def _fields(text: bytes) -> dict[str, str]:
     )
 
 
-def test_info_server_and_replication_fields(servers: tuple[RedisServer, ServerProcess]) -> None:
+def test_info_server_and_replication_fields(servers: tuple[int, ServerProcess]) -> None:
+    redis_port, kvstore = servers
     theirs, ours = (
-        _fields(RespConnection(s.host, s.port).call([b"INFO", b"server", b"replication"]).text)
-        for s in servers
+        _fields(RespConnection("127.0.0.1", port).call([b"INFO", b"server", b"replication"]).text)
+        for port in (redis_port, kvstore.port)
     )
     for name in ("redis_git_sha1", "redis_git_dirty", "role", "connected_slaves"):
         assert ours[name] == theirs[name], name
