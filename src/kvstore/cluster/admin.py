@@ -22,6 +22,7 @@ from kvstore.cluster import keys
 from kvstore.cluster.membership import NoTopologyError, read_state
 from kvstore.cluster.metadata import MetadataError, MetadataStore
 from kvstore.cluster.startup import ClusterSetupError, read_topology_file
+from kvstore.cluster.sync import SyncSet
 from kvstore.slots import SLOTS
 
 
@@ -31,6 +32,11 @@ def create(store: MetadataStore, name: str, path: str) -> str | None:
     entry = store.create(keys.topology_key(name), topology.to_json().encode())
     if entry is None:
         return f"cluster {name!r} exists already ({keys.topology_key(name).decode()})"
+    for shard in topology.shards:
+        # Bootstrap follows failover's rule: only a sync member may lead, here the primary.
+        if shard.primary is not None:
+            sync = SyncSet(shard.primary.id, (shard.primary.id,))
+            store.create(keys.sync_key(name, shard.id), sync.to_json())
     return None
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from kvstore.cluster.metadata import MetadataError, MetadataStore
+from kvstore.cluster.metadata import Compare, MetadataError, MetadataStore
 
 #: Seconds a leader key outlives its holder's last renewal.
 LEADER_TTL = 3
@@ -45,6 +45,8 @@ class LeaderLease:
         #: The shard's epoch while this node leads it (the leader key's create revision).
         self.epoch = 0
         self._valid_until = float("-inf")
+        #: When the last renewal (or the acquisition) was sent.
+        self.renewed_at = float("-inf")
 
     @property
     def writable(self) -> bool:
@@ -53,15 +55,18 @@ class LeaderLease:
     def _extend(self, sent: float, ttl: int) -> None:
         self._valid_until = sent + ttl - SAFETY_MARGIN
 
-    def acquire(self) -> bool:
-        """Take the leader key if no one holds it; True if this node leads now."""
+    def acquire(self, conditions: Sequence[Compare] = ()) -> bool:
+        """Take the leader key if no one holds it and ``conditions`` hold (one transaction);
+        True if this node leads now."""
         sent = self.clock()
         lease = self.store.grant(self.ttl)
-        entry = self.store.create(self.key, self.node_id.encode(), lease)
-        if entry is None:
+        absent = Compare(self.key, create_revision=0)
+        epoch = self.store.commit([absent, *conditions], self.key, self.node_id.encode(), lease)
+        if epoch is None:
             self.store.revoke(lease)
             return False
-        self.lease, self.epoch = lease, entry.create_revision
+        self.lease, self.epoch = lease, epoch
+        self.renewed_at = sent
         self._extend(sent, self.ttl)
         log.info("leading %s (epoch %d)", self.key.decode(), self.epoch)
         return True
@@ -71,6 +76,7 @@ class LeaderLease:
         if not self.lease:
             return False
         sent = self.clock()
+        self.renewed_at = sent
         try:
             ttl = self.store.keepalive(self.lease)
         except MetadataError as exc:

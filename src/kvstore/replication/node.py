@@ -538,3 +538,37 @@ class Replication(LinkHandler):
     def resize_backlog(self, size: int) -> None:
         if self.primary.backlog is not None:
             self.primary.backlog.resize(size)
+
+    # -- cluster mode's failover (kvstore.cluster.replicas.ShardReplication) ---------------------
+
+    def follow(self, host: str, port: int) -> None:
+        """Follow the primary at ``host:port`` (the shard's leader), as REPLICAOF does."""
+        self.replicaof(host, port)
+
+    def promote(self) -> None:
+        """Stop following and serve as the primary, continuing the stream (replid2)."""
+        self.replicaof(None, 0)
+
+    # Temporary stand-ins until synchronous acknowledgement lands (the syncack branch).
+    @property
+    def offset(self) -> int:
+        return self.primary.offset
+
+    def announce_node_id(self, node_id: str) -> None:
+        self._node_id = node_id
+
+    def hold_writes_for(self, replicas: frozenset[str] | None) -> None:
+        self._held_for = replicas
+
+    def sync_replicas(self) -> dict[str, int]:
+        return {
+            link.name: link.ack_offset
+            for link in self.primary.links
+            if link.alive and link.state == "online"
+        }
+
+    def oldest_held_write(self) -> float | None:
+        return None
+
+    def drop_held_writes(self) -> int:
+        return 0
