@@ -122,7 +122,7 @@ def role(server: ServerProcess) -> str:
 
 
 class Writer(threading.Thread):
-    """Writes ``w:<n>`` = ``<n>`` for n = 0, 1, ... through a cluster client (a fresh one after
+    """Writes ``{w}<n>`` = ``<n>`` (one slot, so MGET reads them back) for n = 0, 1, ... through a cluster client (a fresh one after
     any failure, so it finds the new primary), keeping which writes got OK."""
 
     def __init__(self, addresses: list[str]) -> None:
@@ -141,7 +141,7 @@ class Writer(threading.Thread):
             try:
                 if client is None:
                     client = kvstore.ClusterClient(self.addresses, socket_timeout=5)
-                if client.set(f"w:{number}", str(number)):
+                if client.set(f"{{w}}{number}", str(number)):
                     self.acknowledged.append(number)
                     self.acknowledged_at[number] = time.monotonic()
             except (kvstore.KvstoreError, OSError):
@@ -168,6 +168,6 @@ class Writer(threading.Thread):
             lost = []
             for start in range(0, len(self.acknowledged), 500):
                 numbers = self.acknowledged[start : start + 500]
-                values = client.execute_command("MGET", *(f"w:{n}" for n in numbers))
+                values = client.execute_command("MGET", *(f"{{w}}{n}" for n in numbers))
                 lost += [n for n, v in zip(numbers, values, strict=True) if v != str(n).encode()]
             return lost

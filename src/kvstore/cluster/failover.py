@@ -143,7 +143,9 @@ class ShardKeeper:
 
         def read() -> tuple[dict[str, int], int, float | None]:
             replication = self.replication
-            acked = {n: o for n, o in replication.sync_replicas().items() if n in mine}
+            by_addr = {f"{m.host}:{m.port}": m.id for m in shard.members}  # TEMP
+            named = {by_addr.get(n, n): o for n, o in replication.sync_replicas().items()}
+            acked = {n: o for n, o in named.items() if n in mine}
             return acked, replication.offset, replication.oldest_held_write()
 
         return self._call(read)
