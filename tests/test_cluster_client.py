@@ -6,18 +6,28 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import overload
 
 import pytest
 
 import kvstore
 from cluster_support import key_in, two_nodes
-from conftest import CLIENT, ServerProcess
+from conftest import CLIENT, ServerProcess, start_server
 from kvstore.client.address import Address
 from kvstore.client.calls import Call, raw
-from kvstore.client.cluster_core import SlotMap, call_slot, redirection, route
-from kvstore.client.errors import ResponseError
+from kvstore.client.cluster_core import (
+    CLUSTER_SLOTS,
+    Pause,
+    SlotMap,
+    call_slot,
+    redirection,
+    route,
+    route_with_retries,
+)
+from kvstore.client.errors import ConnectionError, ResponseError
 from redis_compare import RawConnection
 
 
@@ -93,7 +103,9 @@ def test_an_ask_reply_sends_asking_first() -> None:
     call = Call((b"GET", b"k"), raw)
     routing = route(slots, call)
     next(routing)
-    address, calls = routing.send([ResponseError(f"ASK 7 {b}")])
+    step = routing.send([ResponseError(f"ASK 7 {b}")])
+    assert not isinstance(step, Pause)
+    address, calls = step
     assert address == b
     assert [c.args for c in calls] == [(b"ASKING",), (b"GET", b"k")]
     assert slots.node_for(7) == a  # ASK changes nothing for later calls
@@ -122,3 +134,72 @@ def test_cli_follows_moved(pair: list[ServerProcess], tmp_path: Path) -> None:
     refused = _client("-c", pair[0].address)
     assert refused.returncode == 2
     assert "-c runs one command" in refused.stderr
+
+
+class _RecordedPauses(Sequence[float]):
+    """Many short pauses that tell when the first one was taken (a call failed once)."""
+
+    def __init__(self) -> None:
+        self.taken = threading.Event()
+
+    def __len__(self) -> int:
+        return 400
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[float]: ...
+    def __getitem__(self, index: int | slice) -> float | Sequence[float]:
+        if isinstance(index, slice):
+            raise TypeError("not sliced")
+        if index >= len(self):
+            raise IndexError(index)
+        self.taken.set()
+        return 0.05
+
+
+def test_retries_carry_a_call_over_a_node_restart(tmp_path: Path) -> None:
+    data = tmp_path / "node"
+    node = start_server("--cluster-enabled", "--dir", str(data))
+    port = node.port
+    pauses = _RecordedPauses()
+    with kvstore.ClusterClient(node.address, retry_pauses=pauses) as client:
+        client.set("survivor", "kept")
+        node.stop()
+        answers: list[bytes | None] = []
+        reader = threading.Thread(target=lambda: answers.append(client.get("survivor")))
+        reader.start()
+        assert pauses.taken.wait(30), "the call never failed while the node was down"
+        restarted = start_server("--cluster-enabled", "--dir", str(data), port=port)
+        try:
+            reader.join(60)
+            assert answers == [b"kept"]
+        finally:
+            restarted.stop()
+
+
+def test_a_down_cluster_is_retried_then_reported() -> None:
+    a = Address("127.0.0.1", 7000)
+    slots = SlotMap([a])
+    slots.stale = False
+    call = Call((b"SET", b"k", b"v"), raw)
+    routing = route_with_retries(slots, call, pauses=(0.5, 1.0))
+    assert next(routing) == (a, [call])
+    down = ResponseError("CLUSTERDOWN The cluster is down and only accepts read commands")
+    assert routing.send([down]) == Pause(0.5)
+    assert slots.stale
+    assert next(routing) == (a, [CLUSTER_SLOTS])  # the map is reloaded first
+    assert routing.throw(ConnectionError("refused")) == Pause(1.0)
+    next(routing)
+    routing.send([[[0, 16383, [b"127.0.0.1", 7000, b"x" * 40]]]])  # map reloaded
+    with pytest.raises(ResponseError, match="CLUSTERDOWN"):
+        routing.send([down])  # no pause left
+
+
+def test_errors_a_failover_does_not_mend_are_not_retried() -> None:
+    slots = SlotMap([Address("127.0.0.1", 7000)])
+    slots.stale = False
+    routing = route_with_retries(slots, Call((b"INCR", b"k"), raw))
+    next(routing)
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        routing.send([ResponseError("WRONGTYPE Operation against a key holding the wrong kind")])

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from kvstore.client.address import Address, parse_address
 from kvstore.client.async_client import AsyncClient
 from kvstore.client.calls import Call
-from kvstore.client.cluster_core import Routing, SlotMap, route
+from kvstore.client.cluster_core import RETRY_PAUSES, Pause, Routing, SlotMap, route_with_retries
 from kvstore.client.commands import Commands
 from kvstore.client.errors import ConnectionError
 from kvstore.client.sync_client import Client
@@ -32,10 +33,21 @@ class ClusterClient(Commands):
     nodes to start from). The keyword options are :class:`~kvstore.client.Client`'s (except
     ``db``: a cluster has database 0 only), used for every node's connection. The keys of one
     command must share a slot (give them one ``{hash tag}``); pipelines and subscriptions
-    are not offered."""
+    are not offered.
 
-    def __init__(self, addresses: str | Address | Sequence[str | Address], **options: Any) -> None:
+    A call whose node cannot be reached, or that gets ``CLUSTERDOWN``, is tried again after
+    each wait in ``retry_pauses`` (about 8 s in all: a failover's length), with the slot map
+    reloaded; ``retry_pauses=()`` fails at once."""
+
+    def __init__(
+        self,
+        addresses: str | Address | Sequence[str | Address],
+        *,
+        retry_pauses: Sequence[float] = RETRY_PAUSES,
+        **options: Any,
+    ) -> None:
         self._slots = SlotMap(_seeds(addresses))
+        self._pauses = retry_pauses
         self._options = options
         self._nodes: dict[Address, Client] = {}
         self._lock = threading.Lock()
@@ -49,13 +61,17 @@ class ClusterClient(Commands):
 
     def _run_call(self, call: Call[T]) -> T:
         with self._lock:
-            result: T = self._drive(route(self._slots, call))
+            result: T = self._drive(route_with_retries(self._slots, call, self._pauses))
             return result
 
     def _drive(self, routing: Routing) -> Any:
         try:
             step = next(routing)
             while True:
+                if isinstance(step, Pause):
+                    time.sleep(step.seconds)
+                    step = routing.send([])
+                    continue
                 address, calls = step
                 try:
                     results = self.node(address)._run_calls(calls)
@@ -80,10 +96,17 @@ class ClusterClient(Commands):
 
 
 class AsyncClusterClient(Commands):
-    """The asyncio twin of :class:`ClusterClient`: the same routing, awaited."""
+    """The asyncio twin of :class:`ClusterClient`: the same routing and retries, awaited."""
 
-    def __init__(self, addresses: str | Address | Sequence[str | Address], **options: Any) -> None:
+    def __init__(
+        self,
+        addresses: str | Address | Sequence[str | Address],
+        *,
+        retry_pauses: Sequence[float] = RETRY_PAUSES,
+        **options: Any,
+    ) -> None:
         self._slots = SlotMap(_seeds(addresses))
+        self._pauses = retry_pauses
         self._options = options
         self._nodes: dict[Address, AsyncClient] = {}
         self._lock = asyncio.Lock()
@@ -96,13 +119,17 @@ class AsyncClusterClient(Commands):
 
     async def _run_call(self, call: Call[T]) -> T:
         async with self._lock:
-            result: T = await self._drive(route(self._slots, call))
+            result: T = await self._drive(route_with_retries(self._slots, call, self._pauses))
             return result
 
     async def _drive(self, routing: Routing) -> Any:
         try:
             step = next(routing)
             while True:
+                if isinstance(step, Pause):
+                    await asyncio.sleep(step.seconds)
+                    step = routing.send([])
+                    continue
                 address, calls = step
                 try:
                     results = await self.node(address)._run_calls(calls)

@@ -5,13 +5,15 @@ ASK sends ASKING then the call to the node importing the slot, once).
 A call's route is a generator (:data:`Routing`) that yields ``(address, calls)`` for its
 driver to run on that node's connection, and is resumed with their results (an error reply
 as its :class:`ResponseError`, not raised); a node that cannot be reached is thrown into it
-as :class:`ConnectionError`. The sync and the asyncio cluster clients differ only in how they
-drive it.
+as :class:`ConnectionError`. It may also yield a :class:`Pause`: the driver waits that long
+and resumes it with no results. The sync and the asyncio cluster clients differ only in how
+they drive it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from kvstore.client.address import Address
@@ -19,11 +21,24 @@ from kvstore.client.calls import Call, raw
 from kvstore.client.errors import ConnectionError, KvstoreError, ResponseError
 from kvstore.slots import SLOTS, key_slot
 
-#: Yields the node and the calls to run there; resumed with their results.
-Routing: TypeAlias = Generator[tuple[Address, list[Call[Any]]], list[Any], Any]
+
+@dataclass(frozen=True)
+class Pause:
+    """Wait ``seconds`` before the next step (a retry after a failure)."""
+
+    seconds: float
+
+
+#: Yields the node and the calls to run there (resumed with their results), or a pause.
+Routing: TypeAlias = Generator[tuple[Address, list[Call[Any]]] | Pause, list[Any], Any]
 
 #: Redirections (MOVED, ASK) and retries (TRYAGAIN) one call may go through before it fails.
 MAX_REDIRECTS = 16
+
+#: The waits before each new attempt at a call whose node could not be reached or whose
+#: cluster answered CLUSTERDOWN: about 8 s in all, longer than a failover takes (a primary's
+#: lease lapses after 3 s, and its replica takes over at once).
+RETRY_PAUSES = (0.1, 0.2, 0.4, 0.8, 1.5, 1.5, 1.5, 1.5)
 
 ASKING = Call((b"ASKING",), raw)
 CLUSTER_SLOTS = Call((b"CLUSTER", b"SLOTS"), raw)
@@ -133,3 +148,28 @@ def route(slots: SlotMap, call: Call[Any]) -> Routing:
             continue
         raise result
     raise ClusterError(f"more than {MAX_REDIRECTS} redirections for {call.args[0]!r}")
+
+
+def _worth_retrying(error: Exception) -> bool:
+    """A failure that a failover (or a node's restart) mends: the node could not be reached,
+    no node answered, or the cluster is down for the moment."""
+    if isinstance(error, ResponseError):
+        return error.code == "CLUSTERDOWN"
+    return isinstance(error, (ConnectionError, ClusterError))
+
+
+def route_with_retries(
+    slots: SlotMap, call: Call[Any], pauses: Sequence[float] = RETRY_PAUSES
+) -> Routing:
+    """:func:`route`, attempted again after each pause in ``pauses`` while it fails in a way
+    a failover mends, with the slot map reloaded first. A call that reached its node before
+    the connection broke may so run twice (as with redis-py's retries)."""
+    for pause in pauses:
+        try:
+            return (yield from route(slots, call))
+        except (ConnectionError, ClusterError, ResponseError) as error:
+            if not _worth_retrying(error):
+                raise
+        slots.stale = True
+        yield Pause(pause)
+    return (yield from route(slots, call))
