@@ -25,6 +25,7 @@ from kvstore.client.cluster_core import (
     call_slot,
     redirection,
     route,
+    route_batch,
     route_with_retries,
 )
 from kvstore.client.errors import ConnectionError, ResponseError
@@ -203,3 +204,62 @@ def test_errors_a_failover_does_not_mend_are_not_retried() -> None:
     next(routing)
     with pytest.raises(ResponseError, match="WRONGTYPE"):
         routing.send([ResponseError("WRONGTYPE Operation against a key holding the wrong kind")])
+
+
+def test_a_pipeline_spans_both_nodes_in_order(pair: list[ServerProcess]) -> None:
+    keys = [f"pipe:{index}" for index in range(40)]
+    with kvstore.ClusterClient(pair[0].address) as client:
+        with client.pipeline() as pipe:
+            for index, key in enumerate(keys):
+                pipe.set(key, str(index))
+            pipe.execute_command("APPEND", "pipe:0:text", "x").execute_command("INCR", keys[3])
+            assert pipe.execute() == [True] * 40 + [1, 4]
+        pipe = client.pipeline()
+        for key in keys:
+            pipe.get(key)
+        pipe.execute_command("INCR", "pipe:0:text")
+        results = pipe.execute(raise_on_error=False)
+        expected = [str(index).encode() for index in range(40)]
+        expected[3] = b"4"  # incremented above
+        assert results[:40] == expected
+        assert isinstance(results[40], kvstore.ResponseError)
+        assert results[40].message == "ERR value is not an integer or out of range"
+        assert len(client.pipeline()) == 0
+    on_each = [_count(node, keys) for node in pair]
+    assert sum(on_each) == 40
+    assert all(on_each)  # both nodes served part of it
+
+
+def test_an_asyncio_pipeline(pair: list[ServerProcess]) -> None:
+    async def main() -> list[object]:
+        async with kvstore.AsyncClusterClient(pair[1].address) as client:
+            pipe = client.pipeline()
+            for index in range(10):
+                pipe.set(f"apipe:{index}", index)
+            await pipe.execute()
+            for index in range(10):
+                pipe.get(f"apipe:{index}")
+            return await pipe.execute()
+
+    assert asyncio.run(main()) == [str(index).encode() for index in range(10)]
+
+
+def test_a_redirected_call_in_a_batch_is_sent_again_alone() -> None:
+    a, b = Address("127.0.0.1", 7000), Address("127.0.0.1", 7001)
+    slots = SlotMap([a])
+    slots.stale = False
+    calls = [Call((b"GET", b"k1"), raw), Call((b"GET", b"k2"), raw), Call((b"GET", b"k3"), raw)]
+    routing = route_batch(slots, calls)
+    assert next(routing) == (a, calls)  # one round trip for the lot
+    slot = call_slot(calls[1])
+    moved = ResponseError(f"MOVED {slot} {b}")
+    assert routing.send([b"1", moved, ResponseError("WRONGTYPE no")]) == (a, [CLUSTER_SLOTS])
+    table = [[0, 16383, [b"127.0.0.1", 7000, b"x" * 40]]]
+    assert routing.send([table]) == (a, [calls[1]])  # reloaded map: still a
+    assert routing.send([ResponseError(f"MOVED {slot} {b}")]) == (b, [calls[1]])
+    with pytest.raises(StopIteration) as done:
+        routing.send([b"2"])
+    first, second, third = done.value.value
+    assert (first, second) == (b"1", b"2")
+    assert isinstance(third, ResponseError)
+    assert third.code == "WRONGTYPE"

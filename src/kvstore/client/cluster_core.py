@@ -173,3 +173,48 @@ def route_with_retries(
         slots.stale = True
         yield Pause(pause)
     return (yield from route(slots, call))
+
+
+def _to_send_again(reply: Any) -> bool:
+    """A reply in a batch that its call's own route must deal with: a redirection, or a
+    refusal a retry mends."""
+    if not isinstance(reply, ResponseError):
+        return False
+    return redirection(reply) is not None or reply.code in ("TRYAGAIN", "CLUSTERDOWN")
+
+
+def route_batch(
+    slots: SlotMap, calls: Sequence[Call[Any]], pauses: Sequence[float] = RETRY_PAUSES
+) -> Routing:
+    """Run ``calls`` (a pipeline) in one round trip per node: each goes to the node serving
+    its slot; the ones then redirected, or whose node could not be reached, are run again one
+    by one through :func:`route_with_retries`, in their order. The results come in the calls'
+    order, an error reply standing as its :class:`ResponseError`."""
+    if slots.stale:
+        yield from refresh(slots)
+    by_node: dict[Address, list[int]] = {}
+    for index, call in enumerate(calls):
+        by_node.setdefault(slots.node_for(call_slot(call)), []).append(index)
+    results: list[Any] = [None] * len(calls)
+    again: list[int] = []
+    for address, indices in by_node.items():
+        try:
+            replies = yield address, [calls[index] for index in indices]
+        except ConnectionError:
+            slots.stale = True
+            again.extend(indices)
+            continue
+        for index, reply in zip(indices, replies, strict=True):
+            if _to_send_again(reply):
+                moved = redirection(reply)
+                if moved is not None and moved[0] == "MOVED":
+                    slots.moved(moved[1], moved[2])
+                again.append(index)
+            else:
+                results[index] = reply
+    for index in sorted(again):
+        try:
+            results[index] = yield from route_with_retries(slots, calls[index], pauses)
+        except ResponseError as error:
+            results[index] = error
+    return results
