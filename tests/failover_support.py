@@ -122,8 +122,9 @@ def role(server: ServerProcess) -> str:
 
 
 class Writer(threading.Thread):
-    """Writes ``{w}<n>`` = ``<n>`` (one slot, so MGET reads them back) for n = 0, 1, ... through a cluster client (a fresh one after
-    any failure, so it finds the new primary), keeping which writes got OK."""
+    """Writes ``{w}<n>`` = ``<n>`` for n = 0, 1, ... (one slot: MGET reads them back) through
+    a cluster client (a fresh one after any failure, asking another node first, so it finds
+    the new primary), keeping which writes got OK."""
 
     def __init__(self, addresses: list[str]) -> None:
         super().__init__(name="writer", daemon=True)
@@ -136,11 +137,12 @@ class Writer(threading.Thread):
 
     def run(self) -> None:
         client: kvstore.ClusterClient | None = None
+        seeds = list(self.addresses)
         number = 0
         while not self.stopped.is_set():
             try:
                 if client is None:
-                    client = kvstore.ClusterClient(self.addresses, socket_timeout=5)
+                    client = kvstore.ClusterClient(seeds, socket_timeout=1)
                 if client.set(f"{{w}}{number}", str(number)):
                     self.acknowledged.append(number)
                     self.acknowledged_at[number] = time.monotonic()
@@ -149,6 +151,8 @@ class Writer(threading.Thread):
                 if client is not None:
                     client.close()
                 client = None
+                # The next client asks another node first: a stopped one would not answer.
+                seeds = seeds[1:] + seeds[:1]
                 self.stopped.wait(0.01)  # not a busy loop while no node answers
             number += 1
         if client is not None:
@@ -165,6 +169,7 @@ class Writer(threading.Thread):
     def missing(self, server: ServerProcess) -> list[int]:
         """The acknowledged writes ``server`` does not hold."""
         with kvstore.Client(server.address, socket_timeout=30) as client:
+            client.execute_command("READONLY")  # a replica answers reads of its shard
             lost = []
             for start in range(0, len(self.acknowledged), 500):
                 numbers = self.acknowledged[start : start + 500]

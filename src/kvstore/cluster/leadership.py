@@ -20,8 +20,10 @@ from kvstore.cluster.metadata import Compare, MetadataError, MetadataStore
 LEADER_TTL = 3
 #: How often the holder renews.
 RENEW_EVERY = 1.0
-#: Seconds the write gate closes before the lease could expire: clock rates differ a little.
-SAFETY_MARGIN = 0.5
+#: Seconds the write gate closes before the lease could expire: clock rates differ a little,
+#: and an etcd leader that lost its quorum still renews leases until it steps down (an
+#: election timeout, half a second on loopback), so writes stop within the TTL of the loss.
+SAFETY_MARGIN = 1.0
 
 log = logging.getLogger("kvstore.cluster")
 

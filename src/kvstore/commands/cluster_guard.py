@@ -110,8 +110,9 @@ class ClusterGuard:
                         missing += 1
         if shard is None:
             return None  # no keys: any node serves it
-        if not view.writable and writes:
-            return READS_ONLY
+        primary = shard.primary
+        if writes and not view.writable and primary is not None and primary.id == view.my_id:
+            return READS_ONLY  # its leadership lapsed (a replica redirects writes instead)
         if migrating and missing:
             if existing:
                 return TRYAGAIN
@@ -119,7 +120,6 @@ class ClusterGuard:
             return _redirect("ASK", slot, target, session)
         if importing and session.asking:
             return TRYAGAIN if multiple and missing else None
-        primary = shard.primary
         if primary is not None and primary.id == view.my_id:
             return None
         if session.readonly and not writes and _replica_of(view, shard):
