@@ -69,13 +69,12 @@ def start_shard(
     tmp_path: Path,
     factory: Callable[..., ServerProcess],
     *extra: str,
+    replicas: int = 1,
 ) -> Shard:
-    """A primary and its replica for every slot, on etcd, once the replica holds every
-    acknowledged write (it is in the sync key)."""
-    nodes = [
-        Node(node_id(1), free_port(), "a"),
-        Node(node_id(2), free_port(), "a", "replica"),
-    ]
+    """A primary and its replicas for every slot, on etcd, once the first replica holds every
+    acknowledged write (it is in the sync key) and every replica's link is up."""
+    nodes = [Node(node_id(1), free_port(), "a")]
+    nodes += [Node(node_id(2 + n), free_port(), "a", "replica") for n in range(replicas)]
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(document(nodes, {"a": [[0, 16383]]})))
     store = EtcdStore(etcd.endpoints)
@@ -98,6 +97,12 @@ def start_shard(
             port=node.port,
         )
     wait(lambda: shard.sync_members() == (nodes[0].id, nodes[1].id), 30, "a sync replica")
+    replicas_up = [shard.server(index) for index in range(1, len(nodes))]
+    wait(
+        lambda: all(info(each).get("master_link_status") == "up" for each in replicas_up),
+        30,
+        "the replicas' links",
+    )
     return shard
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from cluster_support import start_nodes
 from conftest import ROOT, ServerProcess
 from etcd_support import EtcdCluster, EtcdMember, etcd_cluster
 from failover_support import FAILOVER_BOUND, Shard, Writer, role, start_shard, wait
@@ -88,6 +89,57 @@ def test_a_killed_primary_is_replaced_and_no_acknowledged_write_is_lost(
     assert writer.missing(shard.server(1)) == []
     # Promotion continued the stream: the new primary's history holds the old one's.
     assert info(shard.server(1))["master_replid2"] != "0" * 40
+
+
+def test_the_other_replicas_continue_from_the_new_primary(
+    etcd: EtcdCluster,
+    tmp_path: Path,
+    server_factory: Callable[..., ServerProcess],
+    request: pytest.FixtureRequest,
+) -> None:
+    shard = start_shard(etcd, _name(request), tmp_path, server_factory, replicas=2)
+    new, other = shard.server(1), shard.server(2)
+    writer = Writer(shard.addresses())
+    writer.start()
+    try:
+        _writing(writer)
+        shard.server(0).proc.kill()
+        wait(_writes_at(shard, 1), FAILOVER_BOUND, "the sync replica to take writes")
+        # Only the sync replica may take over: the other one follows it.
+        wait(lambda: info(other).get("master_port") == str(new.port), 30, "the other to follow")
+        _writing(writer)
+    finally:
+        writer.stop()
+    wait(lambda: offset(other) == offset(new), 30, "the other replica to catch up")
+    # It continued the stream where it was (replid2): no full copy.
+    stats = info(new, "stats")
+    assert (stats["sync_partial_ok"], stats["sync_full"]) == ("1", "0")
+    assert writer.missing(new) == []
+    assert writer.missing(other) == []
+
+
+def test_a_replica_in_a_topology_file_replicates_its_primary(
+    tmp_path: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
+    primary, replica = start_nodes(
+        server_factory, tmp_path, [("a", "primary"), ("a", "replica")], {"a": [[0, 16383]]}
+    )
+    connection = RawConnection(primary.host, primary.port)
+    try:
+        assert connection.call("SET", "k", "v") == ("+", b"OK")
+    finally:
+        connection.close()
+    wait(lambda: info(replica).get("master_link_status") == "up", 30, "the replica's link")
+    wait(lambda: offset(replica) == offset(primary), 30, "the replica to catch up")
+    connection = RawConnection(replica.host, replica.port)
+    try:
+        assert connection.call("READONLY") == ("+", b"OK")
+        assert connection.call("GET", "k") == b"v"
+        assert (
+            connection.call("SET", "k", "w")[1] == f"MOVED 7629 127.0.0.1:{primary.port}".encode()
+        )
+    finally:
+        connection.close()
 
 
 def test_a_stopped_primary_acknowledges_nothing_after_its_lease_and_rejoins(
