@@ -11,7 +11,7 @@ import json
 from fake_metadata import FakeStore
 from fake_replication import FakeReplication
 from kvstore.cluster import keys
-from kvstore.cluster.failover import SYNC_TIMEOUT, ShardKeeper
+from kvstore.cluster.failover import KEEP_UP, SYNC_TIMEOUT, ShardKeeper
 from kvstore.cluster.leadership import LEADER_TTL
 from kvstore.cluster.membership import read_state
 from kvstore.cluster.metadata import Compare
@@ -99,9 +99,11 @@ def test_a_replica_enters_the_sync_key_once_writes_are_held_for_it() -> None:
     replication = _replication(a)
     replication.offset = 100
     _step(a, store)
+    clock.now += KEEP_UP
     replication.offset, replication.acked = 150, {B: 40}
-    _step(a, store)  # B acknowledges, but behind the offset of the round before
+    _step(a, store)  # B acknowledges, but behind the offset of KEEP_UP seconds ago
     assert replication.held_for is None
+    clock.now += KEEP_UP
     replication.offset, replication.acked = 200, {B: 150}
     _step(a, store)  # keeping up: writes are held for it from offset 200 on
     assert replication.held_for == frozenset({B})
@@ -208,6 +210,7 @@ def test_without_sync_replicas_writes_never_wait() -> None:
     assert replication.held_for is None
     replication.offset = 100
     _step(a, store)
+    clock.now += KEEP_UP
     _step(a, store)  # B stays behind: out of the sync key
     assert _sync(store) == SyncSet(A, (A,))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -32,6 +33,9 @@ log = logging.getLogger("kvstore.cluster")
 #: from the sync key, then answers the writes): longer than a replica's acknowledgement takes
 #: on a loaded machine, short enough that writes stall only briefly when it dies.
 SYNC_TIMEOUT = 2.0
+#: A replica keeps up if it acknowledged the offset this node had that many seconds ago
+#: (replicas acknowledge once a second while no write waits for them).
+KEEP_UP = 2.0
 #: Seconds a graceful failover waits for its target to acknowledge everything.
 SWITCH_TIMEOUT = 5.0
 #: Seconds a leader that handed its shard over leaves the leader key to its successor.
@@ -67,7 +71,8 @@ class ShardKeeper:
         #: A replica writes are held for, not yet in the sync key, and the offset it must reach.
         self.candidate: str | None = None
         self.candidate_from = 0
-        self._previous_offset = 0
+        #: (time, offset) samples, the first one KEEP_UP seconds old (or the oldest).
+        self._offsets: deque[tuple[float, int]] = deque()
         self._fenced = False
         self._stand_down_until = float("-inf")
 
@@ -161,8 +166,7 @@ class ShardKeeper:
 
     def _keep_sync(self, shard: Shard, lease: LeaderLease) -> None:
         acked, offset, waited = self._replicas(shard)
-        previous, self._previous_offset = self._previous_offset, offset
-        keeping_up = sorted(n for n, o in acked.items() if o >= previous)
+        keeping_up = sorted(n for n, o in acked.items() if o >= self._offset_a_while_ago(offset))
         sync = self.sync
         assert sync is not None
         if self.want_sync <= 0:
@@ -194,6 +198,13 @@ class ShardKeeper:
             self.candidate = keeping_up[0]
             # Held from now on, so once it reached this offset it holds every write.
             self.candidate_from = self._hold(frozenset({self.candidate}))
+
+    def _offset_a_while_ago(self, offset: int) -> int:
+        now, samples = self.clock(), self._offsets
+        samples.append((now, offset))
+        while len(samples) > 1 and samples[1][0] <= now - KEEP_UP:
+            samples.popleft()
+        return samples[0][1]
 
     def _switch(self, shard: Shard, lease: LeaderLease, request: bytes) -> None:
         """A graceful failover: stop writes, let the target catch up, hand the key over."""
@@ -280,7 +291,7 @@ class ShardKeeper:
             log.warning("cannot take the leadership of shard %s: %s", shard.id, exc)
             return
         self.lease, self.ready, self.sync, self.candidate = lease, False, None, None
-        self._previous_offset = 0
+        self._offsets.clear()
 
         def promote() -> None:
             if self.following is not None:
