@@ -245,7 +245,8 @@ def _etcd_leader(etcd: EtcdCluster) -> EtcdMember | None:
         )
         with urllib.request.urlopen(request, timeout=5) as reply:
             status = json.load(reply)
-        if status["header"]["member_id"] == status["leader"]:
+        # No "leader" while an election runs (the gateway leaves zero values out).
+        if status.get("leader") and status["header"]["member_id"] == status["leader"]:
             return member
     return None
 

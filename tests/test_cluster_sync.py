@@ -163,6 +163,17 @@ def test_the_sync_replica_takes_over_and_the_old_leader_follows() -> None:
     assert not a.writable
 
 
+def test_a_node_that_lost_its_data_waits_to_be_named_again() -> None:
+    store, clock = _cluster(SyncSet(A, (A, B))), Clock()
+    started = store.revision
+    b = ShardKeeper(store, NAME, B, FakeReplication(), fresh_since=started, clock=clock)
+    _step(b, store)  # named before it started without persistence: A may hold more
+    assert LEADER not in store.data
+    store.put(SYNC, SyncSet(A, (A, B)).to_json())  # named again since (a leader saw it catch up)
+    _step(b, store)
+    assert store.data[LEADER].value == B.encode()
+
+
 def test_a_replica_outside_the_sync_key_never_takes_over() -> None:
     store, clock = _cluster(), Clock()
     a = _keeper(store, A, clock)

@@ -54,10 +54,14 @@ class ShardKeeper:
         replication: ShardReplication,
         *,
         sync_replicas: int = 1,
+        fresh_since: int | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         self.store, self.name, self.my_id, self.replication = store, name, my_id, replication
         self.want_sync = sync_replicas
+        #: For a node whose data did not outlive its restart (no persistence), the etcd
+        #: revision it started at: a sync key older than that names data it no longer has.
+        self.fresh_since = fresh_since
         self.clock = clock
         #: Runs a function on the event loop and returns its result (set by the membership).
         self.on_loop: Callable[[Callable[[], object]], object] = lambda fn: fn()
@@ -148,9 +152,7 @@ class ShardKeeper:
 
         def read() -> tuple[dict[str, int], int, float | None]:
             replication = self.replication
-            by_addr = {f"{m.host}:{m.port}": m.id for m in shard.members}  # TEMP
-            named = {by_addr.get(n, n): o for n, o in replication.sync_replicas().items()}
-            acked = {n: o for n, o in named.items() if n in mine}
+            acked = {n: o for n, o in replication.sync_replicas().items() if n in mine}
             return acked, replication.offset, replication.oldest_held_write()
 
         return self._call(read)
@@ -280,6 +282,9 @@ class ShardKeeper:
         sync = parse(entry.value)
         if sync is None or self.my_id not in sync.members:
             return None
+        fresh = self.fresh_since is not None and entry.mod_revision <= self.fresh_since
+        if fresh and any(member != self.my_id for member in sync.members):
+            return None  # named before this node lost its data: another member has it
         return [Compare(key, mod_revision=entry.mod_revision)]
 
     def _take(self, shard: Shard, conditions: list[Compare]) -> None:

@@ -118,9 +118,12 @@ class EtcdMembership:
         state: ClusterState,
         *,
         sync_replicas: int = 1,
+        persists: bool = True,
     ) -> None:
         self.store, self.name, self.view, self.state = store, name, view, state
         self.sync_replicas = sync_replicas
+        #: Whether this node's data outlives a restart (else it starts with none).
+        self.persists = persists
         self.keeper: ShardKeeper | None = None
         self.replication: ShardReplication | None = None
         self._stopped = threading.Event()
@@ -140,7 +143,12 @@ class EtcdMembership:
         replication = self.replication
         assert replication is not None, "attach() the replication first"
         keeper = ShardKeeper(
-            self.store, self.name, self.view.my_id, replication, sync_replicas=self.sync_replicas
+            self.store,
+            self.name,
+            self.view.my_id,
+            replication,
+            sync_replicas=self.sync_replicas,
+            fresh_since=None if self.persists else self.state.revision,
         )
         self.keeper = keeper
         self.view.gate = lambda: keeper.writable

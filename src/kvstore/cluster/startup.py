@@ -111,6 +111,11 @@ def _from_etcd(config: ServerConfig) -> tuple[TopologyView, EtcdMembership]:
     topology = state.topology()
     view = TopologyView(topology, _my_id(config, topology, "the topology in etcd"))
     membership = EtcdMembership(
-        store, config.cluster_name, view, state, sync_replicas=config.cluster_sync_replicas
+        store,
+        config.cluster_name,
+        view,
+        state,
+        sync_replicas=config.cluster_sync_replicas,
+        persists=not config.no_persist,
     )
     return view, membership
