@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import kvstore
 from cluster_support import start_nodes
 from conftest import ROOT, ServerProcess
 from etcd_support import EtcdCluster, EtcdMember, etcd_cluster
@@ -86,6 +87,10 @@ def test_a_killed_primary_is_replaced_and_no_acknowledged_write_is_lost(
     assert leader[0] == shard.nodes[1].id
     assert leader[1] > old_epoch[1]
     assert role(shard.server(1)) == "master"
+    # The new leader is the shard's primary in what the cluster tells clients.
+    with kvstore.Client(shard.server(1).address) as client:
+        (entry,) = client.execute_command("CLUSTER", "SLOTS")
+    assert entry[2][1:3] == [shard.nodes[1].port, shard.nodes[1].id.encode()]
     assert writer.missing(shard.server(1)) == []
     # Promotion continued the stream: the new primary's history holds the old one's.
     assert info(shard.server(1))["master_replid2"] != "0" * 40

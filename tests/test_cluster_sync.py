@@ -13,7 +13,7 @@ from fake_replication import FakeReplication
 from kvstore.cluster import keys
 from kvstore.cluster.failover import KEEP_UP, SYNC_TIMEOUT, ShardKeeper
 from kvstore.cluster.leadership import LEADER_TTL
-from kvstore.cluster.membership import read_state
+from kvstore.cluster.membership import ClusterState, read_state
 from kvstore.cluster.metadata import Compare
 from kvstore.cluster.sync import SyncSet, leader_conditions, parse
 from kvstore.cluster.topology import Member, Shard, Topology
@@ -244,3 +244,25 @@ def test_a_graceful_switch_hands_the_key_to_a_caught_up_replica() -> None:
     assert store.data[LEADER].value == B.encode()
     _step(a, store)
     assert _replication(a).following == ("127.0.0.1", 7001)
+
+
+def test_the_view_names_the_leader_as_the_shards_primary() -> None:
+    store, clock = _cluster(SyncSet(B, (B,))), Clock()
+    assert _primary(read_state(store, NAME)) == A  # no leader key yet: the document's role
+    b = _keeper(store, B, clock)
+    _step(b, store)
+    state = read_state(store, NAME)
+    assert _primary(state) == B
+    assert state.topology().shards[0].epoch == store.data[LEADER].create_revision
+    # Followed by a watch, a lapsed key leaves the last leader shown until another takes it.
+    store.advance(LEADER_TTL + 1)
+    gone = store.history[-1]
+    assert (gone.kind, gone.key) == ("delete", LEADER)
+    state.record("s1", "leader", gone)
+    assert state.leader("s1") is None
+    assert _primary(state) == B
+
+
+def _primary(state: ClusterState) -> str | None:
+    primary = state.topology().shards[0].primary
+    return None if primary is None else primary.id
