@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 import kvstore
-from cluster_support import start_nodes
-from conftest import ROOT, ServerProcess
+from cluster_support import Node, document, node_id, start_nodes
+from conftest import ROOT, ServerProcess, free_port
 from etcd_support import EtcdCluster, EtcdMember, etcd_cluster
 from failover_support import FAILOVER_BOUND, Shard, Writer, role, start_shard, wait
 from kvstore.cluster.leadership import LEADER_TTL
@@ -216,17 +216,7 @@ def test_a_graceful_failover_continues_the_stream(
     writer.start()
     try:
         _writing(writer)
-        done = subprocess.run(
-            [
-                *(sys.executable, str(ROOT / "kvstore-cluster")),
-                *("--etcd", ",".join(etcd.endpoints), "--name", name),
-                *("failover", "a", "--to", shard.nodes[1].id),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = _admin(etcd, "--name", name, "failover", "a", "--to", shard.nodes[1].id)
         assert done.returncode == 0, done.stderr
         assert f"shard a: leader {shard.nodes[1].id}" in done.stdout
         _writing(writer)
@@ -238,6 +228,35 @@ def test_a_graceful_failover_continues_the_stream(
     # Nothing to discard: it continued from the new primary's stream (replid2).
     assert int(info(new, "stats")["sync_partial_ok"]) >= 1
     assert writer.missing(old) == []
+
+
+def _admin(etcd: EtcdCluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "kvstore-cluster"), "--etcd", ",".join(etcd.endpoints), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_failover_command_refuses_what_it_cannot_do(etcd: EtcdCluster, tmp_path: Path) -> None:
+    nodes = [Node(node_id(1), free_port(), "a"), Node(node_id(2), free_port(), "a", "replica")]
+    path = tmp_path / "topology.json"
+    path.write_text(json.dumps(document(nodes, {"a": [[0, 16383]]})))
+    assert _admin(etcd, "--name", "refusals", "create", str(path)).returncode == 0
+    status = _admin(etcd, "--name", "refusals", "status")
+    assert f"  sync: {nodes[0].id}\n" in status.stdout  # bootstrap: the primary alone
+    unknown = _admin(etcd, "--name", "refusals", "failover", "zz")
+    assert (unknown.returncode, unknown.stderr) == (
+        2,
+        "kvstore-cluster: cluster 'refusals' has no shard 'zz'\n",
+    )
+    leaderless = _admin(etcd, "--name", "refusals", "failover", "a")
+    assert (leaderless.returncode, leaderless.stderr) == (
+        1,
+        "kvstore-cluster: shard a has no leader now\n",
+    )
 
 
 def _etcd_leader(etcd: EtcdCluster) -> EtcdMember | None:
