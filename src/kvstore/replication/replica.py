@@ -82,6 +82,7 @@ class ReplicaLinkClient:
         *,
         listening_port: int,
         password: Callable[[], str],
+        node_id: Callable[[], str] = lambda: "",
         tls: ssl.SSLContext | None,
         timeout: Callable[[], int],
     ) -> None:
@@ -89,6 +90,7 @@ class ReplicaLinkClient:
         self.handler = handler
         self.listening_port = listening_port
         self.password = password
+        self.node_id = node_id
         self.tls = tls
         self.timeout = timeout
         #: Redis's states: connect, connecting, sync (a full copy is arriving), connected.
@@ -212,6 +214,10 @@ class ReplicaLinkClient:
         port = b"%d" % self.listening_port
         writer.write(encode_request([b"REPLCONF", b"listening-port", port]))
         await self._expect_ok(reader, "REPLCONF listening-port")
+        node_id = self.node_id()
+        if node_id:  # a kvstore option: sent only when set (Redis refuses it)
+            writer.write(encode_request([b"REPLCONF", b"node-id", node_id.encode()]))
+            await self._expect_ok(reader, "REPLCONF node-id")
         writer.write(encode_request([b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"]))
         await self._expect_ok(reader, "REPLCONF capa")
 
