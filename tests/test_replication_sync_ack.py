@@ -102,6 +102,31 @@ def test_replies_pipelined_behind_a_held_write_keep_their_order(
         assert _read_replies(writer, 6) == b"$-1\r\n:1\r\n$1\r\n1\r\n:2\r\n+PONG\r\n"
 
 
+@pytest.mark.parametrize(
+    ("requests", "last", "replies"),
+    [
+        ([("SET", "k", "v")], "set", b"+OK\r\n"),
+        ([("MULTI",), ("INCR", "n"), ("EXEC",)], "exec", b"+OK\r\n+QUEUED\r\n*1\r\n:1\r\n"),
+        ([("APPEND", "s", "a"), ("GETDEL", "s")], "getdel", b":1\r\n$1\r\na\r\n"),
+    ],
+)
+def test_every_kind_of_write_is_held(
+    nodes: tuple[ServerProcess, ServerProcess],
+    requests: list[tuple[str, ...]],
+    last: str,
+    replies: bytes,
+) -> None:
+    primary, replica = nodes
+    command(primary, "CONFIG", "SET", "sync-replicas", _replica_name(replica))
+    replica.proc.send_signal(signal.SIGSTOP)
+    with primary.connect() as writer:
+        writer.sendall(b"".join(_request(*words) for words in requests))
+        _wait_calls(primary, last, 1)
+        assert _nothing_to_read(writer)
+        replica.proc.send_signal(signal.SIGCONT)
+        assert _read_replies(writer, replies.count(b"\r\n")) == replies
+
+
 def test_reads_alone_are_not_held(nodes: tuple[ServerProcess, ServerProcess]) -> None:
     primary, replica = nodes
     command(primary, "SET", "k", "v")
