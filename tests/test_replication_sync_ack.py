@@ -96,7 +96,7 @@ def test_replies_pipelined_behind_a_held_write_keep_their_order(
         writer.sendall(_request("GET", "n") + _request("INCR", "n") + _request("GET", "n"))
         _wait_calls(primary, "incr", 1)
         assert _nothing_to_read(writer)  # the GET before the write waits with it
-        writer.sendall(_request("INCR", "n") + _request("PING"))  # read after the release
+        writer.sendall(_request("INCR", "n") + _request("PING"))  # run after the release
         assert _nothing_to_read(writer)
         replica.proc.send_signal(signal.SIGCONT)
         assert _read_replies(writer, 6) == b"$-1\r\n:1\r\n$1\r\n1\r\n:2\r\n+PONG\r\n"

@@ -138,6 +138,19 @@ def test_switching_to_none_releases_every_held_reply() -> None:
     _run(scenario)
 
 
+def test_becoming_a_replica_closes_the_connections_holding_writes() -> None:
+    async def scenario(primary: Server, replica: Server) -> None:
+        replica.replication.replicaof(None, 0)  # a primary of its own now
+        replica.replication.hold_writes_for(frozenset({"node-x"}))
+        writer = await _held_write(replica)
+        replica.replication.replicaof("127.0.0.1", primary.config.port)
+        assert await _reply(writer) == b""
+        assert replica.replication.oldest_held_write() is None
+        writer.close()
+
+    _run(scenario)
+
+
 def test_drop_held_writes_closes_the_connections_holding_them() -> None:
     async def scenario(primary: Server, replica: Server) -> None:
         sync = primary.replication
@@ -153,6 +166,9 @@ def test_drop_held_writes_closes_the_connections_holding_them() -> None:
             writer.close()
         assert sync.oldest_held_write() is None
         assert sync.drop_held_writes() == 0
+        leaving = await _held_write(primary)
+        leaving.close()  # a client that leaves is forgotten
+        await _until(lambda: sync.oldest_held_write() is None, "the client to be forgotten")
         # A connection without a held write stays.
         await asyncio.get_running_loop().sock_sendall(reader, b"*1\r\n$4\r\nPING\r\n")
         assert await _reply(reader) == b"+PONG\r\n"

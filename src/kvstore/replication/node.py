@@ -227,6 +227,11 @@ class Replication(LinkHandler):
         self._flush_log()
         self._tap_off()
         self.primary.drop_all()
+        dropped = self.held_writes.drop_all()  # this node's replicas will never ack them now
+        if dropped:
+            log.warning(
+                "replication: closed %d client(s) whose writes were not acknowledged", dropped
+            )
         if self.primary.backlog is None:
             self.primary.backlog = Backlog(self.config.repl_backlog_size)
         self.master = address

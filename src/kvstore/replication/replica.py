@@ -131,7 +131,9 @@ class ReplicaLinkClient:
 
     async def _run(self) -> None:
         delay = RETRY_FIRST_SECONDS
-        while True:
+        # Until stopped, not only until cancelled: Python 3.11's wait_for can lose a
+        # cancellation that arrives as what it waits for completes.
+        while self._task is not None:
             healthy = False
             try:
                 await self._follow()
@@ -267,6 +269,8 @@ class ReplicaLinkClient:
             if not data:
                 raise LinkError("the primary closed the connection")
             self.last_io = time.monotonic()
+            if self._task is None:
+                return  # stopped (the cancellation lost): apply nothing more
             for item in stream.feed(data):
                 if isinstance(item, Batch):
                     self.handler.apply(item)

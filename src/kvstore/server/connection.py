@@ -80,6 +80,11 @@ class ClientConnection(asyncio.Protocol):
         #: Replies waiting for a replica to acknowledge a write (synchronous acknowledgement:
         #: see kvstore.replication.held_writes), each with whether to close after it.
         self._unacked: list[tuple[bytes, bool]] | None = None
+        #: Meanwhile, what the client sends is kept unparsed (reading goes on, so a client
+        #: that leaves is noticed) and fed, once the replies are out, to ``_feed_after_ack``.
+        self._unread: list[bytes] = []
+        self._unread_size = 0
+        self._feed_after_ack: Callable[[bytes], None] = _ignore
         #: The registry's coarse clock at the last read: the idle sweep closes clients whose
         #: value is too old (``--timeout``).
         self.last_read = context.registry.now
@@ -160,7 +165,7 @@ class ClientConnection(asyncio.Protocol):
         registry = self._registry
         registry.unregister(self)
         if self._unacked is not None:
-            self._unacked = None
+            self._unacked, self._unread = None, []
             replication = self._context.replication
             if replication is not None:
                 replication.held_writes.forget(self)
@@ -272,7 +277,10 @@ class ClientConnection(asyncio.Protocol):
         parser = self._resp_parser
         if self.session.authenticated and parser is not None:  # the usual limits and path now
             parser.limits = self._limits_after_auth
-            self._feed = self._feed_resp
+            if self._unacked is None:
+                self._feed = self._feed_resp
+            else:
+                self._feed_after_ack = self._feed_resp
 
     def _feed_text(self, data: bytes) -> None:
         parser = cast(LineParser, self._line_parser)
@@ -440,7 +448,7 @@ class ClientConnection(asyncio.Protocol):
         if unacked is not None:
             unacked.append((payload, close))
             if close:
-                self._feed = self._discard
+                self._feed_after_ack = self._discard
             return
         gate = self._gate
         if gate is not None and (gate.waiting or self._held is not None):
@@ -535,26 +543,36 @@ class ClientConnection(asyncio.Protocol):
 
     def _await_ack(self) -> None:
         """This read ran a write that a replica must acknowledge first: keep its replies and
-        every later one, and read no more requests until then."""
+        every later one, and run no more requests until then (as WAIT)."""
         self.session.awaits_ack = False
         replication = self._context.replication
         if replication is None or not replication.hold_for_ack(self):
             return
         if self._unacked is None:
             self._unacked = []
+            self._feed_after_ack, self._feed = self._feed, self._keep_unread
+
+    def _keep_unread(self, data: bytes) -> None:
+        self._unread.append(data)
+        self._unread_size += len(data)
+        if self._unread_size > POSTPONED_LIMIT:
             cast(asyncio.Transport, self._transport).pause_reading()
 
     def release_acked(self) -> None:
         """The writes answered so far are acknowledged: write what was kept, in order (after
-        the log holds them, as any reply), and read again."""
+        the log holds them, as any reply), then run what the client sent meanwhile."""
         kept, self._unacked = self._unacked, None
+        self._feed, self._feed_after_ack = self._feed_after_ack, _ignore
+        unread, self._unread, self._unread_size = self._unread, [], 0
         transport = self._transport
         if kept is None or transport is None or transport.is_closing():
             return
         for payload, close in kept:
             self._send(payload, close)
-        if not transport.is_closing() and self._postponed is None:
-            transport.resume_reading()
+        if unread and not transport.is_closing():
+            self._feed(b"".join(unread))  # may start to wait again
+            if self._unacked is None and self._postponed is None:
+                transport.resume_reading()
 
     # -- shutdown ----------------------------------------------------------------------------
 
