@@ -127,6 +127,23 @@ def test_every_kind_of_write_is_held(
         assert _read_replies(writer, replies.count(b"\r\n")) == replies
 
 
+def test_large_replies_after_a_write_wait_with_it(
+    nodes: tuple[ServerProcess, ServerProcess],
+) -> None:
+    primary, replica = nodes
+    big = "x" * (1024 * 1024 + 1)  # past the size at which a read's replies are written early
+    command(primary, "SET", "big", big)
+    command(primary, "CONFIG", "SET", "sync-replicas", _replica_name(replica))
+    replica.proc.send_signal(signal.SIGSTOP)
+    with primary.connect() as writer:
+        writer.sendall(_request("SET", "k", "v") + _request("GET", "big") + _request("GET", "k"))
+        wait_until(lambda: _calls(primary, "get") >= 2, "both GETs run")
+        assert _nothing_to_read(writer)
+        replica.proc.send_signal(signal.SIGCONT)
+        expected = b"+OK\r\n$%d\r\n%s\r\n$1\r\nv\r\n" % (len(big), big.encode())
+        assert _read_replies(writer, 5) == expected
+
+
 def test_reads_alone_are_not_held(nodes: tuple[ServerProcess, ServerProcess]) -> None:
     primary, replica = nodes
     command(primary, "SET", "k", "v")

@@ -352,6 +352,8 @@ class ClientConnection(asyncio.Protocol):
         count = len(requests)
         done = run(session, requests, 0, out, REPLY_FLUSH_SIZE)
         while done < count and not session.close_after_reply:  # large replies: write as it goes
+            if session.awaits_ack:  # a write among them: these wait with its reply
+                self._await_ack()
             if self._write_checked(out):
                 return True
             out = []
@@ -562,10 +564,12 @@ class ClientConnection(asyncio.Protocol):
         """The writes answered so far are acknowledged: write what was kept, in order (after
         the log holds them, as any reply), then run what the client sent meanwhile."""
         kept, self._unacked = self._unacked, None
+        if kept is None:
+            return
         self._feed, self._feed_after_ack = self._feed_after_ack, _ignore
         unread, self._unread, self._unread_size = self._unread, [], 0
         transport = self._transport
-        if kept is None or transport is None or transport.is_closing():
+        if transport is None or transport.is_closing():
             return
         for payload, close in kept:
             self._send(payload, close)
