@@ -96,6 +96,27 @@ def test_a_killed_primary_is_replaced_and_no_acknowledged_write_is_lost(
     assert info(shard.server(1))["master_replid2"] != "0" * 40
 
 
+def test_a_dead_sync_replica_leaves_the_sync_key_and_writes_go_on(
+    etcd: EtcdCluster,
+    tmp_path: Path,
+    server_factory: Callable[..., ServerProcess],
+    request: pytest.FixtureRequest,
+) -> None:
+    shard = start_shard(etcd, _name(request), tmp_path, server_factory)
+    writer = Writer(shard.addresses())
+    writer.start()
+    try:
+        _writing(writer)
+        shard.server(1).proc.kill()
+        # Writes wait for it until the sync timeout; then etcd is told first, writes go on.
+        wait(lambda: shard.sync_members() == (shard.nodes[0].id,), 15, "the sync key to shrink")
+        _writing(writer)
+    finally:
+        writer.stop()
+    assert writer.missing(shard.server(0)) == []
+    assert shard.leader() is not None
+
+
 def test_the_other_replicas_continue_from_the_new_primary(
     etcd: EtcdCluster,
     tmp_path: Path,

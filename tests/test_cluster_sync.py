@@ -143,6 +143,25 @@ def test_a_silent_sync_replica_leaves_etcd_before_writes_go_on() -> None:
     assert replication.held_for is None
 
 
+def test_a_sync_replica_that_stops_acknowledging_leaves_even_with_nothing_held() -> None:
+    # Clients that give up on their held writes end the holds: progress is what counts.
+    store, clock = _cluster(), Clock()
+    a = _with_sync_replica(store, clock)
+    replication = _replication(a)
+    replication.offset = 100  # B acknowledged 0: from now on it makes no progress
+    _step(a, store)
+    clock.now += SYNC_TIMEOUT / 2
+    replication.offset, replication.acked = 150, {B: 100}  # it caught up with the mark
+    _step(a, store)
+    clock.now += SYNC_TIMEOUT / 2 + 0.1
+    _step(a, store)
+    assert _sync(store) == SyncSet(A, (A, B))  # progress within the timeout: still in
+    clock.now += SYNC_TIMEOUT
+    _step(a, store)
+    assert _sync(store) == SyncSet(A, (A,))
+    assert replication.held_for is None
+
+
 def test_the_sync_replica_takes_over_and_the_old_leader_follows() -> None:
     store, clock = _cluster(), Clock()
     a = _with_sync_replica(store, clock)

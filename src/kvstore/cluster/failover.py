@@ -77,6 +77,8 @@ class ShardKeeper:
         self.candidate_from = 0
         #: (time, offset) samples, the first one KEEP_UP seconds old (or the oldest).
         self._offsets: deque[tuple[float, int]] = deque()
+        #: The replica watched, since when, and the offset it is expected to reach.
+        self._progress: tuple[str, float, int] | None = None
         self._fenced = False
         self._stand_down_until = float("-inf")
 
@@ -178,7 +180,10 @@ class ShardKeeper:
                 self._write_sync(lease, wanted)
             return
         others = [member for member in sync.members if member != self.my_id]
-        late = waited is not None and waited > SYNC_TIMEOUT
+        watched = others[0] if others else self.candidate
+        late = watched is not None and (
+            (waited is not None and waited > SYNC_TIMEOUT) or self._stalled(watched, acked, offset)
+        )
         if others:
             if late:
                 log.warning("shard %s: %s stopped acknowledging", shard.id, ", ".join(others))
@@ -200,6 +205,17 @@ class ShardKeeper:
             self.candidate = keeping_up[0]
             # Held from now on, so once it reached this offset it holds every write.
             self.candidate_from = self._hold(frozenset({self.candidate}))
+
+    def _stalled(self, replica: str, acked: dict[str, int], offset: int) -> bool:
+        """Whether ``replica`` failed to acknowledge, within SYNC_TIMEOUT, the offset this node
+        had when it last made progress (clients that give up on a held write end its hold, so
+        the held writes' age alone cannot tell a replica that died)."""
+        now, got = self.clock(), acked.get(replica, -1)
+        mark = self._progress
+        if mark is None or mark[0] != replica or got >= mark[2]:
+            self._progress = (replica, now, offset)
+            return False
+        return now - mark[1] > SYNC_TIMEOUT
 
     def _offset_a_while_ago(self, offset: int) -> int:
         now, samples = self.clock(), self._offsets
