@@ -244,7 +244,7 @@ class ClientConnection(asyncio.Protocol):
         parser = self._resp_parser
         assert parser is not None  # asserts, not cast(): a cast is a call on every read
         frames = parser.feed(data)
-        if frames and (self._pause.mode or self._postponed is not None):
+        if frames and (self._pause.holding or self._postponed is not None):
             if self._answer_while_paused(frames):
                 return
         elif frames and self._answer(frames, self._dispatcher.answer):
