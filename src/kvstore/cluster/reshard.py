@@ -1,0 +1,362 @@
+"""``kvstore-cluster add-shard``, ``reshard`` and ``fix``: grow the cluster and move slots,
+with their keys, between shards while clients go on using them.
+
+Each step of a reshard moves a batch of slots and is recorded in etcd, so an administrator
+that dies at any point leaves a step that ``reshard`` or ``fix`` finishes:
+
+1. one compare-and-swap of the topology marks the batch ``migrating`` (to the target) on the
+   source shard and ``importing`` (from the source) on the target: the record of the step.
+   From then on the source answers ``ASK`` for keys it no longer has, and the target serves
+   them after ``ASKING``, as in Redis Cluster;
+2. wait until both primaries show the marks in ``CLUSTER NODES`` (``[slot->-id]`` and
+   ``[slot-<-id]``): each node applies etcd's changes on its own;
+3. move the keys: ``CLUSTER GETKEYSINSLOTS`` (one scan of the source's keyspace for the whole
+   batch) then ``MIGRATE host port "" 0 timeout REPLACE KEYS ...`` in groups of ``pipeline``
+   keys, until the source has none left in those slots. REPLACE makes a repeated group
+   harmless: a key still on the source is the one clients write to;
+4. one compare-and-swap hands the slots to the target and clears the marks.
+
+A compare-and-swap that loses to another change (a leader's epoch, another administrator)
+reads the topology again and retries; the change is worked out again from what it read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+from kvstore.cluster import keys
+from kvstore.cluster.metadata import MetadataError, MetadataStore
+from kvstore.cluster.node_link import NodeError, NodeLink
+from kvstore.cluster.topology import (
+    Member,
+    Shard,
+    Topology,
+    TopologyError,
+    from_json,
+    is_node_id,
+    new_node_id,
+)
+from kvstore.slots import SLOTS
+
+COMMANDS = ("add-shard", "reshard", "fix")
+#: How long a node may take to show a change of the topology (it follows etcd's watch).
+APPLY_TIMEOUT = 30.0
+#: Tries of one compare-and-swap against concurrent changes.
+CAS_TRIES = 20
+
+Report = Callable[[str], None]
+
+
+class ReshardError(Exception):
+    """A step cannot go on; the message says why (re-running finishes it)."""
+
+
+# -- the topology, changed by compare-and-swap ---------------------------------------------------
+
+
+def read_topology(store: MetadataStore, name: str) -> tuple[Topology, int]:
+    entry = store.get(keys.topology_key(name))
+    if entry is None:
+        raise ReshardError(f"cluster {name!r} has no topology (create it first)")
+    try:
+        return from_json(entry.value), entry.mod_revision
+    except TopologyError as exc:
+        raise ReshardError(f"the topology in etcd is unusable: {exc}") from None
+
+
+def change_topology(
+    store: MetadataStore, name: str, change: Callable[[Topology], Topology]
+) -> Topology:
+    """Apply ``change`` to the topology in one compare-and-swap, read again and retried if
+    someone else changed it meanwhile; the topology stored."""
+    for _ in range(CAS_TRIES):
+        topology, revision = read_topology(store, name)
+        changed = change(topology)
+        from_json(changed.to_json())  # checked as every node will check it
+        if store.replace(keys.topology_key(name), changed.to_json().encode(), revision):
+            return changed
+    raise ReshardError(f"the topology of {name!r} keeps changing: try again")
+
+
+def _with_shards(topology: Topology, shards: Sequence[Shard]) -> Topology:
+    return dataclasses.replace(topology, shards=tuple(shards))
+
+
+def _ranges(slots: set[int]) -> tuple[tuple[int, int], ...]:
+    ranges: list[tuple[int, int]] = []
+    for slot in sorted(slots):
+        if ranges and ranges[-1][1] == slot - 1:
+            ranges[-1] = (ranges[-1][0], slot)
+        else:
+            ranges.append((slot, slot))
+    return tuple(ranges)
+
+
+def _slots_of(shard: Shard) -> set[int]:
+    return {slot for first, last in shard.slots for slot in range(first, last + 1)}
+
+
+def _shard(topology: Topology, shard_id: str) -> Shard:
+    shard = topology.shard(shard_id)
+    if shard is None:
+        raise ReshardError(f"no shard {shard_id!r} in the topology")
+    return shard
+
+
+def mark(source_id: str, target_id: str, slots: Sequence[int]) -> Callable[[Topology], Topology]:
+    """Step 1: ``slots`` migrating from the source, importing at the target."""
+
+    def change(topology: Topology) -> Topology:
+        def marked(shard: Shard) -> Shard:
+            if shard.id == source_id:
+                owned = _slots_of(shard)
+                missing = [slot for slot in slots if slot not in owned]
+                if missing:
+                    raise ReshardError(f"shard {source_id} does not serve slot {missing[0]}")
+                moves = {**shard.migrating, **dict.fromkeys(slots, target_id)}
+                return dataclasses.replace(shard, migrating=moves)
+            if shard.id == target_id:
+                moves = {**shard.importing, **dict.fromkeys(slots, source_id)}
+                return dataclasses.replace(shard, importing=moves)
+            return shard
+
+        return _with_shards(topology, [marked(shard) for shard in topology.shards])
+
+    return change
+
+
+def assign(source_id: str, target_id: str, slots: Sequence[int]) -> Callable[[Topology], Topology]:
+    """Step 4: ``slots`` served by the target, the marks cleared."""
+    moving = set(slots)
+
+    def change(topology: Topology) -> Topology:
+        def assigned(shard: Shard) -> Shard:
+            if shard.id == source_id:
+                return dataclasses.replace(
+                    shard,
+                    slots=_ranges(_slots_of(shard) - moving),
+                    migrating={s: t for s, t in shard.migrating.items() if s not in moving},
+                )
+            if shard.id == target_id:
+                return dataclasses.replace(
+                    shard,
+                    slots=_ranges(_slots_of(shard) | moving),
+                    importing={s: f for s, f in shard.importing.items() if s not in moving},
+                )
+            return shard
+
+        return _with_shards(topology, [assigned(shard) for shard in topology.shards])
+
+    return change
+
+
+def open_steps(topology: Topology) -> dict[tuple[str, str], list[int]]:
+    """Steps recorded and not finished: (source, target) to their slots."""
+    steps: dict[tuple[str, str], list[int]] = {}
+    for shard in topology.shards:
+        for slot, target_id in sorted(shard.migrating.items()):
+            steps.setdefault((shard.id, target_id), []).append(slot)
+    return steps
+
+
+# -- the nodes -----------------------------------------------------------------------------------
+
+
+def _primary(shard: Shard) -> Member:
+    primary = shard.primary
+    if primary is None:
+        raise ReshardError(f"shard {shard.id} has no primary")
+    return primary
+
+
+def _link(member: Member, timeout: float) -> NodeLink:
+    return NodeLink(member.host or "127.0.0.1", member.port, timeout)
+
+
+def wait_applied(link: NodeLink, markers: set[str]) -> None:
+    """Step 2: wait until the node's CLUSTER NODES shows every marker (or none of them, for
+    an empty set of markers that must all be gone)."""
+    deadline = time.monotonic() + APPLY_TIMEOUT
+    while True:
+        lines = link.call("CLUSTER", "NODES")
+        text = lines.decode() if isinstance(lines, bytes) else str(lines)
+        mine = next((line for line in text.splitlines() if "myself" in line.split()[2]), "")
+        if markers <= set(mine.split()):
+            return
+        if time.monotonic() > deadline:
+            raise ReshardError(f"{link.address} did not apply the step in {APPLY_TIMEOUT:.0f}s")
+        time.sleep(0.05)
+
+
+def move_keys(
+    source: NodeLink, target: Member, slots: Sequence[int], pipeline: int, timeout_ms: int
+) -> int:
+    """Step 3: MIGRATE every key of ``slots`` from the source to the target; how many moved."""
+    moved = 0
+    scan = max(pipeline * 100, 10_000)
+    while True:
+        found = source.call("CLUSTER", "GETKEYSINSLOTS", scan, *slots)
+        if not found:
+            return moved
+        for start in range(0, len(found), pipeline):
+            group = found[start : start + pipeline]
+            reply = source.call(
+                "MIGRATE",
+                target.host or "127.0.0.1",
+                target.port,
+                "",
+                0,
+                timeout_ms,
+                "REPLACE",
+                "KEYS",
+                *group,
+            )
+            if reply not in (b"OK", b"NOKEY"):
+                raise ReshardError(f"MIGRATE answered {reply!r}")
+            moved += len(group)
+
+
+@dataclasses.dataclass
+class Mover:
+    """Carries out steps against etcd ``store`` for cluster ``name``."""
+
+    store: MetadataStore
+    name: str
+    pipeline: int = 100
+    timeout_ms: int = 60_000
+    report: Report = print
+
+    def finish(self, source_id: str, target_id: str, slots: Sequence[int]) -> None:
+        """Steps 2 to 4 for slots already marked (step 1 done, by this run or a dead one)."""
+        topology, _ = read_topology(self.store, self.name)
+        source, target = _shard(topology, source_id), _shard(topology, target_id)
+        source_primary, target_primary = _primary(source), _primary(target)
+        timeout = self.timeout_ms / 1000 + 10
+        source_link = _link(source_primary, timeout)
+        target_link = _link(target_primary, timeout)
+        try:
+            wait_applied(source_link, {f"[{s}->-{target_primary.id}]" for s in slots})
+            wait_applied(target_link, {f"[{s}-<-{source_primary.id}]" for s in slots})
+            moved = move_keys(source_link, target_primary, slots, self.pipeline, self.timeout_ms)
+        finally:
+            source_link.close()
+            target_link.close()
+        change_topology(self.store, self.name, assign(source_id, target_id, slots))
+        shown = " ".join(f"{a}-{b}" if a != b else str(a) for a, b in _ranges(set(slots)))
+        self.report(f"moved slots {shown} ({moved} keys) from {source_id} to {target_id}")
+
+    def fix(self) -> int:
+        """Finish every step left open; how many there were."""
+        topology, _ = read_topology(self.store, self.name)
+        steps = open_steps(topology)
+        for (source_id, target_id), slots in steps.items():
+            self.finish(source_id, target_id, slots)
+        return len(steps)
+
+    def reshard(
+        self, source_id: str, target_id: str, wanted: int | tuple[int, int], per_step: int
+    ) -> None:
+        """Finish open steps, then move slots from the source to the target, ``per_step``
+        at a time: the lowest ``wanted`` of the source's, or those of the range it serves."""
+        self.fix()
+        topology, _ = read_topology(self.store, self.name)
+        source = _shard(topology, source_id)
+        _shard(topology, target_id)
+        if source_id == target_id:
+            raise ReshardError("the source and the target are the same shard")
+        owned = sorted(_slots_of(source))
+        if isinstance(wanted, int):
+            if wanted > len(owned):
+                raise ReshardError(f"shard {source_id} serves {len(owned)} slots, not {wanted}")
+            chosen = owned[:wanted]
+        else:
+            chosen = [slot for slot in owned if wanted[0] <= slot <= wanted[1]]
+        for batch in _chunks(chosen, per_step):
+            change_topology(self.store, self.name, mark(source_id, target_id, batch))
+            self.finish(source_id, target_id, batch)
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def add_shard(store: MetadataStore, name: str, shard_id: str, addresses: str) -> Topology:
+    """A new shard, serving no slot yet, of the members ``HOST:PORT[@NODE_ID]`` (the first
+    its primary; a node ID is made up where none is given)."""
+    members = []
+    for index, text in enumerate(part for part in addresses.split(",") if part):
+        address, _, node_id = text.partition("@")
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ReshardError(f"{text!r}: expected HOST:PORT or HOST:PORT@NODE_ID")
+        if node_id and not is_node_id(node_id):
+            raise ReshardError(f"{node_id!r}: a node ID is 40 lower-case hexadecimal digits")
+        role = "primary" if index == 0 else "replica"
+        members.append(Member(node_id or new_node_id(), host, int(port), role))
+    if not members:
+        raise ReshardError("a shard needs one member at least")
+
+    def change(topology: Topology) -> Topology:
+        if topology.shard(shard_id) is not None:
+            raise ReshardError(f"shard {shard_id!r} exists already")
+        return _with_shards(topology, (*topology.shards, Shard(shard_id, (), tuple(members))))
+
+    return change_topology(store, name, change)
+
+
+# -- the command line (registered by kvstore.cluster.admin) ---------------------------------------
+
+
+def add_arguments(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    add = commands.add_parser("add-shard", help="add a shard (no slots yet) to the topology")
+    add.add_argument("shard", help="the new shard's ID")
+    add.add_argument("members", help="HOST:PORT[@NODE_ID][,...]: the primary first")
+    move = commands.add_parser("reshard", help="move slots and their keys between shards")
+    move.add_argument("--from", dest="source", required=True, help="the shard giving slots")
+    move.add_argument("--to", dest="target", required=True, help="the shard taking them")
+    move.add_argument("--slots", required=True, help="N (the lowest N) or FIRST-LAST")
+    move.add_argument("--pipeline", type=int, default=100, help="keys per MIGRATE (100)")
+    move.add_argument("--slots-per-step", type=int, default=128, help="slots per step (128)")
+    move.add_argument("--timeout", type=int, default=60_000, help="MIGRATE's timeout, ms")
+    commands.add_parser("fix", help="finish the reshard steps left open (after a crash)")
+
+
+def _wanted(text: str) -> int | tuple[int, int]:
+    first, dash, last = text.partition("-")
+    if first.isdigit() and (not dash or last.isdigit()):
+        if not dash:
+            return int(first)
+        if int(first) <= int(last) < SLOTS:
+            return int(first), int(last)
+    raise ReshardError(f"--slots {text!r}: expected a count or FIRST-LAST (0-{SLOTS - 1})")
+
+
+def run(store: MetadataStore, name: str, options: argparse.Namespace) -> str | None:
+    """Run ``add-shard``, ``reshard`` or ``fix``; an error message, or None once done."""
+    try:
+        if options.command == "add-shard":
+            topology = add_shard(store, name, options.shard, options.members)
+            shard = _shard(topology, options.shard)
+            for member in shard.members:
+                print(f"  {member.role:8} {member.id} {member.host}:{member.port}")
+            print(f"added shard {options.shard!r}: start its nodes with these IDs")
+            return None
+        mover = Mover(store, name)
+        if options.command == "fix":
+            print(f"finished {mover.fix()} open step(s)")
+            return None
+        if options.pipeline < 1 or options.slots_per_step < 1:
+            raise ReshardError("--pipeline and --slots-per-step must be at least 1")
+        mover.pipeline, mover.timeout_ms = options.pipeline, options.timeout
+        wanted = _wanted(options.slots)
+        mover.reshard(options.source, options.target, wanted, options.slots_per_step)
+        print(f"resharded {options.source} -> {options.target}")
+        return None
+    except (ReshardError, NodeError, TopologyError) as exc:
+        return str(exc)
+    except MetadataError:
+        raise
