@@ -70,9 +70,13 @@ async def exchange(
     step = "connecting"
     writer: asyncio.StreamWriter | None = None
     try:
-        reader, stream = await asyncio.wait_for(
-            asyncio.open_connection(host, port, limit=MAX_LINE), timeout
-        )
+        try:
+            reader, stream = await asyncio.wait_for(
+                asyncio.open_connection(host, port, limit=MAX_LINE), timeout
+            )
+        except ConnectionRefusedError:
+            # Redis connects without blocking and learns of a refusal only when it writes.
+            return lines, "writing"
         writer = stream
         step = "writing"
         stream.write(request)
