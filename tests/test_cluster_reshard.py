@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import redis
 from redis.cluster import RedisCluster
 
 from cluster_support import HALVES, Node, document, key_in, node_id
@@ -119,6 +118,8 @@ class History:
     violations: list[str] = field(default_factory=list)
     writes: int = 0
     reads: int = 0
+    #: What the client raised (a command that failed is retried by the next one: no loss).
+    errors: list[str] = field(default_factory=list)
 
     def allowed(self, key: str) -> set[int]:
         return {self.acked[key], *self.unsure.get(key, ())}
@@ -148,8 +149,9 @@ def load(client: RedisCluster, history: History, stop: threading.Event) -> None:
             value += 1
             try:
                 acknowledged = client.set(key, value)
-            except redis.RedisError:
+            except Exception as exc:  # redis-py's own error path may raise others than RedisError
                 history.unsure.setdefault(key, set()).add(value)
+                history.errors.append(repr(exc))
                 continue
             if acknowledged:
                 history.acked[key] = value
@@ -158,7 +160,8 @@ def load(client: RedisCluster, history: History, stop: threading.Event) -> None:
         else:
             try:
                 got = client.get(key)
-            except redis.RedisError:
+            except Exception as exc:
+                history.errors.append(repr(exc))
                 continue
             history.check(key, got, "during the move")
             history.reads += 1
@@ -168,6 +171,8 @@ def check_all(client: RedisCluster, history: History) -> None:
     for key in history.acked:
         history.check(key, client.get(key), "afterwards")
     assert not history.violations, "\n".join(history.violations[:20])
+    print(f"{history.writes} writes, {history.reads} reads, {len(history.errors)} errors")
+    print("\n".join(sorted(set(history.errors))[:10]))
 
 
 @contextlib.contextmanager

@@ -11,9 +11,9 @@ that dies at any point leaves a step that ``reshard`` or ``fix`` finishes:
 2. wait until both primaries show the marks in ``CLUSTER NODES`` (``[slot->-id]`` and
    ``[slot-<-id]``): each node applies etcd's changes on its own;
 3. move the keys: ``CLUSTER GETKEYSINSLOTS`` (one scan of the source's keyspace for the whole
-   batch) then ``MIGRATE host port "" 0 timeout REPLACE KEYS ...`` in groups of ``pipeline``
-   keys, until the source has none left in those slots. REPLACE makes a repeated group
-   harmless: a key still on the source is the one clients write to;
+   batch) then ``MIGRATE host port "" 0 timeout REPLACE KEYS ...`` in groups of up to
+   ``pipeline`` keys of one slot, until the source has none left in those slots. REPLACE
+   makes a repeated group harmless: a key still on the source is the one clients write to;
 4. one compare-and-swap hands the slots to the target and clears the marks.
 
 A compare-and-swap that loses to another change (a leader's epoch, another administrator)
@@ -39,7 +39,7 @@ from kvstore.cluster.topology import (
     is_node_id,
     new_node_id,
 )
-from kvstore.slots import SLOTS
+from kvstore.slots import SLOTS, key_slot
 
 COMMANDS = ("add-shard", "reshard", "fix")
 #: How long a node may take to show a change of the topology (it follows etcd's watch).
@@ -201,8 +201,15 @@ def move_keys(
         found = source.call("CLUSTER", "GETKEYSINSLOTS", scan, *slots)
         if not found:
             return moved
-        for start in range(0, len(found), pipeline):
-            group = found[start : start + pipeline]
+        by_slot: dict[int, list[bytes]] = {}
+        for key in found:  # MIGRATE's keys share a slot (CROSSSLOT otherwise), as in Redis
+            by_slot.setdefault(key_slot(key), []).append(key)
+        groups = [
+            same[start : start + pipeline]
+            for same in by_slot.values()
+            for start in range(0, len(same), pipeline)
+        ]
+        for group in groups:
             reply = source.call(
                 "MIGRATE",
                 target.host or "127.0.0.1",
