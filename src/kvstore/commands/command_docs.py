@@ -176,6 +176,7 @@ DOCS: dict[str, tuple[str, str, str]] = {
     "cluster": ("3.0.0", "", ""),
     "cluster|countkeysinslot": ("3.0.0", "", "slot<integer>"),
     "cluster|getkeysinslot": ("3.0.0", "", "slot<integer> count<integer>"),
+    "cluster|getkeysinslots": ("", "", "count<integer> *slot<integer>"),  # kvstore's own
     "cluster|help": ("5.0.0", "", ""),
     "cluster|info": ("3.0.0", "", ""),
     "cluster|keyslot": ("3.0.0", "", "key<string>"),

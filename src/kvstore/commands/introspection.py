@@ -170,6 +170,7 @@ SUBCOMMANDS: dict[str, dict[str, SubcommandInfo]] = {
     "cluster": {
         "countkeysinslot": SubcommandInfo("stale"),
         "getkeysinslot": SubcommandInfo("stale", "", _NONDETERMINISTIC),
+        "getkeysinslots": SubcommandInfo("stale", "", _NONDETERMINISTIC),  # kvstore's own
         "info": SubcommandInfo("stale", "", _NONDETERMINISTIC),
         "keyslot": SubcommandInfo("stale"),
         "myid": SubcommandInfo("stale"),
