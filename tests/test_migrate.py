@@ -6,7 +6,7 @@ server goes on (the target held by its own CLIENT PAUSE)."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,10 @@ def peers(
 
 
 def _run_on(
-    source_port: int, target: RawConnection, setup: list[tuple[str, ...]], migrate: tuple[str, ...]
+    source_port: int,
+    target: RawConnection,
+    setup: Sequence[tuple[str, ...]],
+    migrate: tuple[str, ...],
 ) -> tuple[Raw, list[Raw]]:
     """Flush both, run ``setup`` on the source (commands starting with ``target``: on the
     target), MIGRATE; its reply and what both hold after."""
@@ -58,7 +61,9 @@ def _run_on(
         source.close()
 
 
-def _cases(target_port: int, closed: int) -> list[tuple[list[tuple[str, ...]], tuple[str, ...]]]:
+def _cases(
+    target_port: int, closed: int
+) -> list[tuple[Sequence[tuple[str, ...]], tuple[str, ...]]]:
     here = ("127.0.0.1", str(target_port))
     setup = [("SET", "a", "1"), ("SET", "b", "2")]
     return [
