@@ -193,6 +193,9 @@ def test_writes_to_keys_in_flight_wait_for_the_target(
         wait_for(lambda: _blocked_clients(other) == 0 and _migrating(other), 10, "MIGRATE sent")
         writer.sock.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$5\r\nafter\r\n")
         wait_for(lambda: _blocked_clients(other) == 1, 10, "the write to be held")
+        text = socket.create_connection(("127.0.0.1", kvstore.port), timeout=10)
+        text.sendall(b"set a text\r\nget b\r\n")  # the text protocol: held as well
+        wait_for(lambda: _blocked_clients(other) == 2, 10, "the text write to be held")
         assert other.call("GET", "a") == b"before"  # reads go on
         assert other.call("SET", "b", "free") == ("+", b"OK")  # so do other keys' writes
         assert target_connection.call("CLIENT", "UNPAUSE") == ("+", b"OK")
@@ -200,7 +203,11 @@ def test_writes_to_keys_in_flight_wait_for_the_target(
         assert migrating._reply() == ("+", b"PONG")
         assert writer._reply() == ("+", b"OK")
         assert target_connection.call("GET", "a") == b"before"
-        assert other.call("GET", "a") == b"after"
+        text_replies = text.makefile("rb")
+        assert text_replies.readline() == b"OK\r\n"
+        assert text_replies.readline() == b"free\r\n"  # the line behind it waited too
+        assert other.call("GET", "a") in (b"after", b"text")
+        text.close()
     finally:
         target_connection.call("CLIENT", "UNPAUSE")
         for connection in (target_connection, migrating, writer, other):

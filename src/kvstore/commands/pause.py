@@ -55,6 +55,16 @@ def holds(pause: ClientPause, session: Session, args: Args) -> bool:
     return bool(pause.held_keys) and any(_writes_held(pause, request) for request in requests)
 
 
+def writes_held_keys(pause: ClientPause, session: Session, args: Args) -> bool:
+    """Whether ``args`` waits for keys MIGRATE holds (a pause aside): the text protocol,
+    which CLIENT PAUSE does not hold, asks this."""
+    command = COMMANDS.get(args[0].lower())
+    if command is None or not arity_accepts(command.arity, len(args)):
+        return False
+    requests = (session.queued or ()) if command.name == "exec" else (args,)
+    return any(_writes_held(pause, request) for request in requests)
+
+
 def _writes_held(pause: ClientPause, args: Args) -> bool:
     """Whether ``args`` may write a key MIGRATE holds (a write that names no key may write
     any)."""
