@@ -11,19 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ServerProcess, closed_port, start_server, wait_for
+from conftest import VARIANTS, ServerProcess, closed_port, start_server, wait_for
 from redis_compare import Raw, RawConnection, start_reference_redis
 from test_client_support import RedisServer
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
 def peers(
-    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[RedisServer, RedisServer, ServerProcess]]:
-    """A redis-server source, a redis-server target, and a kvstore source."""
+    """A redis-server source, a redis-server target, and a kvstore source (each build)."""
     source = start_reference_redis(tmp_path_factory.mktemp("migrate-source"))
     target = start_reference_redis(tmp_path_factory.mktemp("migrate-target"))
-    kvstore = start_server("--no-persist")
+    kvstore = start_server("--no-persist", *VARIANTS[request.param])
     yield source, target, kvstore
     kvstore.stop()
     target.stop()
