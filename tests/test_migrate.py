@@ -234,3 +234,38 @@ def test_migrate_inside_multi_is_refused(
     ]
     assert connection.call("GET", "a") == b"1"
     connection.close()
+
+
+def _cached_sockets(connection: RawConnection) -> int:
+    info = connection.call("INFO", "stats").decode()
+    return int(info.split("migrate_cached_sockets:")[1].split()[0])
+
+
+def test_the_connection_is_kept_and_replaced_once_the_target_closed_it(
+    peers: tuple[RedisServer, RedisServer, ServerProcess],
+) -> None:
+    """As Redis: the connection to a target is kept for the next MIGRATE, and one the target
+    closed meanwhile is replaced without an error."""
+    source, target, kvstore = peers
+    target_connection = RawConnection("127.0.0.1", target.port)
+    for port in (source.port, kvstore.port):
+        connection = RawConnection("127.0.0.1", port)
+        connection.call("SET", "a", "1")
+        assert connection.call("MIGRATE", "127.0.0.1", target.port, "a", 0, 1000, "REPLACE") == (
+            "+",
+            b"OK",
+        )
+        assert _cached_sockets(connection) >= 1  # this target's (and earlier tests' others)
+        listing = target_connection.call("CLIENT", "LIST").decode().splitlines()
+        kept = [line.split()[0].split("=")[1] for line in listing if "cmd=restore" in line]
+        assert kept  # this source's, and the other's from an earlier test
+        for client_id in kept:
+            assert target_connection.call("CLIENT", "KILL", "ID", client_id) == 1
+        connection.call("SET", "a", "2")
+        assert connection.call("MIGRATE", "127.0.0.1", target.port, "a", 0, 1000, "REPLACE") == (
+            "+",
+            b"OK",
+        )
+        assert target_connection.call("GET", "a") == b"2"
+        connection.close()
+    target_connection.close()

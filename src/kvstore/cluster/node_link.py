@@ -7,6 +7,7 @@ the nodes with the protocol layer's encoder and reply parser directly: one reque
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 from kvstore.protocol import encode_request
@@ -31,21 +32,32 @@ class NodeLink:
         self._parser = ReplyParser()
 
     def call(self, *args: bytes | str | int) -> Any:
-        words = [arg if isinstance(arg, bytes) else str(arg).encode() for arg in args]
+        return self.pipeline([args])[0]
+
+    def pipeline(self, commands: Sequence[Sequence[bytes | str | int]]) -> list[Any]:
+        """Send ``commands`` at once, then read their replies (one round trip)."""
+        requests = [
+            encode_request([arg if isinstance(arg, bytes) else str(arg).encode() for arg in args])
+            for args in commands
+        ]
+        replies: list[Any] = []
         try:
-            self._sock.sendall(encode_request(words))
-            reply = self._parser.gets()
-            while reply is INCOMPLETE:
-                chunk = self._sock.recv(1 << 16)
-                if not chunk:
-                    raise NodeError(f"{self.address} closed the connection")
-                self._parser.feed(chunk)
+            self._sock.sendall(b"".join(requests))
+            while len(replies) < len(requests):
                 reply = self._parser.gets()
+                if reply is INCOMPLETE:
+                    chunk = self._sock.recv(1 << 16)
+                    if not chunk:
+                        raise NodeError(f"{self.address} closed the connection")
+                    self._parser.feed(chunk)
+                    continue
+                replies.append(reply)
         except OSError as exc:
             raise NodeError(f"{self.address}: {exc}") from None
-        if isinstance(reply, ReplyError):
-            raise NodeError(f"{self.address} answered {args[0]!s}: {reply}")
-        return reply
+        for args, reply in zip(commands, replies, strict=True):
+            if isinstance(reply, ReplyError):
+                raise NodeError(f"{self.address} answered {args[0]!s}: {reply}")
+        return replies
 
     def close(self) -> None:
         self._sock.close()

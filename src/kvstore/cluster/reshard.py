@@ -44,6 +44,8 @@ from kvstore.slots import SLOTS, key_slot
 COMMANDS = ("add-shard", "reshard", "fix")
 #: How long a node may take to show a change of the topology (it follows etcd's watch).
 APPLY_TIMEOUT = 30.0
+#: MIGRATE commands sent to the source at once (each waits for the one before it there).
+PIPELINED = 32
 #: Tries of one compare-and-swap against concurrent changes.
 CAS_TRIES = 20
 
@@ -188,7 +190,7 @@ def wait_applied(link: NodeLink, markers: set[str]) -> None:
             return
         if time.monotonic() > deadline:
             raise ReshardError(f"{link.address} did not apply the step in {APPLY_TIMEOUT:.0f}s")
-        time.sleep(0.05)
+        time.sleep(0.01)
 
 
 def move_keys(
@@ -209,21 +211,19 @@ def move_keys(
             for same in by_slot.values()
             for start in range(0, len(same), pipeline)
         ]
-        for group in groups:
-            reply = source.call(
-                "MIGRATE",
-                target.host or "127.0.0.1",
-                target.port,
-                "",
-                0,
-                timeout_ms,
-                "REPLACE",
-                "KEYS",
-                *group,
+        host = target.host or "127.0.0.1"
+        for start in range(0, len(groups), PIPELINED):  # MIGRATEs sent together: they queue
+            sent = groups[start : start + PIPELINED]
+            replies = source.pipeline(
+                [
+                    ("MIGRATE", host, target.port, "", 0, timeout_ms, "REPLACE", "KEYS", *group)
+                    for group in sent
+                ]
             )
-            if reply not in (b"OK", b"NOKEY"):
-                raise ReshardError(f"MIGRATE answered {reply!r}")
-            moved += len(group)
+            for reply in replies:
+                if reply not in (b"OK", b"NOKEY"):
+                    raise ReshardError(f"MIGRATE answered {reply!r}")
+            moved += sum(len(group) for group in sent)
 
 
 @dataclasses.dataclass

@@ -101,6 +101,11 @@ class Transfer(Protocol):
     """MIGRATE's network part, done by the server in a task of its own (a command never
     waits): see :mod:`kvstore.server.migration`."""
 
+    @property
+    def cached(self) -> int:
+        """Idle connections to targets kept for the next MIGRATE (INFO stats)."""
+        ...
+
     def send(
         self,
         host: str,
