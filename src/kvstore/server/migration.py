@@ -148,6 +148,7 @@ class Transfers:
             return
         link.idle_since = time.monotonic()
         self._idle.setdefault((host, port), []).append(link)
+        self._loop.call_later(KEEP_SECONDS + 1, self._drop_stale)  # closed even if none follows
 
     def _drop_stale(self) -> None:
         """Close the connections idle for longer than KEEP_SECONDS."""
