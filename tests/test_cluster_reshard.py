@@ -27,7 +27,7 @@ from redis_compare import RawConnection
 
 pytest.importorskip("etcd3gw", reason="the cluster extra (etcd3gw) is not installed")
 
-from kvstore.cluster import keys, reshard
+from kvstore.cluster import keys, reshard, steps
 from kvstore.cluster.etcd import EtcdStore
 from kvstore.cluster.topology import Shard, Topology, from_json
 from kvstore.slots import key_slot
@@ -330,7 +330,7 @@ def test_a_client_is_asked_to_the_target_during_a_step(
     source.call("SET", staying, "2")
     store = EtcdStore(etcd.endpoints)
     try:
-        reshard.change_topology(store, "ask", reshard.mark("a", "b", [slot]))
+        steps.change_topology(store, "ask", steps.mark("a", "b", [slot]))
         wait_for(
             lambda: f"[{slot}->-{node_id(2)}]" in source.call("CLUSTER", "NODES").decode(),
             15,

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fake_metadata import FakeStore
-from kvstore.cluster import keys, reshard
+from kvstore.cluster import keys, steps
 from kvstore.cluster.topology import Member, Shard, Topology, from_json
 from kvstore.commands.context import ServerState, Session
 from kvstore.commands.pause import holds
@@ -83,14 +83,14 @@ def _store(topology: Topology) -> FakeStore:
 
 def test_a_step_is_marked_then_assigned() -> None:
     store = _store(_two_shards())
-    marked = reshard.change_topology(store, "t", reshard.mark("a", "b", [0, 1, 5]))
+    marked = steps.change_topology(store, "t", steps.mark("a", "b", [0, 1, 5]))
     assert dict(_shard(marked, "a").migrating) == {0: "b", 1: "b", 5: "b"}
     assert dict(_shard(marked, "b").importing) == {0: "a", 1: "a", 5: "a"}
-    assert reshard.open_steps(marked) == {("a", "b"): [0, 1, 5]}
-    done = reshard.change_topology(store, "t", reshard.assign("a", "b", [0, 1, 5]))
+    assert steps.open_steps(marked) == {("a", "b"): [0, 1, 5]}
+    done = steps.change_topology(store, "t", steps.assign("a", "b", [0, 1, 5]))
     assert _shard(done, "a").slots == ((2, 4), (6, 8191))
     assert _shard(done, "b").slots == ((0, 1), (5, 5), (8192, SLOTS - 1))
-    assert reshard.open_steps(done) == {}
+    assert steps.open_steps(done) == {}
     stored = store.get(keys.topology_key("t"))
     assert stored is not None
     assert from_json(stored.value) == done
@@ -98,8 +98,8 @@ def test_a_step_is_marked_then_assigned() -> None:
 
 def test_a_slot_the_source_does_not_serve_is_refused() -> None:
     store = _store(_two_shards())
-    with pytest.raises(reshard.ReshardError, match="does not serve slot 9000"):
-        reshard.change_topology(store, "t", reshard.mark("a", "b", [9000]))
+    with pytest.raises(steps.ReshardError, match="does not serve slot 9000"):
+        steps.change_topology(store, "t", steps.mark("a", "b", [9000]))
 
 
 def test_a_lost_compare_and_swap_is_worked_out_again() -> None:
@@ -109,11 +109,11 @@ def test_a_lost_compare_and_swap_is_worked_out_again() -> None:
     def change(topology: Topology) -> Topology:
         calls.append(topology)
         if len(calls) == 1:  # someone else changes the topology meanwhile
-            other = reshard.add_shard(store, "t", "c", "127.0.0.1:7002")
+            other = steps.add_shard(store, "t", "c", "127.0.0.1:7002")
             assert _shard(other, "c").members
-        return reshard.mark("a", "b", [7])(topology)
+        return steps.mark("a", "b", [7])(topology)
 
-    result = reshard.change_topology(store, "t", change)
+    result = steps.change_topology(store, "t", change)
     assert len(calls) == 2
     assert _shard(result, "c").members  # the other change is kept
     assert dict(_shard(result, "a").migrating) == {7: "b"}
@@ -122,20 +122,20 @@ def test_a_lost_compare_and_swap_is_worked_out_again() -> None:
 def test_add_shard_checks_its_members() -> None:
     store = _store(_two_shards())
     node = "3" * 40
-    added = reshard.add_shard(store, "t", "c", f"127.0.0.1:7002@{node},127.0.0.1:7003")
+    added = steps.add_shard(store, "t", "c", f"127.0.0.1:7002@{node},127.0.0.1:7003")
     members = _shard(added, "c").members
     assert (members[0].id, members[0].port, members[0].role) == (node, 7002, "primary")
     assert members[1].role == "replica"
     assert len(members[1].id) == 40
     for bad in ("nowhere", "127.0.0.1:x", "127.0.0.1:7004@abc", ""):
-        with pytest.raises(reshard.ReshardError):
-            reshard.add_shard(store, "t", "d", bad)
-    with pytest.raises(reshard.ReshardError, match="exists already"):
-        reshard.add_shard(store, "t", "c", "127.0.0.1:7005")
+        with pytest.raises(steps.ReshardError):
+            steps.add_shard(store, "t", "d", bad)
+    with pytest.raises(steps.ReshardError, match="exists already"):
+        steps.add_shard(store, "t", "c", "127.0.0.1:7005")
 
 
 @given(st.sets(st.integers(0, SLOTS - 1), max_size=300))
 def test_ranges_cover_exactly_the_slots(slots: set[int]) -> None:
-    ranges = reshard._ranges(slots)
+    ranges = steps.ranges_of(slots)
     assert {s for first, last in ranges for s in range(first, last + 1)} == slots
     assert all(ranges[i][1] + 1 < ranges[i + 1][0] for i in range(len(ranges) - 1))

@@ -16,8 +16,8 @@ that dies at any point leaves a step that ``reshard`` or ``fix`` finishes:
    makes a repeated group harmless: a key still on the source is the one clients write to;
 4. one compare-and-swap hands the slots to the target and clears the marks.
 
-A compare-and-swap that loses to another change (a leader's epoch, another administrator)
-reads the topology again and retries; the change is worked out again from what it read.
+The changes of the topology are :mod:`kvstore.cluster.steps`'s; this module drives the
+nodes through each step, and is the command line's.
 """
 
 from __future__ import annotations
@@ -27,18 +27,21 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
 
-from kvstore.cluster import keys
 from kvstore.cluster.metadata import MetadataError, MetadataStore
 from kvstore.cluster.node_link import NodeError, NodeLink
-from kvstore.cluster.topology import (
-    Member,
-    Shard,
-    Topology,
-    TopologyError,
-    from_json,
-    is_node_id,
-    new_node_id,
+from kvstore.cluster.steps import (
+    ReshardError,
+    add_shard,
+    assign,
+    change_topology,
+    mark,
+    open_steps,
+    ranges_of,
+    read_topology,
+    shard_of,
+    slots_of,
 )
+from kvstore.cluster.topology import Member, Shard, TopologyError
 from kvstore.slots import SLOTS, key_slot
 
 COMMANDS = ("add-shard", "reshard", "fix")
@@ -46,122 +49,8 @@ COMMANDS = ("add-shard", "reshard", "fix")
 APPLY_TIMEOUT = 30.0
 #: MIGRATE commands sent to the source at once (each waits for the one before it there).
 PIPELINED = 32
-#: Tries of one compare-and-swap against concurrent changes.
-CAS_TRIES = 20
 
 Report = Callable[[str], None]
-
-
-class ReshardError(Exception):
-    """A step cannot go on; the message says why (re-running finishes it)."""
-
-
-# -- the topology, changed by compare-and-swap ---------------------------------------------------
-
-
-def read_topology(store: MetadataStore, name: str) -> tuple[Topology, int]:
-    entry = store.get(keys.topology_key(name))
-    if entry is None:
-        raise ReshardError(f"cluster {name!r} has no topology (create it first)")
-    try:
-        return from_json(entry.value), entry.mod_revision
-    except TopologyError as exc:
-        raise ReshardError(f"the topology in etcd is unusable: {exc}") from None
-
-
-def change_topology(
-    store: MetadataStore, name: str, change: Callable[[Topology], Topology]
-) -> Topology:
-    """Apply ``change`` to the topology in one compare-and-swap, read again and retried if
-    someone else changed it meanwhile; the topology stored."""
-    for _ in range(CAS_TRIES):
-        topology, revision = read_topology(store, name)
-        changed = change(topology)
-        from_json(changed.to_json())  # checked as every node will check it
-        if store.replace(keys.topology_key(name), changed.to_json().encode(), revision):
-            return changed
-    raise ReshardError(f"the topology of {name!r} keeps changing: try again")
-
-
-def _with_shards(topology: Topology, shards: Sequence[Shard]) -> Topology:
-    return dataclasses.replace(topology, shards=tuple(shards))
-
-
-def _ranges(slots: set[int]) -> tuple[tuple[int, int], ...]:
-    ranges: list[tuple[int, int]] = []
-    for slot in sorted(slots):
-        if ranges and ranges[-1][1] == slot - 1:
-            ranges[-1] = (ranges[-1][0], slot)
-        else:
-            ranges.append((slot, slot))
-    return tuple(ranges)
-
-
-def _slots_of(shard: Shard) -> set[int]:
-    return {slot for first, last in shard.slots for slot in range(first, last + 1)}
-
-
-def _shard(topology: Topology, shard_id: str) -> Shard:
-    shard = topology.shard(shard_id)
-    if shard is None:
-        raise ReshardError(f"no shard {shard_id!r} in the topology")
-    return shard
-
-
-def mark(source_id: str, target_id: str, slots: Sequence[int]) -> Callable[[Topology], Topology]:
-    """Step 1: ``slots`` migrating from the source, importing at the target."""
-
-    def change(topology: Topology) -> Topology:
-        def marked(shard: Shard) -> Shard:
-            if shard.id == source_id:
-                owned = _slots_of(shard)
-                missing = [slot for slot in slots if slot not in owned]
-                if missing:
-                    raise ReshardError(f"shard {source_id} does not serve slot {missing[0]}")
-                moves = {**shard.migrating, **dict.fromkeys(slots, target_id)}
-                return dataclasses.replace(shard, migrating=moves)
-            if shard.id == target_id:
-                moves = {**shard.importing, **dict.fromkeys(slots, source_id)}
-                return dataclasses.replace(shard, importing=moves)
-            return shard
-
-        return _with_shards(topology, [marked(shard) for shard in topology.shards])
-
-    return change
-
-
-def assign(source_id: str, target_id: str, slots: Sequence[int]) -> Callable[[Topology], Topology]:
-    """Step 4: ``slots`` served by the target, the marks cleared."""
-    moving = set(slots)
-
-    def change(topology: Topology) -> Topology:
-        def assigned(shard: Shard) -> Shard:
-            if shard.id == source_id:
-                return dataclasses.replace(
-                    shard,
-                    slots=_ranges(_slots_of(shard) - moving),
-                    migrating={s: t for s, t in shard.migrating.items() if s not in moving},
-                )
-            if shard.id == target_id:
-                return dataclasses.replace(
-                    shard,
-                    slots=_ranges(_slots_of(shard) | moving),
-                    importing={s: f for s, f in shard.importing.items() if s not in moving},
-                )
-            return shard
-
-        return _with_shards(topology, [assigned(shard) for shard in topology.shards])
-
-    return change
-
-
-def open_steps(topology: Topology) -> dict[tuple[str, str], list[int]]:
-    """Steps recorded and not finished: (source, target) to their slots."""
-    steps: dict[tuple[str, str], list[int]] = {}
-    for shard in topology.shards:
-        for slot, target_id in sorted(shard.migrating.items()):
-            steps.setdefault((shard.id, target_id), []).append(slot)
-    return steps
 
 
 # -- the nodes -----------------------------------------------------------------------------------
@@ -239,7 +128,7 @@ class Mover:
     def finish(self, source_id: str, target_id: str, slots: Sequence[int]) -> None:
         """Steps 2 to 4 for slots already marked (step 1 done, by this run or a dead one)."""
         topology, _ = read_topology(self.store, self.name)
-        source, target = _shard(topology, source_id), _shard(topology, target_id)
+        source, target = shard_of(topology, source_id), shard_of(topology, target_id)
         source_primary, target_primary = _primary(source), _primary(target)
         timeout = self.timeout_ms / 1000 + 10
         source_link = _link(source_primary, timeout)
@@ -252,7 +141,7 @@ class Mover:
             source_link.close()
             target_link.close()
         change_topology(self.store, self.name, assign(source_id, target_id, slots))
-        shown = " ".join(f"{a}-{b}" if a != b else str(a) for a, b in _ranges(set(slots)))
+        shown = " ".join(f"{a}-{b}" if a != b else str(a) for a, b in ranges_of(set(slots)))
         self.report(f"moved slots {shown} ({moved} keys) from {source_id} to {target_id}")
 
     def fix(self) -> int:
@@ -270,11 +159,11 @@ class Mover:
         at a time: the lowest ``wanted`` of the source's, or those of the range it serves."""
         self.fix()
         topology, _ = read_topology(self.store, self.name)
-        source = _shard(topology, source_id)
-        _shard(topology, target_id)
+        source = shard_of(topology, source_id)
+        shard_of(topology, target_id)
         if source_id == target_id:
             raise ReshardError("the source and the target are the same shard")
-        owned = sorted(_slots_of(source))
+        owned = sorted(slots_of(source))
         if isinstance(wanted, int):
             if wanted > len(owned):
                 raise ReshardError(f"shard {source_id} serves {len(owned)} slots, not {wanted}")
@@ -289,30 +178,6 @@ class Mover:
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def add_shard(store: MetadataStore, name: str, shard_id: str, addresses: str) -> Topology:
-    """A new shard, serving no slot yet, of the members ``HOST:PORT[@NODE_ID]`` (the first
-    its primary; a node ID is made up where none is given)."""
-    members = []
-    for index, text in enumerate(part for part in addresses.split(",") if part):
-        address, _, node_id = text.partition("@")
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit():
-            raise ReshardError(f"{text!r}: expected HOST:PORT or HOST:PORT@NODE_ID")
-        if node_id and not is_node_id(node_id):
-            raise ReshardError(f"{node_id!r}: a node ID is 40 lower-case hexadecimal digits")
-        role = "primary" if index == 0 else "replica"
-        members.append(Member(node_id or new_node_id(), host, int(port), role))
-    if not members:
-        raise ReshardError("a shard needs one member at least")
-
-    def change(topology: Topology) -> Topology:
-        if topology.shard(shard_id) is not None:
-            raise ReshardError(f"shard {shard_id!r} exists already")
-        return _with_shards(topology, (*topology.shards, Shard(shard_id, (), tuple(members))))
-
-    return change_topology(store, name, change)
 
 
 # -- the command line (registered by kvstore.cluster.admin) ---------------------------------------
@@ -347,7 +212,7 @@ def run(store: MetadataStore, name: str, options: argparse.Namespace) -> str | N
     try:
         if options.command == "add-shard":
             topology = add_shard(store, name, options.shard, options.members)
-            shard = _shard(topology, options.shard)
+            shard = shard_of(topology, options.shard)
             for member in shard.members:
                 print(f"  {member.role:8} {member.id} {member.host}:{member.port}")
             print(f"added shard {options.shard!r}: start its nodes with these IDs")
