@@ -13,6 +13,7 @@ import pytest
 
 from conftest import VARIANTS, ServerProcess, closed_port, start_server, wait_for
 from redis_compare import Raw, RawConnection, start_reference_redis
+from replication_support import contents, start_replica, wait_caught_up
 from test_client_support import RedisServer
 
 
@@ -269,3 +270,29 @@ def test_the_connection_is_kept_and_replaced_once_the_target_closed_it(
         assert target_connection.call("GET", "a") == b"2"
         connection.close()
     target_connection.close()
+
+
+def test_keys_migrated_away_leave_the_replicas_and_the_log(
+    peers: tuple[RedisServer, RedisServer, ServerProcess], tmp_path: Path
+) -> None:
+    """The deletion is logged and replicated as a DEL, as Redis propagates MIGRATE: a replica
+    and a restart of the source agree with the source."""
+    _, target, _ = peers
+    primary = start_server("--dir", str(tmp_path / "primary"))
+    replica = start_replica(primary)
+    try:
+        connection = RawConnection("127.0.0.1", primary.port)
+        connection.call("MSET", "a", "1", "b", "2", "c", "3")
+        reply = connection.call(
+            "MIGRATE", "127.0.0.1", target.port, "", 0, 1000, "REPLACE", "KEYS", "a", "b"
+        )
+        assert reply == ("+", b"OK")
+        connection.close()
+        wait_caught_up(primary, replica)
+        assert contents(replica) == contents(primary) == {(0, b"c"): b"3"}
+        primary.stop()
+        primary = start_server("--dir", str(tmp_path / "primary"))
+        assert contents(primary) == {(0, b"c"): b"3"}
+    finally:
+        replica.stop()
+        primary.stop()
