@@ -7,8 +7,8 @@ the values (DUMP payloads) and builds the requests, then hands the network part 
 From the moment the values are read until the target has answered and the keys are deleted
 here, writes to those keys wait (:meth:`~kvstore.commands.pause_state.ClientPause.hold_keys`:
 the CLIENT PAUSE machinery, narrowed to the keys in flight), so none is lost; everything else
-runs meanwhile. The deletion is a DEL run for the client, so the log, replicas, keyspace
-notifications and tracking see it, as Redis propagates MIGRATE as a DEL.
+runs meanwhile. The deletion is a DEL of each key taken, run for the client, so the log,
+replicas, keyspace notifications and tracking see it, as Redis propagates MIGRATE as a DEL.
 
 Replies and error texts are Redis's: ``+OK``, ``+NOKEY`` when no key exists, ``IOERR error or
 timeout connecting to the client`` / ``... writing to target instance`` / ``... reading to
@@ -162,10 +162,10 @@ def _finish(
             error = error or (setup[0] if setup else line)
         else:
             taken.append(key)
-    if not options.copy and taken:
-        runner = session.server.runner
-        if runner is not None:
-            runner.execute(session, [b"DEL", *taken])
+    runner = session.server.runner
+    if not options.copy and runner is not None:
+        for key in taken:  # one DEL each: in cluster mode a key that expired meanwhile
+            runner.execute(session, [b"DEL", key])  # would make one DEL of all a TRYAGAIN
     if error is not None:
         return ReplyError(
             "ERR Target instance replied with error: " + error[1:].decode("utf-8", "replace")
