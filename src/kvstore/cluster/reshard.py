@@ -88,10 +88,14 @@ def move_keys(
     """Step 3: MIGRATE every key of ``slots`` from the source to the target; how many moved."""
     moved = 0
     scan = max(pipeline * 100, 10_000)
+    previous: list[bytes] = []
     while True:
         found = source.call("CLUSTER", "GETKEYSINSLOTS", scan, *slots)
         if not found:
             return moved
+        if found == previous:  # migrated, yet still there: deleting them was refused
+            raise ReshardError(f"{source.address} keeps the keys it migrated (is it writable?)")
+        previous = found
         by_slot: dict[int, list[bytes]] = {}
         for key in found:  # MIGRATE's keys share a slot (CROSSSLOT otherwise), as in Redis
             by_slot.setdefault(key_slot(key), []).append(key)
