@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fake_metadata import FakeStore
-from kvstore.cluster import keys, steps
+from kvstore.cluster import keys, reshard, steps
 from kvstore.cluster.topology import Member, Shard, Topology, from_json
 from kvstore.commands.context import ServerState, Session
 from kvstore.commands.pause import holds
@@ -139,3 +139,30 @@ def test_ranges_cover_exactly_the_slots(slots: set[int]) -> None:
     ranges = steps.ranges_of(slots)
     assert {s for first, last in ranges for s in range(first, last + 1)} == slots
     assert all(ranges[i][1] + 1 < ranges[i + 1][0] for i in range(len(ranges) - 1))
+
+
+def test_a_reshard_that_cannot_be_done_is_refused_before_any_step() -> None:
+    store = _store(_two_shards())
+    mover = reshard.Mover(store, "t", report=lambda line: None)
+    with pytest.raises(steps.ReshardError, match="same shard"):
+        mover.reshard("a", "a", 10, 128)
+    with pytest.raises(steps.ReshardError, match="serves 8192 slots, not 9000"):
+        mover.reshard("a", "b", 9000, 128)
+    with pytest.raises(steps.ReshardError, match="no shard 'z'"):
+        mover.reshard("a", "z", 10, 128)
+    stored = store.get(keys.topology_key("t"))
+    assert stored is not None
+    assert from_json(stored.value) == _two_shards()  # nothing was marked
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted"), [("10", 10), ("0-99", (0, 99)), ("16383-16383", (16383, 16383))]
+)
+def test_slots_are_a_count_or_a_range(text: str, wanted: int | tuple[int, int]) -> None:
+    assert reshard._wanted(text) == wanted
+
+
+@pytest.mark.parametrize("text", ["", "-1", "5-3", "0-16384", "ten", "1-2-3"])
+def test_bad_slots_are_refused(text: str) -> None:
+    with pytest.raises(steps.ReshardError, match="expected a count or FIRST-LAST"):
+        reshard._wanted(text)
