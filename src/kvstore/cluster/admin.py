@@ -4,6 +4,7 @@
     kvstore-cluster --etcd HOST:PORT[,HOST:PORT...] [--name NAME] update TOPOLOGY.json
     kvstore-cluster --etcd HOST:PORT[,HOST:PORT...] [--name NAME] status
     kvstore-cluster --etcd HOST:PORT[,HOST:PORT...] [--name NAME] failover SHARD [--to NODE]
+    kvstore-cluster --etcd ... add-shard|reshard|fix ...   (kvstore.cluster.reshard)
 
 ``create`` stores the topology document (checked first) only if the cluster has none yet;
 ``update`` replaces it in a compare-and-swap on the revision it read, so a change made by
@@ -23,7 +24,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from kvstore.cluster import keys
+from kvstore.cluster import keys, reshard
 from kvstore.cluster.membership import NoTopologyError, read_state
 from kvstore.cluster.metadata import MetadataError, MetadataStore
 from kvstore.cluster.startup import ClusterSetupError, read_topology_file
@@ -127,11 +128,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     failover_command = commands.add_parser("failover", help="hand a shard to a replica")
     failover_command.add_argument("shard", help="the shard's ID")
     failover_command.add_argument("--to", help="the replica's node ID (default: a sync one)")
+    reshard.add_arguments(commands)
     options = parser.parse_args(argv)
     from kvstore.cluster.etcd import EtcdStore  # noqa: PLC0415 - needs the cluster extra
 
     try:
         store = EtcdStore([part for part in options.etcd.split(",") if part])
+        if options.command in reshard.COMMANDS:
+            refusal = reshard.run(store, options.name, options)
+            if refusal is not None:
+                print(f"kvstore-cluster: {refusal}", file=sys.stderr)
+                return 1
+            return 0
         if options.command in ("create", "update"):
             change = create if options.command == "create" else update
             refusal = change(store, options.name, options.topology)
