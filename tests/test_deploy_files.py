@@ -337,3 +337,21 @@ def test_the_etcd_image_is_debians_etcd_on_the_same_base() -> None:
     assert re.search(r"^USER 10002$", text, re.MULTILINE)
     etcd = cluster_manifests()[("StatefulSet", "etcd")]
     assert pod_spec(etcd)["securityContext"]["runAsUser"] == 10002
+
+
+def test_disruption_budgets_and_spreading_select_the_pods_they_mean() -> None:
+    manifests = cluster_manifests()
+    budgets = of_kind(manifests, "PodDisruptionBudget")
+    assert budgets["etcd"]["spec"]["minAvailable"] == 2  # etcd's quorum of 3
+    for name, stateful in of_kind(manifests, "StatefulSet").items():
+        labels = pod_spec_labels(stateful)
+        assert (
+            budgets[name]["spec"]["selector"]["matchLabels"]
+            == (stateful["spec"]["selector"]["matchLabels"])
+        )
+        (term,) = pod_spec(stateful)["affinity"]["podAntiAffinity"][
+            "preferredDuringSchedulingIgnoredDuringExecution"
+        ]
+        selector = term["podAffinityTerm"]["labelSelector"]["matchLabels"]
+        assert selector == stateful["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= labels.items()
