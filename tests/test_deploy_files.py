@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from conftest import ROOT
@@ -355,3 +359,28 @@ def test_disruption_budgets_and_spreading_select_the_pods_they_mean() -> None:
         selector = term["podAffinityTerm"]["labelSelector"]["matchLabels"]
         assert selector == stateful["spec"]["selector"]["matchLabels"]
         assert selector.items() <= labels.items()
+
+
+def test_docker_compose_accepts_the_cluster_file_and_wants_a_password() -> None:
+    """Checked against the compose file format by a compose of its own (Debian's docker-compose
+    1.29 reads and checks a file without a daemon)."""
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        pytest.skip("docker-compose is not installed (Debian's docker-compose checks the file)")
+
+    def config(**env: str) -> subprocess.CompletedProcess[str]:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("KVSTORE_")}
+        return subprocess.run(
+            [compose, "-f", str(COMPOSE_CLUSTER), "config", "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**environ, **env},
+        )
+
+    accepted = config(KVSTORE_PASSWORD="secret")
+    assert accepted.returncode == 0, accepted.stderr
+    refused = config()
+    assert refused.returncode != 0
+    assert "set KVSTORE_PASSWORD" in refused.stderr
