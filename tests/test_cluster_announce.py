@@ -14,7 +14,7 @@ import pytest
 from cluster_support import Node, document, key_in, node_id
 from conftest import ServerProcess, free_port
 from kvstore.cluster.startup import ClusterSetupError, starting_view
-from kvstore.config import ServerConfig
+from kvstore.config import ConfigError, ServerConfig, load_config
 
 SAME_PORT = 5000
 
@@ -86,6 +86,15 @@ def test_the_announced_port_stands_for_the_listening_port(tmp_path: Path) -> Non
     assert my_id(
         path, port=5000, cluster_announce_port=7000, cluster_announce_hostname="127.0.0.1"
     ) == node_id(1)
+
+
+def test_the_options_come_from_flags_and_environment() -> None:
+    env = {"KVSTORE_CLUSTER_ANNOUNCE_HOSTNAME": "kvstore-a-1.kvstore-a"}
+    config = load_config(["--cluster-announce-port", "7001"], env)
+    assert config.cluster_announce_hostname == "kvstore-a-1.kvstore-a"
+    assert config.cluster_announce_port == 7001
+    with pytest.raises(ConfigError, match="out of range"):
+        load_config(["--cluster-announce-port", "70000"], {})
 
 
 def test_two_nodes_on_one_port_find_themselves_by_host(
