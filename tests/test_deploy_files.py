@@ -221,8 +221,18 @@ def test_the_topology_names_the_shard_pods_stable_dns_names() -> None:
         env = env_values(container)
         assert env["KVSTORE_CLUSTER_ANNOUNCE_HOSTNAME"] == f"$(POD_NAME).{service_name}"
         assert env["KVSTORE_CLUSTER_ENABLED"] == "yes"
-        script = " ".join(container["command"])
-        assert f'KVSTORE_REPLICAOF="{pods[0]} {port}"' in script
+        # Every pod runs the image's server alike: the shard's leader key in etcd, never a
+        # flag, makes one of them primary and the others its replicas.
+        assert "command" not in container
+        assert not any("replicaof" in arg for arg in container.get("args", []))
+        assert "KVSTORE_REPLICAOF" not in env
+        # Whichever pod leads, a replica gives it the password from the same Secret.
+        secret_refs = {
+            e["name"]: e["valueFrom"]["secretKeyRef"]
+            for e in container["env"]
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
+        assert secret_refs["KVSTORE_MASTERAUTH"] == secret_refs["KVSTORE_PASSWORD"]
         pod_name = next(e for e in container["env"] if e["name"] == "POD_NAME")
         assert pod_name["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 
@@ -248,6 +258,8 @@ def test_every_cluster_pod_uses_real_options_the_etcd_service_and_the_secret() -
             kvstore_containers += 1
             check_kvstore_variables({e["name"]: e for e in container.get("env", [])})
             check_command_flags("\n".join(container.get("command", [])))
+            if "command" not in container:  # arguments to the image's kvstore-server
+                check_command_flags(" ".join(["kvstore-server", *container.get("args", [])]))
             env = env_values(container)
             for name in ("KVSTORE_CLUSTER_ETCD_ENDPOINTS", "ETCD"):
                 if name in env:
@@ -322,10 +334,8 @@ def test_the_compose_cluster_agrees_with_its_topology() -> None:
             assert env["KVSTORE_CLUSTER_ETCD_ENDPOINTS"] == endpoints
             assert env["KVSTORE_CLUSTER_ENABLED"] == "yes"
             assert env["KVSTORE_MASTERAUTH"] == env[PASSWORD_ENV]
-            if member is primary:
-                assert "KVSTORE_REPLICAOF" not in env
-            else:
-                assert env["KVSTORE_REPLICAOF"] == f"{primary.host} {primary.port}"
+            # Roles come from the shard's leader key in etcd, never from a flag.
+            assert "KVSTORE_REPLICAOF" not in env
             (published,) = service["ports"]
             assert published.startswith("127.0.0.1:")
             assert published.endswith(":5000")
