@@ -1,6 +1,7 @@
 """The shell steps inside the cluster's deployment files, run for real: the topology Job (and
-compose's cluster-create) against three etcd members, the shard pods' wait for the topology,
-and the shard container's start (pod 0 a primary, the others its replicas)."""
+compose's cluster-create) against three etcd members and the shard pods' wait for the topology.
+The shard containers run the image's server with no script of their own: the shard's leader key
+gives them their roles (tests/test_kubernetes_podman.py runs them)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conftest import ServerProcess, free_port
 from etcd_support import EtcdCluster, etcd_cluster
-from redis_compare import RawConnection
 from test_deploy_files import COMPOSE_CLUSTER, cluster_manifests, compose_cluster, pod_spec
 
 pytest.importorskip("etcd3gw", reason="the cluster extra (etcd3gw) is not installed")
@@ -120,46 +118,3 @@ def test_the_shard_pods_wait_until_the_topology_is_stored(tmp_path: Path) -> Non
                 waiting.wait()
         assert waiting.returncode == 0, out + err
         assert "slots served: 16384 of 16384" in out
-
-
-def shard_container() -> dict[str, Any]:
-    container: dict[str, Any] = pod_spec(cluster_manifests()[("StatefulSet", "kvstore-a")])[
-        "containers"
-    ][0]
-    return container
-
-
-@pytest.mark.parametrize(("pod", "role"), [("kvstore-a-0", "master"), ("kvstore-a-1", "slave")])
-def test_pod_0_starts_as_the_primary_and_the_others_follow_it(pod: str, role: str) -> None:
-    """The shard container's own start command, with the server it execs (cluster mode and
-    etcd left out: the role is the script's part)."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}:{os.environ['PATH']}",
-        "POD_NAME": pod,
-        "KVSTORE_PORT": str(port),
-        "KVSTORE_NO_PERSIST": "yes",
-    }
-    proc = subprocess.Popen(
-        ["sh", "-c", shard_container()["command"][-1]],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    server = ServerProcess(proc, port)
-    server.wait_ready()
-    try:
-        conn = RawConnection("127.0.0.1", server.port)
-        try:
-            info = conn.call(b"INFO", b"replication").decode()
-        finally:
-            conn.close()
-        assert f"role:{role}" in info
-        if role == "slave":
-            assert "master_host:kvstore-a-0.kvstore-a" in info
-            assert "master_port:5000" in info
-    finally:
-        server.stop()
