@@ -1,15 +1,18 @@
 """The Kubernetes cluster manifests run for real where no Kubernetes is: their pods under
 podman (tests/kube_podman_support.py), by the stable DNS names Kubernetes would give them, then
-checked as a user would (redis-cli -c inside the network, CLUSTER SLOTS, the replicas' links).
+checked as a user would (redis-cli -c inside the network, CLUSTER SLOTS, the replicas' links and
+copies), then shard a's primary is killed and its replica takes over.
 Skips, saying why, where podman or a base image cannot be had."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -164,9 +167,93 @@ def test_cluster_slots_and_the_replicas_follow_the_manifests(kube: KubePodman) -
         assert pod in words
     assert words[:3] == ["0", "8191", "kvstore-a-0.kvstore-a"]
     for shard in "ab":
-        info = redis_cli(
-            kube, "-h", f"kvstore-{shard}-1.kvstore-{shard}", "-p", "5000", "info", "replication"
-        )
+        pod = f"kvstore-{shard}-1"
+        # The replica takes its role from the leader key: its link comes up soon after.
+        wait_for(partial(link_up, kube, pod), LINK_UP_WITHIN, f"{pod}'s link to its primary")
+        info = replication_info(kube, pod)
         assert "role:slave" in info
         assert f"master_host:kvstore-{shard}-0.kvstore-{shard}" in info
-        assert "master_link_status:up" in info
+
+
+def link_up(kube: KubePodman, pod: str) -> bool:
+    return "master_link_status:up" in replication_info(kube, pod)
+
+
+#: How long a replica's link to its primary may take to come up once both pods are ready.
+LINK_UP_WITHIN = 60.0
+#: The failover bound of tests/test_cluster_failover.py (lease TTL + 2 s) with room for this
+#: loaded machine and for podman starting a container per check.
+TAKEOVER_WITHIN = 30.0
+ETCD = "etcd-0.etcd:2379,etcd-1.etcd:2379,etcd-2.etcd:2379"
+A0, A1 = "kvstore-a-0.kvstore-a", "kvstore-a-1.kvstore-a"
+A1_ID = "a1" * 20
+
+
+def replication_info(kube: KubePodman, pod: str) -> str:
+    return redis_cli(
+        kube, "-h", f"{pod}.{pod.rsplit('-', 1)[0]}", "-p", "5000", "info", "replication"
+    )
+
+
+def piped(kube: KubePodman, host: str, lines: list[str]) -> list[str]:
+    """The replies of redis-cli reading ``lines`` as commands on one connection to ``host``."""
+    script = f"printf '%s\\n' {shlex.join(lines)} | redis-cli --no-auth-warning -h {host} -p 5000"
+    return in_network(kube, "sh", "-c", script).splitlines()
+
+
+def answers(kube: KubePodman, *args: str) -> str:
+    """redis-cli's output, or "" while the node cannot be reached (during a failover)."""
+    try:
+        return redis_cli(kube, *args).strip()
+    except subprocess.CalledProcessError:
+        return ""
+
+
+def sync_members(kube: KubePodman) -> str:
+    status = kube.podman("exec", "kvstore-b-0", "kvstore-cluster", "--etcd", ETCD, "status")
+    shard_a = status.split("shard b:")[0]
+    return next((line for line in shard_a.splitlines() if line.startswith("  sync:")), "")
+
+
+@pytest.mark.timeout(1200)
+def test_the_replica_holds_its_primarys_keys_and_takes_over_when_it_is_killed(
+    kube: KubePodman,
+) -> None:
+    for i in range(10):
+        write_until_ok(kube, "set", f"failover:{i}", f"v{i}")
+    keys = redis_cli(kube, "-h", A0, "-p", "5000", "keys", "failover:*").split()
+    assert keys  # some of them are shard a's
+    values = [f"v{key.removeprefix('failover:')}" for key in keys]
+    wait_for(
+        lambda: piped(kube, A1, ["READONLY", *(f"GET {key}" for key in keys)]) == ["OK", *values],
+        LINK_UP_WITHIN,
+        "kvstore-a-1 to hold kvstore-a-0's keys",
+    )
+    # Only a member of the shard's sync key may take the leader key.
+    wait_for(lambda: A1_ID in sync_members(kube), LINK_UP_WITHIN, "kvstore-a-1 in the sync key")
+
+    kube.podman("kill", "kvstore-a-0")
+    wait_for(
+        lambda: answers(kube, "-h", A1, "-p", "5000", "role").split()[:1] == ["master"],
+        TAKEOVER_WITHIN,
+        "kvstore-a-1 to become primary",
+    )
+    wait_for(
+        lambda: (
+            answers(kube, "-h", "kvstore-b-0.kvstore-b", "-p", "5000", "cluster", "slots").split()[
+                :3
+            ]
+            == ["0", "8191", A1]
+        ),
+        TAKEOVER_WITHIN,
+        "CLUSTER SLOTS to name kvstore-a-1 as shard a's primary",
+    )
+    # A write to shard a through the other shard's node follows MOVED to the new primary.
+    through_b = ("-c", "-h", "kvstore-b-0.kvstore-b", "-p", "5000")
+    wait_for(
+        lambda: answers(kube, *through_b, "set", keys[0], "after") == "OK",
+        TAKEOVER_WITHIN,
+        "a write to shard a after the failover",
+    )
+    got = piped(kube, A1, [f"GET {key}" for key in keys])
+    assert got == ["after", *values[1:]]
