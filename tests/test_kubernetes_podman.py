@@ -1,7 +1,8 @@
 """The Kubernetes cluster manifests run for real where no Kubernetes is: their pods under
 podman (tests/kube_podman_support.py), by the stable DNS names Kubernetes would give them, then
 checked as a user would (redis-cli -c inside the network, CLUSTER SLOTS, the replicas' links and
-copies), then shard a's primary is killed and its replica takes over.
+copies), then shard a's primary is killed, its replica takes over and the old primary,
+started again, follows it.
 Skips, saying why, where podman or a base image cannot be had."""
 
 from __future__ import annotations
@@ -257,3 +258,13 @@ def test_the_replica_holds_its_primarys_keys_and_takes_over_when_it_is_killed(
     )
     got = piped(kube, A1, [f"GET {key}" for key in keys])
     assert got == ["after", *values[1:]]
+
+    # Restarted, as the kubelet restarts a pod's container, the old primary follows the new one.
+    kube.podman("start", "kvstore-a-0")
+    wait_for(partial(link_up, kube, "kvstore-a-0"), LINK_UP_WITHIN, "kvstore-a-0 to follow")
+    assert f"master_host:{A1}" in replication_info(kube, "kvstore-a-0")
+    wait_for(
+        lambda: piped(kube, A0, ["READONLY", f"GET {keys[0]}"]) == ["OK", "after"],
+        LINK_UP_WITHIN,
+        "kvstore-a-0 to hold the write it missed",
+    )
