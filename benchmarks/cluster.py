@@ -183,12 +183,18 @@ class Run:
     """One redis-benchmark run of one test against one cluster."""
 
     rps: float
-    #: Each node's CPU microseconds per request it served, in node order.
-    node_cpu_us: list[float]
+    #: Each node's CPU seconds over the run, in node order.
+    node_cpu: list[float]
     #: Each node's share of the requests.
     node_requests: list[int]
-    #: redis-benchmark's own CPU microseconds per request.
-    client_cpu_us: float
+    #: redis-benchmark's own CPU seconds.
+    client_cpu: float
+
+    @property
+    def node_cpu_us_per_request(self) -> float:
+        """The nodes' CPU over the requests they served: what a request costs the node that
+        serves it, whichever it is (a node's own share can be uneven in a short run)."""
+        return 1e6 * sum(self.node_cpu) / sum(self.node_requests)
 
 
 def measure(nodes: list[Server], test: str, workload: redis_benchmark.Workload) -> Run:
@@ -200,16 +206,12 @@ def measure(nodes: list[Server], test: str, workload: redis_benchmark.Workload) 
     result = redis_benchmark.run_argv(argv, workload.tests)[test]
     client_cpu = children_cpu_seconds() - client_before
     after = [(cpu_seconds(node.pid), served(node.port, test)) for node in nodes]
-    requests = [
-        calls - calls0 for (_cpu0, calls0), (_cpu, calls) in zip(before, after, strict=True)
-    ]
-    if min(requests) <= 0:
-        raise RuntimeError(f"a node served no {test}: {requests}")
-    cpu_us = [
-        1e6 * (cpu - cpu0) / count
-        for (cpu0, _calls0), (cpu, _calls), count in zip(before, after, requests, strict=True)
-    ]
-    return Run(result.rps, cpu_us, requests, 1e6 * client_cpu / sum(requests))
+    pairs = list(zip(before, after, strict=True))
+    requests = [calls - calls0 for (_cpu0, calls0), (_cpu, calls) in pairs]
+    if sum(requests) <= 0:
+        raise RuntimeError(f"the nodes served no {test}")
+    cpu = [cpu1 - cpu0 for (cpu0, _calls0), (cpu1, _calls) in pairs]
+    return Run(result.rps, cpu, requests, client_cpu)
 
 
 def _median(values: Sequence[float]) -> float:
@@ -217,17 +219,23 @@ def _median(values: Sequence[float]) -> float:
 
 
 def summarise(runs: list[Run]) -> dict[str, Any]:
-    """The median over rounds of throughput and of the mean per-node CPU per request."""
-    per_node = [statistics.mean(run.node_cpu_us) for run in runs]
+    """Medians over rounds: throughput, a node's CPU per request it served (all nodes' CPU over
+    all their requests), each node's own, and redis-benchmark's CPU per request."""
+    nodes = range(len(runs[0].node_cpu))
     return {
         "rps": _median([run.rps for run in runs]),
-        "node_cpu_us_per_request": _median(per_node),
+        "node_cpu_us_per_request": _median([run.node_cpu_us_per_request for run in runs]),
+        # A node's own figure: None where a run was too short for it to serve any.
         "each_node_cpu_us_per_request": [
-            _median([run.node_cpu_us[index] for run in runs])
-            for index in range(len(runs[0].node_cpu_us))
+            None
+            if any(run.node_requests[index] == 0 for run in runs)
+            else _median([1e6 * run.node_cpu[index] / run.node_requests[index] for run in runs])
+            for index in nodes
         ],
         "each_node_requests": runs[-1].node_requests,
-        "client_cpu_us_per_request": _median([run.client_cpu_us for run in runs]),
+        "client_cpu_us_per_request": _median(
+            [1e6 * run.client_cpu / sum(run.node_requests) for run in runs]
+        ),
         "rounds": len(runs),
     }
 
