@@ -76,3 +76,47 @@ def test_the_cluster_figures_come_out(tmp_path: Path) -> None:
     assert set(figures["kvstore_vs_redis"]) == {"1", "2"}
     assert figures["kvstore_vs_redis"]["1"]["SET"]["rps"] > 0
     assert "kvstore/Redis 2 shard(s) GET: throughput" in done.stdout
+
+
+def _has_failover() -> bool:
+    """Whether this build fails over (its admin command offers ``failover``)."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "kvstore-cluster"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return "failover" in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("etcd") is None, reason="needs etcd (Debian's etcd-server)")
+def test_the_failover_benchmark_runs_to_the_kill(tmp_path: Path) -> None:
+    pytest.importorskip("etcd3gw", reason="the cluster extra (etcd3gw) is not installed")
+    output = tmp_path / "failover.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.failover",
+            *("--rounds", "1", "--rate", "50", "--warmup", "0.5", "--give-up", "15"),
+            *("--output", str(output)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert "round 1: killed the primary" in done.stderr, done.stderr[-2000:]
+    if not _has_failover():
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert "no failover" in done.stderr
+        assert "waits for it" in done.stderr
+        return
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(output.read_text())["failover"]
+    assert len(figures["seconds"]) == 1
+    assert figures["min"] == figures["median"] == figures["max"] > 0
+    assert figures["target_seconds"] == 5.0
+    assert figures["acknowledged_writes"][0] > 0
