@@ -65,8 +65,8 @@ class ClusterGuard:
 
     def refusal(self, session: Session, command: Command, args: Args) -> ReplyError | None:
         """Why ``args`` may not run here (None: it may)."""
-        if session.applies_stream:
-            return None  # a replica's copy of its primary's writes, as Redis's master client
+        if session.applies_stream:  # a replica applies its primary's writes as they come
+            return None
         if command.name == "exec":
             if session.queued is None:
                 return None
