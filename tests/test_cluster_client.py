@@ -6,18 +6,29 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import overload
 
 import pytest
 
 import kvstore
 from cluster_support import key_in, two_nodes
-from conftest import CLIENT, ServerProcess
+from conftest import CLIENT, ServerProcess, start_server
 from kvstore.client.address import Address
 from kvstore.client.calls import Call, raw
-from kvstore.client.cluster_core import SlotMap, call_slot, redirection, route
-from kvstore.client.errors import ResponseError
+from kvstore.client.cluster_core import (
+    CLUSTER_SLOTS,
+    Pause,
+    SlotMap,
+    call_slot,
+    redirection,
+    route,
+    route_batch,
+    route_with_retries,
+)
+from kvstore.client.errors import ConnectionError, ResponseError
 from redis_compare import RawConnection
 
 
@@ -93,7 +104,9 @@ def test_an_ask_reply_sends_asking_first() -> None:
     call = Call((b"GET", b"k"), raw)
     routing = route(slots, call)
     next(routing)
-    address, calls = routing.send([ResponseError(f"ASK 7 {b}")])
+    step = routing.send([ResponseError(f"ASK 7 {b}")])
+    assert not isinstance(step, Pause)
+    address, calls = step
     assert address == b
     assert [c.args for c in calls] == [(b"ASKING",), (b"GET", b"k")]
     assert slots.node_for(7) == a  # ASK changes nothing for later calls
@@ -122,3 +135,131 @@ def test_cli_follows_moved(pair: list[ServerProcess], tmp_path: Path) -> None:
     refused = _client("-c", pair[0].address)
     assert refused.returncode == 2
     assert "-c runs one command" in refused.stderr
+
+
+class _RecordedPauses(Sequence[float]):
+    """Many short pauses that tell when the first one was taken (a call failed once)."""
+
+    def __init__(self) -> None:
+        self.taken = threading.Event()
+
+    def __len__(self) -> int:
+        return 400
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[float]: ...
+    def __getitem__(self, index: int | slice) -> float | Sequence[float]:
+        if isinstance(index, slice):
+            raise TypeError("not sliced")
+        if index >= len(self):
+            raise IndexError(index)
+        self.taken.set()
+        return 0.05
+
+
+def test_retries_carry_a_call_over_a_node_restart(tmp_path: Path) -> None:
+    data = tmp_path / "node"
+    node = start_server("--cluster-enabled", "--dir", str(data))
+    port = node.port
+    pauses = _RecordedPauses()
+    with kvstore.ClusterClient(node.address, retry_pauses=pauses) as client:
+        client.set("survivor", "kept")
+        node.stop()
+        answers: list[bytes | None] = []
+        reader = threading.Thread(target=lambda: answers.append(client.get("survivor")))
+        reader.start()
+        assert pauses.taken.wait(30), "the call never failed while the node was down"
+        restarted = start_server("--cluster-enabled", "--dir", str(data), port=port)
+        try:
+            reader.join(60)
+            assert answers == [b"kept"]
+        finally:
+            restarted.stop()
+
+
+def test_a_down_cluster_is_retried_then_reported() -> None:
+    a = Address("127.0.0.1", 7000)
+    slots = SlotMap([a])
+    slots.stale = False
+    call = Call((b"SET", b"k", b"v"), raw)
+    routing = route_with_retries(slots, call, pauses=(0.5, 1.0))
+    assert next(routing) == (a, [call])
+    down = ResponseError("CLUSTERDOWN The cluster is down and only accepts read commands")
+    assert routing.send([down]) == Pause(0.5)
+    assert slots.stale
+    assert next(routing) == (a, [CLUSTER_SLOTS])  # the map is reloaded first
+    assert routing.throw(ConnectionError("refused")) == Pause(1.0)
+    next(routing)
+    routing.send([[[0, 16383, [b"127.0.0.1", 7000, b"x" * 40]]]])  # map reloaded
+    with pytest.raises(ResponseError, match="CLUSTERDOWN"):
+        routing.send([down])  # no pause left
+
+
+def test_errors_a_failover_does_not_mend_are_not_retried() -> None:
+    slots = SlotMap([Address("127.0.0.1", 7000)])
+    slots.stale = False
+    routing = route_with_retries(slots, Call((b"INCR", b"k"), raw))
+    next(routing)
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        routing.send([ResponseError("WRONGTYPE Operation against a key holding the wrong kind")])
+
+
+def test_a_pipeline_spans_both_nodes_in_order(pair: list[ServerProcess]) -> None:
+    keys = [f"pipe:{index}" for index in range(40)]
+    with kvstore.ClusterClient(pair[0].address) as client:
+        with client.pipeline() as pipe:
+            for index, key in enumerate(keys):
+                pipe.set(key, str(index))
+            pipe.execute_command("APPEND", "pipe:0:text", "x").execute_command("INCR", keys[3])
+            assert pipe.execute() == [True] * 40 + [1, 4]
+        pipe = client.pipeline()
+        for key in keys:
+            pipe.get(key)
+        pipe.execute_command("INCR", "pipe:0:text")
+        results = pipe.execute(raise_on_error=False)
+        expected = [str(index).encode() for index in range(40)]
+        expected[3] = b"4"  # incremented above
+        assert results[:40] == expected
+        assert isinstance(results[40], kvstore.ResponseError)
+        assert results[40].message == "ERR value is not an integer or out of range"
+        assert len(client.pipeline()) == 0
+    on_each = [_count(node, keys) for node in pair]
+    assert sum(on_each) == 40
+    assert all(on_each)  # both nodes served part of it
+
+
+def test_an_asyncio_pipeline(pair: list[ServerProcess]) -> None:
+    async def main() -> list[object]:
+        async with kvstore.AsyncClusterClient(pair[1].address) as client:
+            pipe = client.pipeline()
+            for index in range(10):
+                pipe.set(f"apipe:{index}", index)
+            await pipe.execute()
+            for index in range(10):
+                pipe.get(f"apipe:{index}")
+            return await pipe.execute()
+
+    assert asyncio.run(main()) == [str(index).encode() for index in range(10)]
+
+
+def test_a_redirected_call_in_a_batch_is_sent_again_alone() -> None:
+    a, b = Address("127.0.0.1", 7000), Address("127.0.0.1", 7001)
+    slots = SlotMap([a])
+    slots.stale = False
+    calls = [Call((b"GET", b"k1"), raw), Call((b"GET", b"k2"), raw), Call((b"GET", b"k3"), raw)]
+    routing = route_batch(slots, calls)
+    assert next(routing) == (a, calls)  # one round trip for the lot
+    slot = call_slot(calls[1])
+    moved = ResponseError(f"MOVED {slot} {b}")
+    assert routing.send([b"1", moved, ResponseError("WRONGTYPE no")]) == (a, [CLUSTER_SLOTS])
+    table = [[0, 16383, [b"127.0.0.1", 7000, b"x" * 40]]]
+    assert routing.send([table]) == (a, [calls[1]])  # reloaded map: still a
+    assert routing.send([ResponseError(f"MOVED {slot} {b}")]) == (b, [calls[1]])
+    with pytest.raises(StopIteration) as done:
+        routing.send([b"2"])
+    first, second, third = done.value.value
+    assert (first, second) == (b"1", b"2")
+    assert isinstance(third, ResponseError)
+    assert third.code == "WRONGTYPE"

@@ -33,6 +33,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AsyncClient",
     "AsyncClusterClient",
+    "AsyncClusterPipeline",
     "AsyncPipeline",
     "AuthenticationError",
     "AuthenticationRequiredError",
@@ -40,6 +41,7 @@ __all__ = [
     "Client",
     "ClusterClient",
     "ClusterError",
+    "ClusterPipeline",
     "ConnectionError",
     "ExecAbortError",
     "KvstoreError",

@@ -13,7 +13,12 @@ from kvstore.client.address import (
     parse_url,
 )
 from kvstore.client.async_client import AsyncClient, AsyncPipeline
-from kvstore.client.cluster_client import AsyncClusterClient, ClusterClient
+from kvstore.client.cluster_client import (
+    AsyncClusterClient,
+    AsyncClusterPipeline,
+    ClusterClient,
+    ClusterPipeline,
+)
 from kvstore.client.cluster_core import ClusterError
 from kvstore.client.errors import (
     RESPONSE_ERRORS,
@@ -42,6 +47,7 @@ __all__ = [
     "AddressError",
     "AsyncClient",
     "AsyncClusterClient",
+    "AsyncClusterPipeline",
     "AsyncPipeline",
     "AsyncSubscription",
     "AuthenticationError",
@@ -50,6 +56,7 @@ __all__ = [
     "Client",
     "ClusterClient",
     "ClusterError",
+    "ClusterPipeline",
     "ConnectionError",
     "Endpoint",
     "ExecAbortError",

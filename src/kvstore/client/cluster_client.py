@@ -7,15 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from kvstore.client.address import Address, parse_address
 from kvstore.client.async_client import AsyncClient
 from kvstore.client.calls import Call
-from kvstore.client.cluster_core import Routing, SlotMap, route
+from kvstore.client.cluster_core import (
+    RETRY_PAUSES,
+    Pause,
+    Routing,
+    SlotMap,
+    route_batch,
+    route_with_retries,
+)
 from kvstore.client.commands import Commands
+from kvstore.client.core import raise_first_error
 from kvstore.client.errors import ConnectionError
+from kvstore.client.pipeline import PipelineBase
 from kvstore.client.sync_client import Client
 
 T = TypeVar("T")
@@ -31,11 +41,22 @@ class ClusterClient(Commands):
     """A blocking client of a cluster: ``ClusterClient("127.0.0.1:7000")`` (or a list of
     nodes to start from). The keyword options are :class:`~kvstore.client.Client`'s (except
     ``db``: a cluster has database 0 only), used for every node's connection. The keys of one
-    command must share a slot (give them one ``{hash tag}``); pipelines and subscriptions
-    are not offered."""
+    command must share a slot (give them one ``{hash tag}``). :meth:`pipeline` sends many
+    commands in one round trip per node; subscriptions are not offered.
 
-    def __init__(self, addresses: str | Address | Sequence[str | Address], **options: Any) -> None:
+    A call whose node cannot be reached, or that gets ``CLUSTERDOWN``, is tried again after
+    each wait in ``retry_pauses`` (about 8 s in all: a failover's length), with the slot map
+    reloaded; ``retry_pauses=()`` fails at once."""
+
+    def __init__(
+        self,
+        addresses: str | Address | Sequence[str | Address],
+        *,
+        retry_pauses: Sequence[float] = RETRY_PAUSES,
+        **options: Any,
+    ) -> None:
         self._slots = SlotMap(_seeds(addresses))
+        self._pauses = retry_pauses
         self._options = options
         self._nodes: dict[Address, Client] = {}
         self._lock = threading.Lock()
@@ -47,15 +68,28 @@ class ClusterClient(Commands):
             client = self._nodes[address] = Client(address, **self._options)
         return client
 
+    def pipeline(self) -> ClusterPipeline:
+        """A pipeline: queue commands (any keys), then send them with ``execute()``."""
+        return ClusterPipeline(self)
+
     def _run_call(self, call: Call[T]) -> T:
         with self._lock:
-            result: T = self._drive(route(self._slots, call))
+            result: T = self._drive(route_with_retries(self._slots, call, self._pauses))
             return result
+
+    def _run_calls(self, calls: list[Call[Any]]) -> list[Any]:
+        with self._lock:
+            results: list[Any] = self._drive(route_batch(self._slots, calls, self._pauses))
+            return results
 
     def _drive(self, routing: Routing) -> Any:
         try:
             step = next(routing)
             while True:
+                if isinstance(step, Pause):
+                    time.sleep(step.seconds)
+                    step = routing.send([])
+                    continue
                 address, calls = step
                 try:
                     results = self.node(address)._run_calls(calls)
@@ -80,10 +114,17 @@ class ClusterClient(Commands):
 
 
 class AsyncClusterClient(Commands):
-    """The asyncio twin of :class:`ClusterClient`: the same routing, awaited."""
+    """The asyncio twin of :class:`ClusterClient`: the same routing and retries, awaited."""
 
-    def __init__(self, addresses: str | Address | Sequence[str | Address], **options: Any) -> None:
+    def __init__(
+        self,
+        addresses: str | Address | Sequence[str | Address],
+        *,
+        retry_pauses: Sequence[float] = RETRY_PAUSES,
+        **options: Any,
+    ) -> None:
         self._slots = SlotMap(_seeds(addresses))
+        self._pauses = retry_pauses
         self._options = options
         self._nodes: dict[Address, AsyncClient] = {}
         self._lock = asyncio.Lock()
@@ -94,15 +135,28 @@ class AsyncClusterClient(Commands):
             client = self._nodes[address] = AsyncClient(address, **self._options)
         return client
 
+    def pipeline(self) -> AsyncClusterPipeline:
+        """A pipeline: queue commands (any keys), then send them with ``await execute()``."""
+        return AsyncClusterPipeline(self)
+
     async def _run_call(self, call: Call[T]) -> T:
         async with self._lock:
-            result: T = await self._drive(route(self._slots, call))
+            result: T = await self._drive(route_with_retries(self._slots, call, self._pauses))
             return result
+
+    async def _run_calls(self, calls: list[Call[Any]]) -> list[Any]:
+        async with self._lock:
+            results: list[Any] = await self._drive(route_batch(self._slots, calls, self._pauses))
+            return results
 
     async def _drive(self, routing: Routing) -> Any:
         try:
             step = next(routing)
             while True:
+                if isinstance(step, Pause):
+                    await asyncio.sleep(step.seconds)
+                    step = routing.send([])
+                    continue
                 address, calls = step
                 try:
                     results = await self.node(address)._run_calls(calls)
@@ -124,3 +178,46 @@ class AsyncClusterClient(Commands):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+class ClusterPipeline(PipelineBase):
+    """Commands queued on a :class:`ClusterClient` and sent with :meth:`execute` in one round
+    trip per node. Not a transaction: commands on different nodes are not ordered with each
+    other, and a redirected one is sent again after the rest."""
+
+    def __init__(self, client: ClusterClient) -> None:
+        super().__init__()
+        self._client = client
+
+    def execute(self, *, raise_on_error: bool = True) -> list[Any]:
+        """The queued calls' results, in order (as :meth:`kvstore.Pipeline.execute`)."""
+        calls = self._take()
+        if not calls:
+            return []
+        results = self._client._run_calls(calls)
+        if raise_on_error:
+            raise_first_error(results)
+        return results
+
+
+class AsyncClusterPipeline(PipelineBase):
+    """The asyncio twin of :class:`ClusterPipeline`."""
+
+    def __init__(self, client: AsyncClusterClient) -> None:
+        super().__init__()
+        self._client = client
+
+    async def execute(self, *, raise_on_error: bool = True) -> list[Any]:
+        calls = self._take()
+        if not calls:
+            return []
+        results = await self._client._run_calls(calls)
+        if raise_on_error:
+            raise_first_error(results)
+        return results
+
+    async def __aenter__(self) -> AsyncClusterPipeline:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.reset()

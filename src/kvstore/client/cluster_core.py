@@ -5,13 +5,15 @@ ASK sends ASKING then the call to the node importing the slot, once).
 A call's route is a generator (:data:`Routing`) that yields ``(address, calls)`` for its
 driver to run on that node's connection, and is resumed with their results (an error reply
 as its :class:`ResponseError`, not raised); a node that cannot be reached is thrown into it
-as :class:`ConnectionError`. The sync and the asyncio cluster clients differ only in how they
-drive it.
+as :class:`ConnectionError`. It may also yield a :class:`Pause`: the driver waits that long
+and resumes it with no results. The sync and the asyncio cluster clients differ only in how
+they drive it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from kvstore.client.address import Address
@@ -19,11 +21,24 @@ from kvstore.client.calls import Call, raw
 from kvstore.client.errors import ConnectionError, KvstoreError, ResponseError
 from kvstore.slots import SLOTS, key_slot
 
-#: Yields the node and the calls to run there; resumed with their results.
-Routing: TypeAlias = Generator[tuple[Address, list[Call[Any]]], list[Any], Any]
+
+@dataclass(frozen=True)
+class Pause:
+    """Wait ``seconds`` before the next step (a retry after a failure)."""
+
+    seconds: float
+
+
+#: Yields the node and the calls to run there (resumed with their results), or a pause.
+Routing: TypeAlias = Generator[tuple[Address, list[Call[Any]]] | Pause, list[Any], Any]
 
 #: Redirections (MOVED, ASK) and retries (TRYAGAIN) one call may go through before it fails.
 MAX_REDIRECTS = 16
+
+#: The waits before each new attempt at a call whose node could not be reached or whose
+#: cluster answered CLUSTERDOWN: about 8 s in all, longer than a failover takes (a primary's
+#: lease lapses after 3 s, and its replica takes over at once).
+RETRY_PAUSES = (0.1, 0.2, 0.4, 0.8, 1.5, 1.5, 1.5, 1.5)
 
 ASKING = Call((b"ASKING",), raw)
 CLUSTER_SLOTS = Call((b"CLUSTER", b"SLOTS"), raw)
@@ -133,3 +148,73 @@ def route(slots: SlotMap, call: Call[Any]) -> Routing:
             continue
         raise result
     raise ClusterError(f"more than {MAX_REDIRECTS} redirections for {call.args[0]!r}")
+
+
+def _worth_retrying(error: Exception) -> bool:
+    """A failure that a failover (or a node's restart) mends: the node could not be reached,
+    no node answered, or the cluster is down for the moment."""
+    if isinstance(error, ResponseError):
+        return error.code == "CLUSTERDOWN"
+    return isinstance(error, (ConnectionError, ClusterError))
+
+
+def route_with_retries(
+    slots: SlotMap, call: Call[Any], pauses: Sequence[float] = RETRY_PAUSES
+) -> Routing:
+    """:func:`route`, attempted again after each pause in ``pauses`` while it fails in a way
+    a failover mends, with the slot map reloaded first. A call that reached its node before
+    the connection broke may so run twice (as with redis-py's retries)."""
+    for pause in pauses:
+        try:
+            return (yield from route(slots, call))
+        except (ConnectionError, ClusterError, ResponseError) as error:
+            if not _worth_retrying(error):
+                raise
+        slots.stale = True
+        yield Pause(pause)
+    return (yield from route(slots, call))
+
+
+def _to_send_again(reply: Any) -> bool:
+    """A reply in a batch that its call's own route must deal with: a redirection, or a
+    refusal a retry mends."""
+    if not isinstance(reply, ResponseError):
+        return False
+    return redirection(reply) is not None or reply.code in ("TRYAGAIN", "CLUSTERDOWN")
+
+
+def route_batch(
+    slots: SlotMap, calls: Sequence[Call[Any]], pauses: Sequence[float] = RETRY_PAUSES
+) -> Routing:
+    """Run ``calls`` (a pipeline) in one round trip per node: each goes to the node serving
+    its slot; the ones then redirected, or whose node could not be reached, are run again one
+    by one through :func:`route_with_retries`, in their order. The results come in the calls'
+    order, an error reply standing as its :class:`ResponseError`."""
+    if slots.stale:
+        yield from refresh(slots)
+    by_node: dict[Address, list[int]] = {}
+    for index, call in enumerate(calls):
+        by_node.setdefault(slots.node_for(call_slot(call)), []).append(index)
+    results: list[Any] = [None] * len(calls)
+    again: list[int] = []
+    for address, indices in by_node.items():
+        try:
+            replies = yield address, [calls[index] for index in indices]
+        except ConnectionError:
+            slots.stale = True
+            again.extend(indices)
+            continue
+        for index, reply in zip(indices, replies, strict=True):
+            if _to_send_again(reply):
+                moved = redirection(reply)
+                if moved is not None and moved[0] == "MOVED":
+                    slots.moved(moved[1], moved[2])
+                again.append(index)
+            else:
+                results[index] = reply
+    for index in sorted(again):
+        try:
+            results[index] = yield from route_with_retries(slots, calls[index], pauses)
+        except ResponseError as error:
+            results[index] = error
+    return results
