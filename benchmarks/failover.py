@@ -21,6 +21,7 @@ there, after ``--give-up`` seconds, saying so.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -184,6 +185,23 @@ def start_node(etcd: Etcd, name: str, index: int, port: int) -> Server:
     return server
 
 
+def sync_members(etcd: Etcd, name: str, shard: str) -> list[str] | None:
+    """The members of the shard's sync key (docs/cluster.md, "Failover"), read through etcd's
+    JSON gateway; None where there is no such key (a build without failover)."""
+    key = base64.b64encode(f"/kvstore/{name}/shards/{shard}/sync".encode()).decode()
+    request = urllib.request.Request(
+        f"http://{etcd.endpoints[0]}/v3/kv/range",
+        data=json.dumps({"key": key}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        found = json.load(reply).get("kvs", [])
+    if not found:
+        return None
+    members: list[str] = json.loads(base64.b64decode(found[0]["value"]))["members"]
+    return members
+
+
 def _reply(port: int, *args: str | int, timeout: float = 1.0) -> wire.Reply | Exception:
     """One command's reply, or the error (a refusal, a connection failure) in its place."""
     try:
@@ -310,6 +328,12 @@ def one_round(etcd: Etcd, number: int, rate: float, warmup: float, give_up: floa
         writer.start()
         stack.callback(writer.stop)
         _wait(lambda: len(writer.acknowledged) >= rate * warmup, "the writer's warm-up")
+        if sync_members(etcd, name, "a") is not None:
+            # Only a replica named in the sync key may take over: it enters once it keeps up.
+            _wait(
+                lambda: node_id(2) in (sync_members(etcd, name, "a") or []),
+                "the replica to enter the shard's sync key",
+            )
         killed_at = time.monotonic()
         assert primary.proc is not None
         primary.proc.send_signal(signal.SIGKILL)
