@@ -96,7 +96,9 @@ def _redis_py_clients_on_replicas(shards: list[ReplicatedShard]) -> None:
         seen = [
             client
             for client in _clients(replica.host, replica.port)
-            if client["lib-name"] == "redis-py" and client["resp"] == "3"
+            if client["lib-name"] == "redis-py"
+            and client["lib-ver"] == redis.__version__
+            and client["resp"] == "3"
         ]
         assert seen, _clients(replica.host, replica.port)
         assert any(client["cmd"] == "get" for client in seen)
@@ -254,7 +256,7 @@ def test_async_cluster_client_history(shards: list[ReplicatedShard]) -> None:
     history.check(shards)
 
 
-def test_cli_cluster_mode_history(shards: list[ReplicatedShard], tmp_path: Path) -> None:
+def test_cli_cluster_mode_history(shards: list[ReplicatedShard]) -> None:
     history = History()
     writes = _values("kcli")[::6]
     acknowledged = 0
@@ -270,6 +272,14 @@ def test_cli_cluster_mode_history(shards: list[ReplicatedShard], tmp_path: Path)
         assert done.stderr == ""
         history.record(key, value, done.returncode == 0)
         acknowledged += done.returncode == 0
+        read = subprocess.run(
+            [sys.executable, str(CLIENT), "-c", node.address, "get", key],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (read.returncode, read.stdout) == (0, f"{value}\n")
     assert acknowledged == len(writes)
     history.check(shards)
 
