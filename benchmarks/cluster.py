@@ -191,6 +191,11 @@ class Run:
     client_cpu: float
 
     @property
+    def seconds(self) -> float:
+        """The run's length, from its throughput."""
+        return sum(self.node_requests) / self.rps
+
+    @property
     def node_cpu_us_per_request(self) -> float:
         """The nodes' CPU over the requests they served: what a request costs the node that
         serves it, whichever it is (a node's own share can be uneven in a short run)."""
@@ -236,6 +241,12 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
         "client_cpu_us_per_request": _median(
             [1e6 * run.client_cpu / sum(run.node_requests) for run in runs]
         ),
+        # Cores kept busy over the run (1.0: one core all along): a client near 1.0 is the
+        # bottleneck, whatever the nodes could do.
+        "each_node_cores_busy": [
+            _median([run.node_cpu[index] / run.seconds for run in runs]) for index in nodes
+        ],
+        "client_cores_busy": _median([run.client_cpu / run.seconds for run in runs]),
         "rounds": len(runs),
     }
 
