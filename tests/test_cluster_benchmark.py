@@ -70,6 +70,8 @@ def test_the_cluster_figures_come_out(tmp_path: Path) -> None:
                 # Each node's share (a tiny run may give one node none).
                 assert len(run["each_node_requests"]) == shards
                 assert len(run["each_node_cpu_us_per_request"]) == shards
+                assert len(run["each_node_cores_busy"]) == shards
+                assert run["client_cores_busy"] >= 0
                 assert sum(run["each_node_requests"]) >= requests
         for test in ("SET", "GET"):
             assert list(figures["model"][kind][test]["rps_by_machines"]) == ["1", "2", "4", "8"]
