@@ -91,9 +91,11 @@ def hiredis_request_parser(data: bytes, cut: int = 7, limits: RequestLimits = SM
     (but for a garbled line end after a bulk string: then each must just keep its contract)."""
     if not hiredis_available():
         return
-    expected = _run_request_parser(RequestParser(limits), [data])
     comparable = not has_broken_line_end(data)
     for pieces in ([data], chunks(data, cut)):
+        # Fed the same pieces: how the bytes arrive decides whether a line still without its
+        # end has outgrown the query buffer.
+        expected = _run_request_parser(RequestParser(limits), pieces)
         got = _run_request_parser(HiredisRequestParser(limits), pieces)
         if not comparable:
             continue  # _run_request_parser has checked every frame's shape

@@ -145,6 +145,9 @@ class Session(SessionFields):
     #: This session applies the primary's stream on a replica: its writes are the primary's
     #: and run whatever the replica's own memory limit (as Redis's replica-ignore-maxmemory).
     applies_stream: bool = False
+    #: A write ran under synchronous acknowledgement: the connection holds the replies of
+    #: this read until a replica acknowledges it (set by replication's write guard).
+    awaits_ack: bool = False
 
     #: The database this session has selected (SELECT), kept here because every data command
     #: reaches for it: one attribute read, whatever the number of databases.

@@ -529,6 +529,15 @@ class ServerConfig:
             runtime=True,
         ),
     )
+    sync_replicas: list[str] = field(
+        default_factory=list,
+        metadata=_option(
+            "hold each write's reply until one of these replicas (ip:port as INFO shows it, "
+            "or an announced node ID; several allowed) acknowledged it (empty: reply at once; "
+            "in cluster mode on etcd the cluster sets this itself)",
+            runtime=True,
+        ),
+    )
     min_replicas_max_lag: int = field(
         default=10,
         metadata=_option("seconds since a replica's last acknowledgement", runtime=True),

@@ -36,6 +36,7 @@ from kvstore.protocol.replies import OK, Replies, Reply, ReplyError, Status
 from kvstore.replication import state_file
 from kvstore.replication.backlog import Backlog
 from kvstore.replication.guards import MASTERDOWN, NOREPLICAS, READONLY, guarded_table
+from kvstore.replication.held_writes import AckWaiter, HeldWrites
 from kvstore.replication.ids import NO_ID, ReplicationIds, new_replid
 from kvstore.replication.nofile import NoFileLog
 from kvstore.replication.primary import Primary
@@ -97,6 +98,12 @@ class Replication(LinkHandler):
         #: Told when the command table must be wrapped again (the assembly's refresh).
         self.on_mode_change: Callable[[], None] = lambda: None
         self._ports: dict[int, int] = {}
+        #: Node IDs replicas announced in their handshake (REPLCONF node-id), by session.
+        self._node_ids: dict[int, str] = {}
+        #: The node ID this node announces to its primary (empty: none, as Redis).
+        self._node_id = ""
+        #: Write replies waiting for a replica's acknowledgement (synchronous mode).
+        self.held_writes = HeldWrites(self.primary, loop)
         self._log_seq = -1
         self._timer: asyncio.TimerHandle | None = None
         self._ticks = 0
@@ -112,6 +119,7 @@ class Replication(LinkHandler):
         elif self.primary.backlog is not None:
             self._tap_on()
             self._mark_db()
+        self.apply_sync_replicas()
         self._timer = self.loop.call_later(1.0, self._tick)
 
     def stop(self) -> None:
@@ -219,6 +227,11 @@ class Replication(LinkHandler):
         self._flush_log()
         self._tap_off()
         self.primary.drop_all()
+        dropped = self.held_writes.drop_all()  # this node's replicas will never ack them now
+        if dropped:
+            log.warning(
+                "replication: closed %d client(s) whose writes were not acknowledged", dropped
+            )
         if self.primary.backlog is None:
             self.primary.backlog = Backlog(self.config.repl_backlog_size)
         self.master = address
@@ -228,6 +241,7 @@ class Replication(LinkHandler):
             self,
             listening_port=self.listening_port,
             password=lambda: self.config.masterauth,
+            node_id=lambda: self._node_id,
             tls=self._tls_context(),
             timeout=lambda: self.config.repl_timeout,
         )
@@ -397,6 +411,8 @@ class Replication(LinkHandler):
                 return Replies()  # a replica's acknowledgement gets no reply
             elif option == b"getack":
                 return Replies()
+            elif option == b"node-id":
+                self._node_ids[session.id] = value.decode("utf-8", "replace")
             elif option not in (b"capa", b"ip-address", b"rdb-only", b"rdb-filter-only"):
                 name = option.decode("utf-8", "replace")
                 return ReplyError(f"ERR Unrecognized REPLCONF option: {name}")
@@ -409,8 +425,9 @@ class Replication(LinkHandler):
             return ReplyError("ERR PSYNC needs a RESP connection")
         self._activate_backlog()
         port = self._ports.pop(session.id, 0)
+        node_id = self._node_ids.pop(session.id, "")
         # After this request's batch of replies is written: the stream follows them.
-        self.loop.call_soon(self.primary.psync, session, port, replid, offset)
+        self.loop.call_soon(self.primary.psync, session, port, replid, offset, node_id)
         return Replies()
 
     def info(self) -> dict[str, str | int]:
@@ -484,7 +501,7 @@ class Replication(LinkHandler):
         config = self.config
         if self.master is not None:
             return config.replica_read_only == "yes" or config.replica_serve_stale_data == "no"
-        return config.min_replicas_to_write > 0
+        return config.min_replicas_to_write > 0 or self.held_writes.among is not None
 
     def wrap_table(self, table: dict[bytes, Command]) -> dict[bytes, Command]:
         """``table`` with writes refused on a read-only replica (READONLY) or a primary with
@@ -504,6 +521,8 @@ class Replication(LinkHandler):
             self.primary.good_replicas(config.min_replicas_max_lag) < config.min_replicas_to_write
         ):
             return NOREPLICAS
+        if self.held_writes.among is not None:
+            session.awaits_ack = True  # the connection holds this read's replies for it
         return None
 
     def _stale_refusal(self, session: Session) -> ReplyError | None:
@@ -524,6 +543,61 @@ class Replication(LinkHandler):
         """A key reached its deadline and was removed: the log (and so the stream) says so."""
         if self.journal is not None:
             self.journal.record_expired(key, db)
+
+    # -- synchronous acknowledgement (the cluster's failover relies on it) ----------------------
+
+    def announce_node_id(self, node_id: str) -> None:
+        """As a replica, announce ``node_id`` to the primary in the handshake (REPLCONF
+        node-id; from the next connection on). Empty: announce none."""
+        self._node_id = node_id
+
+    def hold_writes_for(self, replicas: frozenset[str] | None) -> None:
+        """Hold the reply to every write (and the later replies of its connection) until a
+        replica named in ``replicas`` (``ip:port`` or announced node ID) acknowledged the
+        stream offset the write reached; None: reply at once. Held replies are checked
+        again against the new set at once."""
+        was_on = self.held_writes.among is not None
+        if replicas is not None and self.master is None:
+            self._activate_backlog()  # writes must reach a stream to be acknowledged
+        self.held_writes.set_among(replicas)
+        if was_on != (replicas is not None):
+            self.on_mode_change()  # writes are marked (or no longer) by the command guards
+
+    def apply_sync_replicas(self) -> None:
+        """``sync-replicas`` (at start and at CONFIG SET); in cluster mode on etcd the
+        cluster calls :meth:`hold_writes_for` itself."""
+        config = self.config
+        if config.cluster_enabled and config.cluster_etcd_endpoints:
+            return
+        names = config.sync_replicas
+        self.hold_writes_for(frozenset(names) if names else None)
+
+    def sync_replicas(self) -> dict[str, int]:
+        """Node ID -> acknowledged offset of each connected replica that announced one."""
+        return self.primary.acked_by_node()
+
+    @property
+    def offset(self) -> int:
+        """This node's current stream offset (``master_repl_offset``)."""
+        return self.primary.offset
+
+    def oldest_held_write(self) -> float | None:
+        """Seconds the longest-held write reply has waited; None when none waits."""
+        return self.held_writes.oldest()
+
+    def drop_held_writes(self) -> int:
+        """Close every client connection holding a write reply (this node was deposed:
+        those writes will never be acknowledged); how many."""
+        return self.held_writes.drop_all()
+
+    def hold_for_ack(self, waiter: AckWaiter) -> bool:
+        """A read of ``waiter``'s ran a write under synchronous acknowledgement: whether its
+        replies must wait (not when nothing reached the stream, or after a switch to None)."""
+        journal = self.journal
+        if self.held_writes.among is None or journal is None or not journal.pending:
+            return False
+        self.held_writes.hold(waiter)
+        return True
 
     # -- upkeep ----------------------------------------------------------------------------------
 

@@ -50,6 +50,8 @@ class ReplicaLink:
     ack_time: float = 0.0
     #: The stream written while its snapshot is prepared, sent after it.
     pending: list[bytes] = field(default_factory=list)
+    #: The ID the replica announced (REPLCONF node-id; empty: none).
+    node_id: str = ""
 
     @property
     def ip(self) -> str:
@@ -64,13 +66,17 @@ class ReplicaLink:
         """``ip:port``, the port the replica serves clients on."""
         return f"{self.ip}:{self.port}"
 
+    def named(self, names: frozenset[str]) -> bool:
+        """Whether ``names`` holds this replica's ``ip:port`` or its announced node ID."""
+        return self.name in names or (bool(self.node_id) and self.node_id in names)
+
 
 @dataclass(eq=False)
 class _Waiter:
     offset: int
     count: int
     future: asyncio.Future[int]
-    #: Only these replicas count ("ip:port"); None: any.
+    #: Only these replicas count ("ip:port" or announced node ID); None: any.
     among: frozenset[str] | None = None
 
 
@@ -143,13 +149,15 @@ class Primary:
 
     # -- attaching replicas --------------------------------------------------------------------
 
-    def psync(self, session: Session, port: int, replid: str, psync_offset: int) -> None:
+    def psync(
+        self, session: Session, port: int, replid: str, psync_offset: int, node_id: str = ""
+    ) -> None:
         """Answer a replica's PSYNC (called after the replies before it were written)."""
         peer = session.peer
         backlog = self.backlog
         if peer is None or backlog is None:
             return
-        link = ReplicaLink(session, peer, port, ack_time=self.loop.time())
+        link = ReplicaLink(session, peer, port, ack_time=self.loop.time(), node_id=node_id)
         self._forget(session)
         if replid != "?" and self.ids.knows(replid, psync_offset):
             missing = backlog.since(psync_offset)
@@ -277,16 +285,21 @@ class Primary:
         return sum(
             1
             for link in self.links
-            if link.alive and link.ack_offset >= offset and (among is None or link.name in among)
+            if link.alive and link.ack_offset >= offset and (among is None or link.named(among))
         )
+
+    def acked_by_node(self) -> dict[str, int]:
+        """The acknowledged offset of each connected replica that announced a node ID."""
+        return {link.node_id: link.ack_offset for link in self.links if link.alive and link.node_id}
 
     def acknowledged(
         self, offset: int, count: int, among: frozenset[str] | None = None
     ) -> asyncio.Future[int]:
         """A future that resolves, with how many hold it, once ``count`` replicas (of those
-        named ``among``, as ``ip:port``, if given) have acknowledged offset ``offset``: the
-        seam for WAIT and for a synchronous mode (a write is acknowledged once a chosen
-        replica holds the offset the log reached after it). Cancel it to stop waiting."""
+        named ``among``, as ``ip:port`` or announced node ID, if given) have acknowledged
+        offset ``offset``: the seam for WAIT and for synchronous acknowledgement (a write is
+        acknowledged once a chosen replica holds the offset the log reached after it). Cancel
+        it to stop waiting."""
         future: asyncio.Future[int] = self.loop.create_future()
         held = self.count_acked(offset, among)
         if held >= count:

@@ -82,6 +82,7 @@ class ReplicaLinkClient:
         *,
         listening_port: int,
         password: Callable[[], str],
+        node_id: Callable[[], str] = lambda: "",
         tls: ssl.SSLContext | None,
         timeout: Callable[[], int],
     ) -> None:
@@ -89,6 +90,7 @@ class ReplicaLinkClient:
         self.handler = handler
         self.listening_port = listening_port
         self.password = password
+        self.node_id = node_id
         self.tls = tls
         self.timeout = timeout
         #: Redis's states: connect, connecting, sync (a full copy is arriving), connected.
@@ -129,7 +131,9 @@ class ReplicaLinkClient:
 
     async def _run(self) -> None:
         delay = RETRY_FIRST_SECONDS
-        while True:
+        # Until stopped, not only until cancelled: Python 3.11's wait_for can lose a
+        # cancellation that arrives as what it waits for completes.
+        while self._task is not None:
             healthy = False
             try:
                 await self._follow()
@@ -212,6 +216,10 @@ class ReplicaLinkClient:
         port = b"%d" % self.listening_port
         writer.write(encode_request([b"REPLCONF", b"listening-port", port]))
         await self._expect_ok(reader, "REPLCONF listening-port")
+        node_id = self.node_id()
+        if node_id:  # a kvstore option: sent only when set (Redis refuses it)
+            writer.write(encode_request([b"REPLCONF", b"node-id", node_id.encode()]))
+            await self._expect_ok(reader, "REPLCONF node-id")
         writer.write(encode_request([b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"]))
         await self._expect_ok(reader, "REPLCONF capa")
 
@@ -261,6 +269,8 @@ class ReplicaLinkClient:
             if not data:
                 raise LinkError("the primary closed the connection")
             self.last_io = time.monotonic()
+            if self._task is None:
+                return  # stopped (the cancellation lost): apply nothing more
             for item in stream.feed(data):
                 if isinstance(item, Batch):
                     self.handler.apply(item)

@@ -149,6 +149,7 @@ async def assemble(config: ServerConfig) -> Server:
         use_hiredis=parser_in_use(config.parser) == "hiredis",
         held=held,
         paused=PausedClients(state),
+        replication=replication,
     )
     return Server(
         config,
@@ -177,6 +178,7 @@ def _replication_settings(runtime: RuntimeConfig, replication: Replication) -> N
         replication.on_mode_change()
 
     runtime.on_change("repl_backlog_size", backlog)
+    runtime.on_change("sync_replicas", lambda config: replication.apply_sync_replicas())
     for name in ("replica_read_only", "replica_serve_stale_data", "min_replicas_to_write"):
         runtime.on_change(name, guards)
 

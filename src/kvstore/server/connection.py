@@ -77,6 +77,14 @@ class ClientConnection(asyncio.Protocol):
         #: connection keeps meanwhile, each with whether to close after it (None: none kept).
         self._gate = context.held
         self._held: list[tuple[bytes, bool]] | None = None
+        #: Replies waiting for a replica to acknowledge a write (synchronous acknowledgement:
+        #: see kvstore.replication.held_writes), each with whether to close after it.
+        self._unacked: list[tuple[bytes, bool]] | None = None
+        #: Meanwhile, what the client sends is kept unparsed (reading goes on, so a client
+        #: that leaves is noticed) and fed, once the replies are out, to ``_feed_after_ack``.
+        self._unread: list[bytes] = []
+        self._unread_size = 0
+        self._feed_after_ack: Callable[[bytes], None] = _ignore
         #: The registry's coarse clock at the last read: the idle sweep closes clients whose
         #: value is too old (``--timeout``).
         self.last_read = context.registry.now
@@ -138,8 +146,7 @@ class ClientConnection(asyncio.Protocol):
         parser = self._resp_parser
         transport = self._transport
         output = 0 if transport is None else transport.get_write_buffer_size()
-        if self._held is not None:
-            output += sum(len(payload) for payload, _ in self._held)
+        output += self._kept_size()
         return (parser.pending if parser is not None else len(self._text_head)), output
 
     def kill(self) -> None:
@@ -157,6 +164,11 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         registry = self._registry
         registry.unregister(self)
+        if self._unacked is not None:
+            self._unacked, self._unread = None, []
+            replication = self._context.replication
+            if replication is not None:
+                replication.held_writes.forget(self)
         if self._postponed is not None:
             self._postponed = None
             self._context.paused.forget(self)
@@ -265,7 +277,10 @@ class ClientConnection(asyncio.Protocol):
         parser = self._resp_parser
         if self.session.authenticated and parser is not None:  # the usual limits and path now
             parser.limits = self._limits_after_auth
-            self._feed = self._feed_resp
+            if self._unacked is None:
+                self._feed = self._feed_resp
+            else:
+                self._feed_after_ack = self._feed_resp
 
     def _feed_text(self, data: bytes) -> None:
         parser = cast(LineParser, self._line_parser)
@@ -337,12 +352,16 @@ class ClientConnection(asyncio.Protocol):
         count = len(requests)
         done = run(session, requests, 0, out, REPLY_FLUSH_SIZE)
         while done < count and not session.close_after_reply:  # large replies: write as it goes
+            if session.awaits_ack:  # a write among them: these wait with its reply
+                self._await_ack()
             if self._write_checked(out):
                 return True
             out = []
             self._batch = out
             done = run(session, requests, done, out, REPLY_FLUSH_SIZE)
         self._batch = None
+        if session.awaits_ack:  # a write under synchronous acknowledgement
+            self._await_ack()
         if session.close_after_reply:
             if not session.blocked:
                 self._send(b"".join(out), close=True)
@@ -351,7 +370,9 @@ class ClientConnection(asyncio.Protocol):
         if out:
             payload = b"".join(out)
             gate = self._gate
-            if gate is not None and (gate.waiting or self._held is not None):  # _send, inlined
+            if self._unacked is not None:
+                self._unacked.append((payload, False))
+            elif gate is not None and (gate.waiting or self._held is not None):  # _send, inlined
                 self._hold(payload, False)
             else:
                 transport.write(payload)
@@ -391,9 +412,7 @@ class ClientConnection(asyncio.Protocol):
         it. Either way its buffers are counted as the server's memory."""
         transport = cast(asyncio.Transport, self._transport)
         pending = transport.get_write_buffer_size()
-        held = self._held
-        if held is not None:  # replies waiting for the log count too
-            pending += sum(len(payload) for payload, _ in held)
+        pending += self._kept_size()  # replies waiting for the log or a replica count too
         parser = self._resp_parser
         buffered = pending + (parser.pending if parser is not None else 0)
         registry = self._registry
@@ -427,6 +446,12 @@ class ClientConnection(asyncio.Protocol):
     def _send(self, payload: bytes, close: bool = False) -> None:
         """Write ``payload`` (then close), after the log holds the writes it answers."""
         transport = cast(asyncio.Transport, self._transport)
+        unacked = self._unacked
+        if unacked is not None:
+            unacked.append((payload, close))
+            if close:
+                self._feed_after_ack = self._discard
+            return
         gate = self._gate
         if gate is not None and (gate.waiting or self._held is not None):
             self._hold(payload, close)
@@ -507,6 +532,51 @@ class ClientConnection(asyncio.Protocol):
             transport.write(payload)
             if close:
                 transport.close()
+
+    def _kept_size(self) -> int:
+        """Bytes of replies kept for the log or for a replica's acknowledgement."""
+        size = 0
+        for kept in (self._held, self._unacked):
+            if kept is not None:
+                size += sum(len(payload) for payload, _ in kept)
+        return size
+
+    # -- replies waiting for a replica's acknowledgement ---------------------------------------
+
+    def _await_ack(self) -> None:
+        """This read ran a write that a replica must acknowledge first: keep its replies and
+        every later one, and run no more requests until then (as WAIT)."""
+        self.session.awaits_ack = False
+        replication = self._context.replication
+        if replication is None or not replication.hold_for_ack(self):
+            return
+        if self._unacked is None:
+            self._unacked = []
+            self._feed_after_ack, self._feed = self._feed, self._keep_unread
+
+    def _keep_unread(self, data: bytes) -> None:
+        self._unread.append(data)
+        self._unread_size += len(data)
+        if self._unread_size > POSTPONED_LIMIT:
+            cast(asyncio.Transport, self._transport).pause_reading()
+
+    def release_acked(self) -> None:
+        """The writes answered so far are acknowledged: write what was kept, in order (after
+        the log holds them, as any reply), then run what the client sent meanwhile."""
+        kept, self._unacked = self._unacked, None
+        if kept is None:
+            return
+        self._feed, self._feed_after_ack = self._feed_after_ack, _ignore
+        unread, self._unread, self._unread_size = self._unread, [], 0
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        for payload, close in kept:
+            self._send(payload, close)
+        if unread and not transport.is_closing():
+            self._feed(b"".join(unread))  # may start to wait again
+            if self._unacked is None and self._postponed is None:
+                transport.resume_reading()
 
     # -- shutdown ----------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from kvstore.commands import Dispatcher, ServerState
 from kvstore.protocol import RequestLimits
+from kvstore.replication import Replication
 from kvstore.server.held import HeldReplies
 from kvstore.server.paused import PausedClients
 from kvstore.server.protection import Admission
@@ -34,3 +35,5 @@ class ConnectionContext:
     held: HeldReplies | None
     #: Connections holding requests while CLIENT PAUSE is on.
     paused: PausedClients
+    #: Where write replies wait for a replica's acknowledgement (None: in unit tests).
+    replication: Replication | None = None
