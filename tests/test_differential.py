@@ -241,6 +241,10 @@ def test_the_table_covers_every_command() -> None:
             "replication: between nodes of one kind, each with its own IDs and offsets "
             "(tests/test_replication_*.py)",
         ),
+        "migrate": "it talks to a target server (tests/test_migrate.py compares its replies "
+        "and effects with Redis's)",
+        "restore-asking": "it is RESTORE for MIGRATE in cluster mode (tests/test_migrate.py, "
+        "tests/test_cluster_reshard.py)",
     }
     assert set(COMMANDS) - {name.encode() for name in TABLE} == {
         name.encode() for name in not_comparable

@@ -3,6 +3,7 @@
     kvstore-cluster --etcd HOST:PORT[,HOST:PORT...] [--name NAME] create TOPOLOGY.json
     kvstore-cluster --etcd HOST:PORT[,HOST:PORT...] [--name NAME] update TOPOLOGY.json
     kvstore-cluster --etcd HOST:PORT[,HOST:PORT...] [--name NAME] status
+    kvstore-cluster --etcd ... add-shard|reshard|fix ...   (kvstore.cluster.reshard)
 
 ``create`` stores the topology document (checked first) only if the cluster has none yet;
 ``update`` replaces it in a compare-and-swap on the revision it read, so a change made by
@@ -18,7 +19,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from kvstore.cluster import keys
+from kvstore.cluster import keys, reshard
 from kvstore.cluster.membership import NoTopologyError, read_state
 from kvstore.cluster.metadata import MetadataError, MetadataStore
 from kvstore.cluster.startup import ClusterSetupError, read_topology_file
@@ -76,11 +77,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     update_command = commands.add_parser("update", help="replace the topology (compare-and-swap)")
     update_command.add_argument("topology", help="the new topology document (JSON)")
     commands.add_parser("status", help="print the cluster's shards and leaders")
+    reshard.add_arguments(commands)
     options = parser.parse_args(argv)
     from kvstore.cluster.etcd import EtcdStore  # noqa: PLC0415 - needs the cluster extra
 
     try:
         store = EtcdStore([part for part in options.etcd.split(",") if part])
+        if options.command in reshard.COMMANDS:
+            refusal = reshard.run(store, options.name, options)
+            if refusal is not None:
+                print(f"kvstore-cluster: {refusal}", file=sys.stderr)
+                return 1
+            return 0
         if options.command in ("create", "update"):
             change = create if options.command == "create" else update
             refusal = change(store, options.name, options.topology)

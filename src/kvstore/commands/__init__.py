@@ -18,6 +18,7 @@ from kvstore.commands import (  # noqa: F401 - each module fills the command tab
     keys,
     latency,
     lcs,
+    migrate,
     monitor,
     objects,
     pubsub,

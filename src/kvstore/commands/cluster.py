@@ -147,6 +147,27 @@ def _getkeysinslot(session: Session, args: Args) -> Reply:
     return found
 
 
+def _getkeysinslots(session: Session, args: Args) -> Reply:
+    """kvstore's own ``CLUSTER GETKEYSINSLOTS count slot [slot ...]``: up to ``count`` keys of
+    any of the slots, in one scan of the keyspace (GETKEYSINSLOT scans it for one slot), so
+    that resharding many slots does not scan it once per slot."""
+    _view(session)
+    count = parse_int(args[2])
+    slots = {parse_int(raw) for raw in args[3:]}
+    if count < 0 or not all(0 <= slot < SLOTS for slot in slots):
+        raise ReplyError("ERR Invalid slot or number of keys")
+    found: list[Reply] = []
+    if not count:
+        return found
+    keys = session.db.keys()  # a Keyspace's keys, not a dict's
+    for key in keys:
+        if key_slot(key) in slots:
+            found.append(key)
+            if len(found) >= count:
+                break
+    return found
+
+
 def cluster_fields(view: ClusterView) -> dict[str, str | int]:
     """CLUSTER INFO's fields (also what ``kvstore-cluster status`` prints)."""
     assigned = sum(last - first + 1 for shard in view.shards for first, last in shard.slots)
@@ -211,6 +232,7 @@ _CLUSTER: Subcommands = {
     b"keyslot": (3, _keyslot),
     b"countkeysinslot": (3, _countkeysinslot),
     b"getkeysinslot": (4, _getkeysinslot),
+    b"getkeysinslots": (-4, _getkeysinslots),
     b"info": (2, _info),
     b"help": (2, _help),
 }

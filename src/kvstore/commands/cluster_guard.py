@@ -30,6 +30,8 @@ def request_keys(command: Command, args: Args) -> list[bytes]:
     """The keys ``args`` names, by the command's key specifications (a container command's
     by its subcommand's); shard channels count as keys, as Redis routes them by slot too."""
     specs = command.key_specs
+    if command.name == "migrate":
+        return keys_of(args)
     if not specs:
         if len(args) > 1 and args[0].lower() in SUBCOMMAND_TABLES:
             return keys_of(args)
@@ -112,12 +114,14 @@ class ClusterGuard:
             return None  # no keys: any node serves it
         if not view.writable and writes:
             return READS_ONLY
+        if (migrating or importing) and command.name == "migrate":
+            return None  # moves keys of an open slot wherever they are, as Redis allows
         if migrating and missing:
             if existing:
                 return TRYAGAIN
             target = _shard(view, shard.migrating[slot])
             return _redirect("ASK", slot, target, session)
-        if importing and session.asking:
+        if importing and (session.asking or "asking" in command.flags):  # RESTORE-ASKING
             return TRYAGAIN if multiple and missing else None
         primary = shard.primary
         if primary is not None and primary.id == view.my_id:

@@ -36,8 +36,8 @@ class Argument:
         fields: dict[bytes, Reply] = {b"name": self.name.encode(), b"type": self.type.encode()}
         if self.key_spec_index >= 0:
             fields[b"key_spec_index"] = self.key_spec_index
-        if self.token:
-            fields[b"token"] = self.token.encode()
+        if self.token:  # ``""`` in the notation: the empty word (MIGRATE's empty key)
+            fields[b"token"] = b"" if self.token == '""' else self.token.encode()
         if self.since:
             fields[b"since"] = self.since.encode()
         if self.deprecated_since:
@@ -176,6 +176,7 @@ DOCS: dict[str, tuple[str, str, str]] = {
     "cluster": ("3.0.0", "", ""),
     "cluster|countkeysinslot": ("3.0.0", "", "slot<integer>"),
     "cluster|getkeysinslot": ("3.0.0", "", "slot<integer> count<integer>"),
+    "cluster|getkeysinslots": ("", "", "count<integer> *slot<integer>"),  # kvstore's own
     "cluster|help": ("5.0.0", "", ""),
     "cluster|info": ("3.0.0", "", ""),
     "cluster|keyslot": ("3.0.0", "", "key<string>"),
@@ -333,6 +334,17 @@ DOCS: dict[str, tuple[str, str, str]] = {
         ),
     ),
     "mget": ("1.0.0", "", "*key<key>@0"),
+    "migrate": (
+        "2.6.0",
+        "",
+        (
+            "host<string> port<integer> key_or_empty_string<oneof>(key<key>@0|"
+            'empty_string="") destination-db<integer> timeout<integer> ?copy=COPY^3.0.0 '
+            "?replace=REPLACE^3.0.0 ?authentication<oneof>(?password<string>=AUTH^4.0.7|"
+            "?username_password<block>=AUTH2^6.0.0(username<string> password<string>)) "
+            "?*key<key>@1=KEYS^3.0.6"
+        ),
+    ),
     "monitor": ("1.0.0", "", ""),
     "move": ("1.0.0", "", "key<key>@0 db<integer>"),
     "mset": ("1.0.1", "", "*key_value<block>(key<key>@0 value<string>)"),
@@ -386,6 +398,15 @@ DOCS: dict[str, tuple[str, str, str]] = {
         "args<oneof>(host-port<block>(host<string> port<integer>)|no-one<block>(no=NO one=ONE))",
     ),
     "reset": ("6.2.0", "", ""),
+    "restore-asking": (
+        "3.0.0",
+        "flags=syscmd",
+        (
+            "key<key>@0 ttl<integer> serialized-value<string> ?replace=REPLACE^3.0.0 "
+            "?absttl=ABSTTL^5.0.0 ?seconds<integer>=IDLETIME^5.0.0 "
+            "?frequency<integer>=FREQ^5.0.0"
+        ),
+    ),
     "restore": (
         "2.6.0",
         "",

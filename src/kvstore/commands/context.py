@@ -18,6 +18,7 @@ from kvstore.commands.ports import (
     ReplicationControl,
     Runner,
     ServerControl,
+    Transfer,
 )
 from kvstore.commands.pubsub_hub import PubSubHub, PushFn
 from kvstore.commands.stats import CommandStats
@@ -81,6 +82,8 @@ class ServerState:
     replication: ReplicationControl[Session] | None = None
     #: Publish/subscribe: every connection's subscriptions.
     pubsub: PubSubHub = field(default_factory=PubSubHub)
+    #: MIGRATE's network transfers (None: a bare state in tests, where MIGRATE is refused).
+    transfer: Transfer | None = None
     #: The cluster's topology in cluster mode (``--cluster-enabled``); None outside it.
     cluster: ClusterView | None = None
     #: CLIENT PAUSE: the server's connections hold requests while it is on.

@@ -222,6 +222,24 @@ def _restore_options(args: Args) -> tuple[bool, bool, int | None, int | None]:
     acl="dangerous",
 )
 def restore(session: Session, args: Args) -> Reply:
+    return _restore(session, args)
+
+
+@command(
+    "restore-asking",
+    -4,
+    "write denyoom asking",
+    group="server",
+    summary="RESTORE as if after ASKING: how MIGRATE moves keys in cluster mode.",
+    keys=(1, 1, 1),
+    key_specs="OW update",
+    acl="keyspace dangerous",
+)
+def restore_asking(session: Session, args: Args) -> Reply:
+    return _restore(session, args)
+
+
+def _restore(session: Session, args: Args) -> Reply:
     replace, absolute, idle, freq = _restore_options(args)
     db = session.db
     key = args[1]

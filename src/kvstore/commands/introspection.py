@@ -170,6 +170,7 @@ SUBCOMMANDS: dict[str, dict[str, SubcommandInfo]] = {
     "cluster": {
         "countkeysinslot": SubcommandInfo("stale"),
         "getkeysinslot": SubcommandInfo("stale", "", _NONDETERMINISTIC),
+        "getkeysinslots": SubcommandInfo("stale", "", _NONDETERMINISTIC),  # kvstore's own
         "info": SubcommandInfo("stale", "", _NONDETERMINISTIC),
         "keyslot": SubcommandInfo("stale"),
         "myid": SubcommandInfo("stale"),
@@ -348,7 +349,13 @@ def _key_spec_reply(spec: KeySpec) -> Reply:
     if spec.notes:
         reply[b"notes"] = spec.notes.encode()
     reply[b"flags"] = SetReply(Status(flag) for flag in spec.flags)
-    reply[b"begin_search"] = {b"type": b"index", b"spec": {b"index": spec.begin}}
+    if spec.keyword:
+        reply[b"begin_search"] = {
+            b"type": b"keyword",
+            b"spec": {b"keyword": spec.keyword.encode(), b"startfrom": spec.begin},
+        }
+    else:
+        reply[b"begin_search"] = {b"type": b"index", b"spec": {b"index": spec.begin}}
     reply[b"find_keys"] = {
         b"type": b"range",
         b"spec": {b"lastkey": spec.last, b"keystep": spec.step, b"limit": 0},
@@ -498,6 +505,8 @@ def _keys_of(args: Args) -> list[tuple[bytes, tuple[str, ...]]]:
     if variable is not None:
         return [(args[1], variable(args))]
     keys: list[tuple[bytes, tuple[str, ...]]] = []
+    if described.name == "migrate":
+        return _migrate_keys(args, described.key_specs)
     for spec in described.key_specs:
         last = spec.begin + spec.last if spec.last >= 0 else len(args) + spec.last
         for index in range(spec.begin, min(last, len(args) - 1) + 1, spec.step):
@@ -505,6 +514,16 @@ def _keys_of(args: Args) -> list[tuple[bytes, tuple[str, ...]]]:
     if not keys:
         raise ReplyError("ERR Invalid arguments specified for command")
     return keys
+
+
+def _migrate_keys(args: Args, specs: tuple[KeySpec, ...]) -> list[tuple[bytes, tuple[str, ...]]]:
+    """MIGRATE's keys, as Redis's ``migrateGetKeys``: those after ``KEYS`` when the key
+    argument is empty, else the key argument."""
+    if not args[3]:
+        for index in range(6, len(args)):
+            if args[index].lower() == b"keys":
+                return [(key, specs[1].flags) for key in args[index + 1 :]]
+    return [(args[3], specs[0].flags)]
 
 
 def keys_of(args: Args) -> list[bytes]:

@@ -9,11 +9,19 @@ EVAL, EVALSHA, FCALL, and an EXEC whose transaction has one. A request refused b
 (unknown command, wrong arity, NOAUTH) is answered at once. While a pause is on, keys are not
 expired: an expired key reads as missing but is kept until the pause ends, and the active
 expiry cycle does not run.
+
+MIGRATE holds the keys it moves the same way (:meth:`ClientPause.hold_keys`), from the moment
+it reads their values until the target has answered and they are deleted here: a request
+that may write one of them waits (a write command, or one that may replicate, naming a held
+key; or one whose keys cannot be told, such as FLUSHALL or a script without keys), and
+every other request runs. So no write to a key in flight is lost, and the rest of the
+server goes on.
 """
 
 from __future__ import annotations
 
 from kvstore.commands.context import Session
+from kvstore.commands.introspection import keys_of
 from kvstore.commands.pause_state import ClientPause
 from kvstore.commands.table import (
     COMMANDS,
@@ -30,8 +38,9 @@ MODES = ("write", "all")
 
 
 def holds(pause: ClientPause, session: Session, args: Args) -> bool:
-    """Whether the request ``args`` from ``session`` must wait for the pause to end."""
-    if not pause.expire():
+    """Whether the request ``args`` from ``session`` must wait for the pause to end (or for
+    the keys it writes to be released)."""
+    if not pause.expire() and not pause.held_keys:
         return False
     command = COMMANDS.get(args[0].lower())
     if command is None or not arity_accepts(command.arity, len(args)):
@@ -40,9 +49,30 @@ def holds(pause: ClientPause, session: Session, args: Args) -> bool:
         return False
     if pause.mode == "all":
         return True
-    if command.name == "exec":
-        return any(_may_replicate(queued) for queued in session.queued or ())
-    return _may_replicate(args)
+    requests = (session.queued or ()) if command.name == "exec" else (args,)
+    if pause.mode == "write" and any(_may_replicate(request) for request in requests):
+        return True
+    return bool(pause.held_keys) and any(_writes_held(pause, request) for request in requests)
+
+
+def writes_held_keys(pause: ClientPause, session: Session, args: Args) -> bool:
+    """Whether ``args`` waits for keys MIGRATE holds (a pause aside): the text protocol,
+    which CLIENT PAUSE does not hold, asks this."""
+    command = COMMANDS.get(args[0].lower())
+    if command is None or not arity_accepts(command.arity, len(args)):
+        return False
+    requests = (session.queued or ()) if command.name == "exec" else (args,)
+    return any(_writes_held(pause, request) for request in requests)
+
+
+def _writes_held(pause: ClientPause, args: Args) -> bool:
+    """Whether ``args`` may write a key MIGRATE holds (a write that names no key may write
+    any)."""
+    if not _may_replicate(args):
+        return False
+    keys = keys_of(args)
+    held = pause.held_keys
+    return not keys or any(key in held for key in keys)
 
 
 def _may_replicate(args: Args) -> bool:

@@ -1,4 +1,6 @@
-"""The state of CLIENT PAUSE: its mode, when it ends, who must know when it changes.
+"""The state of CLIENT PAUSE: its mode, when it ends, who must know when it changes; and the
+keys MIGRATE holds while their values are on the way to another server (writes to them wait,
+as writes wait for a pause).
 
 A leaf, so :class:`~kvstore.commands.context.ServerState` can hold one; which requests a pause
 holds is :func:`kvstore.commands.pause.holds`.
@@ -18,6 +20,11 @@ class ClientPause:
     def __init__(self, clock: Callable[[], int] = wall_clock_ms) -> None:
         self.mode = ""
         self.end_ms = 0
+        #: Keys MIGRATE is moving (a count each: two migrations may name one key).
+        self.held_keys: dict[bytes, int] = {}
+        #: Whether connections must ask :func:`~kvstore.commands.pause.holds` about each
+        #: request: a pause is on or keys are held (one attribute read on the request path).
+        self.holding = False
         self._clock = clock
         self._watchers: list[Callable[[ClientPause], None]] = []
 
@@ -38,6 +45,23 @@ class ClientPause:
             self.mode, self.end_ms = "", 0
             self._changed()
 
+    def hold_keys(self, keys: list[bytes]) -> None:
+        """Hold writes to ``keys`` until :meth:`release_keys` (MIGRATE in flight)."""
+        held = self.held_keys
+        for key in keys:
+            held[key] = held.get(key, 0) + 1
+        self._changed()
+
+    def release_keys(self, keys: list[bytes]) -> None:
+        held = self.held_keys
+        for key in keys:
+            count = held.get(key, 0) - 1
+            if count > 0:
+                held[key] = count
+            else:
+                held.pop(key, None)
+        self._changed()
+
     def expire(self) -> bool:
         """End the pause if its time is up; whether one is still on."""
         if self.mode and self._clock() >= self.end_ms:
@@ -45,6 +69,7 @@ class ClientPause:
         return bool(self.mode)
 
     def _changed(self) -> None:
+        self.holding = bool(self.mode or self.held_keys)
         for watcher in self._watchers:
             watcher(self)
 

@@ -10,7 +10,7 @@ test where they are used.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
 from kvstore.keyspace import Keyspace
@@ -95,6 +95,31 @@ class ServerControl(Protocol):
 
     def config_set(self, pairs: Sequence[tuple[str, str]]) -> None:
         """Change options at run time (see :class:`kvstore.config.runtime.RuntimeConfig`)."""
+
+
+class Transfer(Protocol):
+    """MIGRATE's network part, done by the server in a task of its own (a command never
+    waits): see :mod:`kvstore.server.migration`."""
+
+    @property
+    def cached(self) -> int:
+        """Idle connections to targets kept for the next MIGRATE (INFO stats)."""
+        ...
+
+    def send(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout_ms: int,
+        request: bytes,
+        replies: int,
+        done: Callable[[list[bytes], str], None],
+    ) -> None:
+        """Connect to ``host``:``port``, write ``request`` (RESP commands) and read
+        ``replies`` one-line replies, each step within ``timeout_ms``; then call ``done`` on
+        the event loop with the lines read (CRLF removed) and what failed, if anything:
+        ``connecting``, ``writing`` or ``reading`` ("" once every reply was read)."""
 
 
 class ClusterMember(Protocol):

@@ -36,6 +36,9 @@ class KeySpec:
     last: int = 0
     step: int = 1
     notes: str = ""
+    #: Searched for from argument ``begin`` (negative: from the end, backwards) instead of
+    #: starting at it: a ``keyword`` begin_search (MIGRATE's ``KEYS``).
+    keyword: str = ""
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from kvstore.server.control import Control, StopRequest, apply_latency_settings,
 from kvstore.server.guards import fit_maxclients
 from kvstore.server.held import HeldReplies
 from kvstore.server.listeners import Listener, StartupError, bind_listeners, close_listeners
+from kvstore.server.migration import Transfers
 from kvstore.server.paused import PausedClients
 from kvstore.server.protection import Admission, is_loopback_peer, is_protected
 from kvstore.server.registry import Registry
@@ -105,6 +106,7 @@ async def assemble(config: ServerConfig) -> Server:
         persistence=persistence,
         control=Control(runtime, stop),
         cluster=cluster,
+        transfer=Transfers(asyncio.get_running_loop()),
     )
     if cluster is not None:
         dispatcher.guard_with(ClusterGuard(cluster, lambda name: table.get(name.lower())).refusal)

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import TypeVar, cast
 
 from kvstore.commands import Session
-from kvstore.commands.pause import holds
+from kvstore.commands.pause import holds, writes_held_keys
+from kvstore.commands.pause_state import ClientPause
 from kvstore.protocol import Reply, ReplyError, RequestLimits, encode_reply, make_request_parser
 from kvstore.protocol.resp_requests import RequestDecoder
 from kvstore.protocol.text import (
@@ -100,6 +101,8 @@ class ClientConnection(asyncio.Protocol):
         #: CLIENT PAUSE, and the requests this connection holds for it to end (None: none).
         self._pause = context.state.pause
         self._postponed: list[list[bytes]] | None = None
+        #: A text-protocol connection's lines held while MIGRATE moves a key they write.
+        self._postponed_lines: list[Line] | None = None
 
     # -- asyncio callbacks ---------------------------------------------------------------------
 
@@ -169,8 +172,8 @@ class ClientConnection(asyncio.Protocol):
             replication = self._context.replication
             if replication is not None:
                 replication.held_writes.forget(self)
-        if self._postponed is not None:
-            self._postponed = None
+        if self._postponed is not None or self._postponed_lines is not None:
+            self._postponed = self._postponed_lines = None
             self._context.paused.forget(self)
         parser = self._resp_parser
         if parser is not None:
@@ -256,7 +259,7 @@ class ClientConnection(asyncio.Protocol):
         parser = self._resp_parser
         assert parser is not None  # asserts, not cast(): a cast is a call on every read
         frames = parser.feed(data)
-        if frames and (self._pause.mode or self._postponed is not None):
+        if frames and (self._pause.holding or self._postponed is not None):
             if self._answer_while_paused(frames):
                 return
         elif frames and self._answer(frames, self._dispatcher.answer):
@@ -285,7 +288,10 @@ class ClientConnection(asyncio.Protocol):
     def _feed_text(self, data: bytes) -> None:
         parser = cast(LineParser, self._line_parser)
         lines = parser.feed(data)
-        if lines and self._answer(lines, self._run_lines):
+        if lines and (self._pause.held_keys or self._postponed_lines is not None):
+            if self._answer_lines_while_held(lines):
+                return
+        elif lines and self._answer(lines, self._run_lines):
             return
         if parser.error is not None:
             self._close_with_error(error_line(parser.error.message))
@@ -485,9 +491,36 @@ class ClientConnection(asyncio.Protocol):
                 return False
         return False
 
+    def _answer_lines_while_held(self, lines: list[Line]) -> bool:
+        """The text protocol's :meth:`_answer_while_paused`: CLIENT PAUSE holds none of its
+        requests (docs/protocol.md), but a write to a key MIGRATE is moving waits as a RESP
+        client's does, and the lines after it with it, so that no write is lost."""
+        postponed = self._postponed_lines
+        if postponed is not None:
+            postponed.extend(lines)
+            if sum(len(line.text) for line in postponed) > POSTPONED_LIMIT:
+                cast(asyncio.Transport, self._transport).pause_reading()
+            return False
+        for index, line in enumerate(lines):
+            if self._pause.held_keys and _writes_held_keys(self._pause, self.session, line):
+                self._postponed_lines = lines[index:]
+                self._context.paused.wait(self)
+                return False
+            if self._answer([line], self._run_lines):
+                return True
+        return False
+
     def resume_postponed(self) -> None:
         """The pause ended, or a blocking command answered: run the requests kept, then read
         again."""
+        if self._postponed_lines is not None:
+            lines, self._postponed_lines = self._postponed_lines, None
+            transport = self._transport
+            if transport is None or transport.is_closing():
+                return
+            if not self._answer_lines_while_held(lines) and self._postponed_lines is None:
+                transport.resume_reading()
+            return
         if self.session.blocked:
             return  # still waiting for a blocking command (WAIT): its answer resumes them
         frames, self._postponed = self._postponed, None
@@ -588,3 +621,11 @@ class ClientConnection(asyncio.Protocol):
     def abort(self) -> None:
         if self._transport is not None:
             self._transport.abort()
+
+
+def _writes_held_keys(pause: ClientPause, session: Session, line: Line) -> bool:
+    try:
+        args = parse_request(line.text).args
+    except TextRequestError:
+        return False  # answered at once with its error
+    return writes_held_keys(pause, session, args)
