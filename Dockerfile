@@ -9,7 +9,8 @@
 # stage. (An image with no APT sources gets Debian's main archive for its release.)
 ARG PYTHON_IMAGE=python:3.12-slim
 
-# -- build: kvstore, compiled (docs/builds.md), and its `fast` extra (uvloop, hiredis) --------
+# -- build: kvstore, compiled (docs/builds.md), its `fast` extra (uvloop, hiredis) and its
+# `cluster` extra (etcd3gw, for cluster mode on etcd: docs/cluster.md) -----------------------
 FROM ${PYTHON_IMAGE} AS build
 RUN packages="gcc libc6-dev" \
     && include="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
@@ -27,8 +28,9 @@ COPY pyproject.toml setup.py README.md ./
 COPY src ./src
 RUN python3 -m venv --without-pip /opt/kvstore \
     && python3 -m pip --python /opt/kvstore/bin/python install --no-cache-dir \
-        --disable-pip-version-check ".[fast]" \
-    && /opt/kvstore/bin/python -c "from kvstore import build; assert build.COMPILED, build.WHY_PURE"
+        --disable-pip-version-check ".[fast,cluster]" \
+    && /opt/kvstore/bin/python -c "from kvstore import build; assert build.COMPILED, build.WHY_PURE" \
+    && /opt/kvstore/bin/python -c "import etcd3gw"
 
 # -- runtime: the base image, the venv, a non-root user and the data volume ------------------
 FROM ${PYTHON_IMAGE}

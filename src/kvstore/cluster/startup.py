@@ -3,9 +3,11 @@
 With ``--cluster-topology-file``, the shards that file names; with
 ``--cluster-etcd-endpoints``, the topology document in etcd (followed from then on, see
 :mod:`kvstore.cluster.membership`). This node is the member ``--cluster-node-id`` names or,
-without it, the only member on this node's port. With neither, one shard of this node alone
-serving every slot, under the ID kept in ``--dir`` (made up on the first start, as Redis keeps
-its own in nodes.conf).
+without it, the member at ``--cluster-announce-hostname`` and this node's port (where every
+node listens on the same port, as in Kubernetes) or, without that either, the only member on
+this node's port (``--cluster-announce-port`` when set). With neither source, one shard of
+this node alone serving every slot, under the ID kept in ``--dir`` (made up on the first
+start, as Redis keeps its own in nodes.conf).
 """
 
 from __future__ import annotations
@@ -71,6 +73,15 @@ def _my_port(config: ServerConfig) -> int:
     return config.port or config.tls_port
 
 
+def _announced_port(config: ServerConfig) -> int:
+    return config.cluster_announce_port or _my_port(config)
+
+
+def _same_host(a: str, b: str) -> bool:
+    """DNS names compare without case and without a final dot."""
+    return a.rstrip(".").casefold() == b.rstrip(".").casefold()
+
+
 def _my_id(config: ServerConfig, topology: Topology, source: str) -> str:
     members = [member for shard in topology.shards for member in shard.members]
     if config.cluster_node_id:
@@ -79,10 +90,21 @@ def _my_id(config: ServerConfig, topology: Topology, source: str) -> str:
                 f"{source}: no member has this node's ID {config.cluster_node_id}"
             )
         return config.cluster_node_id
-    mine = [member for member in members if member.port == _my_port(config)]
+    port = _announced_port(config)
+    host = config.cluster_announce_hostname
+    if host:
+        # Where every node listens on the same port (Kubernetes), the host name tells them apart.
+        named = [m for m in members if _same_host(m.host, host) and m.port == port]
+        if len(named) != 1:
+            raise ClusterSetupError(
+                f"{source}: {len(named)} members at {host}:{port} "
+                "(--cluster-announce-hostname and port); give --cluster-node-id"
+            )
+        return named[0].id
+    mine = [member for member in members if member.port == port]
     if len(mine) != 1:
         raise ClusterSetupError(
-            f"{source}: {len(mine)} members on port {_my_port(config)}; give --cluster-node-id"
+            f"{source}: {len(mine)} members on port {port}; give --cluster-node-id"
         )
     return mine[0].id
 

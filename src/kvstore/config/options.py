@@ -462,6 +462,21 @@ class ServerConfig:
             "(empty: kept in --dir, made up on the first start)"
         ),
     )
+    cluster_announce_hostname: str = field(
+        default="",
+        metadata=_option(
+            "in cluster mode, the host name the topology gives this node (e.g. a Kubernetes "
+            "pod's stable DNS name): without --cluster-node-id, the node is the member with "
+            "this host and its port"
+        ),
+    )
+    cluster_announce_port: int = field(
+        default=0,
+        metadata=_option(
+            "in cluster mode, the port the topology gives this node, where clients reach it "
+            "through a mapped port (0: the port it listens on)"
+        ),
+    )
     cluster_etcd_endpoints: list[str] = field(
         default_factory=list,
         metadata=_option(
@@ -702,6 +717,10 @@ def load_config(
         raise ConfigError(f"metrics port {config.metrics_port} is out of range (0-65535)")
     if config.slowlog_max_len < 0:
         raise ConfigError("--slowlog-max-len cannot be negative")
+    if not 0 <= config.cluster_announce_port <= 65535:
+        raise ConfigError(
+            f"cluster announce port {config.cluster_announce_port} is out of range (0-65535)"
+        )
     if config.cluster_node_id and not _is_node_id(config.cluster_node_id):
         raise ConfigError("--cluster-node-id must be 40 lower-case hexadecimal digits")
     if config.cluster_etcd_endpoints and config.cluster_topology_file:
