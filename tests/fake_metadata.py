@@ -6,10 +6,10 @@ when the test says time has passed (:meth:`FakeStore.advance`), never on a clock
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from kvstore.cluster.metadata import Cancel, Change, Entry, MetadataError
+from kvstore.cluster.metadata import Cancel, Change, Compare, Entry, MetadataError
 
 
 @dataclass
@@ -92,6 +92,25 @@ class FakeStore:
                 return False
             self._set(key, value, 0 if entry is None else entry.lease)
             return True
+
+    def commit(
+        self, conditions: Sequence[Compare], key: bytes, value: bytes, lease: int = 0
+    ) -> int | None:
+        with self._lock:
+            self._check()
+            for condition in conditions:
+                entry = self.data.get(condition.key)
+                create = 0 if entry is None else entry.create_revision
+                mod = 0 if entry is None else entry.mod_revision
+                if condition.create_revision not in (None, create):
+                    return None
+                if condition.mod_revision not in (None, mod):
+                    return None
+                if condition.value is not None and (
+                    entry is None or entry.value != condition.value
+                ):
+                    return None
+            return self._set(key, value, lease).mod_revision
 
     def delete(self, key: bytes) -> bool:
         with self._lock:

@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from fake_metadata import FakeStore
+from fake_replication import FakeReplication
 from kvstore.cluster import keys
 from kvstore.cluster.leadership import LEADER_TTL, SAFETY_MARGIN, LeaderLease
 from kvstore.cluster.membership import EtcdMembership, NoTopologyError, read_state
@@ -105,6 +106,7 @@ def test_membership_follows_the_topology_and_the_epochs() -> None:
 
     async def main() -> None:
         membership = EtcdMembership(store, "test", view, state)
+        membership.attach(FakeReplication())
         membership.start(asyncio.get_running_loop())
         try:
             await asyncio.sleep(0)  # the updates queued by the watch run on the loop

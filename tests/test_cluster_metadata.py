@@ -14,7 +14,7 @@ import pytest
 from conftest import wait_for
 from etcd_support import EtcdCluster, etcd_cluster
 from fake_metadata import FakeStore
-from kvstore.cluster.metadata import Change, MetadataError, MetadataStore
+from kvstore.cluster.metadata import Change, Compare, MetadataError, MetadataStore
 
 pytest.importorskip("etcd3gw", reason="the cluster extra (etcd3gw) is not installed")
 
@@ -83,6 +83,42 @@ def test_replace_compares_the_mod_revision(store: MetadataStore, prefix: bytes) 
     entry = store.get(key)
     assert entry is not None
     assert entry.value == b"v2"
+
+
+def test_commit_checks_every_condition(store: MetadataStore, prefix: bytes) -> None:
+    leader, sync = prefix + b"leader", prefix + b"sync"
+    epoch = store.put(leader, b"node-a")
+    written = store.put(sync, b"s1")
+    mine = [Compare(leader, create_revision=epoch, value=b"node-a")]
+    revision = store.commit(mine, sync, b"s2")
+    assert revision is not None
+    assert revision > written
+    entry = store.get(sync)
+    assert entry is not None
+    assert (entry.value, entry.mod_revision) == (b"s2", revision)
+    # Another node's ID, another epoch, a stale mod revision: nothing written.
+    assert (
+        store.commit([Compare(leader, create_revision=epoch, value=b"node-b")], sync, b"x") is None
+    )
+    assert store.commit([Compare(leader, create_revision=epoch + 100)], sync, b"x") is None
+    assert store.commit([Compare(sync, mod_revision=written)], sync, b"x") is None
+    assert store.get(sync) == entry
+
+
+def test_commit_on_an_absent_key(store: MetadataStore, prefix: bytes) -> None:
+    leader, sync = prefix + b"leader", prefix + b"sync"
+    # An absent key: revisions 0, and no value a condition could match.
+    assert store.commit([Compare(leader, value=b"")], sync, b"x") is None
+    lease = store.grant(10)
+    absent = [Compare(leader, create_revision=0), Compare(sync, mod_revision=0)]
+    epoch = store.commit(absent, leader, b"node-a", lease)
+    assert epoch is not None
+    entry = store.get(leader)
+    assert entry is not None
+    assert (entry.value, entry.create_revision, entry.lease) == (b"node-a", epoch, lease)
+    assert store.commit(absent, leader, b"node-b", lease) is None
+    store.revoke(lease)
+    assert store.get(leader) is None
 
 
 def test_get_prefix(store: MetadataStore, prefix: bytes) -> None:

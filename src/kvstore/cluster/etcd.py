@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kvstore.cluster.metadata import Cancel, Change, Entry, MetadataError
+from kvstore.cluster.metadata import Cancel, Change, Compare, Entry, MetadataError
 
 #: The gateway's path on etcd 3.4 and later.
 API_PATH = "/v3/"
@@ -133,6 +133,26 @@ class EtcdStore:
         }
         reply = self._txn(compare, {"key": _b64(key), "value": _b64(value)})
         return bool(reply.get("succeeded"))
+
+    def commit(
+        self, conditions: Sequence[Compare], key: bytes, value: bytes, lease: int = 0
+    ) -> int | None:
+        put: dict[str, Any] = {"key": _b64(key), "value": _b64(value)}
+        if lease:
+            put["lease"] = lease
+        compares: list[dict[str, Any]] = []
+        for condition in conditions:
+            target: dict[str, Any] = {"key": _b64(condition.key), "result": "EQUAL"}
+            if condition.create_revision is not None:
+                compares.append(
+                    target | {"target": "CREATE", "create_revision": condition.create_revision}
+                )
+            if condition.mod_revision is not None:
+                compares.append(target | {"target": "MOD", "mod_revision": condition.mod_revision})
+            if condition.value is not None:
+                compares.append(target | {"target": "VALUE", "value": _b64(condition.value)})
+        reply = self._call("/kv/txn", {"compare": compares, "success": [{"request_put": put}]})
+        return int(reply["header"]["revision"]) if reply.get("succeeded") else None
 
     def delete(self, key: bytes) -> bool:
         return int(self._call("/kv/deleterange", {"key": _b64(key)}).get("deleted", 0)) > 0

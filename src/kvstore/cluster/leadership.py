@@ -12,16 +12,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from kvstore.cluster.metadata import MetadataError, MetadataStore
+from kvstore.cluster.metadata import Compare, MetadataError, MetadataStore
 
 #: Seconds a leader key outlives its holder's last renewal.
 LEADER_TTL = 3
 #: How often the holder renews.
 RENEW_EVERY = 1.0
-#: Seconds the write gate closes before the lease could expire: clock rates differ a little.
-SAFETY_MARGIN = 0.5
+#: Seconds the write gate closes before the lease could expire: clock rates differ a little,
+#: and an etcd leader that lost its quorum still renews leases until it steps down (an
+#: election timeout, half a second on loopback), so writes stop within the TTL of the loss.
+SAFETY_MARGIN = 1.0
 
 log = logging.getLogger("kvstore.cluster")
 
@@ -45,6 +47,8 @@ class LeaderLease:
         #: The shard's epoch while this node leads it (the leader key's create revision).
         self.epoch = 0
         self._valid_until = float("-inf")
+        #: When the last renewal (or the acquisition) was sent.
+        self.renewed_at = float("-inf")
 
     @property
     def writable(self) -> bool:
@@ -53,15 +57,18 @@ class LeaderLease:
     def _extend(self, sent: float, ttl: int) -> None:
         self._valid_until = sent + ttl - SAFETY_MARGIN
 
-    def acquire(self) -> bool:
-        """Take the leader key if no one holds it; True if this node leads now."""
+    def acquire(self, conditions: Sequence[Compare] = ()) -> bool:
+        """Take the leader key if no one holds it and ``conditions`` hold (one transaction);
+        True if this node leads now."""
         sent = self.clock()
         lease = self.store.grant(self.ttl)
-        entry = self.store.create(self.key, self.node_id.encode(), lease)
-        if entry is None:
+        absent = Compare(self.key, create_revision=0)
+        epoch = self.store.commit([absent, *conditions], self.key, self.node_id.encode(), lease)
+        if epoch is None:
             self.store.revoke(lease)
             return False
-        self.lease, self.epoch = lease, entry.create_revision
+        self.lease, self.epoch = lease, epoch
+        self.renewed_at = sent
         self._extend(sent, self.ttl)
         log.info("leading %s (epoch %d)", self.key.decode(), self.epoch)
         return True
@@ -71,6 +78,7 @@ class LeaderLease:
         if not self.lease:
             return False
         sent = self.clock()
+        self.renewed_at = sent
         try:
             ttl = self.store.keepalive(self.lease)
         except MetadataError as exc:

@@ -12,7 +12,7 @@ of their own, never from the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -40,6 +40,17 @@ class Change:
     create_revision: int = 0
 
 
+@dataclass(frozen=True)
+class Compare:
+    """One condition of a transaction on ``key``: each field given must equal the key's (an
+    absent key has revisions 0 and no value, so a ``value`` condition on it fails)."""
+
+    key: bytes
+    create_revision: int | None = None
+    mod_revision: int | None = None
+    value: bytes | None = None
+
+
 #: Stops a watch; the callback is not called once it returns.
 Cancel = Callable[[], None]
 
@@ -63,6 +74,13 @@ class MetadataStore(Protocol):
 
     def replace(self, key: bytes, value: bytes, mod_revision: int) -> bool:
         """Set ``key`` only if it was last changed at ``mod_revision`` (compare-and-swap)."""
+        ...
+
+    def commit(
+        self, conditions: Sequence[Compare], key: bytes, value: bytes, lease: int = 0
+    ) -> int | None:
+        """Set ``key`` (under ``lease``) only if every condition holds, in one transaction:
+        the revision of the change, or None if a condition failed."""
         ...
 
     def delete(self, key: bytes) -> bool: ...

@@ -132,4 +132,12 @@ def _from_etcd(config: ServerConfig) -> tuple[TopologyView, EtcdMembership]:
         raise ClusterSetupError(str(exc)) from None
     topology = state.topology()
     view = TopologyView(topology, _my_id(config, topology, "the topology in etcd"))
-    return view, EtcdMembership(store, config.cluster_name, view, state)
+    membership = EtcdMembership(
+        store,
+        config.cluster_name,
+        view,
+        state,
+        sync_replicas=config.cluster_sync_replicas,
+        persists=not config.no_persist,
+    )
+    return view, membership

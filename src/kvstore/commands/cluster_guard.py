@@ -112,8 +112,9 @@ class ClusterGuard:
                         missing += 1
         if shard is None:
             return None  # no keys: any node serves it
-        if not view.writable and writes:
-            return READS_ONLY
+        primary = shard.primary
+        if writes and not view.writable and primary is not None and primary.id == view.my_id:
+            return READS_ONLY  # its leadership lapsed (a replica redirects writes instead)
         if (migrating or importing) and command.name == "migrate":
             return None  # moves keys of an open slot wherever they are, as Redis allows
         if migrating and missing:
@@ -123,7 +124,6 @@ class ClusterGuard:
             return _redirect("ASK", slot, target, session)
         if importing and (session.asking or "asking" in command.flags):  # RESTORE-ASKING
             return TRYAGAIN if multiple and missing else None
-        primary = shard.primary
         if primary is not None and primary.id == view.my_id:
             return None
         if session.readonly and not writes and _replica_of(view, shard):

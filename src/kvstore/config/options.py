@@ -488,6 +488,14 @@ class ServerConfig:
         default="kvstore",
         metadata=_option("in cluster mode on etcd, the cluster's name: its keys' prefix"),
     )
+    cluster_sync_replicas: int = field(
+        default=1,
+        metadata=_option(
+            "in cluster mode on etcd, 1: a write is answered once a replica that may take over "
+            "holds it; 0: writes never wait, and a replica taking over may lack the latest "
+            "(see docs/cluster.md)"
+        ),
+    )
 
     # -- replication (see docs/replication.md) --
     replicaof: str = field(
@@ -723,6 +731,8 @@ def load_config(
         )
     if config.cluster_node_id and not _is_node_id(config.cluster_node_id):
         raise ConfigError("--cluster-node-id must be 40 lower-case hexadecimal digits")
+    if config.cluster_sync_replicas not in (0, 1):
+        raise ConfigError("--cluster-sync-replicas must be 0 or 1")
     if config.cluster_etcd_endpoints and config.cluster_topology_file:
         raise ConfigError("give --cluster-etcd-endpoints or --cluster-topology-file, not both")
     try:

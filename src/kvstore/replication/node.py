@@ -612,3 +612,13 @@ class Replication(LinkHandler):
     def resize_backlog(self, size: int) -> None:
         if self.primary.backlog is not None:
             self.primary.backlog.resize(size)
+
+    # -- cluster mode's failover (kvstore.cluster.replicas.ShardReplication) ---------------------
+
+    def follow(self, host: str, port: int) -> None:
+        """Follow the primary at ``host:port`` (the shard's leader), as REPLICAOF does."""
+        self.replicaof(host, port)
+
+    def promote(self) -> None:
+        """Stop following and serve as the primary, continuing the stream (replid2)."""
+        self.replicaof(None, 0)

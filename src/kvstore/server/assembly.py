@@ -71,6 +71,8 @@ async def assemble(config: ServerConfig) -> Server:
             _warn_protected(name[0])
     try:
         cluster, membership = _cluster_view(config)
+        if cluster is not None and membership is None:
+            _follow_file_primary(config, cluster)
         db, guard = _keyspace(config)
         held = None if config.no_persist else HeldReplies()
         persistence = None if held is None else _open_persistence(config, db, held)
@@ -123,6 +125,8 @@ async def assemble(config: ServerConfig) -> Server:
         loop=asyncio.get_running_loop(),
     )
     state.replication = replication
+    if membership is not None:
+        membership.attach(replication)  # a replica follows its shard's leader, one leads
     _keyspace_events(runtime, state, dispatcher, replication)
     _replication_settings(runtime, replication)
     registry.request_limits = RequestLimits(
@@ -255,6 +259,15 @@ def _cluster_view(
         return starting_view(config)
     except ClusterSetupError as exc:
         raise StartupError(str(exc)) from None
+
+
+def _follow_file_primary(config: ServerConfig, cluster: TopologyView) -> None:
+    """A replica named in a topology file replicates its shard's primary (unless told to
+    follow another node)."""
+    shard = cluster.my_shard()
+    primary = None if shard is None else shard.primary
+    if primary is not None and primary.id != cluster.my_id and not config.replicaof:
+        config.replicaof = f"{primary.host or '127.0.0.1'} {primary.port}"
 
 
 def _tls_context(config: ServerConfig) -> ssl.SSLContext | None:
