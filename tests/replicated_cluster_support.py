@@ -52,8 +52,9 @@ def _range(shard: str) -> tuple[int, int]:
 @contextlib.contextmanager
 def replicated_cluster(tmp_path: Path) -> Iterator[list[ReplicatedShard]]:
     """Shards ``a`` and ``b`` (``HALVES``), each a primary and a replica named in one topology
-    file; each replica follows its primary (``--replicaof``) and has caught up when this
-    yields. Every node is stopped at the end."""
+    file; each replica follows its shard's primary by itself (a replica named in a topology
+    file replicates the document's primary) and has caught up when this yields. Every node is
+    stopped at the end."""
     roles = [("a", "primary"), ("a", "replica"), ("b", "primary"), ("b", "replica")]
     nodes = [
         Node(node_id(index + 1), free_port(), shard, role)
@@ -81,7 +82,7 @@ def replicated_cluster(tmp_path: Path) -> Iterator[list[ReplicatedShard]]:
         shards = []
         for primary_node, replica_node in (nodes[0:2], nodes[2:4]):
             primary = start(primary_node)
-            replica = start(replica_node, "--replicaof", f"{primary.host} {primary.port}")
+            replica = start(replica_node)
             first, last = _range(primary_node.shard)
             shards.append(
                 ReplicatedShard(
