@@ -4,6 +4,7 @@ sharing the slots: each call goes to the node serving its key, MOVED and ASK are
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
 import threading
@@ -28,7 +29,7 @@ from kvstore.client.cluster_core import (
     route_batch,
     route_with_retries,
 )
-from kvstore.client.errors import ConnectionError, ResponseError
+from kvstore.client.errors import ConnectionError, ResponseError, TimeoutError
 from redis_compare import RawConnection
 
 
@@ -263,3 +264,32 @@ def test_a_redirected_call_in_a_batch_is_sent_again_alone() -> None:
     assert (first, second) == (b"1", b"2")
     assert isinstance(third, ResponseError)
     assert third.code == "WRONGTYPE"
+
+
+def test_a_seed_that_does_not_answer_in_time_is_passed_over() -> None:
+    a, b = Address("127.0.0.1", 7000), Address("127.0.0.1", 7001)
+    slots = SlotMap([a, b])
+    routing = route_with_retries(slots, Call((b"GET", b"k"), raw), pauses=())
+    assert next(routing) == (a, [CLUSTER_SLOTS])
+    assert routing.throw(TimeoutError("no answer")) == (b, [CLUSTER_SLOTS])
+    table = [[0, 16383, [b"127.0.0.1", 7001, b"x" * 40]]]
+    assert routing.send([table]) == (b, [Call((b"GET", b"k"), raw)])
+
+
+def test_a_stopped_node_is_timed_out_and_its_call_retried(tmp_path: Path) -> None:
+    node = start_server("--cluster-enabled", "--dir", str(tmp_path / "node"))
+    pauses = _RecordedPauses()
+    try:
+        with kvstore.ClusterClient(node.address, socket_timeout=0.2, retry_pauses=pauses) as client:
+            client.set("paused", "v")
+            node.proc.send_signal(signal.SIGSTOP)
+            answers: list[bytes | None] = []
+            reader = threading.Thread(target=lambda: answers.append(client.get("paused")))
+            reader.start()
+            assert pauses.taken.wait(30), "the call never timed out while the node was stopped"
+            node.proc.send_signal(signal.SIGCONT)
+            reader.join(60)
+            assert answers == [b"v"]
+    finally:
+        node.proc.send_signal(signal.SIGCONT)
+        node.stop()

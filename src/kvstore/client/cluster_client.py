@@ -24,7 +24,7 @@ from kvstore.client.cluster_core import (
 )
 from kvstore.client.commands import Commands
 from kvstore.client.core import raise_first_error
-from kvstore.client.errors import ConnectionError
+from kvstore.client.errors import ConnectionError, TimeoutError
 from kvstore.client.pipeline import PipelineBase
 from kvstore.client.sync_client import Client
 
@@ -93,7 +93,7 @@ class ClusterClient(Commands):
                 address, calls = step
                 try:
                     results = self.node(address)._run_calls(calls)
-                except ConnectionError as exc:
+                except (ConnectionError, TimeoutError) as exc:
                     self._slots.stale = True
                     step = routing.throw(exc)
                     continue
@@ -160,7 +160,7 @@ class AsyncClusterClient(Commands):
                 address, calls = step
                 try:
                     results = await self.node(address)._run_calls(calls)
-                except ConnectionError as exc:
+                except (ConnectionError, TimeoutError) as exc:
                     self._slots.stale = True
                     step = routing.throw(exc)
                     continue

@@ -4,10 +4,10 @@ ASK sends ASKING then the call to the node importing the slot, once).
 
 A call's route is a generator (:data:`Routing`) that yields ``(address, calls)`` for its
 driver to run on that node's connection, and is resumed with their results (an error reply
-as its :class:`ResponseError`, not raised); a node that cannot be reached is thrown into it
-as :class:`ConnectionError`. It may also yield a :class:`Pause`: the driver waits that long
-and resumes it with no results. The sync and the asyncio cluster clients differ only in how
-they drive it.
+as its :class:`ResponseError`, not raised); a node that cannot be reached, or does not answer
+in time, is thrown into it as :class:`ConnectionError` or :class:`TimeoutError`. It may also
+yield a :class:`Pause`: the driver waits that long and resumes it with no results. The sync
+and the asyncio cluster clients differ only in how they drive it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 
 from kvstore.client.address import Address
 from kvstore.client.calls import Call, raw
-from kvstore.client.errors import ConnectionError, KvstoreError, ResponseError
+from kvstore.client.errors import ConnectionError, KvstoreError, ResponseError, TimeoutError
 from kvstore.slots import SLOTS, key_slot
 
 
@@ -113,7 +113,7 @@ def refresh(slots: SlotMap) -> Routing:
     for seed in list(slots.seeds):
         try:
             (reply,) = yield seed, [CLUSTER_SLOTS]
-        except ConnectionError as exc:
+        except (ConnectionError, TimeoutError) as exc:
             failures.append(str(exc))
             continue
         if isinstance(reply, ResponseError):
@@ -151,11 +151,11 @@ def route(slots: SlotMap, call: Call[Any]) -> Routing:
 
 
 def _worth_retrying(error: Exception) -> bool:
-    """A failure that a failover (or a node's restart) mends: the node could not be reached,
-    no node answered, or the cluster is down for the moment."""
+    """A failure that a failover (or a node's restart) mends: the node could not be reached
+    or did not answer in time, no node answered, or the cluster is down for the moment."""
     if isinstance(error, ResponseError):
         return error.code == "CLUSTERDOWN"
-    return isinstance(error, (ConnectionError, ClusterError))
+    return isinstance(error, (ConnectionError, TimeoutError, ClusterError))
 
 
 def route_with_retries(
@@ -167,7 +167,7 @@ def route_with_retries(
     for pause in pauses:
         try:
             return (yield from route(slots, call))
-        except (ConnectionError, ClusterError, ResponseError) as error:
+        except (ConnectionError, TimeoutError, ClusterError, ResponseError) as error:
             if not _worth_retrying(error):
                 raise
         slots.stale = True
@@ -200,7 +200,7 @@ def route_batch(
     for address, indices in by_node.items():
         try:
             replies = yield address, [calls[index] for index in indices]
-        except ConnectionError:
+        except (ConnectionError, TimeoutError):
             slots.stale = True
             again.extend(indices)
             continue
