@@ -106,15 +106,21 @@ def parse_csv(text: str) -> dict[str, TestResult]:
 
 def run(port: int, workload: Workload) -> dict[str, TestResult]:
     """One redis-benchmark run; every requested test must appear in its output."""
+    return run_argv(workload.argv(port), workload.tests)
+
+
+def run_argv(argv: list[str], tests: tuple[str, ...]) -> dict[str, TestResult]:
+    """redis-benchmark run with ``argv`` (``--csv`` among them); every one of ``tests`` must
+    appear in its output."""
     try:
-        returncode, stdout, stderr = children.run(workload.argv(port), timeout=RUN_TIMEOUT)
+        returncode, stdout, stderr = children.run(argv, timeout=RUN_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise BenchmarkError(f"redis-benchmark took longer than {RUN_TIMEOUT}s") from None
     output = stdout + stderr
     if returncode != 0:
         raise BenchmarkError(f"redis-benchmark exited with {returncode}: {output[-300:]}")
     results = parse_csv(stdout)
-    absent = [test for test in workload.tests if test.upper() not in results]
+    absent = [test for test in tests if test.upper() not in results]
     if absent:
         raise BenchmarkError(f"redis-benchmark printed no row for {absent}: {output[-300:]}")
     return results

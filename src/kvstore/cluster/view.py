@@ -18,6 +18,9 @@ class TopologyView:
         self.gate: Callable[[], bool] | None = None
         self._owners: list[Shard | None] = []
         self._mine: Shard | None = None
+        #: Per slot, 1 where this node is the primary of the slot's shard and the slot is not
+        #: moving: requests there need no other check (writes still the gate's).
+        self.served_here = bytes(SLOTS)
         self.topology = topology
         self.update(topology)
 
@@ -30,7 +33,15 @@ class TopologyView:
                 owners[first : last + 1] = [shard] * (last - first + 1)
             if any(member.id == self.my_id for member in shard.members):
                 mine = shard
+        served = bytearray(SLOTS)
+        primary = None if mine is None else mine.primary
+        if mine is not None and primary is not None and primary.id == self.my_id:
+            for first, last in mine.slots:
+                served[first : last + 1] = b"\x01" * (last - first + 1)
+            for slot in (*mine.migrating, *mine.importing):
+                served[slot] = 0
         self.topology, self._owners, self._mine = topology, owners, mine
+        self.served_here = bytes(served)
 
     @property
     def writable(self) -> bool:

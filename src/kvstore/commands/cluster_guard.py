@@ -69,6 +69,18 @@ class ClusterGuard:
         """Why ``args`` may not run here (None: it may)."""
         if session.applies_stream:  # a replica applies its primary's writes as they come
             return None
+        if command.name != "exec":
+            keys = request_keys(command, args)
+            if not keys:
+                return None  # any node serves it
+            # The common case, decided at once: a slot this node serves as primary, not moving.
+            slot = key_slot(keys[0])
+            if (
+                self.view.served_here[slot]
+                and all(key_slot(key) == slot for key in keys[1:])
+                and (not command.write or self.view.writable)
+            ):
+                return None
         if command.name == "exec":
             if session.queued is None:
                 return None

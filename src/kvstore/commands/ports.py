@@ -200,6 +200,13 @@ class ClusterView(Protocol):
         ...
 
     @property
+    def served_here(self) -> bytes:
+        """Per slot, 1 where this node is the primary of the slot's shard and the slot is not
+        being moved: a request whose keys all fall there needs no other check (a write still
+        needs :attr:`writable`)."""
+        ...
+
+    @property
     def writable(self) -> bool:
         """Whether this node may accept writes now: false for a primary whose leadership
         lapsed (it could not renew its lease in time), see docs/cluster.md."""
