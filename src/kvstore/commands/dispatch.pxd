@@ -33,6 +33,7 @@ cdef class Entry:
     cdef readonly Py_ssize_t first_key
     cdef readonly Py_ssize_t last_key
     cdef readonly Py_ssize_t key_step
+    cdef readonly bint single_key
     cdef readonly Tally tally
 
 
@@ -55,6 +56,7 @@ cdef class Dispatcher:
     cdef public dict _running
     cdef public list _monitors
     cdef public object _guard
+    cdef public object _cluster_view
     cdef public bint _in_exec
     cdef public bint _detour
 

@@ -13,7 +13,7 @@ from time import perf_counter_ns
 
 from kvstore.commands.context import Session
 from kvstore.commands.memory import OOM_MESSAGE, out_of_memory
-from kvstore.commands.ports import Journal
+from kvstore.commands.ports import ClusterView, Journal
 from kvstore.commands.pubsub import SUBSCRIBED_CONTEXT, subscribed_context_error
 from kvstore.commands.stats import DEFAULT_MAX_LEN, DEFAULT_SLOWER_THAN_US, NEVER, CommandStats
 from kvstore.commands.table import (
@@ -28,6 +28,7 @@ from kvstore.commands.table import (
 from kvstore.commands.transactions import RUN_IN_MULTI, discard_transaction, refuse
 from kvstore.protocol import encode_into
 from kvstore.protocol.replies import QUEUED, Reply, ReplyError
+from kvstore.slots import key_slot
 
 NOAUTH = ReplyError("NOAUTH Authentication required.")
 NOT_IN_MULTI = ReplyError("ERR Command not allowed inside a transaction")
@@ -145,6 +146,10 @@ class Entry:
         self.first_key = command.first_key
         self.last_key = command.last_key
         self.key_step = command.key_step
+        specs = command.key_specs
+        #: Whether the command's one key is its first argument and it has no other: cluster
+        #: mode then decides from that key's slot alone (see Dispatcher._run_detour).
+        self.single_key = len(specs) == 1 and specs[0].begin == 1 and specs[0].last == 0
         self.tally = tally
 
 
@@ -195,6 +200,8 @@ class Dispatcher:
         #: Cluster mode's check of each request (None: not in cluster mode), and whether the
         #: commands EXEC runs are being run (checked together when EXEC was).
         self._guard: Guard | None = None
+        #: The topology the guard reads, for the common case decided here (see guard_with).
+        self._cluster_view: ClusterView | None = None
         self._in_exec = False
         #: Whether requests take the detour of :meth:`_run_detour` (MONITOR or cluster mode):
         #: one test per request, the plain path's only cost of either.
@@ -277,10 +284,13 @@ class Dispatcher:
 
     # -- cluster mode --------------------------------------------------------------------------
 
-    def guard_with(self, guard: Guard | None) -> None:
+    def guard_with(self, guard: Guard | None, view: ClusterView | None = None) -> None:
         """Cluster mode: check every request with ``guard`` before it runs (see
-        :mod:`kvstore.commands.cluster_guard`); None: no check, and no cost."""
+        :mod:`kvstore.commands.cluster_guard`); None: no check, and no cost. With ``view``, the
+        topology ``guard`` reads, a single-key request in a slot this node serves as primary
+        (``view.served_here``) runs at once: the guard would let it through."""
         self._guard = guard
+        self._cluster_view = view
         self._detour = bool(self._monitors) or guard is not None
 
     def _run_detour(self, session: Session, args: Args) -> Reply:
@@ -292,7 +302,21 @@ class Dispatcher:
             return (
                 self._run_monitored(session, args) if self._monitors else self._run(session, args)
             )
-        entry = self._by_name.get(args[0]) or self._look_up(args[0])
+        entry = self._by_name.get(args[0])
+        view = self._cluster_view
+        if (
+            view is not None
+            and entry is not None
+            and entry.single_key
+            and len(args) > 1
+            and not self._monitors
+            and not session.asking
+            and view.served_here[key_slot(args[1])]
+            and (not entry.write or view.writable)
+        ):
+            return self._run(session, args)  # the common case: served here, as the guard says
+        if entry is None:
+            entry = self._look_up(args[0])
         if (
             entry is None
             or not arity_accepts(entry.arity, len(args))

@@ -111,7 +111,9 @@ async def assemble(config: ServerConfig) -> Server:
         transfer=Transfers(asyncio.get_running_loop()),
     )
     if cluster is not None:
-        dispatcher.guard_with(ClusterGuard(cluster, lambda name: table.get(name.lower())).refusal)
+        dispatcher.guard_with(
+            ClusterGuard(cluster, lambda name: table.get(name.lower())).refusal, cluster
+        )
     registry = Registry(
         state, maxclients, parse_output_limit(config.client_output_buffer_limit), guard
     )
