@@ -13,10 +13,11 @@ from fake_replication import FakeReplication
 from kvstore.cluster import keys
 from kvstore.cluster.failover import KEEP_UP, SYNC_TIMEOUT, ShardKeeper
 from kvstore.cluster.leadership import LEADER_TTL
-from kvstore.cluster.membership import ClusterState, read_state
-from kvstore.cluster.metadata import Compare
+from kvstore.cluster.membership import ClusterState, EtcdMembership, read_state
+from kvstore.cluster.metadata import Cancel, Compare
 from kvstore.cluster.sync import SyncSet, leader_conditions, parse
 from kvstore.cluster.topology import Member, Shard, Topology
+from kvstore.cluster.view import TopologyView
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 NAME = "test"
@@ -285,3 +286,33 @@ def test_the_view_names_the_leader_as_the_shards_primary() -> None:
 def _primary(state: ClusterState) -> str | None:
     primary = state.topology().shards[0].primary
     return None if primary is None else primary.id
+
+
+class _SilentWatchStore(FakeStore):
+    """A store whose watch stream went quiet without breaking: it delivers nothing."""
+
+    def watch_prefix(self, prefix: bytes, start_revision: int, callback: object) -> Cancel:
+        return lambda: None
+
+
+def test_a_silent_watch_does_not_hide_a_free_leader_key() -> None:
+    store = _SilentWatchStore()
+    store.create(keys.topology_key(NAME), Topology((SHARD,)).to_json().encode())
+    store.put(SYNC, SyncSet(A, (A, B)).to_json())
+    lease = store.grant(LEADER_TTL)
+    store.create(LEADER, A.encode(), lease)
+    state = read_state(store, NAME)
+    view = TopologyView(state.topology(), B)
+    membership = EtcdMembership(store, NAME, view, state)
+    assert state.leader("s1") == A
+    store.advance(LEADER_TTL + 1)  # A's lease runs out; the watch says nothing
+    assert store.get(LEADER) is None
+    membership._check_leader(SHARD)
+    assert state.leader("s1") is None  # B's keeper may now take the key
+    again = store.grant(LEADER_TTL)
+    store.create(LEADER, B.encode(), again)
+    membership._check_leader(SHARD)
+    assert state.leader("s1") is None  # read at most once a second
+    membership._next_leader_check = 0.0
+    membership._check_leader(SHARD)
+    assert state.leader("s1") == B

@@ -15,6 +15,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from kvstore.cluster import keys
@@ -107,6 +108,9 @@ def read_state(store: MetadataStore, name: str) -> ClusterState:
 STEP_EVERY = 0.2
 #: Seconds the keeper waits for the event loop to run one of its calls.
 LOOP_TIMEOUT = 10.0
+#: Seconds between two direct reads of this node's shard's leader key: a watch whose stream
+#: went silent without breaking (nothing tells it from a quiet one) must not hold a failover up.
+LEADER_CHECK_EVERY = 1.0
 
 
 class EtcdMembership:
@@ -131,6 +135,7 @@ class EtcdMembership:
         self._thread: threading.Thread | None = None
         self._cancel_watch: Cancel | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._next_leader_check = 0.0
 
     def attach(self, replication: ShardReplication) -> None:
         """The replication this node's failover drives (the server's assembly hands it in)."""
@@ -185,7 +190,33 @@ class EtcdMembership:
         if shard is None:
             keeper.step(None, None, None)
             return
+        self._check_leader(shard)
         keeper.step(shard, state.leader(shard.id), state.requests.get(shard.id))
+
+    def _check_leader(self, shard: Shard) -> None:
+        """Every ``LEADER_CHECK_EVERY`` seconds, read the shard's leader key itself and take
+        any difference from what the watch delivered as a change (the watch's own event, when
+        it comes, says the same)."""
+        now = time.monotonic()
+        if now < self._next_leader_check:
+            return
+        self._next_leader_check = now + LEADER_CHECK_EVERY
+        key = keys.leader_key(self.name, shard.id)
+        try:
+            entry = self.store.get(key)
+        except MetadataError:
+            return  # the keeper's own calls meet the same trouble, and say so
+        state = self.state
+        known = state.leader(shard.id)
+        if entry is None:
+            if known is not None:
+                log.warning("shard %s: its leader key is gone, unseen by the watch", shard.id)
+                self._changed(Change("delete", key, b"", state.revision))
+        elif known != entry.value.decode() or state.epochs.get(shard.id) != entry.create_revision:
+            log.warning("shard %s: a leader key the watch did not deliver", shard.id)
+            self._changed(
+                Change("put", key, entry.value, entry.mod_revision, entry.create_revision)
+            )
 
     def _my_shard(self) -> Shard | None:
         for shard in self.state.document.shards:
