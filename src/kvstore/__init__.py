@@ -33,7 +33,6 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AsyncClient",
     "AsyncClusterClient",
-    "AsyncClusterPipeline",
     "AsyncPipeline",
     "AuthenticationError",
     "AuthenticationRequiredError",
@@ -41,7 +40,6 @@ __all__ = [
     "Client",
     "ClusterClient",
     "ClusterError",
-    "ClusterPipeline",
     "ConnectionError",
     "ExecAbortError",
     "KvstoreError",

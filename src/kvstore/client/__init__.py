@@ -13,12 +13,7 @@ from kvstore.client.address import (
     parse_url,
 )
 from kvstore.client.async_client import AsyncClient, AsyncPipeline
-from kvstore.client.cluster_client import (
-    AsyncClusterClient,
-    AsyncClusterPipeline,
-    ClusterClient,
-    ClusterPipeline,
-)
+from kvstore.client.cluster_client import AsyncClusterClient, ClusterClient
 from kvstore.client.cluster_core import ClusterError
 from kvstore.client.errors import (
     RESPONSE_ERRORS,
@@ -47,7 +42,6 @@ __all__ = [
     "AddressError",
     "AsyncClient",
     "AsyncClusterClient",
-    "AsyncClusterPipeline",
     "AsyncPipeline",
     "AsyncSubscription",
     "AuthenticationError",
@@ -56,7 +50,6 @@ __all__ = [
     "Client",
     "ClusterClient",
     "ClusterError",
-    "ClusterPipeline",
     "ConnectionError",
     "Endpoint",
     "ExecAbortError",

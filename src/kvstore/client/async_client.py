@@ -15,7 +15,7 @@ from kvstore.client.core import (
     only_result,
     raise_first_error,
 )
-from kvstore.client.pipeline import PipelineBase
+from kvstore.client.pipeline import AwaitsBatches, PipelineBase
 from kvstore.client.pubsub import AsyncSubscription
 
 T = TypeVar("T")
@@ -130,9 +130,10 @@ class AsyncClient(ClientBase[tuple[asyncio.StreamReader, asyncio.StreamWriter]])
 
 
 class AsyncPipeline(PipelineBase):
-    """Commands queued for one round trip on an :class:`AsyncClient`; see :meth:`execute`."""
+    """Commands queued for one round trip on an :class:`AsyncClient` (one per node on an
+    :class:`~kvstore.AsyncClusterClient`); see :meth:`execute`."""
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AwaitsBatches) -> None:
         super().__init__()
         self._client = client
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from kvstore.client.address import Address, parse_address
-from kvstore.client.async_client import AsyncClient
+from kvstore.client.async_client import AsyncClient, AsyncPipeline
 from kvstore.client.calls import Call
 from kvstore.client.cluster_core import (
     RETRY_PAUSES,
@@ -23,10 +23,8 @@ from kvstore.client.cluster_core import (
     route_with_retries,
 )
 from kvstore.client.commands import Commands
-from kvstore.client.core import raise_first_error
 from kvstore.client.errors import ConnectionError, TimeoutError
-from kvstore.client.pipeline import PipelineBase
-from kvstore.client.sync_client import Client
+from kvstore.client.sync_client import Client, Pipeline
 
 T = TypeVar("T")
 
@@ -68,9 +66,11 @@ class ClusterClient(Commands):
             client = self._nodes[address] = Client(address, **self._options)
         return client
 
-    def pipeline(self) -> ClusterPipeline:
-        """A pipeline: queue commands (any keys), then send them with ``execute()``."""
-        return ClusterPipeline(self)
+    def pipeline(self) -> Pipeline:
+        """A pipeline: queue commands (any keys), then send them with ``execute()``: one
+        round trip per node, not a transaction (commands on different nodes are not ordered
+        with each other, and a redirected one is sent again after the rest)."""
+        return Pipeline(self)
 
     def _run_call(self, call: Call[T]) -> T:
         with self._lock:
@@ -135,9 +135,10 @@ class AsyncClusterClient(Commands):
             client = self._nodes[address] = AsyncClient(address, **self._options)
         return client
 
-    def pipeline(self) -> AsyncClusterPipeline:
-        """A pipeline: queue commands (any keys), then send them with ``await execute()``."""
-        return AsyncClusterPipeline(self)
+    def pipeline(self) -> AsyncPipeline:
+        """A pipeline: queue commands (any keys), then send them with ``await execute()``
+        (as :meth:`ClusterClient.pipeline`)."""
+        return AsyncPipeline(self)
 
     async def _run_call(self, call: Call[T]) -> T:
         async with self._lock:
@@ -178,46 +179,3 @@ class AsyncClusterClient(Commands):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-
-
-class ClusterPipeline(PipelineBase):
-    """Commands queued on a :class:`ClusterClient` and sent with :meth:`execute` in one round
-    trip per node. Not a transaction: commands on different nodes are not ordered with each
-    other, and a redirected one is sent again after the rest."""
-
-    def __init__(self, client: ClusterClient) -> None:
-        super().__init__()
-        self._client = client
-
-    def execute(self, *, raise_on_error: bool = True) -> list[Any]:
-        """The queued calls' results, in order (as :meth:`kvstore.Pipeline.execute`)."""
-        calls = self._take()
-        if not calls:
-            return []
-        results = self._client._run_calls(calls)
-        if raise_on_error:
-            raise_first_error(results)
-        return results
-
-
-class AsyncClusterPipeline(PipelineBase):
-    """The asyncio twin of :class:`ClusterPipeline`."""
-
-    def __init__(self, client: AsyncClusterClient) -> None:
-        super().__init__()
-        self._client = client
-
-    async def execute(self, *, raise_on_error: bool = True) -> list[Any]:
-        calls = self._take()
-        if not calls:
-            return []
-        results = await self._client._run_calls(calls)
-        if raise_on_error:
-            raise_first_error(results)
-        return results
-
-    async def __aenter__(self) -> AsyncClusterPipeline:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.reset()

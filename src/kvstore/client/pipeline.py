@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Awaitable
+from typing import Any, Protocol, TypeVar
 
 from kvstore.client.calls import Call
 from kvstore.client.commands import Commands
 
 PipelineT = TypeVar("PipelineT", bound="PipelineBase")
+
+
+class RunsBatches(Protocol):
+    """Runs a pipeline's calls and returns their results, error replies among them: a client,
+    or a cluster client (one round trip per node)."""
+
+    def _run_calls(self, calls: list[Call[Any]]) -> list[Any]: ...
+
+
+class AwaitsBatches(Protocol):
+    """The asyncio twin of :class:`RunsBatches`."""
+
+    def _run_calls(self, calls: list[Call[Any]]) -> Awaitable[list[Any]]: ...
 
 
 class PipelineBase(Commands):

@@ -15,7 +15,7 @@ from kvstore.client.core import (
     only_result,
     raise_first_error,
 )
-from kvstore.client.pipeline import PipelineBase
+from kvstore.client.pipeline import PipelineBase, RunsBatches
 from kvstore.client.pubsub import Subscription
 
 T = TypeVar("T")
@@ -148,9 +148,10 @@ class Client(ClientBase[socket.socket]):
 
 
 class Pipeline(PipelineBase):
-    """Commands queued for one round trip on a :class:`Client`; see :meth:`execute`."""
+    """Commands queued for one round trip on a :class:`Client` (one per node on a
+    :class:`~kvstore.ClusterClient`); see :meth:`execute`."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: RunsBatches) -> None:
         super().__init__()
         self._client = client
 
