@@ -109,3 +109,17 @@ def etcd_cluster(workdir: Path, size: int = 3) -> Iterator[EtcdCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+def node_args(etcd: EtcdCluster, name: str, node_id: str) -> tuple[str, ...]:
+    """``./server`` arguments for a node of cluster ``name`` on ``etcd`` (no persistence)."""
+    return (
+        "--no-persist",
+        "--cluster-enabled",
+        "--cluster-etcd-endpoints",
+        " ".join(etcd.endpoints),
+        "--cluster-name",
+        name,
+        "--cluster-node-id",
+        node_id,
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 import kvstore
 from cluster_support import Node, document, node_id
 from conftest import ServerProcess, free_port
-from etcd_support import EtcdCluster
+from etcd_support import EtcdCluster, node_args
 from kvstore.cluster import keys
 from kvstore.cluster.admin import create
 from kvstore.cluster.etcd import EtcdStore
@@ -84,18 +84,7 @@ def start_shard(
         store.close()
     shard = Shard(etcd, name, nodes)
     for node in nodes:
-        shard.servers[node.id] = factory(
-            "--no-persist",
-            "--cluster-enabled",
-            "--cluster-etcd-endpoints",
-            " ".join(etcd.endpoints),
-            "--cluster-name",
-            name,
-            "--cluster-node-id",
-            node.id,
-            *extra,
-            port=node.port,
-        )
+        shard.servers[node.id] = factory(*node_args(etcd, name, node.id), *extra, port=node.port)
     wait(lambda: shard.sync_members() == (nodes[0].id, nodes[1].id), 30, "a sync replica")
     replicas_up = [shard.server(index) for index in range(1, len(nodes))]
     wait(

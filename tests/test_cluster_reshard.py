@@ -22,7 +22,7 @@ from redis.cluster import RedisCluster
 
 from cluster_support import HALVES, Node, document, key_in, node_id
 from conftest import ROOT, ServerProcess, free_port, wait_for
-from etcd_support import EtcdCluster, etcd_cluster
+from etcd_support import EtcdCluster, etcd_cluster, node_args
 from redis_compare import RawConnection
 
 pytest.importorskip("etcd3gw", reason="the cluster extra (etcd3gw) is not installed")
@@ -71,17 +71,7 @@ def topology(etcd: EtcdCluster, name: str) -> Topology:
 def start_node(
     factory: Callable[..., ServerProcess], etcd: EtcdCluster, name: str, node: Node
 ) -> ServerProcess:
-    server = factory(
-        "--no-persist",
-        "--cluster-enabled",
-        "--cluster-etcd-endpoints",
-        " ".join(etcd.endpoints),
-        "--cluster-name",
-        name,
-        "--cluster-node-id",
-        node.id,
-        port=node.port,
-    )
+    server = factory(*node_args(etcd, name, node.id), port=node.port)
     connection = RawConnection(server.host, server.port)
     probe = key_in(0, 16383, "probe")
     wait_for(
