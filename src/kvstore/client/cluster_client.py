@@ -9,7 +9,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from kvstore.client.address import Address, parse_address
 from kvstore.client.async_client import AsyncClient, AsyncPipeline
@@ -27,6 +27,7 @@ from kvstore.client.errors import ConnectionError, TimeoutError
 from kvstore.client.sync_client import Client, Pipeline
 
 T = TypeVar("T")
+NodeT = TypeVar("NodeT", Client, AsyncClient)
 
 
 def _seeds(addresses: str | Address | Sequence[str | Address]) -> list[Address]:
@@ -35,16 +36,11 @@ def _seeds(addresses: str | Address | Sequence[str | Address]) -> list[Address]:
     return [parse_address(a) if isinstance(a, str) else a for a in addresses]
 
 
-class ClusterClient(Commands):
-    """A blocking client of a cluster: ``ClusterClient("127.0.0.1:7000")`` (or a list of
-    nodes to start from). The keyword options are :class:`~kvstore.client.Client`'s (except
-    ``db``: a cluster has database 0 only), used for every node's connection. The keys of one
-    command must share a slot (give them one ``{hash tag}``). :meth:`pipeline` sends many
-    commands in one round trip per node; subscriptions are not offered.
+class _Nodes(Generic[NodeT]):
+    """What the two cluster clients share: the slot map, the retry pauses, and one
+    connection per node, made with the options given on first use."""
 
-    A call whose node cannot be reached, or that gets ``CLUSTERDOWN``, is tried again after
-    each wait in ``retry_pauses`` (about 8 s in all: a failover's length), with the slot map
-    reloaded; ``retry_pauses=()`` fails at once."""
+    _node_type: type[NodeT]
 
     def __init__(
         self,
@@ -56,15 +52,38 @@ class ClusterClient(Commands):
         self._slots = SlotMap(_seeds(addresses))
         self._pauses = retry_pauses
         self._options = options
-        self._nodes: dict[Address, Client] = {}
-        self._lock = threading.Lock()
+        self._nodes: dict[Address, NodeT] = {}
 
-    def node(self, address: Address) -> Client:
+    def node(self, address: Address) -> NodeT:
         """The connection to the node at ``address`` (made on first use)."""
         client = self._nodes.get(address)
         if client is None:
-            client = self._nodes[address] = Client(address, **self._options)
+            client = self._nodes[address] = self._node_type(address, **self._options)
         return client
+
+
+class ClusterClient(Commands, _Nodes[Client]):
+    """A blocking client of a cluster: ``ClusterClient("127.0.0.1:7000")`` (or a list of
+    nodes to start from). The keyword options are :class:`~kvstore.client.Client`'s (except
+    ``db``: a cluster has database 0 only), used for every node's connection. The keys of one
+    command must share a slot (give them one ``{hash tag}``). :meth:`pipeline` sends many
+    commands in one round trip per node; subscriptions are not offered.
+
+    A call whose node cannot be reached, or that gets ``CLUSTERDOWN``, is tried again after
+    each wait in ``retry_pauses`` (about 8 s in all: a failover's length), with the slot map
+    reloaded; ``retry_pauses=()`` fails at once."""
+
+    _node_type = Client
+
+    def __init__(
+        self,
+        addresses: str | Address | Sequence[str | Address],
+        *,
+        retry_pauses: Sequence[float] = RETRY_PAUSES,
+        **options: Any,
+    ) -> None:
+        super().__init__(addresses, retry_pauses=retry_pauses, **options)
+        self._lock = threading.Lock()
 
     def pipeline(self) -> Pipeline:
         """A pipeline: queue commands (any keys), then send them with ``execute()``: one
@@ -94,8 +113,7 @@ class ClusterClient(Commands):
                 try:
                     results = self.node(address)._run_calls(calls)
                 except (ConnectionError, TimeoutError) as exc:
-                    self._slots.stale = True
-                    step = routing.throw(exc)
+                    step = routing.throw(exc)  # the routing marks the map stale
                     continue
                 step = routing.send(results)
         except StopIteration as done:
@@ -113,8 +131,10 @@ class ClusterClient(Commands):
         self.close()
 
 
-class AsyncClusterClient(Commands):
+class AsyncClusterClient(Commands, _Nodes[AsyncClient]):
     """The asyncio twin of :class:`ClusterClient`: the same routing and retries, awaited."""
+
+    _node_type = AsyncClient
 
     def __init__(
         self,
@@ -123,17 +143,8 @@ class AsyncClusterClient(Commands):
         retry_pauses: Sequence[float] = RETRY_PAUSES,
         **options: Any,
     ) -> None:
-        self._slots = SlotMap(_seeds(addresses))
-        self._pauses = retry_pauses
-        self._options = options
-        self._nodes: dict[Address, AsyncClient] = {}
+        super().__init__(addresses, retry_pauses=retry_pauses, **options)
         self._lock = asyncio.Lock()
-
-    def node(self, address: Address) -> AsyncClient:
-        client = self._nodes.get(address)
-        if client is None:
-            client = self._nodes[address] = AsyncClient(address, **self._options)
-        return client
 
     def pipeline(self) -> AsyncPipeline:
         """A pipeline: queue commands (any keys), then send them with ``await execute()``
@@ -162,8 +173,7 @@ class AsyncClusterClient(Commands):
                 try:
                     results = await self.node(address)._run_calls(calls)
                 except (ConnectionError, TimeoutError) as exc:
-                    self._slots.stale = True
-                    step = routing.throw(exc)
+                    step = routing.throw(exc)  # the routing marks the map stale
                     continue
                 step = routing.send(results)
         except StopIteration as done:

@@ -131,7 +131,11 @@ def route(slots: SlotMap, call: Call[Any]) -> Routing:
     address = slots.node_for(slot)
     asking = False
     for _ in range(MAX_REDIRECTS):
-        results = yield address, ([ASKING, call] if asking else [call])
+        try:
+            results = yield address, ([ASKING, call] if asking else [call])
+        except (ConnectionError, TimeoutError):
+            slots.stale = True  # the node failed: where the slot lives is worth asking again
+            raise
         result = results[-1]
         if not isinstance(result, ResponseError):
             return result
